@@ -1,0 +1,26 @@
+//! mesh-guardrail: a proxy-wasm filter that guards LLM traffic in Envoy and Istio.
+//!
+//! The pipeline is visible in the module tree. Everything except `host` is pure Rust with no
+//! `proxy_wasm` import: it takes bytes and configuration and returns verdicts and edits, so it
+//! is unit-tested natively, in `wasm32-unknown-unknown` (wasm-bindgen-test) and benchmarked.
+//!
+//! - `config`: the plugin configuration schema, validated and compiled once.
+//! - `body`: request/response body codecs (JSON scanner, OpenAI/Responses/Anthropic extraction,
+//!   SSE framing).
+//! - `injection`: prompt-injection scoring and sanitising.
+//! - `pii`: PII detection, reversible tokens (the vault) and streaming restoration.
+//! - `quota`: per-user quotas and budgets over a compare-and-swap `Store`.
+//! - `pipeline`: combines the verdicts into one decision per request and response.
+//! - `reply`: OpenAI-shaped local replies.
+//! - `host`: the only module that talks to Envoy (wasm32-wasip1 only).
+
+pub mod body;
+pub mod config;
+pub mod injection;
+pub mod pii;
+pub mod pipeline;
+pub mod quota;
+pub mod reply;
+
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+mod host;

@@ -1,0 +1,1 @@
+//! Combines the verdicts of every feature into one decision per request and response.
