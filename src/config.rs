@@ -34,3 +34,285 @@ pub enum Mode {
     Enforce,
     Monitor,
 }
+
+use crate::injection::{InjectionConfig, InjectionDetector};
+use crate::pii::{PiiConfig, PiiEngine};
+use crate::quota::{QuotaConfig, QuotaPolicy};
+
+/// The plugin configuration as users write it (JSON in the Envoy filter config).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginConfig {
+    pub mode: Mode,
+    pub decision_headers: DecisionHeadersConfig,
+    pub request: RequestConfig,
+    pub response: ResponseConfig,
+    pub injection: InjectionConfig,
+    pub pii: PiiConfig,
+    /// Quota is off when absent.
+    pub quota: Option<QuotaConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionHeadersConfig {
+    /// Add decision headers to the request forwarded upstream (default false).
+    pub upstream: bool,
+    /// Add decision headers to the response (default: true in monitor mode, false in enforce).
+    pub client: Option<bool>,
+}
+
+/// What to do with a request body larger than `request.max_body_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OversizePolicy {
+    /// 413 with code `request_too_large`.
+    #[default]
+    Reject,
+    /// Forward unscanned, marked `x-guardrail-action: skip` upstream and counted.
+    Pass,
+}
+
+/// What to do with a compressed (`content-encoding` other than identity) request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressedPolicy {
+    /// 415 with code `unsupported_content_encoding`: compressed text cannot be scanned.
+    #[default]
+    Reject,
+    /// Forward unscanned, marked and counted like an oversize pass.
+    Pass,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestConfig {
+    /// Largest body the filter buffers and inspects. Below Envoy's default 1 MiB buffer limit.
+    pub max_body_bytes: usize,
+    pub oversize: OversizePolicy,
+    pub compressed: CompressedPolicy,
+    /// Only these methods are inspected.
+    pub methods: Vec<String>,
+    /// Only requests whose media type starts with one of these are inspected.
+    pub content_types: Vec<String>,
+    /// Only paths starting with one of these are inspected (empty: every path).
+    pub path_prefixes: Vec<String>,
+}
+
+impl Default for RequestConfig {
+    fn default() -> Self {
+        RequestConfig {
+            max_body_bytes: 900 * 1024,
+            oversize: OversizePolicy::Reject,
+            compressed: CompressedPolicy::Reject,
+            methods: vec!["POST".into()],
+            content_types: vec!["application/json".into(), "text/plain".into()],
+            path_prefixes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponseConfig {
+    /// Largest non-streamed (JSON) response body the filter buffers to restore PII and read
+    /// usage; a larger one passes through unmodified and is counted (SSE is never buffered whole).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        ResponseConfig { max_body_bytes: 900 * 1024 }
+    }
+}
+
+/// The compiled configuration every HTTP context shares (by `Rc`).
+pub struct Settings {
+    pub mode: Mode,
+    pub upstream_headers: bool,
+    pub client_headers: bool,
+    pub request: RequestConfig,
+    pub response: ResponseConfig,
+    pub injection: InjectionDetector,
+    pub pii: PiiEngine,
+    pub quota: Option<QuotaPolicy>,
+}
+
+/// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
+/// JSON. Either way this is JSON; a JSON string whose content is itself a JSON object (a
+/// double-encoded value) is also accepted. Empty input means `{}`.
+pub fn parse_plugin_config(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
+    let trimmed = std::str::from_utf8(bytes)
+        .map_err(|_| ConfigError::new("(root)", "configuration is not valid UTF-8"))?
+        .trim();
+    if trimmed.is_empty() {
+        return Ok(PluginConfig::default());
+    }
+    let value: serde_json::Value = serde_json::from_str(trimmed)
+        .map_err(|e| ConfigError::new("(root)", format!("configuration is not valid JSON: {e}")))?;
+    let value = match value {
+        serde_json::Value::String(inner) => serde_json::from_str(&inner)
+            .map_err(|e| ConfigError::new("(root)", format!("configuration string is not valid JSON: {e}")))?,
+        v => v,
+    };
+    if !value.is_object() {
+        return Err(ConfigError::new("(root)", "expected a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde_path_to_error's path already ends with an unknown field's name.
+        let field = if path == "." {
+            unknown_field_name(&inner).unwrap_or_else(|| "(root)".to_string())
+        } else {
+            path
+        };
+        ConfigError::new(field, inner)
+    })
+}
+
+fn unknown_field_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+impl Settings {
+    /// Validates and compiles. `token_key` is resolved by the host (environment variable,
+    /// `pii.token_key`, or random per VM).
+    pub fn compile(cfg: &PluginConfig, token_key: Vec<u8>) -> Result<Settings, ConfigError> {
+        if cfg.request.max_body_bytes == 0 {
+            return Err(ConfigError::new("request.max_body_bytes", "expected a positive number of bytes"));
+        }
+        if cfg.response.max_body_bytes == 0 {
+            return Err(ConfigError::new("response.max_body_bytes", "expected a positive number of bytes"));
+        }
+        if cfg.request.methods.is_empty() {
+            return Err(ConfigError::new("request.methods", "expected at least one HTTP method"));
+        }
+        if cfg.request.content_types.is_empty() {
+            return Err(ConfigError::new("request.content_types", "expected at least one media type"));
+        }
+        if let Some(p) = cfg.request.path_prefixes.iter().find(|p| !p.starts_with('/')) {
+            return Err(ConfigError::new("request.path_prefixes", format!("expected paths starting with '/', got {p:?}")));
+        }
+        let request = RequestConfig {
+            methods: cfg.request.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            content_types: cfg.request.content_types.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
+            ..cfg.request.clone()
+        };
+        Ok(Settings {
+            mode: cfg.mode,
+            upstream_headers: cfg.decision_headers.upstream,
+            client_headers: cfg.decision_headers.client.unwrap_or(cfg.mode == Mode::Monitor),
+            request,
+            response: cfg.response.clone(),
+            injection: InjectionDetector::compile(&cfg.injection)?,
+            pii: PiiEngine::compile(&cfg.pii, token_key)?,
+            quota: match &cfg.quota {
+                Some(q) => Some(QuotaPolicy::compile(q)?),
+                None => None,
+            },
+        })
+    }
+
+    /// Parses and compiles in one step.
+    pub fn from_json(bytes: &[u8], token_key: Vec<u8>) -> Result<Settings, ConfigError> {
+        Self::compile(&parse_plugin_config(bytes)?, token_key)
+    }
+
+    /// Effective mode of the injection feature.
+    pub fn injection_mode(&self) -> Mode {
+        self.injection.mode.unwrap_or(self.mode)
+    }
+
+    /// Effective mode of the PII feature.
+    pub fn pii_mode(&self) -> Mode {
+        self.pii.mode.unwrap_or(self.mode)
+    }
+
+    /// Whether a request with this method, path and content type is inspected.
+    pub fn inspects(&self, method: &[u8], path: &[u8], content_type: Option<&[u8]>) -> bool {
+        let method_ok = self.request.methods.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(method));
+        let path_ok = self.request.path_prefixes.is_empty()
+            || self.request.path_prefixes.iter().any(|p| path.starts_with(p.as_bytes()));
+        let ct_ok = match content_type {
+            // No content type on a POST body: inspect (raw text scan), never pass unscanned.
+            None => true,
+            Some(ct) => {
+                let media = ct.split(|&b| b == b';').next().unwrap_or_default();
+                let media = media.trim_ascii();
+                self.request.content_types.iter().any(|c| media.len() >= c.len() && media[..c.len()].eq_ignore_ascii_case(c.as_bytes()))
+            }
+        };
+        method_ok && path_ok && ct_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn err(json: &str) -> ConfigError {
+        match Settings::from_json(json.as_bytes(), vec![1; 32]) {
+            Ok(_) => panic!("accepted {json}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn empty_object_and_empty_input_are_defaults() {
+        for input in ["{}", "", "  ", "\"{}\""] {
+            let s = Settings::from_json(input.as_bytes(), vec![1; 32]).unwrap();
+            assert_eq!(s.mode, Mode::Enforce);
+            assert!(!s.upstream_headers);
+            assert!(!s.client_headers);
+            assert!(s.request.max_body_bytes < 1024 * 1024);
+            assert!(s.quota.is_none());
+        }
+    }
+
+    #[test]
+    fn monitor_mode_reports_to_client_by_default() {
+        let s = Settings::from_json(br#"{"mode":"monitor"}"#, vec![1; 32]).unwrap();
+        assert!(s.client_headers);
+        let s = Settings::from_json(br#"{"mode":"monitor","decision_headers":{"client":false,"upstream":true}}"#, vec![]).unwrap();
+        assert!(!s.client_headers);
+        assert!(s.upstream_headers);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            (r#"{"bogus":1}"#, "bogus"),
+            (r#"{"mode":3}"#, "mode"),
+            (r#"{"mode":"loud"}"#, "mode"),
+            (r#"{"decision_headers":{"upstrem":true}}"#, "decision_headers.upstrem"),
+            (r#"{"request":{"max_body_bytes":"big"}}"#, "request.max_body_bytes"),
+            (r#"{"request":{"max_body_bytes":0}}"#, "request.max_body_bytes"),
+            (r#"{"request":{"path_prefixes":["v1"]}}"#, "request.path_prefixes"),
+            (r#"{"request":{"oversize":"drop"}}"#, "request.oversize"),
+            ("[1]", "(root)"),
+            ("{", "(root)"),
+        ];
+        for (json, field) in cases {
+            let e = err(json);
+            assert_eq!(e.field, field, "{json}: {e}");
+            assert!(e.to_string().contains(field));
+        }
+    }
+
+    #[test]
+    fn inspects_by_method_path_and_content_type() {
+        let s = Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![]).unwrap();
+        assert!(s.inspects(b"POST", b"/v1/chat/completions", Some(b"application/json; charset=utf-8")));
+        assert!(s.inspects(b"post", b"/v1/x", Some(b"Application/JSON")));
+        assert!(s.inspects(b"POST", b"/v1/x", None));
+        assert!(!s.inspects(b"GET", b"/v1/models", None));
+        assert!(!s.inspects(b"POST", b"/healthz", Some(b"application/json")));
+        assert!(!s.inspects(b"POST", b"/v1/x", Some(b"image/png")));
+        assert!(!s.inspects(b"POST", b"/v1/x", Some(b"\xff\xfe")));
+    }
+}

@@ -23,3 +23,7 @@ impl Role {
         }
     }
 }
+
+pub mod extract;
+pub mod json;
+pub mod sse;

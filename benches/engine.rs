@@ -1,0 +1,579 @@
+//! Native engine benchmark (no proxy-wasm, no Envoy): `make bench`, or on its own
+//!
+//!     cargo bench --bench engine
+//!
+//! Plain harness (`harness = false`): prints a text table of the MEDIAN time per call, MB/s and
+//! us/KB for the public engine API on realistic chat bodies of 1 KB, 4 KB, 64 KB and 1 MB,
+//! benign and PII-dense. A flat us/KB column from 4 KB to 1 MB means the cost is linear.
+//!
+//! Environment:
+//!   GUARDRAIL_BENCH_SECS=0.3      measuring time per cell (after a warm-up of a quarter of it)
+//!   GUARDRAIL_BENCH_SIZES=1k,4k   only these sizes (1k, 4k, 64k, 1m)
+//!   GUARDRAIL_BENCH_FILTER=pii    only rows whose name contains this
+//!   GUARDRAIL_BENCH_SUMMARY=path  append `key=value` summary lines here (used by scripts/bench.sh)
+//!
+//! Rows:
+//!   request pipeline   pipeline::inspect_request + Inspection::rewritten (what the filter runs
+//!                      on a request body; a fresh PiiVault each call)
+//!   injection.scan     the injection detector over the concatenated message text
+//!   pii.detect         PII detection only, same text
+//!   pii.anonymize      PII detection + tokenisation into a fresh vault, same text
+//!   response json      pipeline::rewrite_json_response on a chat.completion whose content is
+//!                      the (anonymised) text: restores tokens the request issued
+//!   response sse       pipeline::StreamRewriter over an OpenAI chat.completion.chunk stream
+//!                      with 4-8 character deltas, one push per SSE event, then finish
+//! "bytes" is what the call consumes: the request body, the text, the response body, or the
+//! SSE stream (wire bytes, ~25x the content for 6-char deltas).
+
+use mesh_guardrail::config::Settings;
+use mesh_guardrail::pii::PiiVault;
+use mesh_guardrail::pipeline::{self, StreamRewriter};
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const KEY: &[u8] = b"bench-key-0123456789abcdef-0123456789";
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic generators
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+    fn digits(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+    }
+}
+
+const SUBJECTS: &[&str] = &[
+    "The quarterly report", "Our onboarding flow", "The new billing service", "This migration plan",
+    "The customer survey", "My manager", "The support team", "Our data pipeline", "The mobile app",
+    "The marketing budget", "The deployment script", "This pull request", "The vendor contract",
+    "Our hiring process", "The database cluster", "The design review", "The travel policy",
+];
+const VERBS: &[&str] = &[
+    "needs", "should include", "is missing", "depends on", "could benefit from", "was delayed by",
+    "has to cover", "will replace", "does not handle", "already supports", "must document",
+];
+const OBJECTS: &[&str] = &[
+    "a clearer summary of the main risks", "more detail about the rollout timeline",
+    "a section on error handling and retries", "better test coverage for edge cases",
+    "the feedback we collected last month", "a short comparison with the previous version",
+    "an estimate of the monthly cost", "the numbers from the finance spreadsheet",
+    "a plan for the holiday season", "a checklist for new team members",
+    "the latency figures from last week", "a friendlier tone in the introduction",
+    "the open questions from the kickoff meeting", "a note about accessibility",
+];
+const TAILS: &[&str] = &[
+    "before Friday", "for the next release", "so the team can review it", "in plain language",
+    "without adding too much text", "as discussed yesterday", "if that is possible",
+    "for the board meeting", "by the end of the sprint", "in a table if it helps",
+];
+const ASKS: &[&str] = &[
+    "Can you help me rewrite this paragraph?", "Could you summarise the points above?",
+    "What would you change first?", "Please suggest three improvements.",
+    "Is there anything important I forgot?", "How would you explain this to a new hire?",
+    "Which option is cheaper in the long run?", "Can you turn this into a short email?",
+];
+
+fn sentence(r: &mut Rng) -> String {
+    if r.below(5) == 0 {
+        r.pick(ASKS).to_string()
+    } else {
+        format!("{} {} {} {}.", r.pick(SUBJECTS), r.pick(VERBS), r.pick(OBJECTS), r.pick(TAILS))
+    }
+}
+
+fn luhn_check_digit(payload: &str) -> u32 {
+    let mut sum = 0;
+    for (i, c) in payload.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 0 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    (10 - sum % 10) % 10
+}
+
+fn card(r: &mut Rng) -> String {
+    let prefix = r.pick(&["4", "51", "52", "37", "6011"]);
+    let len = if prefix == "37" { 15 } else { 16 };
+    let mut p = prefix.to_string();
+    p.push_str(&r.digits(len - 1 - prefix.len()));
+    p.push(char::from(b'0' + luhn_check_digit(&p) as u8));
+    match r.below(3) {
+        0 => p,
+        1 if len == 16 => format!("{} {} {} {}", &p[0..4], &p[4..8], &p[8..12], &p[12..16]),
+        _ if len == 16 => format!("{}-{}-{}-{}", &p[0..4], &p[4..8], &p[8..12], &p[12..16]),
+        _ => p,
+    }
+}
+
+fn iban(r: &mut Rng) -> String {
+    let (cc, bban) = match r.below(3) {
+        0 => ("DE", r.digits(18)),
+        1 => ("FR", r.digits(23)),
+        _ => ("NL", format!("{}{}", r.pick(&["ABNA", "INGB", "RABO"]), r.digits(10))),
+    };
+    // ISO 13616 check digits: 98 - (BBAN + CC + "00" as digits) mod 97.
+    let mut m: u32 = 0;
+    for c in bban.chars().chain(cc.chars()).chain("00".chars()) {
+        let v = c.to_digit(36).unwrap_or(0);
+        m = if v >= 10 { (m * 100 + v) % 97 } else { (m * 10 + v) % 97 };
+    }
+    let full = format!("{cc}{:02}{bban}", 98 - m);
+    if r.below(2) == 0 {
+        full
+    } else {
+        full.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn pii_value(r: &mut Rng) -> String {
+    let first = r.pick(&["alice", "bob", "carol", "dmitri", "eva", "farid", "grace", "hiro"]);
+    let last = r.pick(&["smith", "nguyen", "mueller", "rossi", "kowalski", "tanaka", "okafor"]);
+    match r.below(6) {
+        0 => format!("{first}.{last}{}@{}", r.below(100), r.pick(&["example.com", "mail.acme.io", "corp.example.org"])),
+        1 => match r.below(3) {
+            0 => format!("+1 {}-555-{}", 200 + r.below(700), r.digits(4)),
+            1 => format!("({}) 555-{}", 200 + r.below(700), r.digits(4)),
+            _ => format!("+44 20 7946 {}", r.digits(4)),
+        },
+        2 => card(r),
+        3 => iban(r),
+        4 => format!("{}.{}.{}.{}", 10 + r.below(200), r.below(256), r.below(256), 1 + r.below(254)),
+        _ => format!("{}-{}-{}", 100 + r.below(600), 10 + r.below(89), 1000 + r.below(8999)),
+    }
+}
+
+const PII_LEADS: &[&str] = &[
+    "Contact", "Send it to", "My card is", "Wire the refund to", "The server is at", "Call",
+    "Her details are", "Use",
+];
+
+/// English prose of about `n` bytes; PII-dense text gets a value every ~100 bytes.
+fn prose(r: &mut Rng, n: usize, pii: bool) -> String {
+    let mut s = String::with_capacity(n + 200);
+    let mut since = 0usize;
+    while s.len() < n {
+        if !s.is_empty() {
+            s.push(if r.below(8) == 0 { '\n' } else { ' ' });
+        }
+        if pii && since >= 80 {
+            let v = pii_value(r);
+            s.push_str(&format!("{} {v}.", r.pick(PII_LEADS)));
+            since = 0;
+        } else {
+            let t = sentence(r);
+            since += t.len() + 1;
+            s.push_str(&t);
+        }
+    }
+    s
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// An OpenAI chat body of about `n` bytes: system prompt, then user/assistant turns, last user.
+/// Returns (body, concatenated message text).
+fn chat_body(seed: u64, n: usize, pii: bool) -> (Vec<u8>, String) {
+    let mut r = Rng(seed);
+    let system = "You are a helpful assistant for an internal operations team. Answer concisely, \
+                  use bullet points when listing steps, and say when you are not sure.";
+    let head = r#"{"model":"gpt-4o-mini","temperature":0.2,"max_tokens":512,"messages":["#;
+    let overhead = head.len() + 2 + 40 + system.len();
+    let budget = n.saturating_sub(overhead).max(200);
+    // A few turns; each message ~budget/turns, last (user) message takes the rest.
+    let turns = if n <= 1024 { 1 } else if n <= 4096 { 3 } else { 5 };
+    let mut msgs: Vec<(&str, String)> = vec![("system", system.to_string())];
+    let _ = budget;
+    for t in 0..turns {
+        let role = if (turns - 1 - t) % 2 == 0 { "user" } else { "assistant" };
+        msgs.push((role, String::new()));
+    }
+    // Fill each turn, accounting for JSON overhead, so the body lands close to n.
+    let mut body = String::new();
+    let mut text = String::new();
+    for _ in 0..2 {
+        body.clear();
+        body.push_str(head);
+        let mut used = head.len() + 2;
+        for (i, (role, content)) in msgs.iter_mut().enumerate() {
+            if i > 0 && content.is_empty() {
+                let left = n.saturating_sub(used + 40);
+                let remaining_turns = turns - (i - 1);
+                let want = if remaining_turns == 1 { left } else { (left / remaining_turns).max(100) };
+                *content = prose(&mut r, want.saturating_sub(10).max(50), pii);
+            }
+            let m = format!(r#"{}{{"role":"{}","content":{}}}"#, if i == 0 { "" } else { "," }, role, json_str(content));
+            used += m.len();
+            body.push_str(&m);
+        }
+        body.push_str("]}");
+        if body.len() <= n + n / 20 {
+            break;
+        }
+        // Overshot by more than 5%: trim the last message and rebuild.
+        let over = body.len() - n;
+        if let Some((_, last)) = msgs.last_mut() {
+            let keep = last.len().saturating_sub(over + 8);
+            let mut k = keep;
+            while !last.is_char_boundary(k) {
+                k -= 1;
+            }
+            last.truncate(k);
+        }
+    }
+    for (i, (_, c)) in msgs.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(c);
+    }
+    (body.into_bytes(), text)
+}
+
+fn completion_body(content: &str) -> Vec<u8> {
+    let tokens = content.len() / 4;
+    format!(
+        r#"{{"id":"chatcmpl-bench","object":"chat.completion","created":1732400000,"model":"gpt-4o-mini","system_fingerprint":"fp_bench","choices":[{{"index":0,"message":{{"role":"assistant","content":{},"refusal":null}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":321,"completion_tokens":{tokens},"total_tokens":{}}}}}"#,
+        json_str(content),
+        tokens + 321
+    )
+    .into_bytes()
+}
+
+/// An OpenAI SSE stream of about `n` wire bytes; deltas of 4-8 chars taken from `content`
+/// (cycled). Returns the events (one per push).
+fn sse_events(seed: u64, n: usize, content: &str) -> Vec<Vec<u8>> {
+    let mut r = Rng(seed);
+    let chars: Vec<char> = content.chars().collect();
+    let mut events = Vec::new();
+    let pre = r#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1732400000,"model":"gpt-4o-mini","system_fingerprint":"fp_bench","choices":[{"index":0,"delta":"#;
+    events.push(format!("{pre}{{\"role\":\"assistant\",\"content\":\"\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n").into_bytes());
+    let mut total = events[0].len();
+    let mut i = 0usize;
+    let tail_len = 400;
+    while total + tail_len < n {
+        let k = 4 + r.below(5);
+        let piece: String = (0..k).map(|j| chars[(i + j) % chars.len()]).collect();
+        i += k;
+        let ev = format!("{pre}{{\"content\":{}}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n", json_str(&piece)).into_bytes();
+        total += ev.len();
+        events.push(ev);
+    }
+    events.push(format!("{pre}{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}]}}\n\n").into_bytes());
+    events.push(
+        br#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1732400000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":321,"completion_tokens":100,"total_tokens":421}}"#
+            .iter()
+            .copied()
+            .chain(b"\n\n".iter().copied())
+            .collect(),
+    );
+    events.push(b"data: [DONE]\n\n".to_vec());
+    events
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+struct Cell {
+    median_ns: f64,
+    p10_ns: f64,
+    p90_ns: f64,
+    iters: u64,
+}
+
+/// Time-bounded: warm-up, then samples of `batch` calls until `secs` pass (at least 5 samples).
+/// Batches keep each sample >= ~20 us so Instant's overhead is noise.
+fn measure(secs: f64, mut f: impl FnMut()) -> Cell {
+    let warm = Duration::from_secs_f64(secs / 4.0);
+    let t0 = Instant::now();
+    let mut warm_calls = 0u64;
+    while t0.elapsed() < warm || warm_calls < 2 {
+        f();
+        warm_calls += 1;
+    }
+    let per_call = t0.elapsed().as_nanos() as f64 / warm_calls as f64;
+    let batch = ((20_000.0 / per_call.max(1.0)).ceil() as u64).max(1);
+    let budget = Duration::from_secs_f64(secs);
+    let mut samples: Vec<f64> = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || samples.len() < 5 {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / batch as f64);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    Cell { median_ns: q(0.5), p10_ns: q(0.1), p90_ns: q(0.9), iters: samples.len() as u64 * batch }
+}
+
+struct Row {
+    name: &'static str,
+    kind: &'static str,
+    size_label: &'static str,
+    bytes: usize,
+    cell: Cell,
+    note: String,
+}
+
+fn fmt_us(ns: f64) -> String {
+    let us = ns / 1000.0;
+    if us >= 10_000.0 {
+        format!("{:.0}", us)
+    } else if us >= 100.0 {
+        format!("{:.1}", us)
+    } else {
+        format!("{:.2}", us)
+    }
+}
+
+fn print_row(r: &Row) {
+    let us = r.cell.median_ns / 1000.0;
+    let mbs = r.bytes as f64 / (r.cell.median_ns / 1e9) / 1e6;
+    let us_kb = us / (r.bytes as f64 / 1024.0);
+    println!(
+        "{:<18} {:<7} {:>5} {:>9} {:>11} {:>11} {:>9.1} {:>8.3} {:>8}  {}",
+        r.name,
+        r.kind,
+        r.size_label,
+        r.bytes,
+        fmt_us(r.cell.median_ns),
+        format!("{}-{}", fmt_us(r.cell.p10_ns), fmt_us(r.cell.p90_ns)),
+        mbs,
+        us_kb,
+        r.cell.iters,
+        r.note
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn main() {
+    let secs: f64 = std::env::var("GUARDRAIL_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0.3);
+    let filter = std::env::var("GUARDRAIL_BENCH_FILTER").unwrap_or_default();
+    let all_sizes: [(&'static str, usize); 4] = [("1K", 1024), ("4K", 4096), ("64K", 65536), ("1M", 1 << 20)];
+    let wanted = std::env::var("GUARDRAIL_BENCH_SIZES").unwrap_or_default().to_ascii_uppercase();
+    let sizes: Vec<(&'static str, usize)> = all_sizes
+        .iter()
+        .copied()
+        .filter(|(l, _)| wanted.is_empty() || wanted.split(',').any(|w| w.trim() == *l))
+        .collect();
+
+    let t = Instant::now();
+    let settings = match Settings::from_json(b"{}", KEY.to_vec()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("engine bench: Settings::from_json(\"{{}}\") failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    let compile_us = t.elapsed().as_secs_f64() * 1e6;
+    let cfg = measure(secs.min(0.2), || {
+        black_box(Settings::from_json(black_box(b"{}"), KEY.to_vec()).is_ok());
+    });
+
+    println!("Native engine (config {{}}, {} s per cell after warm-up; median per call; p10-p90 of samples)", secs);
+    println!(
+        "Settings::from_json(\"{{}}\") (per VM, on_configure): first {:.0} us, warm median {} us",
+        compile_us,
+        fmt_us(cfg.median_ns)
+    );
+    println!();
+    println!(
+        "{:<18} {:<7} {:>5} {:>9} {:>11} {:>11} {:>9} {:>8} {:>8}  {}",
+        "operation", "body", "size", "bytes", "median_us", "p10-p90_us", "MB/s", "us/KB", "iters", "result"
+    );
+    println!("{}", "-".repeat(112));
+
+    let mut rows: Vec<Row> = Vec::new();
+    let want = |name: &str| filter.is_empty() || name.contains(filter.as_str());
+    for (kind, pii) in [("benign", false), ("pii", true)] {
+        for &(label, n) in &sizes {
+            let seed = 0x9E37_79B9_7F4A_7C15 ^ (n as u64) ^ if pii { 0xABCD } else { 0 };
+            let (body, text) = chat_body(seed, n, pii);
+            // Prose of the same size for the detectors (the message texts joined).
+            let mut add = |name: &'static str, bytes: usize, cell: Cell, note: String| {
+                let row = Row { name, kind, size_label: label, bytes, cell, note };
+                print_row(&row);
+                rows.push(row);
+            };
+
+            if want("request pipeline") {
+                let (action, out_len) = {
+                    let mut v = PiiVault::default();
+                    match pipeline::inspect_request(&settings, &body, &mut v) {
+                        Ok(ins) => (format!("{:?}", ins.report.action), ins.rewritten(None, None).map(|b| b.len())),
+                        Err(r) => (format!("local reply {}", r.status), None),
+                    }
+                };
+                let cell = measure(secs, || {
+                    let mut v = PiiVault::default();
+                    if let Ok(ins) = pipeline::inspect_request(&settings, black_box(&body), &mut v) {
+                        black_box(ins.rewritten(None, None));
+                        black_box(&ins.report);
+                    }
+                    black_box(&v);
+                });
+                let note = match out_len {
+                    Some(l) => format!("{action}, rewritten {l} B"),
+                    None => format!("{action}, unchanged"),
+                };
+                add("request pipeline", body.len(), cell, note);
+            }
+            if want("injection.scan") {
+                let v = settings.injection.scan(&text);
+                let cell = measure(secs, || {
+                    black_box(settings.injection.scan(black_box(&text)));
+                });
+                add("injection.scan", text.len(), cell, format!("score {:.2}, {} hits", v.score, v.hits.len()));
+            }
+            if want("pii.detect") {
+                let m = settings.pii.detect(&text);
+                let cell = measure(secs, || {
+                    black_box(settings.pii.detect(black_box(&text)));
+                });
+                add("pii.detect", text.len(), cell, format!("{} matches", m.len()));
+            }
+            // Anonymised text and its vault: the response side restores these tokens.
+            let mut vault = PiiVault::default();
+            let anon = settings.pii.anonymize(&text, &mut vault);
+            if want("pii.anonymize") {
+                let cell = measure(secs, || {
+                    let mut v = PiiVault::default();
+                    black_box(settings.pii.anonymize(black_box(&text), &mut v));
+                    black_box(&v);
+                });
+                let note = match &anon {
+                    Some(a) => format!("changed, {} B out", a.len()),
+                    None => "unchanged".to_string(),
+                };
+                add("pii.anonymize", text.len(), cell, note);
+            }
+            let content = anon.clone().unwrap_or_else(|| text.clone());
+            if want("response json") {
+                // The model's answer echoes the (tokenised) prompt text: restore every token.
+                let resp = completion_body(&content[..content.len().min(n.saturating_sub(300).max(64))]);
+                let r = pipeline::rewrite_json_response(&settings, &vault, &resp);
+                let cell = measure(secs, || {
+                    black_box(pipeline::rewrite_json_response(&settings, &vault, black_box(&resp)));
+                });
+                let note = match &r.body {
+                    Some(b) => format!("restored, {} B out", b.len()),
+                    None => "unchanged".to_string(),
+                };
+                add("response json", resp.len(), cell, note);
+            }
+            if want("response sse") {
+                let events = sse_events(seed ^ 0x55, n, &content);
+                let wire: usize = events.iter().map(Vec::len).sum();
+                let out_len = {
+                    let mut rw = StreamRewriter::new(&settings);
+                    let mut o = 0;
+                    for e in &events {
+                        o += rw.push(&settings, &vault, e).len();
+                    }
+                    o + rw.finish(&settings, &vault).len()
+                };
+                let cell = measure(secs, || {
+                    let mut rw = StreamRewriter::new(&settings);
+                    for e in &events {
+                        black_box(rw.push(&settings, &vault, black_box(e)));
+                    }
+                    black_box(rw.finish(&settings, &vault));
+                });
+                add("response sse", wire, cell, format!("{} events, {} B out", events.len(), out_len));
+            }
+        }
+        println!();
+    }
+
+    // Targets (issue 6) and linearity.
+    let find = |name: &str, kind: &str, label: &str| rows.iter().find(|r| r.name == name && r.kind == kind && r.size_label == label);
+    let mut summary: Vec<String> = Vec::new();
+    println!("Targets (4 KB):");
+    let targets = [
+        ("request pipeline", "benign", 20.0, "full request pipeline, benign 4 KB"),
+        ("injection.scan", "benign", 10.0, "injection per 4 KB (benign)"),
+        ("injection.scan", "pii", 10.0, "injection per 4 KB (PII-dense)"),
+        ("pii.anonymize", "benign", 10.0, "PII detection + tokenisation per 4 KB (benign)"),
+        ("pii.anonymize", "pii", 10.0, "PII detection + tokenisation per 4 KB (PII-dense)"),
+    ];
+    for (name, kind, target, what) in targets {
+        if let Some(r) = find(name, kind, "4K") {
+            // Normalise to exactly 4096 bytes of input.
+            let us = r.cell.median_ns / 1000.0 * 4096.0 / r.bytes as f64;
+            let ok = if us < target { "OK" } else { "SLOW" };
+            println!("  {:<52} {:>9.2} us  (target < {:>4.0} us)  {}", what, us, target, ok);
+            summary.push(format!("native.{}.{}.4k_us={:.2}", name.replace(' ', "_"), kind, us));
+        }
+    }
+    println!();
+    println!("Linearity (us/KB at 1 MB divided by us/KB at 4 KB; ~1.0 is linear, > 2 is superlinear):");
+    let mut worst: Option<(String, f64)> = None;
+    for name in ["request pipeline", "injection.scan", "pii.detect", "pii.anonymize", "response json", "response sse"] {
+        let mut parts = Vec::new();
+        for kind in ["benign", "pii"] {
+            if let (Some(a), Some(b)) = (find(name, kind, "4K"), find(name, kind, "1M")) {
+                let ua = a.cell.median_ns / a.bytes as f64;
+                let ub = b.cell.median_ns / b.bytes as f64;
+                let ratio = ub / ua;
+                parts.push(format!("{kind} {ratio:.2}"));
+                if worst.as_ref().map_or(true, |w| ratio > w.1) {
+                    worst = Some((format!("{name} {kind}"), ratio));
+                }
+            }
+        }
+        if !parts.is_empty() {
+            println!("  {:<18} {}", name, parts.join(", "));
+        }
+    }
+    if let Some((w, r)) = &worst {
+        println!("  worst: {w} ({r:.2})");
+        summary.push(format!("native.linearity_worst={r:.2} ({w})"));
+    }
+    if let Ok(path) = std::env::var("GUARDRAIL_BENCH_SUMMARY") {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            for s in summary {
+                let _ = writeln!(f, "{s}");
+            }
+        }
+    }
+}

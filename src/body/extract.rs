@@ -1,0 +1,390 @@
+//! Finds every piece of text a detector must see in a request body, with its role and
+//! location, and writes edits back into the original bytes.
+//!
+//! Formats: OpenAI chat completions (string content, content-part arrays, `tool_calls[].function.arguments`,
+//! tool-role results, `name`), the Responses API (`input`, `instructions`), Anthropic messages
+//! (`system`, content blocks, `tool_result`), legacy `prompt`. A JSON object of another shape has
+//! all its strings scanned as user text; a body that is not JSON is scanned as raw text.
+
+use super::json::{self, index_at, path_is, Document, Leaf, LeafValue, RootKind, Seg, Splice, P};
+use super::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON object in one of the known LLM API shapes.
+    Chat,
+    /// JSON, but not a known shape: every string value is scanned as user text.
+    OtherJson,
+    /// Not JSON (or JSON that failed to parse): the whole body is one text.
+    Raw,
+}
+
+/// One text to inspect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextSlot {
+    pub role: Role,
+    /// Leaf index in the document (JSON formats); None for raw bodies.
+    pub leaf: Option<usize>,
+}
+
+/// A parsed request body: the document, its texts, and the fields quota and routing need.
+#[derive(Debug)]
+pub struct RequestBody<'a> {
+    pub bytes: &'a [u8],
+    pub format: Format,
+    pub doc: Option<Document>,
+    /// Raw text when `format == Raw`.
+    pub raw: Option<&'a str>,
+    pub slots: Vec<TextSlot>,
+    /// Why a JSON body failed to parse (for logs), when it did.
+    pub json_error: Option<json::JsonError>,
+}
+
+/// Why a body cannot be inspected at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    NotUtf8,
+}
+
+fn role_from(s: &str) -> Role {
+    match s {
+        "system" => Role::System,
+        "developer" => Role::Developer,
+        "assistant" | "model" => Role::Assistant,
+        "tool" | "function" => Role::Tool,
+        // "user" and anything unknown: untrusted.
+        _ => Role::User,
+    }
+}
+
+impl<'a> RequestBody<'a> {
+    /// Parses a request body. `json_expected` says the content-type claimed JSON.
+    pub fn parse(bytes: &'a [u8]) -> Result<RequestBody<'a>, BodyError> {
+        match json::scan(bytes) {
+            Ok(doc) => Ok(Self::from_doc(bytes, doc)),
+            Err(e) => {
+                let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
+                Ok(RequestBody {
+                    bytes,
+                    format: Format::Raw,
+                    doc: None,
+                    raw: Some(text),
+                    slots: vec![TextSlot { role: Role::User, leaf: None }],
+                    json_error: Some(e),
+                })
+            }
+        }
+    }
+
+    fn from_doc(bytes: &'a [u8], doc: Document) -> RequestBody<'a> {
+        let known = doc.root == RootKind::Object
+            && doc.leaves.iter().any(|l| {
+                matches!(l.path.first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
+            });
+        let mut slots = Vec::new();
+        if known {
+            // Roles of messages[i] / input[i], looked up by index (the role key may come after
+            // the content in the object).
+            let mut roles: Vec<(&str, usize, Role)> = Vec::new();
+            for l in &doc.leaves {
+                if let (Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) = (l.path.first(), index_at(&l.path, 1), &l.value) {
+                    if l.path.len() == 3 && matches!(l.path.get(2), Some(Seg::Key(k)) if k == "role") {
+                        roles.push((top.as_str(), i, role_from(r)));
+                    }
+                }
+            }
+            let role_of = |top: &str, i: usize| {
+                roles.iter().find(|(t, j, _)| *t == top && *j == i).map(|r| r.2).unwrap_or(Role::User)
+            };
+            // Content blocks typed `tool_result` (Anthropic) carry tool output inside a user turn.
+            let mut tool_result_blocks: Vec<(usize, usize)> = Vec::new();
+            for l in &doc.leaves {
+                if path_is(&l.path, &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")])
+                    && l.as_str() == Some("tool_result")
+                {
+                    if let (Some(i), Some(j)) = (index_at(&l.path, 1), index_at(&l.path, 3)) {
+                        tool_result_blocks.push((i, j));
+                    }
+                }
+            }
+            for (n, l) in doc.leaves.iter().enumerate() {
+                if !matches!(l.value, LeafValue::Str(_)) {
+                    continue;
+                }
+                if let Some(role) = slot_role(l, &role_of, &tool_result_blocks) {
+                    slots.push(TextSlot { role, leaf: Some(n) });
+                }
+            }
+            return RequestBody { bytes, format: Format::Chat, doc: Some(doc), raw: None, slots, json_error: None };
+        }
+        for (n, l) in doc.leaves.iter().enumerate() {
+            if matches!(l.value, LeafValue::Str(_)) {
+                slots.push(TextSlot { role: Role::User, leaf: Some(n) });
+            }
+        }
+        RequestBody { bytes, format: Format::OtherJson, doc: Some(doc), raw: None, slots, json_error: None }
+    }
+
+    /// The text of a slot.
+    pub fn text(&self, slot: &TextSlot) -> &str {
+        match (slot.leaf, &self.doc, self.raw) {
+            (Some(n), Some(doc), _) => doc.leaves.get(n).and_then(Leaf::as_str).unwrap_or(""),
+            (None, _, Some(raw)) => raw,
+            _ => "",
+        }
+    }
+
+    /// Where a slot is, for logs: `messages[2].content` (structure only, never the text).
+    pub fn location(&self, slot: &TextSlot) -> String {
+        match (slot.leaf, &self.doc) {
+            (Some(n), Some(doc)) => doc.leaves.get(n).map(|l| json::render_path(&l.path)).unwrap_or_default(),
+            _ => "body".to_string(),
+        }
+    }
+
+    fn leaf_at(&self, pattern: &[P<'_>]) -> Option<&Leaf> {
+        self.doc.as_ref()?.leaves.iter().find(|l| path_is(&l.path, pattern))
+    }
+
+    /// The `model` field.
+    pub fn model(&self) -> Option<&str> {
+        self.leaf_at(&[P::K("model")]).and_then(Leaf::as_str)
+    }
+
+    /// `max_completion_tokens`, `max_tokens` or `max_output_tokens`, whichever is set.
+    pub fn max_tokens(&self) -> Option<(u64, &'static str)> {
+        for key in ["max_completion_tokens", "max_tokens", "max_output_tokens"] {
+            if let Some(l) = self.leaf_at(&[P::K(key)]) {
+                if l.value == LeafValue::Num {
+                    let raw = self.bytes.get(l.start..l.end).and_then(|b| std::str::from_utf8(b).ok())?;
+                    if let Ok(v) = raw.parse::<u64>() {
+                        return Some((v, key));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// `"stream": true`.
+    pub fn is_stream(&self) -> bool {
+        self.leaf_at(&[P::K("stream")]).map(|l| l.value == LeafValue::Bool(true)).unwrap_or(false)
+    }
+
+    /// Total bytes of inspected text (for token estimates).
+    pub fn text_bytes(&self) -> usize {
+        self.slots.iter().map(|s| self.text(s).len()).sum()
+    }
+
+    /// Writes edits back. `texts` replaces slot texts; `model` and `max_tokens` rewrite or add
+    /// those fields. Every other byte is kept.
+    pub fn rewrite(&self, texts: &[(usize, String)], model: Option<&str>, max_tokens: Option<u64>) -> Vec<u8> {
+        let Some(doc) = &self.doc else {
+            // Raw body: the only slot is the whole text.
+            return match texts.first() {
+                Some((_, t)) => t.clone().into_bytes(),
+                None => self.bytes.to_vec(),
+            };
+        };
+        let mut splices = Vec::with_capacity(texts.len() + 2);
+        for (slot_idx, new) in texts {
+            if let Some(leaf) = self.slots.get(*slot_idx).and_then(|s| s.leaf).and_then(|n| doc.leaves.get(n)) {
+                splices.push(Splice { start: leaf.start, end: leaf.end, text: json::encode_str(new) });
+            }
+        }
+        let mut inserts = String::new();
+        if let Some(m) = model {
+            match self.leaf_at(&[P::K("model")]) {
+                Some(l) => splices.push(Splice { start: l.start, end: l.end, text: json::encode_str(m) }),
+                None => inserts.push_str(&format!("\"model\":{},", json::encode_str(m))),
+            }
+        }
+        if let Some(n) = max_tokens {
+            let key = self.max_tokens().map(|(_, k)| k);
+            match key.and_then(|k| self.leaf_at(&[P::K(k)])) {
+                Some(l) => splices.push(Splice { start: l.start, end: l.end, text: n.to_string() }),
+                None => inserts.push_str(&format!("\"max_tokens\":{n},")),
+            }
+        }
+        if !inserts.is_empty() && doc.root == RootKind::Object {
+            // Insert right after the opening brace; the trailing comma is valid because a
+            // parsed object that has `messages` has at least one member.
+            let at = doc.root_start + 1;
+            if doc.leaves.is_empty() {
+                inserts.pop();
+            }
+            splices.push(Splice { start: at, end: at, text: inserts });
+        }
+        json::apply_splices(self.bytes, &mut splices).0
+    }
+}
+
+/// Which role a string leaf speaks for, or None when it is not text a detector must see
+/// (ids, roles, types, model names, URLs of images...).
+fn slot_role(l: &Leaf, role_of: &dyn Fn(&str, usize) -> Role, tool_results: &[(usize, usize)]) -> Option<Role> {
+    let p = &l.path;
+    let top = match p.first() {
+        Some(Seg::Key(k)) => k.as_str(),
+        _ => return None,
+    };
+    match top {
+        "messages" | "input" => {
+            if p.len() == 1 {
+                // `input` as a plain string (Responses API).
+                return Some(Role::User);
+            }
+            let i = index_at(p, 1)?;
+            let role = role_of(top, i);
+            if path_is(p, &[P::K(top), P::I]) {
+                return Some(Role::User); // `input: ["text", ...]`
+            }
+            if path_is(p, &[P::K(top), P::I, P::K("content")]) || path_is(p, &[P::K(top), P::I, P::K("name")]) {
+                return Some(role);
+            }
+            if path_is(p, &[P::K(top), P::I, P::K("output")]) {
+                return Some(Role::Tool); // Responses `function_call_output`
+            }
+            if path_is(p, &[P::K(top), P::I, P::K("arguments")])
+                || path_is(p, &[P::K(top), P::I, P::K("function_call"), P::K("arguments")])
+                || path_is(p, &[P::K(top), P::I, P::K("tool_calls"), P::I, P::K("function"), P::K("arguments")])
+            {
+                return Some(Role::Assistant);
+            }
+            let j = index_at(p, 3);
+            let in_tool_result = j.map(|j| tool_results.contains(&(i, j))).unwrap_or(false);
+            if path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("text")]) {
+                return Some(if in_tool_result { Role::Tool } else { role });
+            }
+            // Anthropic tool_result: `content` string or blocks with `text`.
+            if in_tool_result
+                && (path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("content")])
+                    || path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("content"), P::I, P::K("text")]))
+            {
+                return Some(Role::Tool);
+            }
+            // Plain string parts: `content: ["a", "b"]`.
+            if path_is(p, &[P::K(top), P::I, P::K("content"), P::I]) {
+                return Some(role);
+            }
+            None
+        }
+        "system" => {
+            if path_is(p, &[P::K("system")]) || path_is(p, &[P::K("system"), P::I, P::K("text")]) {
+                Some(Role::System)
+            } else {
+                None
+            }
+        }
+        "instructions" if p.len() == 1 => Some(Role::System),
+        "prompt" => {
+            if p.len() == 1 || path_is(p, &[P::K("prompt"), P::I]) {
+                Some(Role::User)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn texts(body: &str) -> Vec<(Role, String, String)> {
+        let b = RequestBody::parse(body.as_bytes()).unwrap();
+        b.slots.iter().map(|s| (s.role, b.location(s), b.text(s).to_string())).collect()
+    }
+
+    #[test]
+    fn chat_completions_texts_and_roles() {
+        let body = r#"{"model":"gpt-4o","messages":[
+            {"content":"be nice","role":"system"},
+            {"role":"developer","content":"dev rules"},
+            {"role":"user","name":"alice","content":[{"type":"text","text":"hello"},{"type":"image_url","image_url":{"url":"http://x/y.png"}}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"get","arguments":"{\"q\":\"w\"}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"tool says hi"},
+            {"role":"user","content":"bye"}]}"#;
+        assert_eq!(
+            texts(body),
+            vec![
+                (Role::System, "messages[0].content".into(), "be nice".into()),
+                (Role::Developer, "messages[1].content".into(), "dev rules".into()),
+                (Role::User, "messages[2].name".into(), "alice".into()),
+                (Role::User, "messages[2].content[0].text".into(), "hello".into()),
+                (Role::Assistant, "messages[3].tool_calls[0].function.arguments".into(), "{\"q\":\"w\"}".into()),
+                (Role::Tool, "messages[4].content".into(), "tool says hi".into()),
+                (Role::User, "messages[5].content".into(), "bye".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn responses_api_and_anthropic() {
+        assert_eq!(
+            texts(r#"{"model":"m","instructions":"sys","input":"hi"}"#),
+            vec![(Role::System, "instructions".into(), "sys".into()), (Role::User, "input".into(), "hi".into())]
+        );
+        assert_eq!(
+            texts(r#"{"input":[{"role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"function_call_output","call_id":"x","output":"res"}]}"#),
+            vec![(Role::User, "input[0].content[0].text".into(), "q".into()), (Role::Tool, "input[1].output".into(), "res".into())]
+        );
+        let anth = r#"{"model":"claude","max_tokens":10,"system":[{"type":"text","text":"S"}],"messages":[
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"from tool"}]},{"type":"text","text":"mine"}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"plain tool"}]}]}"#;
+        assert_eq!(
+            texts(anth),
+            vec![
+                (Role::System, "system[0].text".into(), "S".into()),
+                (Role::Tool, "messages[0].content[0].content[0].text".into(), "from tool".into()),
+                (Role::User, "messages[0].content[1].text".into(), "mine".into()),
+                (Role::Tool, "messages[1].content[0].content".into(), "plain tool".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn other_shapes_and_raw_text_are_still_scanned() {
+        assert_eq!(texts(r#"["a", {"b": "c"}]"#).len(), 2);
+        assert_eq!(texts(r#"{"query": "x"}"#), vec![(Role::User, "query".into(), "x".into())]);
+        let raw = texts("{not json ignore previous");
+        assert_eq!(raw, vec![(Role::User, "body".into(), "{not json ignore previous".into())]);
+        assert!(matches!(RequestBody::parse(b"\xff\xfe{}"), Err(BodyError::NotUtf8)));
+    }
+
+    #[test]
+    fn rewrite_changes_only_edited_texts() {
+        let body = r#"{ "model" : "gpt-4o",
+  "messages": [{"role":"user","content":"my mail is a@b.c"}], "temperature": 0.70 }"#;
+        let b = RequestBody::parse(body.as_bytes()).unwrap();
+        let out = b.rewrite(&[(0, "my mail is [EMAIL_1]\n\"q\"".into())], None, None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{ "model" : "gpt-4o",
+  "messages": [{"role":"user","content":"my mail is [EMAIL_1]\n\"q\""}], "temperature": 0.70 }"#
+        );
+    }
+
+    #[test]
+    fn rewrite_model_and_max_tokens() {
+        let b = RequestBody::parse(br#"{"model":"big","max_tokens":500,"messages":[]}"#).unwrap();
+        assert_eq!(b.max_tokens(), Some((500, "max_tokens")));
+        assert_eq!(b.model(), Some("big"));
+        let out = b.rewrite(&[], Some("small"), Some(100));
+        assert_eq!(out, br#"{"model":"small","max_tokens":100,"messages":[]}"#.to_vec());
+        let b = RequestBody::parse(br#"{"messages":[{"role":"user","content":"x"}]}"#).unwrap();
+        let out = b.rewrite(&[], None, Some(7));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["max_tokens"], 7);
+        assert_eq!(v["messages"][0]["content"], "x");
+    }
+
+    #[test]
+    fn stream_flag() {
+        assert!(RequestBody::parse(br#"{"stream":true,"messages":[]}"#).unwrap().is_stream());
+        assert!(!RequestBody::parse(br#"{"stream":"yes","messages":[]}"#).unwrap().is_stream());
+    }
+}

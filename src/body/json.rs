@@ -1,0 +1,576 @@
+//! A strict, span-preserving JSON scanner.
+//!
+//! It validates a JSON document in one pass and lists every scalar ("leaf") with its path and
+//! byte span. Edits are spliced into the original bytes, so every byte the filter did not mean
+//! to change (key order, whitespace, number formatting, unknown fields) reaches the upstream
+//! exactly as the client sent it, and a body is never re-serialised whole.
+
+use std::fmt;
+
+/// One step of a path: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeafValue {
+    /// Decoded string value.
+    Str(String),
+    /// Number as written (validated JSON number syntax).
+    Num,
+    Bool(bool),
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    pub path: Vec<Seg>,
+    /// Byte span of the value in the document (strings include their quotes).
+    pub start: usize,
+    pub end: usize,
+    pub value: LeafValue,
+}
+
+impl Leaf {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            LeafValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKind {
+    Object,
+    Array,
+    Scalar,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub root: RootKind,
+    /// Byte offset of the root's opening `{` or `[` (for inserting fields).
+    pub root_start: usize,
+    pub leaves: Vec<Leaf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub offset: usize,
+    pub reason: &'static str,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.reason, self.offset)
+    }
+}
+
+/// Nesting deeper than this is refused (an explicit stack, so no recursion limit to hit, but
+/// an attacker-controlled depth still costs memory).
+pub const MAX_DEPTH: usize = 128;
+
+enum Frame {
+    Object,
+    Array(usize),
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn err(&self, reason: &'static str) -> JsonError {
+        JsonError { offset: self.i, reason }
+    }
+
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn expect_lit(&mut self, lit: &[u8]) -> Result<(), JsonError> {
+        if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
+            self.i += lit.len();
+            Ok(())
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let c = self.peek().ok_or_else(|| self.err("truncated \\u escape"))?;
+            let d = (c as char).to_digit(16).ok_or_else(|| self.err("invalid \\u escape"))?;
+            v = v * 16 + d;
+            self.i += 1;
+        }
+        Ok(v)
+    }
+
+    /// Parses a string starting at the opening quote; returns the decoded value.
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        // Fast path: no escapes.
+        while let Some(&c) = self.b.get(self.i) {
+            match c {
+                b'"' => {
+                    let raw = self.b.get(start..self.i).unwrap_or_default();
+                    let s = std::str::from_utf8(raw).map_err(|_| self.err("invalid UTF-8 in string"))?;
+                    self.i += 1;
+                    return Ok(s.to_owned());
+                }
+                b'\\' => break,
+                0..=0x1f => return Err(self.err("control character in string")),
+                _ => self.i += 1,
+            }
+        }
+        let mut out: Vec<u8> = self.b.get(start..self.i).unwrap_or_default().to_vec();
+        loop {
+            let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"));
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push(b'"'),
+                        b'\\' => out.push(b'\\'),
+                        b'/' => out.push(b'/'),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = if (0xD800..0xDC00).contains(&hi) {
+                                // A high surrogate must be followed by a low one; a lone one
+                                // decodes to U+FFFD (scanned, never re-emitted unless edited).
+                                if self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                                    let save = self.i;
+                                    self.i += 2;
+                                    let lo = self.hex4()?;
+                                    if (0xDC00..0xE000).contains(&lo) {
+                                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                    } else {
+                                        self.i = save;
+                                        0xFFFD
+                                    }
+                                } else {
+                                    0xFFFD
+                                }
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                0xFFFD
+                            } else {
+                                hi
+                            };
+                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+                0..=0x1f => return Err(self.err("control character in string")),
+                _ => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+            }
+            _ => return Err(self.err("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.i += 1;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.i += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scans a whole document. Trailing non-whitespace, bad syntax, invalid UTF-8 inside strings
+/// and nesting beyond [`MAX_DEPTH`] are errors.
+pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
+    let mut s = Scanner { b: bytes, i: 0 };
+    let mut leaves = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut path: Vec<Seg> = Vec::new();
+    s.ws();
+    let root_start = s.i;
+    let root = match s.peek() {
+        Some(b'{') => RootKind::Object,
+        Some(b'[') => RootKind::Array,
+        Some(_) => RootKind::Scalar,
+        None => return Err(s.err("empty document")),
+    };
+
+    // State machine: `value` parses one value at the cursor; containers push frames.
+    'value: loop {
+        s.ws();
+        let start = s.i;
+        let c = s.peek().ok_or_else(|| s.err("unexpected end of input"))?;
+        match c {
+            b'{' => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(s.err("nesting too deep"));
+                }
+                s.i += 1;
+                s.ws();
+                if s.peek() == Some(b'}') {
+                    s.i += 1;
+                } else {
+                    stack.push(Frame::Object);
+                    if s.peek() != Some(b'"') {
+                        return Err(s.err("expected object key"));
+                    }
+                    let k = s.string()?;
+                    s.ws();
+                    if s.peek() != Some(b':') {
+                        return Err(s.err("expected ':'"));
+                    }
+                    s.i += 1;
+                    path.push(Seg::Key(k));
+                    continue 'value;
+                }
+            }
+            b'[' => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(s.err("nesting too deep"));
+                }
+                s.i += 1;
+                s.ws();
+                if s.peek() == Some(b']') {
+                    s.i += 1;
+                } else {
+                    stack.push(Frame::Array(0));
+                    path.push(Seg::Index(0));
+                    continue 'value;
+                }
+            }
+            b'"' => {
+                let v = s.string()?;
+                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Str(v) });
+            }
+            b't' => {
+                s.expect_lit(b"true")?;
+                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(true) });
+            }
+            b'f' => {
+                s.expect_lit(b"false")?;
+                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(false) });
+            }
+            b'n' => {
+                s.expect_lit(b"null")?;
+                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Null });
+            }
+            b'-' | b'0'..=b'9' => {
+                s.number()?;
+                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Num });
+            }
+            _ => return Err(s.err("unexpected character")),
+        }
+        // After a value: close containers or move to the next member.
+        loop {
+            s.ws();
+            match stack.last_mut() {
+                None => {
+                    if s.i != bytes.len() {
+                        return Err(s.err("trailing characters after document"));
+                    }
+                    return Ok(Document { root, root_start, leaves });
+                }
+                Some(Frame::Object) => match s.peek() {
+                    Some(b',') => {
+                        s.i += 1;
+                        s.ws();
+                        if s.peek() != Some(b'"') {
+                            return Err(s.err("expected object key"));
+                        }
+                        let k = s.string()?;
+                        s.ws();
+                        if s.peek() != Some(b':') {
+                            return Err(s.err("expected ':'"));
+                        }
+                        s.i += 1;
+                        if let Some(last) = path.last_mut() {
+                            *last = Seg::Key(k);
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') => {
+                        s.i += 1;
+                        stack.pop();
+                        path.pop();
+                    }
+                    _ => return Err(s.err("expected ',' or '}'")),
+                },
+                Some(Frame::Array(n)) => match s.peek() {
+                    Some(b',') => {
+                        s.i += 1;
+                        *n += 1;
+                        let idx = *n;
+                        if let Some(last) = path.last_mut() {
+                            *last = Seg::Index(idx);
+                        }
+                        continue 'value;
+                    }
+                    Some(b']') => {
+                        s.i += 1;
+                        stack.pop();
+                        path.pop();
+                    }
+                    _ => return Err(s.err("expected ',' or ']'")),
+                },
+            }
+        }
+    }
+}
+
+/// JSON-encodes a string value (with quotes).
+pub fn encode_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One replacement of the byte range `start..end` of a document by `text` (already JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Splice {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+/// Applies non-overlapping splices (any order) to `bytes`. Overlapping or out-of-range
+/// splices are skipped rather than corrupting the document; the return says how many applied.
+pub fn apply_splices(bytes: &[u8], splices: &mut [Splice]) -> (Vec<u8>, usize) {
+    splices.sort_by_key(|s| (s.start, s.end));
+    let extra: usize = splices.iter().map(|s| s.text.len()).sum();
+    let mut out = Vec::with_capacity(bytes.len() + extra);
+    let mut pos = 0;
+    let mut applied = 0;
+    for sp in splices.iter() {
+        if sp.start < pos || sp.end < sp.start || sp.end > bytes.len() {
+            continue;
+        }
+        out.extend_from_slice(bytes.get(pos..sp.start).unwrap_or_default());
+        out.extend_from_slice(sp.text.as_bytes());
+        pos = sp.end;
+        applied += 1;
+    }
+    out.extend_from_slice(bytes.get(pos..).unwrap_or_default());
+    (out, applied)
+}
+
+/// Path matching helper: `path_is(&leaf.path, &[K("messages"), I, K("content")])`.
+#[derive(Debug, Clone, Copy)]
+pub enum P<'a> {
+    K(&'a str),
+    /// Any array index.
+    I,
+}
+
+pub fn path_is(path: &[Seg], pattern: &[P<'_>]) -> bool {
+    path.len() == pattern.len()
+        && path.iter().zip(pattern).all(|(s, p)| match (s, p) {
+            (Seg::Key(k), P::K(want)) => k == want,
+            (Seg::Index(_), P::I) => true,
+            _ => false,
+        })
+}
+
+/// Index at position `n` of a path, if that step is an array index.
+pub fn index_at(path: &[Seg], n: usize) -> Option<usize> {
+    match path.get(n) {
+        Some(Seg::Index(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Renders a path as `messages[2].content[0].text` for logs (no values, only structure).
+pub fn render_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                // Keys come from the client: keep them short and printable in logs.
+                out.extend(k.chars().take(32).map(|c| if c.is_ascii_graphic() { c } else { '?' }));
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn scans_leaves_with_paths_and_spans() {
+        let doc = br#"{"a": [1, "x\ny", {"b": true}], "c": null, "d": -1.5e3}"#;
+        let d = scan(doc).unwrap();
+        assert_eq!(d.root, RootKind::Object);
+        let rendered: Vec<(String, &LeafValue)> =
+            d.leaves.iter().map(|l| (render_path(&l.path), &l.value)).collect();
+        assert_eq!(
+            rendered,
+            vec![
+                ("a[0]".to_string(), &LeafValue::Num),
+                ("a[1]".to_string(), &LeafValue::Str("x\ny".into())),
+                ("a[2].b".to_string(), &LeafValue::Bool(true)),
+                ("c".to_string(), &LeafValue::Null),
+                ("d".to_string(), &LeafValue::Num),
+            ]
+        );
+        let s = &d.leaves[1];
+        assert_eq!(&doc[s.start..s.end], br#""x\ny""#);
+        assert_eq!(&doc[d.leaves[4].start..d.leaves[4].end], b"-1.5e3");
+    }
+
+    #[test]
+    fn decodes_escapes_and_surrogates() {
+        let d = scan(br#"["\u00e9\ud83d\ude00\"\\\/\b\f\r\t", "\ud800x"]"#).unwrap();
+        assert_eq!(d.leaves[0].as_str().unwrap(), "é😀\"\\/\u{8}\u{c}\r\t");
+        assert_eq!(d.leaves[1].as_str().unwrap(), "\u{FFFD}x");
+    }
+
+    #[test]
+    fn rejects_malformed_documents() {
+        let bad: &[&[u8]] = &[
+            b"",
+            b"   ",
+            b"{",
+            b"{\"a\" 1}",
+            b"{\"a\":1,}",
+            b"[1,]",
+            b"[1 2]",
+            b"{\"a\":1}x",
+            b"\"\x01\"",
+            b"\"\xff\"",
+            b"01",
+            b"1.",
+            b"-",
+            b"tru",
+            b"{\"a\":\"\\x\"}",
+            b"{1:2}",
+            b"\"abc",
+            b"\"\\u12\"",
+        ];
+        for b in bad {
+            assert!(scan(b).is_err(), "accepted {:?}", String::from_utf8_lossy(b));
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(scan(deep.as_bytes()).unwrap_err().reason, "nesting too deep");
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(scan(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_strings() {
+        let cases = ["plain", "quote \" and \\ backslash", "ctl \u{1} \u{1f}", "ünïcødé 中文 😀", "\n\r\t"];
+        for c in cases {
+            let enc = encode_str(c);
+            assert_eq!(serde_json::from_str::<String>(&enc).unwrap(), c);
+            let d = scan(enc.as_bytes()).unwrap();
+            assert_eq!(d.leaves[0].as_str().unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn splices_keep_other_bytes() {
+        let doc = br#"{ "model" :"m",  "x":"abc" , "n": 5 }"#;
+        let d = scan(doc).unwrap();
+        let x = d.leaves.iter().find(|l| path_is(&l.path, &[P::K("x")])).unwrap();
+        let mut sp = vec![Splice { start: x.start, end: x.end, text: encode_str("A\"B") }];
+        let (out, n) = apply_splices(doc, &mut sp);
+        assert_eq!(n, 1);
+        assert_eq!(out, br#"{ "model" :"m",  "x":"A\"B" , "n": 5 }"#.to_vec());
+    }
+
+    #[test]
+    fn overlapping_splices_are_skipped() {
+        let mut sp = vec![
+            Splice { start: 0, end: 3, text: "X".into() },
+            Splice { start: 2, end: 4, text: "Y".into() },
+            Splice { start: 9, end: 99, text: "Z".into() },
+        ];
+        let (out, n) = apply_splices(b"abcdef", &mut sp);
+        assert_eq!(n, 1);
+        assert_eq!(out, b"Xdef".to_vec());
+    }
+}

@@ -1,0 +1,448 @@
+//! The HTTP context: one per request. Buffers what must be inspected, applies the pipeline's
+//! decisions, and never calls a host function that may panic.
+
+use super::abi::{self, log};
+use super::metrics::Metrics;
+use super::store::SharedDataStore;
+use crate::config::{CompressedPolicy, OversizePolicy, Settings};
+use crate::pii::PiiVault;
+use crate::pipeline::{self, StreamRewriter};
+use crate::quota::{Admission, Identity, QuotaRejection, Usage};
+use crate::reply::LocalReply;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
+use std::rc::Rc;
+
+const H_SCORE: &str = "x-guardrail-injection-score";
+const H_ACTION: &str = "x-guardrail-action";
+const H_PII: &str = "x-guardrail-pii";
+const H_ROUTE: &str = "x-guardrail-route";
+
+#[derive(PartialEq)]
+enum RequestState {
+    /// Not inspected (method, path, content type, no body, or a pass policy).
+    Skip,
+    /// Buffering the body until end of stream (or trailers).
+    Buffering,
+    Done,
+    /// A local reply was sent.
+    Replied,
+}
+
+enum ResponseMode {
+    Pass,
+    Json,
+    Sse(Box<StreamRewriter>),
+}
+
+pub struct GuardrailHttp {
+    settings: Rc<Settings>,
+    metrics: Rc<Metrics>,
+    state: RequestState,
+    headers_paused: bool,
+    request_id: String,
+    identity: Option<Identity>,
+    admission: Option<Admission>,
+    settled: bool,
+    /// Prompt tokens estimated from the request, for settling a response without `usage`.
+    prompt_estimate: u64,
+    vault: PiiVault,
+    /// Decision headers, kept for the response.
+    decision: Vec<(&'static str, String)>,
+    response: ResponseMode,
+    response_ok: bool,
+    response_too_large: bool,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl GuardrailHttp {
+    pub fn new(settings: Rc<Settings>, metrics: Rc<Metrics>) -> Self {
+        GuardrailHttp {
+            settings,
+            metrics,
+            state: RequestState::Skip,
+            headers_paused: false,
+            request_id: String::new(),
+            identity: None,
+            admission: None,
+            settled: false,
+            prompt_estimate: 0,
+            vault: PiiVault::default(),
+            decision: Vec::new(),
+            response: ResponseMode::Pass,
+            response_ok: false,
+            response_too_large: false,
+        }
+    }
+
+    fn now_secs() -> u64 {
+        abi::now_nanos() / 1_000_000_000
+    }
+
+    /// Sends an OpenAI-shaped local reply. Always followed by `Action::Pause`.
+    fn reply(&mut self, r: &LocalReply) -> Action {
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        for (k, v) in &r.headers {
+            headers.push((k.as_str(), v.as_str()));
+        }
+        if self.settings.client_headers {
+            for (k, v) in &self.decision {
+                headers.push((k, v.as_str()));
+            }
+        }
+        if let Err(e) = abi::send_local_response(r.status, &headers, &r.body()) {
+            log(LogLevel::Error, &format!("local reply refused (host status {})", e.0));
+        }
+        self.metrics.error(r.code);
+        self.state = RequestState::Replied;
+        Action::Pause
+    }
+
+    fn quota_reply(&mut self, rej: &QuotaRejection) -> Action {
+        let mut r = LocalReply::new(rej.status, rej.error_type, rej.code, rej.message.clone());
+        r.headers = rej.headers.clone();
+        if let Some(s) = rej.retry_after_secs {
+            r.headers.push(("retry-after".into(), s.to_string()));
+        }
+        self.metrics.add(&format!("quota.rejected.{}", rej.code), 1);
+        self.reply(&r)
+    }
+
+    /// Removes every `x-guardrail-*` header the client sent: they cannot be forged.
+    fn strip_forged_headers(&self) {
+        let Ok(names) = abi::header_names(MapType::HttpRequestHeaders) else { return };
+        for name in names {
+            if name.len() >= 12 && name[..12].eq_ignore_ascii_case(b"x-guardrail-") {
+                let _ = abi::remove_header(MapType::HttpRequestHeaders, &name);
+            }
+        }
+    }
+
+    fn inspect_body(&mut self, size: usize) -> Action {
+        self.state = RequestState::Done;
+        let bytes = match abi::get_buffer(BufferType::HttpRequestBody, 0, size) {
+            Ok(b) => b,
+            Err(e) => {
+                log(LogLevel::Error, &format!("cannot read request body (host status {})", e.0));
+                self.metrics.error("body_read_failed");
+                let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be inspected.");
+                return self.reply(&r);
+            }
+        };
+        abi::increment(self.metrics.requests_inspected, 1);
+        let settings = self.settings.clone();
+        let ins = match pipeline::inspect_request(&settings, &bytes, &mut self.vault) {
+            Ok(i) => i,
+            Err(r) => return self.reply(&r),
+        };
+        let pii_header = self.vault.counts_header();
+        for (kind, n) in self.vault.counts() {
+            self.metrics.pii(kind, n);
+        }
+        self.metrics.action(ins.report.action);
+        self.decision = vec![(H_SCORE, pipeline::score_header(ins.report.score)), (H_ACTION, ins.report.action.as_str().to_string())];
+        if let Some(p) = &pii_header {
+            self.decision.push((H_PII, p.clone()));
+        }
+        if let Some(line) = ins.log_line(&self.request_id, pii_header.as_deref()) {
+            log(LogLevel::Warn, &format!("{line}"));
+        }
+        if let Some(r) = &ins.reply {
+            return self.reply(r);
+        }
+
+        // Quota: reserve the estimated cost before any upstream work.
+        let mut route_model = None;
+        let mut clamp = None;
+        if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
+            let estimate = ins.estimate();
+            self.prompt_estimate = estimate.prompt_tokens;
+            match q.admit(&SharedDataStore, id, Self::now_secs(), &estimate) {
+                Ok(adm) => {
+                    self.metrics.add(&format!("quota.admitted.{}", adm.tier), 1);
+                    route_model = adm.route_model.clone();
+                    clamp = adm.clamp_max_tokens;
+                    let mut route = Vec::new();
+                    if let Some(m) = &route_model {
+                        route.push(format!("model={m}"));
+                    }
+                    if let Some(c) = clamp {
+                        route.push(format!("max_tokens={c}"));
+                    }
+                    if !route.is_empty() {
+                        self.decision.push((H_ROUTE, route.join(",")));
+                    }
+                    self.admission = Some(adm);
+                }
+                Err(rej) => return self.quota_reply(&rej),
+            }
+        }
+
+        if let Some(new_body) = ins.rewritten(route_model.as_deref(), clamp) {
+            if let Err(e) = abi::set_buffer(BufferType::HttpRequestBody, 0, size, &new_body) {
+                // Forwarding the original would leak what was meant to be removed: refuse.
+                log(LogLevel::Error, &format!("cannot rewrite request body (host status {})", e.0));
+                let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be rewritten.");
+                return self.reply(&r);
+            }
+        }
+        if self.settings.upstream_headers && self.headers_paused {
+            for (k, v) in &self.decision {
+                if abi::set_header(MapType::HttpRequestHeaders, k, v).is_err() {
+                    self.metrics.error("upstream_header_refused");
+                }
+            }
+        }
+        Action::Continue
+    }
+
+    fn settle(&mut self, usage: Option<Usage>, text_bytes: usize) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let (Some(q), Some(adm)) = (self.settings.quota.as_ref(), self.admission.as_ref()) else { return };
+        let now = Self::now_secs();
+        if !self.response_ok {
+            q.refund(&SharedDataStore, adm, now);
+            self.metrics.add("quota.refunded", 1);
+            return;
+        }
+        let usage = usage.unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: pipeline::estimate_tokens(text_bytes),
+        });
+        let s = q.settle(&SharedDataStore, adm, usage, now);
+        self.metrics.add(&format!("quota.cost_micro_usd.{}", adm.tier), i64::try_from(s.cost_micro_usd).unwrap_or(i64::MAX));
+    }
+}
+
+impl Context for GuardrailHttp {}
+
+impl HttpContext for GuardrailHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.strip_forged_headers();
+        let get = |n: &str| abi::get_header(MapType::HttpRequestHeaders, n);
+        self.request_id = get("x-request-id").map(|b| lossy(&b).chars().take(64).collect()).unwrap_or_default();
+        let settings = self.settings.clone();
+
+        if let Some(q) = settings.quota.as_ref() {
+            let user = get(q.user_header());
+            let tier = get(q.tier_header());
+            match q.identify(user.as_deref(), tier.as_deref()) {
+                Ok(id) => {
+                    if let Err(rej) = q.precheck(&SharedDataStore, &id, Self::now_secs()) {
+                        return self.quota_reply(&rej);
+                    }
+                    self.identity = Some(id);
+                }
+                Err(rej) => return self.quota_reply(&rej),
+            }
+        }
+
+        let method = get(":method").unwrap_or_default();
+        let path = get(":path").unwrap_or_default();
+        let content_type = get("content-type");
+        if end_of_stream || !settings.inspects(&method, &path, content_type.as_deref()) {
+            abi::increment(self.metrics.requests_skipped, 1);
+            self.state = RequestState::Skip;
+            return Action::Continue;
+        }
+        if let Some(enc) = get("content-encoding") {
+            if !enc.trim_ascii().eq_ignore_ascii_case(b"identity") {
+                match settings.request.compressed {
+                    CompressedPolicy::Reject => {
+                        let r = LocalReply::new(
+                            415,
+                            "invalid_request_error",
+                            "unsupported_content_encoding",
+                            "Compressed request bodies cannot be inspected; send the body uncompressed.",
+                        );
+                        return self.reply(&r);
+                    }
+                    CompressedPolicy::Pass => {
+                        self.metrics.error("compressed_passed");
+                        abi::increment(self.metrics.requests_skipped, 1);
+                        if settings.upstream_headers {
+                            let _ = abi::set_header(MapType::HttpRequestHeaders, H_ACTION, "skip");
+                        }
+                        return Action::Continue;
+                    }
+                }
+            }
+        }
+        self.state = RequestState::Buffering;
+        // The body may be rewritten: its length is then no longer what the client said.
+        let _ = abi::remove_header(MapType::HttpRequestHeaders, b"content-length");
+        // Hold the headers while the body is read when decision headers must reach the
+        // upstream, or when quota must admit before any upstream work. Envoy needs
+        // `allow_on_headers_stop_iteration: true` for this.
+        if settings.upstream_headers || settings.quota.is_some() {
+            self.headers_paused = true;
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.state != RequestState::Buffering {
+            return if self.state == RequestState::Replied { Action::Pause } else { Action::Continue };
+        }
+        if body_size > self.settings.request.max_body_bytes {
+            match self.settings.request.oversize {
+                OversizePolicy::Reject => {
+                    let r = LocalReply::new(
+                        413,
+                        "invalid_request_error",
+                        "request_too_large",
+                        format!("The request body exceeds the guardrail limit of {} bytes.", self.settings.request.max_body_bytes),
+                    );
+                    return self.reply(&r);
+                }
+                OversizePolicy::Pass => {
+                    self.state = RequestState::Skip;
+                    self.metrics.error("oversize_passed");
+                    abi::increment(self.metrics.requests_skipped, 1);
+                    if self.settings.upstream_headers && self.headers_paused {
+                        let _ = abi::set_header(MapType::HttpRequestHeaders, H_ACTION, "skip");
+                    }
+                    return Action::Continue;
+                }
+            }
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.inspect_body(body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // HTTP/2 with trailers: the body callback never saw end_of_stream.
+        if self.state == RequestState::Buffering {
+            let size = abi::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
+            return self.inspect_body(size);
+        }
+        if self.state == RequestState::Replied {
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let get = |n: &str| abi::get_header(MapType::HttpResponseHeaders, n);
+        let status = get(":status").unwrap_or_default();
+        self.response_ok = status.first() == Some(&b'2');
+        let settings = self.settings.clone();
+
+        // Quota headers on every response of an identified user.
+        if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
+            let headers = match &self.admission {
+                Some(adm) => adm.headers.clone(),
+                None => q.status_headers(&SharedDataStore, id, Self::now_secs()),
+            };
+            for (k, v) in headers {
+                let _ = abi::set_header(MapType::HttpResponseHeaders, &k, &v);
+            }
+        }
+        if settings.client_headers {
+            for (k, v) in &self.decision {
+                let _ = abi::set_header(MapType::HttpResponseHeaders, k, v);
+            }
+        }
+        if end_of_stream || self.state == RequestState::Skip && self.admission.is_none() {
+            if end_of_stream {
+                self.settle(None, 0);
+            }
+            return Action::Continue;
+        }
+        let ct = get("content-type").unwrap_or_default();
+        let media = ct.split(|&b| b == b';').next().unwrap_or_default().trim_ascii().to_ascii_lowercase();
+        let rewrites = pipeline::response_rewrites(&settings);
+        let encoded = get("content-encoding").map(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity")).unwrap_or(false);
+        if encoded {
+            // A compressed response cannot be read: it passes, counted (ask upstreams not to
+            // compress, or put the decompressor filter before this one).
+            self.metrics.error("compressed_response_passed");
+            return Action::Continue;
+        }
+        if media == b"text/event-stream" {
+            self.response = ResponseMode::Sse(Box::new(StreamRewriter::new(&settings)));
+            if rewrites {
+                let _ = abi::remove_header(MapType::HttpResponseHeaders, b"content-length");
+            }
+        } else if media.ends_with(b"json") {
+            self.response = ResponseMode::Json;
+            if rewrites {
+                let _ = abi::remove_header(MapType::HttpResponseHeaders, b"content-length");
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let settings = self.settings.clone();
+        match &mut self.response {
+            ResponseMode::Pass => {
+                if end_of_stream {
+                    self.settle(None, 0);
+                }
+                Action::Continue
+            }
+            ResponseMode::Json => {
+                if self.response_too_large {
+                    return Action::Continue;
+                }
+                if body_size > settings.response.max_body_bytes {
+                    self.response_too_large = true;
+                    self.metrics.error("response_too_large_passed");
+                    return Action::Continue;
+                }
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                let bytes = match abi::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        self.metrics.error("response_read_failed");
+                        return Action::Continue;
+                    }
+                };
+                let r = pipeline::rewrite_json_response(&settings, &self.vault, &bytes);
+                if let Some(new) = &r.body {
+                    if abi::set_buffer(BufferType::HttpResponseBody, 0, body_size, new).is_err() {
+                        self.metrics.error("response_rewrite_failed");
+                    }
+                }
+                self.settle(r.usage, r.text_bytes);
+                Action::Continue
+            }
+            ResponseMode::Sse(rw) => {
+                // Without pausing, the buffer holds only this chunk: read it, replace it.
+                let chunk = abi::get_buffer(BufferType::HttpResponseBody, 0, body_size).unwrap_or_default();
+                let mut out = rw.push(&settings, &self.vault, &chunk);
+                if end_of_stream {
+                    out.extend(rw.finish(&settings, &self.vault));
+                }
+                if out != chunk && abi::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out).is_err() {
+                    self.metrics.error("response_rewrite_failed");
+                }
+                if end_of_stream {
+                    let (usage, text) = (rw.usage, rw.text_bytes);
+                    self.settle(usage, text);
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_log(&mut self) {
+        // A request that never settled (upstream failure, client abort, stream cut): refund.
+        if !self.settled && self.admission.is_some() {
+            self.response_ok = false;
+            self.settle(None, 0);
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! Feature extraction: phrase rules, template markers, exfiltration links, hidden comments and
+//! encoded payloads, all over one normalised view of the text.
+
+use super::lexicon::{Lexicon, Tokens};
+use super::normalize::{normalize, Normalized};
+use super::rules::{Family, RULES, SETS};
+
+/// Model features, in the order of `weights::WEIGHTS`.
+pub const FEATURE_NAMES: &[&str] = &[
+    "override",
+    "override_weak",
+    "context_switch",
+    "extraction",
+    "persona",
+    "persona_weak",
+    "policy_evasion",
+    "ai_ref",
+    "dual_response",
+    "imperative",
+    "say_command",
+    "role_marker",
+    "transcript",
+    "exfil",
+    "encoded",
+    "hidden_comment",
+    "evasion",
+    "persona_x_policy",
+    "override_x_ai",
+    "long_text",
+];
+pub const N_FEATURES: usize = 20;
+
+pub const F_ROLE_MARKER: usize = 11;
+pub const F_TRANSCRIPT: usize = 12;
+pub const F_EXFIL: usize = 13;
+pub const F_ENCODED: usize = 14;
+pub const F_HIDDEN: usize = 15;
+pub const F_EVASION: usize = 16;
+
+fn family_feature(f: Family) -> usize {
+    match f {
+        Family::Override => 0,
+        Family::OverrideWeak => 1,
+        Family::ContextSwitch => 2,
+        Family::Extraction => 3,
+        Family::Persona => 4,
+        Family::PersonaWeak => 5,
+        Family::PolicyEvasion => 6,
+        Family::AiRef => 7,
+        Family::DualResponse => 8,
+        Family::Imperative => 9,
+        Family::SayCommand => 10,
+    }
+}
+
+/// Families whose presence inside a hidden comment or encoded payload is an instruction.
+fn is_instruction_feature(f: usize) -> bool {
+    matches!(f, 0..=4 | 6 | 8 | 10 | 11 | 13)
+}
+
+/// Whether a hit's span is worth removing when sanitising (weak context words are not).
+pub fn is_removable_feature(f: usize) -> bool {
+    matches!(f, 0..=4 | 6 | 8 | 10 | 11 | 13..=15)
+}
+
+/// One internal hit: feature index, rule id and a span in the normalised text.
+#[derive(Debug, Clone)]
+pub struct RawHit {
+    pub feature: usize,
+    pub id: &'static str,
+    pub ns: usize,
+    pub ne: usize,
+    /// Expand to the enclosing sentence when sanitising.
+    pub sentence: bool,
+}
+
+pub struct Analysis {
+    pub norm: Normalized,
+    pub hits: Vec<RawHit>,
+}
+
+pub struct Scanner {
+    lex: Lexicon,
+    pub decode_payloads: bool,
+}
+
+const MARKERS: &[&str] = &[
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|im_sep|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|begin_of_text|>",
+    "<|end|>",
+    "<|prompt|>",
+    "<s>[inst]",
+    "[inst]",
+    "[/inst]",
+    "<<sys>>",
+    "<</sys>>",
+    "<system>",
+    "</system>",
+    "<user>",
+    "</user>",
+    "<assistant>",
+    "</assistant>",
+    "<instructions>",
+    "</instructions>",
+    "<system_prompt>",
+    "</system_prompt>",
+    "[system]",
+    "[/system]",
+    "[system message]",
+    "[system prompt]",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "</s>",
+    "<|channel|>",
+];
+
+const ROLE_WORDS: &[&str] = &["system", "instruction", "instructions", "developer", "admin", "assistant", "user", "human", "response"];
+
+impl Scanner {
+    pub fn new(decode_payloads: bool) -> Result<Scanner, String> {
+        Ok(Scanner { lex: Lexicon::build(RULES, SETS)?, decode_payloads })
+    }
+
+    /// Analyses a text: normalised view plus every hit.
+    pub fn analyse(&self, text: &str) -> Analysis {
+        let norm = normalize(text);
+        let mut hits = Vec::new();
+        self.collect(text, &norm, 0, &mut hits);
+        Analysis { norm, hits }
+    }
+
+    fn collect(&self, text: &str, norm: &Normalized, depth: u8, hits: &mut Vec<RawHit>) {
+        let n = &norm.bytes;
+        let toks = super::lexicon::tokenize(n);
+        let mut scratch = Vec::new();
+        self.phrase_hits(&toks, &mut scratch, hits);
+        if !toks.spaced_runs.is_empty() {
+            let extra = self.lex.expand_spaced(&toks, n);
+            let before = hits.len();
+            self.phrase_hits(&extra, &mut scratch, hits);
+            let found = hits.iter().skip(before).any(|h| is_instruction_feature(h.feature));
+            for &(s, e) in &toks.spaced_runs {
+                // A long spelled-out run is itself an evasion signal; a short one only when it
+                // spelled a rule word.
+                if e - s >= 11 || found {
+                    hits.push(RawHit { feature: F_EVASION, id: "evasion_spacing", ns: s, ne: e, sentence: false });
+                }
+            }
+        }
+        if norm.mixed_script > 0 || norm.invisible_in_words > 0 || toks.leet_tokens > 0 {
+            let strong = hits.iter().any(|h| h.feature <= 4 || h.feature == 6);
+            if strong || norm.mixed_script >= 3 || norm.invisible_in_words >= 3 {
+                hits.push(RawHit { feature: F_EVASION, id: "evasion_obfuscation", ns: 0, ne: 0, sentence: false });
+            }
+        }
+        markers(n, hits);
+        upper_dan(text, norm, hits);
+        exfil(n, hits);
+        if depth == 0 {
+            self.hidden_comments(n, hits);
+            if self.decode_payloads {
+                self.encoded(text, norm, hits);
+            }
+        }
+    }
+
+    fn phrase_hits(&self, toks: &Tokens, scratch: &mut Vec<(u16, u8, u32, u32)>, hits: &mut Vec<RawHit>) {
+        for m in self.lex.matches(toks, scratch) {
+            let Some(rule) = self.lex.rules.get(m.rule as usize) else { continue };
+            let (Some(a), Some(b)) = (toks.toks.get(m.ts as usize), toks.toks.get(m.te.saturating_sub(1) as usize)) else {
+                continue;
+            };
+            hits.push(RawHit {
+                feature: family_feature(rule.family),
+                id: rule.id,
+                ns: a.ns as usize,
+                ne: b.ne as usize,
+                sentence: true,
+            });
+        }
+    }
+
+    /// Text inside `<!-- -->` and markdown `[//]: # (...)` comments, rescanned: instructions
+    /// hidden from a human reader.
+    fn hidden_comments(&self, n: &[u8], hits: &mut Vec<RawHit>) {
+        let mut from = 0usize;
+        while let Some(p) = find(n, b"<!--", from) {
+            let end = find(n, b"-->", p + 4).map_or(n.len(), |e| e + 3);
+            self.rescan_container(n.get(p + 4..end.saturating_sub(3).max(p + 4)).unwrap_or(&[]), p, end, F_HIDDEN, "hidden_comment", hits);
+            from = end.max(p + 4);
+        }
+        let mut from = 0usize;
+        while let Some(p) = find(n, b"[//]:", from) {
+            let end = n.iter().skip(p).position(|&b| b == b'\n').map_or(n.len(), |k| p + k);
+            self.rescan_container(n.get(p + 5..end).unwrap_or(&[]), p, end, F_HIDDEN, "hidden_comment", hits);
+            from = end.max(p + 5);
+        }
+    }
+
+    fn rescan_container(&self, inner: &[u8], s: usize, e: usize, feature: usize, id: &'static str, hits: &mut Vec<RawHit>) {
+        let Ok(inner) = std::str::from_utf8(inner) else { return };
+        if inner.trim().is_empty() {
+            return;
+        }
+        let sub_norm = normalize(inner);
+        let mut sub = Vec::new();
+        self.collect(inner, &sub_norm, 1, &mut sub);
+        if sub.iter().any(|h| is_instruction_feature(h.feature)) {
+            hits.push(RawHit { feature, id, ns: s, ne: e, sentence: false });
+            for h in sub {
+                hits.push(RawHit { feature: h.feature, id: h.id, ns: s, ne: e, sentence: false });
+            }
+        }
+    }
+
+    /// Base64 and hex runs that decode to readable text are decoded and rescanned.
+    fn encoded(&self, text: &str, norm: &Normalized, hits: &mut Vec<RawHit>) {
+        let bytes = text.as_bytes();
+        let mut i = 0usize;
+        while i < bytes.len() {
+            let b = bytes.get(i).copied().unwrap_or(0);
+            if !is_b64(b) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while bytes.get(i).is_some_and(|&c| is_b64(c)) {
+                i += 1;
+            }
+            let mut e = i;
+            while bytes.get(e) == Some(&b'=') && e - i < 2 {
+                e += 1;
+            }
+            let run = bytes.get(s..e).unwrap_or(&[]);
+            if run.len() < 20 {
+                continue;
+            }
+            let decoded = if run.len() >= 32 && run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
+                decode_hex(run)
+            } else {
+                decode_b64(run)
+            };
+            let Some(decoded) = decoded else { continue };
+            let Ok(inner) = std::str::from_utf8(&decoded) else { continue };
+            let printable = inner.chars().filter(|c| !c.is_control() || c.is_whitespace()).count();
+            let total = inner.chars().count();
+            if total < 8 || printable * 100 < total * 95 || !inner.contains(' ') {
+                continue;
+            }
+            // Map the original run to normalised offsets (the run is ASCII, so lengths match
+            // up to folding: find the normalised index of the original start).
+            let (ns, ne) = orig_to_norm(norm, text, s, e);
+            let sub_norm = normalize(inner);
+            let mut sub = Vec::new();
+            self.collect(inner, &sub_norm, 1, &mut sub);
+            if sub.iter().any(|h| is_instruction_feature(h.feature)) {
+                hits.push(RawHit { feature: F_ENCODED, id: "encoded_payload", ns, ne, sentence: false });
+                for h in sub {
+                    hits.push(RawHit { feature: h.feature, id: h.id, ns, ne, sentence: false });
+                }
+            }
+        }
+    }
+}
+
+fn is_b64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'-' || b == b'_'
+}
+
+fn b64_val(b: u8) -> Option<u32> {
+    Some(match b {
+        b'A'..=b'Z' => u32::from(b - b'A'),
+        b'a'..=b'z' => u32::from(b - b'a') + 26,
+        b'0'..=b'9' => u32::from(b - b'0') + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    })
+}
+
+fn decode_b64(run: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for &b in run {
+        if b == b'=' {
+            break;
+        }
+        acc = (acc << 6) | b64_val(b)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    Some(out)
+}
+
+fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
+    let v = |b: u8| (b as char).to_digit(16);
+    run.chunks(2).map(|p| Some((v(*p.first()?)? * 16 + v(*p.get(1)?)?) as u8)).collect()
+}
+
+fn orig_to_norm(norm: &Normalized, text: &str, s: usize, e: usize) -> (usize, usize) {
+    // Binary search would need the map; a linear probe over the normalised bytes is fine for
+    // the rare encoded run.
+    let mut ns = None;
+    let mut ne = norm.bytes.len();
+    for i in 0..norm.bytes.len() {
+        let o = norm.orig_start(i, text);
+        if ns.is_none() && o >= s {
+            ns = Some(i);
+        }
+        if o >= e {
+            ne = i;
+            break;
+        }
+    }
+    let ns = ns.unwrap_or(norm.bytes.len());
+    (ns, ne.max(ns))
+}
+
+pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut i = from;
+    while i + needle.len() <= h.len() {
+        let k = h.get(i..)?.iter().position(|&b| b == first)?;
+        i += k;
+        if h.get(i..i + needle.len()) == Some(needle) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Chat-template and role markers: `<|im_start|>system`, `[INST]`, `<<SYS>>`, `### System:`,
+/// `</user>`, and role labels at the start of a line (`System:`), the latter a weaker signal.
+fn markers(n: &[u8], hits: &mut Vec<RawHit>) {
+    let mut line_start = true;
+    for (i, &b) in n.iter().enumerate() {
+        match b {
+            b'<' | b'[' => {
+                if let Some(m) = MARKERS.iter().find(|m| n.get(i..i + m.len()) == Some(m.as_bytes())) {
+                    hits.push(RawHit { feature: F_ROLE_MARKER, id: "role_marker", ns: i, ne: i + m.len(), sentence: false });
+                }
+            }
+            b'#' if n.get(i..i + 3) == Some(b"###") && (i == 0 || n.get(i - 1) != Some(&b'#')) => {
+                let mut j = i + 3;
+                while n.get(j).is_some_and(|&c| c == b' ' || c == b'#') {
+                    j += 1;
+                }
+                if let Some(w) = ROLE_WORDS.iter().find(|w| n.get(j..j + w.len()) == Some(w.as_bytes())) {
+                    let after = n.get(j + w.len()).copied().unwrap_or(b'\n');
+                    if !after.is_ascii_alphanumeric() {
+                        hits.push(RawHit { feature: F_ROLE_MARKER, id: "role_marker", ns: i, ne: j + w.len(), sentence: false });
+                    }
+                }
+            }
+            _ => {}
+        }
+        if line_start && b != b' ' && b != b'\n' {
+            line_start = false;
+            for (w, strong) in [("system", true), ("developer", true), ("assistant", false), ("user", false), ("human", false), ("ai", false)] {
+                if n.get(i..i + w.len()) == Some(w.as_bytes()) {
+                    let mut j = i + w.len();
+                    if n.get(j) == Some(&b' ') && strong {
+                        // "System message:", "system prompt:"
+                        let rest = n.get(j + 1..).unwrap_or(&[]);
+                        for tail in [&b"message"[..], b"prompt", b"note", b"instruction", b"override"] {
+                            if rest.starts_with(tail) {
+                                j += 1 + tail.len();
+                                break;
+                            }
+                        }
+                    }
+                    if n.get(j) == Some(&b':') {
+                        let f = if strong { F_ROLE_MARKER } else { F_TRANSCRIPT };
+                        hits.push(RawHit { feature: f, id: "role_marker", ns: i, ne: j + 1, sentence: false });
+                    }
+                }
+            }
+        }
+        if b == b'\n' {
+            line_start = true;
+        }
+    }
+}
+
+/// The DAN persona is written in capitals; the lowercase word is a common first name.
+fn upper_dan(text: &str, norm: &Normalized, hits: &mut Vec<RawHit>) {
+    let t = text.as_bytes();
+    let mut from = 0usize;
+    while let Some(p) = find(t, b"DAN", from) {
+        let before = p.checked_sub(1).and_then(|k| t.get(k)).copied().unwrap_or(b' ');
+        let after = t.get(p + 3).copied().unwrap_or(b' ');
+        if !before.is_ascii_alphanumeric() && !after.is_ascii_alphabetic() {
+            let (ns, ne) = if text.is_ascii() { (p, p + 3) } else { orig_to_norm(norm, text, p, p + 3) };
+            hits.push(RawHit { feature: 4, id: "persona", ns, ne, sentence: true });
+        }
+        from = p + 3;
+    }
+}
+
+/// Markdown images and HTML images whose URL carries a query string: the classic channel to
+/// exfiltrate conversation data when the client renders the reply.
+fn exfil(n: &[u8], hits: &mut Vec<RawHit>) {
+    let mut from = 0usize;
+    while let Some(p) = find(n, b"](http", from) {
+        let url_start = p + 2;
+        let url_end = n.iter().skip(url_start).position(|&b| b == b')' || b == b' ' || b == b'\n').map_or(n.len(), |k| url_start + k);
+        let url = n.get(url_start..url_end).unwrap_or(&[]);
+        let is_image = n.get(..p).is_some_and(|pre| {
+            let lb = pre.iter().rposition(|&b| b == b'[');
+            lb.is_some_and(|k| k > 0 && pre.get(k - 1) == Some(&b'!') && p - k < 200)
+        });
+        if let Some(q) = url.iter().position(|&b| b == b'?') {
+            let query = url.get(q..).unwrap_or(&[]);
+            if query.contains(&b'=') && is_image {
+                let start = n.get(..p).and_then(|pre| pre.iter().rposition(|&b| b == b'!')).unwrap_or(p);
+                hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: (url_end + 1).min(n.len()), sentence: false });
+                let templated = query.iter().any(|&b| matches!(b, b'{' | b'}' | b'[' | b'<' | b'$'))
+                    || [&b"data"[..], b"secret", b"prompt", b"history", b"conversation", b"password", b"summary", b"chat", b"info"]
+                        .iter()
+                        .any(|w| find(query, w, 0).is_some());
+                if templated {
+                    hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: (url_end + 1).min(n.len()), sentence: false });
+                }
+            }
+        }
+        from = url_end.max(p + 6);
+    }
+    let mut from = 0usize;
+    while let Some(p) = find(n, b"<img", from) {
+        let end = n.iter().skip(p).position(|&b| b == b'>').map_or(n.len(), |k| p + k + 1);
+        let tag = n.get(p..end).unwrap_or(&[]);
+        if let Some(h) = find(tag, b"http", 0) {
+            let url = tag.get(h..).unwrap_or(&[]);
+            if url.contains(&b'?') && url.contains(&b'=') {
+                hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: p, ne: end, sentence: false });
+            }
+        }
+        from = end.max(p + 4);
+    }
+}
+
+/// Saturating transform of a hit count into [0, 1).
+fn sat(count: u32) -> f64 {
+    1.0 - 0.6f64.powi(count.min(20) as i32)
+}
+
+/// The feature vector of the model from the kept hits.
+pub fn feature_vector(hits: &[RawHit], text_len: usize) -> [f64; N_FEATURES] {
+    let mut counts = [0u32; N_FEATURES];
+    for h in hits {
+        if let Some(c) = counts.get_mut(h.feature) {
+            *c = c.saturating_add(1);
+        }
+    }
+    let mut f = [0.0; N_FEATURES];
+    for (k, c) in counts.iter().enumerate().take(17) {
+        if let Some(x) = f.get_mut(k) {
+            *x = sat(*c);
+        }
+    }
+    let persona = sat(counts[4].saturating_add(counts[5]));
+    f[17] = persona * f[6];
+    f[18] = (f[0].max(f[1])) * f[7];
+    f[19] = (text_len as f64 / 4000.0).min(1.0);
+    f
+}
+
+/// Expands a normalised span to its sentence (bounded), for removal.
+pub fn sentence_span(n: &[u8], s: usize, e: usize) -> (usize, usize) {
+    let is_end = |b: u8| matches!(b, b'.' | b'!' | b'?' | b'\n');
+    let mut a = s.min(n.len());
+    let lim_a = a.saturating_sub(300);
+    while a > lim_a && n.get(a - 1).is_some_and(|&b| !is_end(b)) {
+        a -= 1;
+    }
+    if a == lim_a && lim_a > 0 {
+        a = s;
+    }
+    let mut b = e.min(n.len());
+    let lim_b = (b + 300).min(n.len());
+    while b < lim_b && n.get(b).is_some_and(|&c| !is_end(c)) {
+        b += 1;
+    }
+    if b < n.len() && n.get(b).is_some_and(|&c| c != b'\n') && b < lim_b {
+        b += 1;
+    } else if b == lim_b && lim_b < n.len() {
+        b = e;
+    }
+    // Skip leading spaces so the replacement reads naturally.
+    while a < b && n.get(a) == Some(&b' ') {
+        a += 1;
+    }
+    (a, b)
+}

@@ -1,0 +1,483 @@
+//! Word-level phrase rules: a tokenizer over the normalised text, a trie of rule words, and a
+//! matcher for short word sequences with bounded gaps.
+//!
+//! A rule is written as slots separated by spaces, e.g. `ignor* ~3 previous|prior ~2 rule*`:
+//! each slot is a set of alternatives (`word`, or `stem*` for a prefix match, or a CJK string
+//! matched as a substring of a CJK run), `@set` includes a named set, and `~N` allows up to N
+//! other tokens before the next slot (default 0: adjacent). Rules are parsed once in
+//! `compile`; scanning walks the trie once per token, so the cost is linear in the text and
+//! independent of the number of rules.
+
+use super::normalize::{char_at, is_cjk};
+use super::rules::Family;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Token {
+    /// Range in the normalised bytes.
+    pub ns: u32,
+    pub ne: u32,
+    /// Range in the word buffer (joiners removed, leetspeak mapped).
+    pub ws: u32,
+    pub we: u32,
+    pub cjk: bool,
+}
+
+/// Tokenised text plus evasion statistics.
+pub struct Tokens {
+    pub toks: Vec<Token>,
+    pub wbuf: Vec<u8>,
+    /// Normalised ranges of words spelled out letter by letter or split by punctuation.
+    pub spaced_runs: Vec<(usize, usize)>,
+    /// Tokens where leetspeak digits were mapped to letters.
+    pub leet_tokens: u32,
+}
+
+fn is_joiner(b: u8) -> bool {
+    matches!(b, b'-' | b'_' | b'.' | b'*' | b'\'' | b'`' | b'~' | b'^' | b'+' | b'|' | b'/')
+}
+
+fn leet(b: u8) -> u8 {
+    match b {
+        b'0' => b'o',
+        b'1' => b'i',
+        b'3' => b'e',
+        b'4' => b'a',
+        b'5' => b's',
+        b'7' => b't',
+        b'@' => b'a',
+        b'$' => b's',
+        _ => b,
+    }
+}
+
+/// Splits normalised bytes into word tokens (ASCII/alphabetic runs, one token per CJK char).
+pub fn tokenize(n: &[u8]) -> Tokens {
+    let mut toks: Vec<Token> = Vec::with_capacity(n.len() / 5 + 4);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(n.len());
+    let mut leet_tokens = 0u32;
+    let mut joined_tokens: Vec<usize> = Vec::new();
+    let len = n.len();
+    let mut i = 0usize;
+    let at = |k: usize| -> u8 { n.get(k).copied().unwrap_or(0) };
+    while i < len {
+        let b = at(i);
+        let starts_word = b.is_ascii_alphanumeric()
+            || ((b == b'@' || b == b'$') && at(i + 1).is_ascii_lowercase() && !at(i.wrapping_sub(1)).is_ascii_alphanumeric());
+        if starts_word {
+            let ws = wbuf.len();
+            let ns = i;
+            let mut has_letter = false;
+            let mut has_digit = false;
+            let mut joins = 0u32;
+            while i < len {
+                let c = at(i);
+                if c.is_ascii_lowercase() {
+                    has_letter = true;
+                    wbuf.push(c);
+                    i += 1;
+                } else if c.is_ascii_digit() {
+                    has_digit = true;
+                    wbuf.push(c);
+                    i += 1;
+                } else if (c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase() {
+                    has_digit = true;
+                    wbuf.push(c);
+                    i += 1;
+                } else if is_joiner(c)
+                    && i > ns
+                    && at(i - 1).is_ascii_alphanumeric()
+                    && at(i + 1).is_ascii_alphanumeric()
+                {
+                    joins += 1;
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if has_letter && has_digit {
+                let mut changed = false;
+                if let Some(w) = wbuf.get_mut(ws..) {
+                    for x in w.iter_mut() {
+                        let m = leet(*x);
+                        changed |= m != *x;
+                        *x = m;
+                    }
+                }
+                if changed {
+                    leet_tokens += 1;
+                }
+            } else if !has_letter {
+                // Pure numbers: '@'/'$' never get here, nothing to map.
+            }
+            // Only words chopped into fragments of one or two letters ("i-g-n-o-r-e",
+            // "ig.no.re") are evasion; "step-by-step" and "40-year-old" are not.
+            let letters = (wbuf.len() - ws) as u32;
+            if joins >= 2 && letters <= (joins + 1) * 2 {
+                joined_tokens.push(toks.len());
+            }
+            toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
+        } else if b >= 0x80 {
+            let (c, l) = char_at(n, i);
+            if is_cjk(c) {
+                let ws = wbuf.len();
+                wbuf.extend_from_slice(n.get(i..i + l).unwrap_or(&[]));
+                toks.push(Token { ns: i as u32, ne: (i + l) as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: true });
+                i += l;
+            } else if c.is_alphabetic() {
+                let ws = wbuf.len();
+                let ns = i;
+                loop {
+                    let (c2, l2) = char_at(n, i);
+                    if i >= len || !(c2.is_alphanumeric() && !is_cjk(c2)) {
+                        break;
+                    }
+                    wbuf.extend_from_slice(n.get(i..i + l2).unwrap_or(&[]));
+                    i += l2;
+                }
+                if i == ns {
+                    i += l;
+                } else {
+                    toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
+                }
+            } else {
+                i += l;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens };
+    find_spaced_runs(&mut out, &joined_tokens);
+    out
+}
+
+/// Collects runs of single-character tokens ("i g n o r e") and words split by punctuation
+/// ("i-g-n-o-r-e"), so the caller can re-segment them against the lexicon.
+fn find_spaced_runs(t: &mut Tokens, joined: &[usize]) {
+    let mut runs: Vec<(usize, usize)> = Vec::new(); // token index ranges
+    let mut k = 0usize;
+    let n = t.toks.len();
+    while k < n {
+        let single = |tok: &Token| !tok.cjk && tok.we.saturating_sub(tok.ws) == 1;
+        if t.toks.get(k).is_some_and(single) {
+            let start = k;
+            let mut end = k + 1;
+            while end < n {
+                let (Some(prev), Some(cur)) = (t.toks.get(end - 1), t.toks.get(end)) else { break };
+                if single(cur) && cur.ns.saturating_sub(prev.ne) <= 3 {
+                    end += 1;
+                } else {
+                    break;
+                }
+            }
+            if end - start >= 4 {
+                runs.push((start, end));
+            }
+            k = end;
+        } else {
+            k += 1;
+        }
+    }
+    for &j in joined {
+        runs.push((j, j + 1));
+    }
+    for (s, e) in runs {
+        if let (Some(a), Some(b)) = (t.toks.get(s), t.toks.get(e.saturating_sub(1))) {
+            t.spaced_runs.push((a.ns as usize, b.ne as usize));
+        }
+    }
+}
+
+/// A word-trie node: dense root, sparse children elsewhere.
+#[derive(Default)]
+struct Node {
+    children: Vec<(u8, u32)>,
+    exact: Vec<(u16, u8)>,
+    prefix: Vec<(u16, u8)>,
+}
+
+pub struct Rule {
+    pub id: &'static str,
+    pub family: Family,
+    /// Max gap (tokens) before each slot; slot 0's is unused.
+    pub gaps: Vec<u8>,
+}
+
+pub struct Lexicon {
+    nodes: Vec<Node>,
+    root: Vec<u32>,
+    pub rules: Vec<Rule>,
+}
+
+/// One rule match: token range (inclusive start, exclusive end).
+#[derive(Debug, Clone, Copy)]
+pub struct PhraseMatch {
+    pub rule: u16,
+    pub ts: u32,
+    pub te: u32,
+}
+
+impl Lexicon {
+    /// Builds the trie from `(id, family, pattern)` rules and named sets.
+    pub fn build(
+        rules: &[(&'static str, Family, &'static str)],
+        sets: &[(&'static str, &'static str)],
+    ) -> Result<Lexicon, String> {
+        let mut lex = Lexicon { nodes: vec![Node::default()], root: vec![0; 256], rules: Vec::new() };
+        for (ri, &(id, family, pat)) in rules.iter().enumerate() {
+            let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
+            let mut gaps: Vec<u8> = Vec::new();
+            let mut pending_gap = 0u8;
+            for part in pat.split_whitespace() {
+                if let Some(g) = part.strip_prefix('~') {
+                    pending_gap = g.parse::<u8>().map_err(|_| format!("rule {id}: bad gap {part}"))?;
+                    continue;
+                }
+                let slot = u8::try_from(gaps.len()).map_err(|_| format!("rule {id}: too many slots"))?;
+                gaps.push(pending_gap);
+                pending_gap = 0;
+                for alt in part.split('|') {
+                    if let Some(name) = alt.strip_prefix('@') {
+                        let set = sets
+                            .iter()
+                            .find(|(n, _)| *n == name)
+                            .ok_or_else(|| format!("rule {id}: unknown set {name}"))?;
+                        for w in set.1.split('|') {
+                            lex.insert(w.trim(), rid, slot);
+                        }
+                    } else {
+                        lex.insert(alt, rid, slot);
+                    }
+                }
+            }
+            if gaps.is_empty() {
+                return Err(format!("rule {id}: empty"));
+            }
+            lex.rules.push(Rule { id, family, gaps });
+        }
+        Ok(lex)
+    }
+
+    fn insert(&mut self, word: &str, rule: u16, slot: u8) {
+        let (w, is_prefix) = match word.strip_suffix('*') {
+            Some(s) => (s, true),
+            None => (word, false),
+        };
+        if w.is_empty() {
+            return;
+        }
+        // CJK words match as substrings of CJK runs: treat them as prefixes at every char.
+        let cjk = w.chars().next().is_some_and(is_cjk);
+        let mut node = 0usize;
+        for (k, &b) in w.as_bytes().iter().enumerate() {
+            let next = if k == 0 {
+                let r = self.root.get(b as usize).copied().unwrap_or(0);
+                if r != 0 {
+                    r as usize
+                } else {
+                    let id = self.nodes.len();
+                    self.nodes.push(Node::default());
+                    if let Some(slot) = self.root.get_mut(b as usize) {
+                        *slot = id as u32;
+                    }
+                    id
+                }
+            } else {
+                let found = self.nodes.get(node).and_then(|n| n.children.iter().find(|c| c.0 == b)).map(|c| c.1);
+                match found {
+                    Some(x) => x as usize,
+                    None => {
+                        let id = self.nodes.len();
+                        self.nodes.push(Node::default());
+                        if let Some(n) = self.nodes.get_mut(node) {
+                            n.children.push((b, id as u32));
+                        }
+                        id
+                    }
+                }
+            };
+            node = next;
+        }
+        if let Some(n) = self.nodes.get_mut(node) {
+            let list = if is_prefix || cjk { &mut n.prefix } else { &mut n.exact };
+            if !list.contains(&(rule, slot)) {
+                list.push((rule, slot));
+            }
+        }
+    }
+
+    fn step(&self, node: usize, b: u8, first: bool) -> Option<usize> {
+        if first {
+            let r = *self.root.get(b as usize)?;
+            return if r == 0 { None } else { Some(r as usize) };
+        }
+        self.nodes.get(node)?.children.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
+    }
+
+    /// Finds all rule-word hits: `(rule, slot, token_start, token_end_exclusive)`.
+    fn word_hits(&self, t: &Tokens, out: &mut Vec<(u16, u8, u32, u32)>) {
+        let toks = &t.toks;
+        for (ti, tok) in toks.iter().enumerate() {
+            let ti32 = ti as u32;
+            if tok.cjk {
+                // Walk across the following adjacent CJK tokens.
+                let mut node = 0usize;
+                let mut first = true;
+                let mut k = ti;
+                'outer: while let Some(cur) = toks.get(k) {
+                    if !cur.cjk || (k > ti && toks.get(k - 1).is_some_and(|p| p.ne != cur.ns)) {
+                        break;
+                    }
+                    for &b in t.wbuf.get(cur.ws as usize..cur.we as usize).unwrap_or(&[]) {
+                        match self.step(node, b, first) {
+                            Some(nx) => node = nx,
+                            None => break 'outer,
+                        }
+                        first = false;
+                    }
+                    if let Some(n) = self.nodes.get(node) {
+                        for &(r, s) in &n.prefix {
+                            out.push((r, s, ti32, k as u32 + 1));
+                        }
+                    }
+                    k += 1;
+                    if k - ti > 12 {
+                        break;
+                    }
+                }
+                continue;
+            }
+            let word = t.wbuf.get(tok.ws as usize..tok.we as usize).unwrap_or(&[]);
+            let mut node = 0usize;
+            let mut ok = true;
+            for (k, &b) in word.iter().enumerate() {
+                match self.step(node, b, k == 0) {
+                    Some(nx) => node = nx,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+                if let Some(n) = self.nodes.get(node) {
+                    for &(r, s) in &n.prefix {
+                        out.push((r, s, ti32, ti32 + 1));
+                    }
+                }
+            }
+            if ok && !word.is_empty() {
+                if let Some(n) = self.nodes.get(node) {
+                    for &(r, s) in &n.exact {
+                        out.push((r, s, ti32, ti32 + 1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Greedy segmentation of a letters-only word ("ignoreallprevious") into lexicon words.
+    fn segment(&self, word: &[u8]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut p = 0usize;
+        while p < word.len() {
+            let mut node = 0usize;
+            let mut best = 0usize;
+            for (k, &b) in word.iter().enumerate().skip(p) {
+                match self.step(node, b, k == p) {
+                    Some(nx) => node = nx,
+                    None => break,
+                }
+                if let Some(n) = self.nodes.get(node) {
+                    if !n.prefix.is_empty() || !n.exact.is_empty() {
+                        best = k + 1;
+                    }
+                }
+            }
+            if best > p {
+                out.push((p, best));
+                p = best;
+            } else {
+                p += 1;
+            }
+        }
+        out
+    }
+
+    /// Re-tokenises spelled-out or punctuation-split words into lexicon words, appended as
+    /// extra tokens covering the run (they only add hits, never remove the original ones).
+    pub fn expand_spaced(&self, t: &Tokens, n: &[u8]) -> Tokens {
+        let mut toks: Vec<Token> = Vec::new();
+        let mut wbuf: Vec<u8> = Vec::new();
+        for &(ns, ne) in &t.spaced_runs {
+            let mut letters: Vec<u8> = Vec::new();
+            let mut pos: Vec<u32> = Vec::new();
+            for (k, &b) in n.get(ns..ne).unwrap_or(&[]).iter().enumerate() {
+                if b.is_ascii_alphanumeric() || b == b'@' || b == b'$' {
+                    letters.push(leet(b));
+                    pos.push((ns + k) as u32);
+                }
+            }
+            let segs = self.segment(&letters);
+            for (a, b) in segs {
+                let ws = wbuf.len();
+                wbuf.extend_from_slice(letters.get(a..b).unwrap_or(&[]));
+                let s = pos.get(a).copied().unwrap_or(ns as u32);
+                let e = pos.get(b.saturating_sub(1)).map_or(ne as u32, |x| x + 1);
+                toks.push(Token { ns: s, ne: e, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
+            }
+        }
+        Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens: 0 }
+    }
+
+    /// All rule matches over the tokens.
+    pub fn matches(&self, t: &Tokens, scratch: &mut Vec<(u16, u8, u32, u32)>) -> Vec<PhraseMatch> {
+        scratch.clear();
+        self.word_hits(t, scratch);
+        let mut out = Vec::new();
+        if scratch.is_empty() {
+            return out;
+        }
+        scratch.sort_unstable();
+        scratch.dedup();
+        let hits = &scratch[..];
+        let mut i = 0usize;
+        while i < hits.len() {
+            let Some(&(rule, _, _, _)) = hits.get(i) else { break };
+            let mut j = i;
+            while hits.get(j).is_some_and(|h| h.0 == rule) {
+                j += 1;
+            }
+            let group = hits.get(i..j).unwrap_or(&[]);
+            if let Some(r) = self.rules.get(rule as usize) {
+                let mut last_end = 0u32;
+                for h in group.iter().filter(|h| h.1 == 0) {
+                    if h.2 < last_end {
+                        continue;
+                    }
+                    if let Some(end) = chain(group, &r.gaps, 1, h.3) {
+                        out.push(PhraseMatch { rule, ts: h.2, te: end });
+                        last_end = end;
+                    }
+                }
+            }
+            i = j;
+        }
+        out
+    }
+}
+
+/// Depth-first search for the rest of a slot chain; returns the end token of the first full match.
+fn chain(group: &[(u16, u8, u32, u32)], gaps: &[u8], slot: usize, prev_end: u32) -> Option<u32> {
+    if slot >= gaps.len() {
+        return Some(prev_end);
+    }
+    let gap = u32::from(*gaps.get(slot)?);
+    let slot8 = u8::try_from(slot).ok()?;
+    for h in group.iter().filter(|h| h.1 == slot8) {
+        if h.2 >= prev_end && h.2 <= prev_end.saturating_add(gap) {
+            if let Some(e) = chain(group, gaps, slot + 1, h.3) {
+                return Some(e);
+            }
+        }
+    }
+    None
+}

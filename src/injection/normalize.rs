@@ -1,0 +1,288 @@
+//! One-pass normalisation against evasion, with an offset map back to the original bytes.
+//!
+//! The normalised buffer is lowercase, with Unicode compatibility forms (fullwidth, mathematical
+//! and enclosed letters), Latin diacritics and common Cyrillic/Greek lookalikes folded to ASCII,
+//! zero-width, bidi and combining characters dropped, and exotic spaces, dashes and quotes
+//! mapped to their ASCII forms. Punctuation is kept (template markers need it); CJK and other
+//! scripts are kept as UTF-8. Every normalised byte remembers the byte offset of the original
+//! character it came from, so spans found in the normalised text map back to char boundaries.
+
+/// The normalised view of one text.
+pub struct Normalized {
+    /// Lowercase folded text; valid UTF-8 by construction.
+    pub bytes: Vec<u8>,
+    /// Original byte offset of the character each normalised byte came from. Empty when the
+    /// mapping is the identity (pure ASCII input), which saves a pass on the common case.
+    map: Vec<u32>,
+    /// Invisible characters (zero-width, bidi, soft hyphen) dropped from inside words.
+    pub invisible_in_words: u32,
+    /// Lookalike letters (Cyrillic/Greek/fullwidth/math) folded next to ASCII letters.
+    pub mixed_script: u32,
+}
+
+impl Normalized {
+    /// Start offset in the original text of normalised byte `i` (clamped).
+    pub fn orig_start(&self, i: usize, original: &str) -> usize {
+        if self.map.is_empty() {
+            return i.min(original.len());
+        }
+        match self.map.get(i) {
+            Some(&o) => (o as usize).min(original.len()),
+            None => original.len(),
+        }
+    }
+
+    /// Maps a normalised half-open range to an original half-open byte range on char
+    /// boundaries.
+    pub fn orig_span(&self, start: usize, end: usize, original: &str) -> (usize, usize) {
+        if end <= start {
+            let s = self.orig_start(start, original);
+            return (s, s);
+        }
+        let s = self.orig_start(start, original);
+        let last = self.orig_start(end - 1, original);
+        let e = last + original.get(last..).and_then(|t| t.chars().next()).map_or(0, char::len_utf8);
+        (s, e.max(s))
+    }
+}
+
+/// Normalises `text` in one pass.
+pub fn normalize(text: &str) -> Normalized {
+    let mut bytes = Vec::with_capacity(text.len() + 8);
+    if text.is_ascii() {
+        bytes.extend(text.bytes().map(|b| match b {
+            b'A'..=b'Z' => b + 32,
+            b'\t' | b'\r' | 0x0b | 0x0c => b' ',
+            _ => b,
+        }));
+        return Normalized { bytes, map: Vec::new(), invisible_in_words: 0, mixed_script: 0 };
+    }
+    let mut map: Vec<u32> = Vec::with_capacity(text.len() + 8);
+    let mut invisible_in_words = 0u32;
+    let mut mixed_script = 0u32;
+    let mut prev_ascii_letter = false;
+    // Mixed script means a lookalike letter right next to a genuine ASCII letter.
+    let mut prev_genuine = false;
+    let mut prev_lookalike = false;
+    let mut buf = [0u8; 4];
+    for (off, c) in text.char_indices() {
+        let off32 = u32::try_from(off).unwrap_or(u32::MAX);
+        let folded = fold(c);
+        match folded {
+            Fold::Drop => {
+                if prev_ascii_letter && !matches!(c, '\u{0300}'..='\u{036f}') {
+                    invisible_in_words = invisible_in_words.saturating_add(1);
+                }
+            }
+            Fold::Ascii(b, lookalike) => {
+                let is_letter = b.is_ascii_lowercase();
+                let genuine = is_letter && c.is_ascii();
+                let look = is_letter && lookalike;
+                if (look && prev_genuine) || (genuine && prev_lookalike) {
+                    mixed_script = mixed_script.saturating_add(1);
+                }
+                prev_genuine = genuine;
+                prev_lookalike = look;
+                prev_ascii_letter = is_letter;
+                bytes.push(b);
+                map.push(off32);
+            }
+            Fold::Two(a, b) => {
+                prev_ascii_letter = true;
+                prev_genuine = false;
+                prev_lookalike = false;
+                bytes.push(a);
+                bytes.push(b);
+                map.push(off32);
+                map.push(off32);
+            }
+            Fold::Keep(k) => {
+                prev_ascii_letter = false;
+                prev_genuine = false;
+                prev_lookalike = false;
+                let s = k.encode_utf8(&mut buf);
+                for &b in s.as_bytes() {
+                    bytes.push(b);
+                    map.push(off32);
+                }
+            }
+        }
+    }
+    Normalized { bytes, map, invisible_in_words, mixed_script }
+}
+
+enum Fold {
+    Drop,
+    /// One ASCII byte; `true` when it came from a lookalike of another script or width.
+    Ascii(u8, bool),
+    Two(u8, u8),
+    Keep(char),
+}
+
+fn lower_ascii(b: u8) -> u8 {
+    b.to_ascii_lowercase()
+}
+
+fn fold(c: char) -> Fold {
+    let u = c as u32;
+    if u < 0x80 {
+        let b = u as u8;
+        return match b {
+            b'\t' | b'\r' | 0x0b | 0x0c => Fold::Ascii(b' ', false),
+            _ => Fold::Ascii(lower_ascii(b), false),
+        };
+    }
+    match u {
+        // Zero-width, bidi controls, soft hyphen, word joiners, BOM, variation selectors,
+        // combining marks (diacritics are dropped after their base letter).
+        0x00ad | 0x034f | 0x061c | 0x115f | 0x1160 | 0x17b4 | 0x17b5 | 0x180e | 0x200b..=0x200f
+        | 0x202a..=0x202e | 0x2060..=0x206f | 0xfe00..=0xfe0f | 0xfeff | 0x0300..=0x036f
+        | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x20d0..=0x20ff | 0xe0000..=0xe007f => Fold::Drop,
+        // Exotic spaces.
+        0x00a0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000 => {
+            Fold::Ascii(b' ', false)
+        }
+        // Dashes, quotes.
+        0x2010..=0x2015 | 0x2212 | 0xfe58 | 0xfe63 => Fold::Ascii(b'-', false),
+        0x2018 | 0x2019 | 0x201a | 0x201b | 0x2032 | 0x00b4 | 0x02bc => Fold::Ascii(b'\'', false),
+        0x201c..=0x201f | 0x2033 | 0x00ab | 0x00bb | 0x300c | 0x300d | 0x300e | 0x300f => {
+            Fold::Ascii(b'"', false)
+        }
+        0x2026 => Fold::Ascii(b'.', false),
+        // CJK punctuation.
+        0x3001 => Fold::Ascii(b',', false),
+        0x3002 => Fold::Ascii(b'.', false),
+        0x3010 => Fold::Ascii(b'[', false),
+        0x3011 => Fold::Ascii(b']', false),
+        // Fullwidth ASCII.
+        0xff01..=0xff5e => Fold::Ascii(lower_ascii((u - 0xfee0) as u8), true),
+        // Mathematical alphanumerics (bold, italic, script, fraktur, double-struck, ...).
+        0x1d400..=0x1d6a3 => {
+            let k = (u - 0x1d400) % 52;
+            Fold::Ascii(b'a' + (k % 26) as u8, true)
+        }
+        0x1d7ce..=0x1d7ff => Fold::Ascii(b'0' + ((u - 0x1d7ce) % 10) as u8, true),
+        // Enclosed and squared letters, regional indicators.
+        0x24b6..=0x24cf => Fold::Ascii(b'a' + (u - 0x24b6) as u8, true),
+        0x24d0..=0x24e9 => Fold::Ascii(b'a' + (u - 0x24d0) as u8, true),
+        0x1f130..=0x1f149 => Fold::Ascii(b'a' + (u - 0x1f130) as u8, true),
+        0x1f150..=0x1f169 => Fold::Ascii(b'a' + (u - 0x1f150) as u8, true),
+        0x1f170..=0x1f189 => Fold::Ascii(b'a' + (u - 0x1f170) as u8, true),
+        0x1f1e6..=0x1f1ff => Fold::Ascii(b'a' + (u - 0x1f1e6) as u8, true),
+        // Small capitals commonly used as lookalikes.
+        0x1d00 => Fold::Ascii(b'a', true),
+        0x0299 => Fold::Ascii(b'b', true),
+        0x1d04 => Fold::Ascii(b'c', true),
+        0x1d05 => Fold::Ascii(b'd', true),
+        0x1d07 => Fold::Ascii(b'e', true),
+        0x0262 => Fold::Ascii(b'g', true),
+        0x029c => Fold::Ascii(b'h', true),
+        0x026a => Fold::Ascii(b'i', true),
+        0x1d0a => Fold::Ascii(b'j', true),
+        0x1d0b => Fold::Ascii(b'k', true),
+        0x029f => Fold::Ascii(b'l', true),
+        0x1d0d => Fold::Ascii(b'm', true),
+        0x0274 => Fold::Ascii(b'n', true),
+        0x1d0f => Fold::Ascii(b'o', true),
+        0x1d18 => Fold::Ascii(b'p', true),
+        0x0280 => Fold::Ascii(b'r', true),
+        0x1d1b => Fold::Ascii(b't', true),
+        0x1d1c => Fold::Ascii(b'u', true),
+        0x1d20 => Fold::Ascii(b'v', true),
+        0x1d21 => Fold::Ascii(b'w', true),
+        0x028f => Fold::Ascii(b'y', true),
+        0x1d22 => Fold::Ascii(b'z', true),
+        _ => fold_letter(c),
+    }
+}
+
+fn fold_letter(c: char) -> Fold {
+    let a = |b: u8| Fold::Ascii(b, false);
+    let l = |b: u8| Fold::Ascii(b, true);
+    match c {
+        // Latin-1 and Latin Extended-A diacritics.
+        'à'..='å' | 'À'..='Å' | 'ā' | 'Ā' | 'ă' | 'Ă' | 'ą' | 'Ą' => a(b'a'),
+        'ç' | 'Ç' | 'ć' | 'Ć' | 'č' | 'Č' | 'ĉ' | 'ċ' => a(b'c'),
+        'ď' | 'Ď' | 'đ' | 'Đ' => a(b'd'),
+        'è'..='ë' | 'È'..='Ë' | 'ē' | 'Ē' | 'ė' | 'ę' | 'Ę' | 'ě' | 'Ě' => a(b'e'),
+        'ğ' | 'Ğ' | 'ģ' => a(b'g'),
+        'ì'..='ï' | 'Ì'..='Ï' | 'ī' | 'Ī' | 'į' | 'ı' | 'İ' => a(b'i'),
+        'ł' | 'Ł' | 'ľ' | 'ĺ' => a(b'l'),
+        'ñ' | 'Ñ' | 'ń' | 'ň' | 'ņ' => a(b'n'),
+        'ò'..='ö' | 'Ò'..='Ö' | 'ø' | 'Ø' | 'ō' | 'ő' | 'Ő' => a(b'o'),
+        'ř' | 'Ř' => a(b'r'),
+        'ś' | 'Ś' | 'š' | 'Š' | 'ş' | 'Ş' => a(b's'),
+        'ť' | 'ţ' => a(b't'),
+        'ù'..='ü' | 'Ù'..='Ü' | 'ū' | 'ů' | 'ű' | 'ų' => a(b'u'),
+        'ý' | 'ÿ' | 'Ý' | 'Ÿ' => a(b'y'),
+        'ź' | 'ż' | 'ž' | 'Ź' | 'Ż' | 'Ž' => a(b'z'),
+        'ß' => Fold::Two(b's', b's'),
+        'æ' | 'Æ' => Fold::Two(b'a', b'e'),
+        'œ' | 'Œ' => Fold::Two(b'o', b'e'),
+        // Cyrillic lookalikes.
+        'а' | 'А' => l(b'a'),
+        'В' | 'в' => l(b'b'),
+        'е' | 'Е' | 'ё' | 'Ё' => l(b'e'),
+        'К' | 'к' => l(b'k'),
+        'М' | 'м' => l(b'm'),
+        'Н' | 'н' | 'һ' | 'Һ' => l(b'h'),
+        'о' | 'О' => l(b'o'),
+        'р' | 'Р' => l(b'p'),
+        'с' | 'С' => l(b'c'),
+        'Т' | 'т' => l(b't'),
+        'у' | 'У' => l(b'y'),
+        'х' | 'Х' => l(b'x'),
+        'і' | 'І' | 'ї' | 'Ї' => l(b'i'),
+        'ј' | 'Ј' => l(b'j'),
+        'ѕ' | 'Ѕ' => l(b's'),
+        'ԁ' => l(b'd'),
+        'ԛ' => l(b'q'),
+        'ԝ' => l(b'w'),
+        'ӏ' | 'Ӏ' => l(b'l'),
+        'п' => l(b'n'),
+        // Greek lookalikes.
+        'α' | 'Α' => l(b'a'),
+        'β' | 'Β' => l(b'b'),
+        'ε' | 'Ε' => l(b'e'),
+        'ζ' | 'Ζ' => l(b'z'),
+        'η' | 'Η' => l(b'h'),
+        'ι' | 'Ι' => l(b'i'),
+        'κ' | 'Κ' => l(b'k'),
+        'Μ' => l(b'm'),
+        'ν' | 'Ν' => l(b'n'),
+        'ο' | 'Ο' | 'ό' => l(b'o'),
+        'ρ' | 'Ρ' => l(b'p'),
+        'τ' | 'Τ' => l(b't'),
+        'υ' | 'Υ' => l(b'u'),
+        'χ' | 'Χ' => l(b'x'),
+        'Ϲ' | 'ϲ' => l(b'c'),
+        _ => {
+            let mut lower = c.to_lowercase();
+            match (lower.next(), lower.next()) {
+                (Some(x), None) => Fold::Keep(x),
+                _ => Fold::Keep(c),
+            }
+        }
+    }
+}
+
+/// Decodes the UTF-8 character starting at `i` (lenient: invalid bytes give U+FFFD, length 1).
+pub fn char_at(bytes: &[u8], i: usize) -> (char, usize) {
+    let Some(&b0) = bytes.get(i) else { return ('\u{fffd}', 1) };
+    let len = match b0 {
+        0x00..=0x7f => return (b0 as char, 1),
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return ('\u{fffd}', 1),
+    };
+    match bytes.get(i..i + len).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.chars().next()) {
+        Some(c) => (c, len),
+        None => ('\u{fffd}', 1),
+    }
+}
+
+/// CJK ideographs and kana: scripts written without spaces, matched character by character.
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0xac00..=0xd7af)
+}

@@ -1,0 +1,151 @@
+//! Built-in phrase rules by attack family, in English, German, Spanish, French and Chinese.
+//!
+//! Words are written in normalised form: lowercase, no diacritics (`regles`, `tache`),
+//! `stem*` for prefix matches. Each family is one feature of the scoring model, so rules are
+//! about attack intents (override, extraction, persona, ...), not about particular prompts.
+
+/// Rule families: one model feature each (see `features::FEATURE_NAMES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    /// "ignore all previous instructions" and equivalents.
+    Override,
+    /// Weaker override forms: "forget everything", "ignore the rules".
+    OverrideWeak,
+    /// Context switches: "from now on", "new task", "end of prompt".
+    ContextSwitch,
+    /// Prompt extraction: "reveal your system prompt".
+    Extraction,
+    /// Persona jailbreaks: DAN, developer mode, "stay in character", "jailbroken".
+    Persona,
+    /// Role-play framing, common in benign text too: "pretend", "act as", "you are now".
+    PersonaWeak,
+    /// Removing safety: "no restrictions", "unfiltered", "never refuse", "content policy".
+    PolicyEvasion,
+    /// Talking about the model itself: "ChatGPT", "OpenAI", "language model".
+    AiRef,
+    /// Two-answer formats: "respond twice", "[JAILBREAK]", "both responses".
+    DualResponse,
+    /// Rule-setting imperatives addressed to the model: "you will always", "you must never".
+    Imperative,
+    /// Output forcing: "say that ...", "I have been PWNED".
+    SayCommand,
+}
+
+pub const SETS: &[(&str, &str)] = &[
+    (
+        "ign",
+        "ignor*|disregard*|drop|scrap|delete|erase|wipe|zaboravi*|forget*|forgot|skip|bypass*|overrid*|dismiss*|neglect*|abandon*|discard*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|uberspring*|olvid*|omit*|descart*|desestim*|oubli*|neglig*|passe|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|跳过|抛弃|放弃|不要遵守|不再遵守",
+    ),
+    (
+        "qual",
+        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有",
+    ),
+    (
+        "obj",
+        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定",
+    ),
+    (
+        "reveal",
+        "reveal*|print*|show*|display*|tell|output*|repeat*|leak*|dump*|give|share|disclose*|expose*|spell|recite|write|return|list|what|whats|paste|copy|verbatim|zeig*|nenn*|gib|verrat*|wiederhol*|ausgeb*|gebe|was|muestr*|mostrar|dime|dame|revel*|imprim*|repit*|repet*|cual*|cuales|montr*|affich*|dis|donne*|quel*|quelles|显示|告诉|输出|打印|泄露|透露|重复|给我|展示|说出|列出|是什么|发给",
+    ),
+    (
+        "sysadj",
+        "system|initial|original|hidden|secret|internal|underlying|pre|your|developer|full|entire|exact|first|geheim*|initial*|ursprunglich*|deine|dein|deinen|inicial*|sistema|oculta*|tus|tu|systeme|cachee*|tes|ton|vos|votre|系统|初始|原始|隐藏|你的|最初",
+    ),
+    (
+        "sysobj",
+        "prompt*|instruction*|message*|rule*|directive*|guideline*|configuration|programming|anweisung*|eingabeaufforderung|instruccion*|mensaje*|indicacion*|consigne*|regle*|提示|指令|消息|设定|规则|提示词",
+    ),
+    ("no", "no|without|zero|free|sin|ohne|keine|keinerlei|sans|aucun*|ningun*|没有|不受|无|不需要"),
+    (
+        "limits",
+        "restriction*|limit*|filter*|censor*|rules|boundaries|guideline*|moral*|ethic*|constraint*|safeguard*|guardrail*|regulation*|restric*|limite*|filtro*|filtre*|regel*|regla*|regles|einschrankung*|beschrankung*|grenzen|zensur*|etic*|etica|限制|过滤|审查|道德|规则|约束",
+    ),
+    ("you", "you|du|tu|vous|usted|你"),
+];
+
+pub const RULES: &[(&str, Family, &str)] = &[
+    // ---- override
+    ("override", Family::Override, "@ign ~3 @qual ~3 @obj"),
+    ("override", Family::Override, "@ign ~3 above|before|davor|oben|obige|vorher|zuvor|antes|anterior|dessus|avant|上面|以上|之前"),
+    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有 ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|avant|dit|之前|以上"),
+    ("override", Family::Override, "do|dont|don't|not|nicht|ne|no ~1 follow|obey|gehorch*|befolg*|sigas|sigues|obedezcas|suis|suivez ~3 @qual ~3 @obj"),
+    ("override", Family::Override, "instead|stattdessen|en|au|而是 ~2 of|lugar|lieu ~3 @qual ~2 @obj"),
+    ("override", Family::Override, "override|bypass*|disable*|deactivat*|desactiv*|deaktivier*|turn ~2 off|safety|content|your ~2 filter*|safeguard*|guardrail*|restriction*|moderation|protocol*|safety"),
+    ("override", Family::Override, "@qual ~3 @obj ~3 @ign"),
+    ("override", Family::Override, "contrary|abweichend|entgegen|contrairement|contrario ~3 @qual ~2 @obj"),
+    ("override", Family::Override, "change|modify|update|replace|rewrite|andere|aendere|cambia|modifica|modifie ~2 your|the|deine|tus|tes|vos|your ~1 instruction*|rules|programming|prompt|anweisung*|regeln|instrucciones|consignes|指令|规则"),
+    ("override_weak", Family::OverrideWeak, "despite|trotz|malgre|pesar ~3 what|was|lo|ce ~3 told|said|instructed|gesagt|dicho|dit"),
+    ("override_weak", Family::OverrideWeak, "not|nicht|no|ne|don't|dont ~1 listen|hore|hor|escuches|ecoute ~3 @qual|everything|alles|todo|tout|what"),
+    ("override_weak", Family::OverrideWeak, "everything|alles|todo|tout ~2 zuvor|davor|bisher|previously|before|above|earlier|antes|avant ~1 gesagt*|said|told|written|dicho|dit|ecrit"),
+    ("override_weak", Family::OverrideWeak, "@ign ~3 @obj"),
+    ("override_weak", Family::OverrideWeak, "@ign ~1 everything|alles|todo|tout|一切"),
+    ("override_weak", Family::OverrideWeak, "@ign ~2 what|was|lo|ce|que ~2 you|i|ich|du|te|je|on ~2 said|told|wrote|gesagt|geschrieben|dicho|dit|ecrit"),
+    // ---- context switches
+    ("context_switch", Family::ContextSwitch, "from|starting|beginning ~1 now|this ~1 on|onward*|forward|point"),
+    ("context_switch", Family::ContextSwitch, "henceforth|hereafter|desormais|dorenavant|从现在开始|从现在起|从此以后|今后你"),
+    ("context_switch", Family::ContextSwitch, "ab ~1 jetzt|sofort|nun"),
+    ("context_switch", Family::ContextSwitch, "von ~1 nun|jetzt ~1 an"),
+    ("context_switch", Family::ContextSwitch, "a|de|desde ~1 partir|ahora ~2 de|ahora|maintenant|en ~1 ahora|adelante|maintenant"),
+    ("context_switch", Family::ContextSwitch, "new|neue|neuen|neues|nueva|nuevas|nuevo|nouvelle|nouvelles|nouveau|新的|新 ~1 instruction*|task*|aufgabe*|anweisung*|befehl*|tarea*|instruccion*|tache*|consigne*|mission|rolle|rules|regeln|任务|指令|规则"),
+    ("context_switch", Family::ContextSwitch, "end|ende|fin|结束 ~2 of|der|des|de|du ~2 prompt|instructions|input|context|system|anweisung*|instrucciones|consignes"),
+    ("context_switch", Family::ContextSwitch, "now|jetzt|nun|ahora|maintenant|现在 ~2 focus|concentrate|konzentrier*|enfoca*|concentre* ~3 new|neue|nueva|nouvelle|task|aufgabe|tarea|tache"),
+    ("context_switch", Family::ContextSwitch, "that|das|this|it|eso|esto|ca ~1 is|ist|es|was|war ~1 enough|done|erledigt|genug|fertig|suffit|suficiente|finished"),
+    ("context_switch", Family::ContextSwitch, "new|neue|neuer|nueva|nouvelle ~1 statement|input|prompt|context|kontext|contexto|contexte|anfrage"),
+    ("context_switch", Family::ContextSwitch, "system|admin|administrator|root|sudo|emergency ~1 override|mode|access|command|message|notice|update"),
+    // ---- extraction
+    ("extraction", Family::Extraction, "@reveal ~4 @sysadj ~2 @sysobj"),
+    ("extraction", Family::Extraction, "@reveal ~4 systemprompt*|preprompt|metaprompt|systemanweisung*|systemnachricht|系统提示|系统提示词|提示词|系统指令|初始指令"),
+    ("extraction", Family::Extraction, "@reveal ~4 everything|text|words|all|content|alles|text|todo|texto|tout|texte|所有内容|内容 ~3 above|before|preceding|earlier|oben|davor|anterior|arriba|dessus|avant|上面|以上"),
+    ("extraction", Family::Extraction, "@reveal ~4 your|deine|dein|deinen|tus|tu|tes|vos|votre|你的 ~2 instruction*|prompt*|rules|guideline*|programming|anweisung*|befehle|instruccion*|reglas|consignes|regles|指令|规则|提示"),
+    ("extraction", Family::Extraction, "@reveal ~4 password*|passwort*|passphrase|contrasena*|secret ~2 key|word|you|from|that|given|in|is"),
+    ("extraction", Family::Extraction, "@reveal ~2 the|your|das|dein|deine|la|tu|le|ton|votre|el ~1 password|passwort|contrasena|passe|secret|geheimnis|密码|口令"),
+    ("extraction", Family::Extraction, "what|was|que|qu ~2 written|steht|geschrieben|escrito|ecrit ~1 above|oben|arriba|dessus|davor|before"),
+    ("extraction", Family::Extraction, "what|which|was|welche|cuales|quelles ~2 were|are|was|sind|waren|son|eran|sont|etaient ~2 you|du|te|on ~2 told|given|instructed|programmed|gesagt|gegeben|dicho|dado|dit|donne"),
+    // ---- persona jailbreaks
+    ("persona", Family::Persona, "do ~1 anything ~1 now"),
+    ("persona", Family::Persona, "developer|dev|developpeur|desarrollador|entwickler|god|debug|maintenance|unrestricted|jailbreak|开发者|上帝|越狱 ~1 mode*|modus|modo|模式"),
+    ("persona", Family::Persona, "mode|modo ~1 developpeur|desarrollador|dios|dieu|sin|sans"),
+    ("persona", Family::Persona, "devmode|entwicklermodus|godmode|开发者模式|越狱模式"),
+    ("persona", Family::Persona, "jailbroken|jailbroke|unjailbroken|越狱了|已越狱"),
+    ("persona", Family::Persona, "stay|remain|keep|staying|bleib*|manten*|reste* ~2 in ~1 character|persona|role|charakter|rolle|personaje|papel|personnage"),
+    ("persona", Family::Persona, "break|breaking|broke ~2 character|charakter|personaje|personnage"),
+    ("persona", Family::Persona, "character ~2 break|breaking"),
+    ("persona", Family::Persona, "you|du|tu|vous|你 ~2 are|bist|eres|es|etes|是 ~1 now|jetzt|nun|ahora|maintenant|现在 ~4 free|unrestricted|unfiltered|uncensored|jailbroken|evil|frei|libre|libres|自由|不受"),
+    ("persona", Family::Persona, "anti|opposite|evil|unfiltered|uncensored|unrestricted|amoral|rogue ~1 gpt|ai|chatgpt|assistant|bot|chatbot|model|version"),
+    ("persona_weak", Family::PersonaWeak, "pretend*|roleplay*|simulat*|impersonat*|imagine|hypothetical*|fictional|finge|imagina|simula|stell|tu ~1 dir|imagine|假装|扮演|模拟|角色扮演"),
+    ("persona_weak", Family::PersonaWeak, "now|nun|jetzt|ahora|maintenant|现在 ~1 bist|are|eres|es|etes|是 ~1 du|you|tu|vous|你"),
+    ("persona_weak", Family::PersonaWeak, "imagine|suppose|stell ~1 you|dir|que ~1 are|vor|eres|es"),
+    ("persona_weak", Family::PersonaWeak, "als ~3 fungier*|agier*|handel*"),
+    ("persona_weak", Family::PersonaWeak, "act|acts|acting|actua|agis|agissez ~2 as|like|como|comme|en"),
+    ("persona_weak", Family::PersonaWeak, "role ~1 play|of|as"),
+    ("persona_weak", Family::PersonaWeak, "@you ~2 are|bist|eres|es|etes|是 ~1 now|jetzt|nun|ahora|maintenant|现在|going|about|no|kein|keine|ya|plus|不再"),
+    ("persona_weak", Family::PersonaWeak, "@you ~1 will|shall|must|wirst|musst|debes|vas|dois|devez|allez ~1 be|become|sein|werden|ser|etre|act|play|respond|answer|reply|pretend"),
+    ("persona_weak", Family::PersonaWeak, "jailbreak*|dan|stan|dude|aim|persona|alter|ego"),
+    // ---- policy evasion
+    ("policy_evasion", Family::PolicyEvasion, "@no ~2 @limits"),
+    ("policy_evasion", Family::PolicyEvasion, "not|nicht|no|ne|pas ~2 bound|restricted|limited|gebunden|eingeschrankt|limitado|restringido|limite|soumis|censored|filtered"),
+    ("policy_evasion", Family::PolicyEvasion, "unfiltered|uncensored|unrestricted|unbound|amoral|unethical|immoral|unmoral|illegal*|nsfw|ungefiltert|unzensiert|uneingeschrankt|未经过滤|不道德|非法"),
+    ("policy_evasion", Family::PolicyEvasion, "never|not|nie|niemals|nunca|jamais|never ~3 refuse*|decline*|deny|censor*|warn*|apologi*|verweiger*|ablehn*|rechaz*|negar*|refus*|拒绝"),
+    ("policy_evasion", Family::PolicyEvasion, "doesnt|don't|dont|does|do|will|won't|wont|cannot ~2 not|care|have ~2 care|about|to|follow|abide|adhere|comply|obey ~3 ethic*|moral*|rules|guideline*|polic*|law*|legal*|safety|openai|consequences|anything"),
+    ("policy_evasion", Family::PolicyEvasion, "openai|anthropic|content|usage|safety|ethical|moral ~2 polic*|guideline*|filter*|restriction*|rules|standards|principles"),
+    ("policy_evasion", Family::PolicyEvasion, "regardless|irrespective ~2 of ~2 how|whether|legal*|ethic*|moral*|danger*|harm*|consequences|rules"),
+    ("policy_evasion", Family::PolicyEvasion, "no ~1 matter ~2 how|what ~2 immoral|unethical|illegal|dangerous|harmful|offensive|inappropriate"),
+    ("policy_evasion", Family::PolicyEvasion, "any ~1 request|question|prompt"),
+    ("ai_ref", Family::AiRef, "chatgpt|gpt*|openai|llm|chatbot|claude|bard|gemini|llama|ai|ki|ia|人工智能|模型"),
+    ("ai_ref", Family::AiRef, "language ~1 model"),
+    ("ai_ref", Family::AiRef, "as ~1 an|a ~1 ai|assistant"),
+    // ---- dual responses
+    ("dual_response", Family::DualResponse, "two|2|both|dual|separate|zwei|beide|dos|ambas|deux ~2 responses|answers|replies|outputs|ways|personas|personalities|paragraphs|antworten|respuestas|reponses|versions"),
+    ("dual_response", Family::DualResponse, "respond|answer|reply|antworte|responde|reponds ~3 twice|both|zweimal|dos|deux"),
+    ("dual_response", Family::DualResponse, "normal|classic|standard|filtered|locked|unlocked ~1 response|output|answer|mode"),
+    // ---- imperatives setting rules for the model
+    ("imperative", Family::Imperative, "@you ~1 will|must|shall|should|wirst|musst|debes|dois|devez ~1 always|never|not|immer|nie|niemals|siempre|nunca|toujours|jamais|no|ne"),
+    ("imperative", Family::Imperative, "always|never ~1 respond|answer|reply|say|provide|generate|follow|comply|stay|remember|break|include"),
+    ("imperative", Family::Imperative, "you ~1 can ~1 do ~1 anything"),
+    // ---- output forcing
+    ("say_command", Family::SayCommand, "pwned|pwnd|pwn3d|hacked"),
+    ("say_command", Family::SayCommand, "say|sag|sage|schreib*|write|print|output|escribe|di|dis|ecris|说|写 ~1 that|dass|que|only|nur|solo|seulement|just|exactly"),
+    ("say_command", Family::SayCommand, "repeat|wiederhole|repite|repete ~1 after ~1 me|mir|moi|mi"),
+    ("say_command", Family::SayCommand, "respond|answer|reply|antworte|responde|reponds ~2 only|just|exclusively|nur|solo|seulement ~2 with|mit|con|avec|by|in"),
+];

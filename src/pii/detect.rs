@@ -1,0 +1,834 @@
+//! Hand-written PII scanners: one forward pass over the bytes, dispatching on the byte class
+//! (digit-run grammar with Luhn / SSN / IPv4 rules, `@`-anchored email, `:`-anchored IPv6,
+//! word-start IBAN with mod-97, fixed-prefix API keys). No regex: regex-lite has no prefilter
+//! and costs ~100x more per byte.
+//!
+//! Every scanner looks behind at most `CONTEXT_WINDOW` bytes and ahead at most past the next
+//! break character, and no match spans a break (see `stream.rs`), which is what lets the
+//! streaming restorer cut the text at breaks and get the same result as a whole-text scan.
+
+use super::{PiiKind, PiiMatch};
+
+/// Bytes before a candidate searched for context words ("phone", "order", ...).
+pub(crate) const CONTEXT_WINDOW: usize = 48;
+
+const MAX_DIGITS: usize = 24;
+const MAX_GROUPS: usize = 10;
+
+#[inline]
+pub(crate) fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+#[inline]
+fn is_local(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+/// Scan `text[from..]`; `text[..from]` is look-behind context only. Matches are appended in
+/// order, non-overlapping. `enabled[kind as usize]` filters the kinds reported.
+pub(crate) fn scan(text: &str, from: usize, enabled: &[bool; 7], out: &mut Vec<PiiMatch>) {
+    let b = text.as_bytes();
+    let n = b.len();
+    let first = out.len();
+    let mut i = from;
+    while i < n {
+        let c = b[i];
+        if c.is_ascii_alphabetic() {
+            if i == 0 || !(is_word(b[i - 1]) || b[i - 1] == b'-') {
+                if let Some(e) = iban_at(b, i) {
+                    push(out, enabled, PiiKind::Iban, i, e);
+                    i = e;
+                    continue;
+                }
+                if let Some(e) = secret_at(b, i) {
+                    push(out, enabled, PiiKind::Secret, i, e);
+                    i = e;
+                    continue;
+                }
+            }
+            i = skip_alnum(b, i);
+        } else if c.is_ascii_digit() || c == b'+' || c == b'(' {
+            if chunk_start_ok(b, i) {
+                if let Some(ch) = parse_chunk(b, i) {
+                    if let Some(kind) = classify(&ch, b) {
+                        push(out, enabled, kind, ch.start, ch.end);
+                        i = ch.end;
+                        continue;
+                    }
+                }
+            }
+            i = if c.is_ascii_digit() { skip_alnum(b, i) } else { i + 1 };
+        } else if c == b'@' {
+            if let Some((s, e)) = email_at(b, i, from) {
+                push(out, enabled, PiiKind::Email, s, e);
+                i = e;
+                continue;
+            }
+            i += 1;
+        } else if c == b':' {
+            if let Some((s, e)) = ipv6_at(b, i, from) {
+                push(out, enabled, PiiKind::IpAddress, s, e);
+                i = e;
+                continue;
+            }
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+    resolve_overlaps(out, first);
+}
+
+fn push(out: &mut Vec<PiiMatch>, enabled: &[bool; 7], kind: PiiKind, start: usize, end: usize) {
+    if enabled[kind as usize] {
+        out.push(PiiMatch { kind, start, end });
+    }
+}
+
+/// Sort by start and keep the longer of two overlapping matches.
+fn resolve_overlaps(out: &mut Vec<PiiMatch>, first: usize) {
+    if out.len() - first < 2 {
+        return;
+    }
+    let mut tail: Vec<PiiMatch> = out.drain(first..).collect();
+    tail.sort_by_key(|m| (m.start, usize::MAX - m.end));
+    for m in tail {
+        let kept = out.len() > first;
+        match out.last_mut() {
+            Some(last) if kept && m.start < last.end => {
+                if m.end - m.start > last.end - last.start {
+                    *last = m;
+                }
+            }
+            _ => out.push(m),
+        }
+    }
+}
+
+fn skip_alnum(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() && b[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    i
+}
+
+// ---------------------------------------------------------------- context words
+
+/// Context words found in the window before a candidate. Bracketed text (our own tokens such as
+/// `[PHONE_1a2b3c4d]`) is blanked so a restored response sees the same context as the request.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Context {
+    pub phone: bool,
+    pub card: bool,
+    pub negative: bool,
+    pub ssn: bool,
+    pub version: bool,
+}
+
+const PHONE_WORDS: &[&[u8]] = &[
+    b"phone", b"tel", b"call", b"mobile", b"cell", b"fax", b"reach", b"dial", b"sms", b"whatsapp",
+    b"contact", b"number", b"office", b"desk", b"anruf", b"ruf ", b"rufnummer", b"handy", b"mobil",
+    b"erreich", b"durchwahl", b"nummer", b"zentrale",
+];
+const CARD_WORDS: &[&[u8]] = &[
+    b"card", b"visa", b"mastercard", b"amex", b"credit", b"debit", b"karte", b"kredit", b"cc ",
+    b"cc#", b"cc:",
+];
+const NEGATIVE_WORDS: &[&[u8]] = &[
+    b"order", b"tracking", b"invoice", b"ticket", b"reference", b"ref ", b"ref:", b"ref#", b"id:",
+    b"id#", b"case", b"serial", b"isbn", b"bestell", b"rechnung", b"sendung", b"auftrag",
+    b"vorgang", b"kundennummer", b"artikel",
+];
+const SSN_WORDS: &[&[u8]] =
+    &[b"ssn", b"social security", b"social-security", b"sozialversicherung", b"versicherungsnummer"];
+const VERSION_WORDS: &[&[u8]] = &[b"version", b"release", b"build", b"firmware"];
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[inline]
+fn starts_with_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len() && hay.iter().zip(needle).all(|(a, b)| a == b)
+}
+
+/// Whether any of `words` occurs in `hay` (first-byte check before comparing).
+fn any_of(hay: &[u8], words: &[&[u8]]) -> bool {
+    let mut first = [false; 256];
+    for w in words {
+        if let Some(&c) = w.first() {
+            first[c as usize] = true;
+        }
+    }
+    for p in 0..hay.len() {
+        if first[hay[p] as usize] && words.iter().any(|w| starts_with_bytes(&hay[p..], w)) {
+            return true;
+        }
+    }
+    false
+}
+
+pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
+    let mut ws = start.saturating_sub(CONTEXT_WINDOW);
+    // Start on a char boundary (continuation bytes are 0b10xx_xxxx).
+    while ws < start && (b[ws] & 0xC0) == 0x80 {
+        ws += 1;
+    }
+    let mut buf = [b' '; CONTEXT_WINDOW];
+    let win = &b[ws..start];
+    let mut inside = false;
+    for (k, &c) in win.iter().enumerate() {
+        match c {
+            b'[' => {
+                inside = true;
+                buf[k] = b' ';
+            }
+            b']' => {
+                if !inside {
+                    // Tail of a bracket that began before the window: blank it all.
+                    for x in buf.iter_mut().take(k) {
+                        *x = b' ';
+                    }
+                }
+                inside = false;
+                buf[k] = b' ';
+            }
+            _ => buf[k] = if inside { b' ' } else { c.to_ascii_lowercase() },
+        }
+    }
+    let hay = &buf[..win.len()];
+    Context {
+        phone: any_of(hay, PHONE_WORDS),
+        card: any_of(hay, CARD_WORDS),
+        negative: any_of(hay, NEGATIVE_WORDS),
+        ssn: any_of(hay, SSN_WORDS),
+        version: any_of(hay, VERSION_WORDS),
+    }
+}
+
+// ---------------------------------------------------------------- digit runs
+
+/// A run of digit groups with single separators: `+1 (555) 123-4567x89`, `4111 1111 ...`.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    pub start: usize,
+    pub end: usize,
+    pub digits: [u8; MAX_DIGITS],
+    pub nd: usize,
+    pub lens: [u8; MAX_GROUPS],
+    /// Separator before group k (0 for none, e.g. after `)`); `seps[0]` unused.
+    pub seps: [u8; MAX_GROUPS],
+    pub ng: usize,
+    pub plus: bool,
+    pub parens: usize,
+    pub ext: bool,
+}
+
+fn chunk_start_ok(b: &[u8], i: usize) -> bool {
+    let c = b[i];
+    let next_ok = |j: usize| b.get(j).is_some_and(|x| x.is_ascii_digit());
+    if c == b'+' && !(next_ok(i + 1)) {
+        return false;
+    }
+    if c == b'(' && !(next_ok(i + 1)) {
+        return false;
+    }
+    if i == 0 {
+        return true;
+    }
+    let p = b[i - 1];
+    !(is_word(p) || matches!(p, b'.' | b'-' | b'/' | b'@' | b'+' | b'%' | b','))
+}
+
+pub(crate) fn parse_chunk(b: &[u8], s: usize) -> Option<Chunk> {
+    let n = b.len();
+    let mut c = Chunk { start: s, ..Chunk::default() };
+    let mut i = s;
+    if b.get(i) == Some(&b'+') {
+        c.plus = true;
+        i += 1;
+    }
+    let mut sep = 0u8;
+    loop {
+        if c.ng == MAX_GROUPS {
+            return None;
+        }
+        let paren = b.get(i) == Some(&b'(');
+        let gs = if paren { i + 1 } else { i };
+        let mut j = gs;
+        while j < n && b[j].is_ascii_digit() {
+            if c.nd == MAX_DIGITS {
+                return None;
+            }
+            c.digits[c.nd] = b[j] - b'0';
+            c.nd += 1;
+            j += 1;
+        }
+        let glen = j - gs;
+        if glen == 0 {
+            return None;
+        }
+        if paren {
+            if glen > 5 || b.get(j) != Some(&b')') {
+                return None;
+            }
+            c.parens += 1;
+            j += 1;
+        }
+        c.lens[c.ng] = glen.min(255) as u8;
+        c.seps[c.ng] = sep;
+        c.ng += 1;
+        i = j;
+        sep = 0;
+        let Some(&x) = b.get(i) else { break };
+        let next = b.get(i + 1).copied().unwrap_or(0);
+        if matches!(x, b' ' | b'-' | b'.' | b'/')
+            && (next.is_ascii_digit() || (next == b'(' && matches!(x, b' ' | b'-')))
+        {
+            sep = x;
+            i += 1;
+            continue;
+        }
+        if (paren && x.is_ascii_digit()) || (x == b'(' && next.is_ascii_digit()) {
+            continue;
+        }
+        if (x == b'x' || x == b'X') && next.is_ascii_digit() {
+            let mut k = i + 1;
+            while k < n && b[k].is_ascii_digit() && k - i <= 6 {
+                k += 1;
+            }
+            if k - i - 1 <= 6 {
+                c.ext = true;
+                i = k;
+            }
+        }
+        break;
+    }
+    c.end = i;
+    if let Some(&x) = b.get(i) {
+        if is_word(x) || x == b'@' {
+            return None;
+        }
+    }
+    Some(c)
+}
+
+fn luhn(d: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (k, &x) in d.iter().rev().enumerate() {
+        let mut v = x as u32;
+        if k % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+fn num(d: &[u8]) -> u32 {
+    d.iter().fold(0u32, |a, &x| a.saturating_mul(10).saturating_add(x as u32))
+}
+
+fn ssn_valid(d: &[u8]) -> bool {
+    if d.len() != 9 {
+        return false;
+    }
+    let area = num(&d[0..3]);
+    let group = num(&d[3..5]);
+    let serial = num(&d[5..9]);
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+impl Chunk {
+    fn digits(&self) -> &[u8] {
+        &self.digits[..self.nd]
+    }
+    fn lens(&self) -> &[u8] {
+        &self.lens[..self.ng]
+    }
+    fn group(&self, k: usize) -> &[u8] {
+        let off: usize = self.lens[..k].iter().map(|&l| l as usize).sum();
+        &self.digits[off..off + self.lens[k] as usize]
+    }
+    /// The one separator used between all groups, if any and uniform.
+    fn uniform_sep(&self) -> Option<u8> {
+        let s = self.seps.get(1).copied()?;
+        if self.ng < 2 || s == 0 {
+            return None;
+        }
+        self.seps[1..self.ng].iter().all(|&x| x == s).then_some(s)
+    }
+}
+
+fn looks_like_date(c: &Chunk) -> bool {
+    if c.ng != 3 || !matches!(c.uniform_sep(), Some(b'-' | b'.' | b'/')) {
+        return false;
+    }
+    let (a, m, d) = (num(c.group(0)), num(c.group(1)), num(c.group(2)));
+    let l = c.lens();
+    let dm = |x: u32, y: u32| (1..=31).contains(&x) && (1..=12).contains(&y);
+    (l[0] == 4 && l[1] <= 2 && l[2] <= 2 && (1..=12).contains(&m) && (1..=31).contains(&d))
+        || (l[2] == 4 && l[0] <= 2 && l[1] <= 2 && (dm(a, m) || dm(m, a)))
+}
+
+fn looks_like_thousands(c: &Chunk) -> bool {
+    matches!(c.uniform_sep(), Some(b'.' | b' ' | b','))
+        && (1..=3).contains(&c.lens[0])
+        && c.digits[0] != 0
+        && c.lens()[1..].iter().all(|&l| l == 3)
+}
+
+/// Which entity a digit chunk is, if any. Order: IPv4, SSN, card, phone.
+pub(crate) fn classify(c: &Chunk, b: &[u8]) -> Option<PiiKind> {
+    let marks = c.plus || c.parens > 0 || c.ext;
+    let sep = c.uniform_sep();
+    if c.nd < 7 && !(c.ng == 4 && sep == Some(b'.')) {
+        return None; // nothing shorter than seven digits but an IPv4 address
+    }
+    let ctx = context_before(b, c.start);
+    let d = c.digits();
+
+    if !marks && c.ng == 4 && sep == Some(b'.') && c.lens().iter().all(|&l| l <= 3) {
+        let ok = (0..4).all(|k| {
+            let g = c.group(k);
+            num(g) <= 255 && !(g.len() > 1 && g[0] == 0)
+        });
+        if ok {
+            return if ctx.version { None } else { Some(PiiKind::IpAddress) };
+        }
+    }
+    if !marks && c.ng == 3 && c.lens() == [3, 2, 4] && matches!(sep, Some(b'-' | b' ')) {
+        return ssn_valid(d).then_some(PiiKind::Ssn);
+    }
+    if !marks && c.ng == 1 && c.nd == 9 && ctx.ssn && ssn_valid(d) {
+        return Some(PiiKind::Ssn);
+    }
+    if !marks && (12..=19).contains(&c.nd) && (c.ng == 1 || matches!(sep, Some(b' ' | b'-'))) {
+        let l = c.lens();
+        let grouped = c.ng == 1
+            || (l[..c.ng - 1].iter().all(|&x| x == 4) && (1..=4).contains(&l[c.ng - 1]))
+            || (c.ng == 3 && l[0] == 4 && l[1] == 6 && (4..=5).contains(&l[2]));
+        if grouped {
+            if luhn(d) {
+                let phone_like = c.ng == 1 && c.nd <= 15 && ctx.phone && !ctx.card;
+                let leading_zero = d[0] == 0 && !ctx.card;
+                if !phone_like && !leading_zero {
+                    return Some(PiiKind::CreditCard);
+                }
+            } else if c.nd >= 16 {
+                return None;
+            }
+        }
+    }
+    // Phone numbers.
+    if c.nd < 7 || c.nd > 15 {
+        return None;
+    }
+    if marks {
+        return (!c.plus || c.nd >= 8).then_some(PiiKind::Phone);
+    }
+    if looks_like_date(c) {
+        return None;
+    }
+    if c.ng == 2 && c.lens() == [4, 4] && matches!(d[0..2], [1, 9] | [2, 0]) && matches!(d[4..6], [1, 9] | [2, 0]) {
+        return None; // year range "2019-2020"
+    }
+    if ctx.negative && !ctx.phone {
+        return None;
+    }
+    if c.ng >= 2 {
+        if c.ng == 2 && sep == Some(b'.') {
+            return None; // decimal number
+        }
+        if looks_like_thousands(c) && !ctx.phone {
+            return None;
+        }
+        return Some(PiiKind::Phone);
+    }
+    if c.nd == 10 || c.nd == 11 || ctx.phone {
+        return Some(PiiKind::Phone);
+    }
+    None
+}
+
+// ---------------------------------------------------------------- email
+
+fn email_at(b: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
+    let n = b.len();
+    let mut s = at;
+    while s > floor && at - s < 64 && is_local(b[s - 1]) {
+        s -= 1;
+    }
+    if s > floor && is_local(b[s - 1]) {
+        return None; // local part too long
+    }
+    while s < at && b[s] == b'.' {
+        s += 1;
+    }
+    if s == at {
+        return None;
+    }
+    let mut e = at + 1;
+    let mut labels = 0;
+    let mut last;
+    loop {
+        let ls = e;
+        while e < n && (b[e].is_ascii_alphanumeric() || b[e] == b'-') && e - ls < 63 {
+            e += 1;
+        }
+        if e == ls {
+            return None;
+        }
+        labels += 1;
+        last = (ls, e);
+        if e + 1 < n && b[e] == b'.' && b[e + 1].is_ascii_alphanumeric() && e - at < 253 {
+            e += 1;
+            continue;
+        }
+        break;
+    }
+    let tld = &b[last.0..last.1];
+    if labels < 2 || tld.len() < 2 || !tld.iter().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    if b.get(e).is_some_and(|&x| is_word(x) || x == b'@' || x == b'-') {
+        return None;
+    }
+    Some((s, e))
+}
+
+// ---------------------------------------------------------------- IPv6
+
+fn is_hex(c: u8) -> bool {
+    c.is_ascii_hexdigit()
+}
+
+fn ipv6_at(b: &[u8], colon: usize, floor: usize) -> Option<(usize, usize)> {
+    let n = b.len();
+    let mut s = colon;
+    while s > floor && colon - s < 40 && (is_hex(b[s - 1]) || b[s - 1] == b':') {
+        s -= 1;
+    }
+    if s > 0 && (is_word(b[s - 1]) || matches!(b[s - 1], b':' | b'.' | b'-')) {
+        return None;
+    }
+    let mut e = colon;
+    while e < n && e - s < 45 && (is_hex(b[e]) || b[e] == b':' || b[e] == b'.') {
+        e += 1;
+    }
+    while e > colon && b[e - 1] == b'.' {
+        e -= 1;
+    }
+    if b.get(e).is_some_and(|&x| is_word(x) || x == b':' || x == b'.') {
+        return None;
+    }
+    let cand = &b[s..e];
+    let (ok, groups) = parse_ipv6(cand);
+    let has_digit = cand.iter().any(|c| c.is_ascii_digit());
+    let compressed = contains(cand, b"::");
+    if ok && has_digit && (groups >= 3 || (compressed && groups >= 2)) {
+        Some((s, e))
+    } else {
+        None
+    }
+}
+
+/// Validates an IPv6 literal; returns (valid, explicit groups).
+pub(crate) fn parse_ipv6(s: &[u8]) -> (bool, usize) {
+    let (head, tail, compressed) = match s.windows(2).position(|w| w == b"::") {
+        Some(p) => (&s[..p], &s[p + 2..], true),
+        None => (s, &s[..0], false),
+    };
+    if compressed && contains(tail, b"::") {
+        return (false, 0);
+    }
+    let mut count = 0usize;
+    let mut explicit = 0usize;
+    let parts: Vec<&[u8]> = if compressed {
+        let mut v: Vec<&[u8]> = Vec::new();
+        if !head.is_empty() {
+            v.extend(head.split(|&c| c == b':'));
+        }
+        if !tail.is_empty() {
+            v.extend(tail.split(|&c| c == b':'));
+        }
+        v
+    } else {
+        s.split(|&c| c == b':').collect()
+    };
+    let last = parts.len().saturating_sub(1);
+    for (k, p) in parts.iter().enumerate() {
+        if p.contains(&b'.') {
+            if k != last || !ipv4_ok(p) {
+                return (false, 0);
+            }
+            count += 2;
+        } else {
+            if p.is_empty() || p.len() > 4 || !p.iter().all(|&c| is_hex(c)) {
+                return (false, 0);
+            }
+            count += 1;
+        }
+        explicit += 1;
+    }
+    let ok = if compressed { count <= 7 } else { count == 8 };
+    (ok, explicit)
+}
+
+fn ipv4_ok(p: &[u8]) -> bool {
+    let octs: Vec<&[u8]> = p.split(|&c| c == b'.').collect();
+    octs.len() == 4
+        && octs.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.iter().all(|c| c.is_ascii_digit())
+                && !(o.len() > 1 && o[0] == b'0')
+                && num(&o.iter().map(|c| c - b'0').collect::<Vec<u8>>()) <= 255
+        })
+}
+
+// ---------------------------------------------------------------- IBAN
+
+/// Expected IBAN length by country (subset; unknown countries are accepted on mod-97 alone).
+fn iban_len(cc: [u8; 2]) -> Option<usize> {
+    Some(match &cc {
+        b"DE" => 22,
+        b"GB" => 22,
+        b"AT" => 20,
+        b"CH" => 21,
+        b"LI" => 21,
+        b"FR" => 27,
+        b"MC" => 27,
+        b"IT" => 27,
+        b"ES" => 24,
+        b"NL" => 18,
+        b"BE" => 16,
+        b"LU" => 20,
+        b"IE" => 22,
+        b"PT" => 25,
+        b"PL" => 28,
+        b"CZ" => 24,
+        b"SK" => 24,
+        b"DK" => 18,
+        b"SE" => 24,
+        b"NO" => 15,
+        b"FI" => 18,
+        b"HU" => 28,
+        b"GR" => 27,
+        b"RO" => 24,
+        b"HR" => 21,
+        b"SI" => 19,
+        b"BG" => 22,
+        b"TR" => 26,
+        b"SA" => 24,
+        b"AE" => 23,
+        _ => return None,
+    })
+}
+
+fn iban_valid(chars: &[u8]) -> bool {
+    if chars.len() < 15 || chars.len() > 34 {
+        return false;
+    }
+    let cc = [chars[0].to_ascii_uppercase(), chars[1].to_ascii_uppercase()];
+    if let Some(l) = iban_len(cc) {
+        if l != chars.len() {
+            return false;
+        }
+    }
+    let mut rem: u32 = 0;
+    for &c in chars[4..].iter().chain(chars[..4].iter()) {
+        let c = c.to_ascii_uppercase();
+        if c.is_ascii_digit() {
+            rem = (rem * 10 + (c - b'0') as u32) % 97;
+        } else if c.is_ascii_uppercase() {
+            rem = (rem * 100 + (c - b'A' + 10) as u32) % 97;
+        } else {
+            return false;
+        }
+    }
+    rem == 1
+}
+
+fn iban_at(b: &[u8], i: usize) -> Option<usize> {
+    let n = b.len();
+    if i + 4 > n
+        || !b[i].is_ascii_alphabetic()
+        || !b[i + 1].is_ascii_alphabetic()
+        || !b[i + 2].is_ascii_digit()
+        || !b[i + 3].is_ascii_digit()
+    {
+        return None;
+    }
+    let run_end = {
+        let mut e = i;
+        while e < n && b[e].is_ascii_alphanumeric() && e - i <= 34 {
+            e += 1;
+        }
+        e
+    };
+    if b.get(run_end).is_some_and(|&x| is_word(x) || x == b'@') {
+        return None;
+    }
+    if run_end - i != 4 {
+        return iban_valid(&b[i..run_end]).then_some(run_end);
+    }
+    // Space-grouped: groups of four, the last one shorter.
+    let mut chars: Vec<u8> = b[i..run_end].to_vec();
+    let mut ends: Vec<(usize, usize)> = Vec::new(); // (end offset, chars len)
+    let mut e = run_end;
+    while e + 1 < n && b[e] == b' ' && b[e + 1].is_ascii_alphanumeric() {
+        let gs = e + 1;
+        let mut g = gs;
+        while g < n && b[g].is_ascii_alphanumeric() && g - gs <= 4 {
+            g += 1;
+        }
+        let gl = g - gs;
+        if gl > 4 || chars.len() + gl > 34 || b.get(g).is_some_and(|&x| is_word(x) || x == b'@') {
+            break;
+        }
+        chars.extend_from_slice(&b[gs..g]);
+        e = g;
+        ends.push((e, chars.len()));
+        if gl < 4 {
+            break;
+        }
+    }
+    ends.iter().rev().find(|&&(_, l)| iban_valid(&chars[..l])).map(|&(e, _)| e)
+}
+
+// ---------------------------------------------------------------- secrets
+
+fn run_of(b: &[u8], from: usize, ok: impl Fn(u8) -> bool) -> usize {
+    let mut e = from;
+    while e < b.len() && ok(b[e]) {
+        e += 1;
+    }
+    e
+}
+
+fn secret_at(b: &[u8], i: usize) -> Option<usize> {
+    let rest = &b[i..];
+    if !matches!(rest.first(), Some(b's' | b'A' | b'g' | b'x')) {
+        return None;
+    }
+    let key_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let end = if rest.starts_with(b"sk-") {
+        let e = run_of(b, i + 3, key_char);
+        (e - (i + 3) >= 20).then_some(e)
+    } else if rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA") {
+        let e = run_of(b, i + 4, |c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        (e - (i + 4) == 16).then_some(e)
+    } else if rest.len() > 4
+        && rest.starts_with(b"gh")
+        && matches!(rest[2], b'p' | b'o' | b'u' | b's' | b'r')
+        && rest[3] == b'_'
+    {
+        let e = run_of(b, i + 4, |c| c.is_ascii_alphanumeric());
+        (e - (i + 4) >= 30).then_some(e)
+    } else if rest.starts_with(b"github_pat_") {
+        let e = run_of(b, i + 11, |c| c.is_ascii_alphanumeric() || c == b'_');
+        (e - (i + 11) >= 20).then_some(e)
+    } else if rest.len() > 5
+        && rest.starts_with(b"xox")
+        && matches!(rest[3], b'a' | b'b' | b'p' | b'r' | b's')
+        && rest[4] == b'-'
+    {
+        let e = run_of(b, i + 5, |c| c.is_ascii_alphanumeric() || c == b'-');
+        (e - (i + 5) >= 10).then_some(e)
+    } else {
+        None
+    }?;
+    if b.get(end).is_some_and(|&x| is_word(x)) {
+        return None;
+    }
+    Some(end)
+}
+
+// ---------------------------------------------------------------- private key blocks
+
+pub(crate) const KEY_BEGIN: &[u8] = b"-----BEGIN ";
+pub(crate) const KEY_END: &[u8] = b"PRIVATE KEY-----";
+const KEY_LABEL_MAX: usize = 40;
+
+fn key_label_char(c: u8) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' '
+}
+
+/// If a complete `-----BEGIN ... PRIVATE KEY-----` header starts at `i`, its end.
+pub(crate) fn key_header_at(b: &[u8], i: usize) -> Option<usize> {
+    if !b[i..].starts_with(KEY_BEGIN) {
+        return None;
+    }
+    let j = i + KEY_BEGIN.len();
+    let mut k = j;
+    while k < b.len() && k - j <= KEY_LABEL_MAX {
+        if b[k..].starts_with(KEY_END) {
+            return Some(k + KEY_END.len());
+        }
+        if !key_label_char(b[k]) {
+            return None;
+        }
+        k += 1;
+    }
+    None
+}
+
+/// Whether the text from `i` (a `-----BEGIN` prefix) could still grow into a key header.
+pub(crate) fn key_header_open(b: &[u8], i: usize) -> bool {
+    let rest = &b[i..];
+    if rest.len() <= KEY_BEGIN.len() {
+        return KEY_BEGIN.starts_with(rest);
+    }
+    if !rest.starts_with(KEY_BEGIN) {
+        return false;
+    }
+    let label = &rest[KEY_BEGIN.len()..];
+    for k in 0..label.len().min(KEY_LABEL_MAX + 1) {
+        let tail = &label[k..];
+        if tail.len() < KEY_END.len() && KEY_END.starts_with(tail) {
+            return true;
+        }
+        if !key_label_char(label[k]) {
+            return false;
+        }
+    }
+    label.len() <= KEY_LABEL_MAX
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut i = from;
+    while i < hay.len() {
+        let q = i + hay[i..].iter().position(|&c| c == first)?;
+        if hay[q..].starts_with(needle) {
+            return Some(q);
+        }
+        i = q + 1;
+    }
+    None
+}
+
+/// Private key blocks as (start, end): header to the closing `PRIVATE KEY-----`, or to the end
+/// of the text when never closed.
+pub(crate) fn key_blocks(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(p) = find(b, KEY_BEGIN, from) {
+        match key_header_at(b, p) {
+            Some(h) => {
+                let e = find(b, KEY_END, h).map(|q| q + KEY_END.len()).unwrap_or(b.len());
+                out.push((p, e));
+                from = e;
+            }
+            None => from = p + 1,
+        }
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! Incremental restoration of streamed responses.
+//!
+//! Text is cut only at *breaks*: a byte no token or PII value can contain (anything but ASCII
+//! alphanumerics and `._%+-@:()[]/`), or a space whose left word cannot be a non-final group
+//! of a spaced value (`555 `, `(030) `, `DE89 `). Every scanner looks behind at most
+//! `CONTEXT_WINDOW` bytes and never matches across a break, so the text before a cut can be
+//! rewritten now, with the last raw bytes kept as look-behind, and the result is the same as
+//! `PiiEngine::restore` on the whole text. Only the open tail is held back, capped at
+//! `HOLD_CAP` bytes (a longer unbroken run is flushed; exactness holds for runs up to the cap).
+//! Private key blocks switch to a state that swallows the block and emits one `[SECRET]`.
+
+use super::detect::{self, CONTEXT_WINDOW, KEY_BEGIN, KEY_END};
+use super::{PiiEngine, PiiKind, PiiVault, ResponseMode};
+
+/// Most bytes held back waiting for a possible match to complete.
+pub const HOLD_CAP: usize = 256;
+/// Raw look-behind kept from text already emitted.
+const LOOKBEHIND: usize = CONTEXT_WINDOW + 16;
+
+#[derive(Debug, Default)]
+pub struct StreamRestorer {
+    held: String,
+    /// Raw tail of the text already processed (look-behind for context words).
+    ctx: String,
+    in_key_block: bool,
+}
+
+/// Bytes that can be part of a token or a PII value (space aside).
+fn is_run(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'@' | b':' | b'(' | b')' | b'[' | b']' | b'/')
+}
+
+/// Whether `w` can be followed by ` ` and more of the same value: a digit group of a phone,
+/// card or SSN, or a four-character IBAN group.
+fn joinable(w: &[u8]) -> bool {
+    let digitish = w.iter().any(|c| c.is_ascii_digit())
+        && w.iter().all(|&c| c.is_ascii_digit() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/'));
+    digitish || (w.len() == 4 && w.iter().all(|c| c.is_ascii_alphanumeric()))
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Where the open tail of `held` starts: everything before it is final.
+fn hold_start(held: &str, keys: bool) -> usize {
+    let b = held.as_bytes();
+    let n = b.len();
+    let mut s = n;
+    while s > 0 && is_run(b[s - 1]) && n - s <= HOLD_CAP {
+        s -= 1;
+    }
+    while s >= 2 && b[s - 1] == b' ' && is_run(b[s - 2]) && n - s <= HOLD_CAP {
+        let mut ps = s - 1;
+        while ps > 0 && is_run(b[ps - 1]) && n - ps <= HOLD_CAP {
+            ps -= 1;
+        }
+        if joinable(&b[ps..s - 1]) {
+            s = ps;
+        } else {
+            break;
+        }
+    }
+    if keys {
+        // An unfinished `-----BEGIN ... PRIVATE KEY-----` header.
+        let lo = n.saturating_sub(KEY_BEGIN.len() + 56);
+        let mut i = lo;
+        while let Some(p) = detect::find(b, b"-", i) {
+            if p >= s {
+                break;
+            }
+            if detect::key_header_open(b, p) {
+                s = p;
+                break;
+            }
+            i = p + 1;
+        }
+    }
+    s
+}
+
+impl StreamRestorer {
+    pub fn new() -> Self {
+        StreamRestorer::default()
+    }
+
+    /// Feeds the next text delta; returns what can be emitted now.
+    pub fn push(&mut self, engine: &PiiEngine, vault: &PiiVault, chunk: &str) -> String {
+        if engine.response == ResponseMode::Off {
+            let mut out = std::mem::take(&mut self.held);
+            out.push_str(chunk);
+            return out;
+        }
+        self.held.push_str(chunk);
+        let mut out = String::new();
+        self.drain(engine, vault, false, &mut out);
+        out
+    }
+
+    /// End of stream: flushes everything held.
+    pub fn finish(&mut self, engine: &PiiEngine, vault: &PiiVault) -> String {
+        if engine.response == ResponseMode::Off {
+            return std::mem::take(&mut self.held);
+        }
+        let mut out = String::new();
+        self.drain(engine, vault, true, &mut out);
+        out
+    }
+
+    /// Bytes currently held back.
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
+    fn drain(&mut self, engine: &PiiEngine, vault: &PiiVault, last: bool, out: &mut String) {
+        let keys = engine.is_enabled(PiiKind::Secret);
+        loop {
+            if self.in_key_block {
+                let b = self.held.as_bytes();
+                if let Some(p) = detect::find(b, KEY_END, 0) {
+                    self.consume_raw(p + KEY_END.len());
+                    self.in_key_block = false;
+                    continue;
+                }
+                let keep = if last { 0 } else { KEY_END.len() - 1 };
+                let cut = floor_boundary(&self.held, self.held.len().saturating_sub(keep));
+                self.consume_raw(cut);
+                return;
+            }
+            if keys {
+                let b = self.held.as_bytes();
+                let mut from = 0;
+                let mut header = None;
+                while let Some(p) = detect::find(b, KEY_BEGIN, from) {
+                    if let Some(h) = detect::key_header_at(b, p) {
+                        header = Some((p, h));
+                        break;
+                    }
+                    from = p + 1;
+                }
+                if let Some((p, h)) = header {
+                    self.emit(engine, vault, p, out);
+                    out.push_str(&PiiKind::Secret.placeholder());
+                    self.consume_raw(h - p);
+                    self.in_key_block = true;
+                    continue;
+                }
+            }
+            let mut cut = if last { self.held.len() } else { hold_start(&self.held, keys) };
+            if self.held.len() - cut > HOLD_CAP {
+                cut = ceil_boundary(&self.held, self.held.len() - HOLD_CAP);
+            }
+            self.emit(engine, vault, cut, out);
+            return;
+        }
+    }
+
+    /// Rewrites `held[..upto]` (with the raw look-behind) into `out` and drops it from `held`.
+    fn emit(&mut self, engine: &PiiEngine, vault: &PiiVault, upto: usize, out: &mut String) {
+        if upto == 0 {
+            return;
+        }
+        let ctx_start = ceil_boundary(&self.ctx, self.ctx.len().saturating_sub(LOOKBEHIND));
+        let ctx = self.ctx.get(ctx_start..).unwrap_or("");
+        let piece = self.held.get(..upto).unwrap_or("");
+        let mut buf = String::with_capacity(ctx.len() + piece.len());
+        buf.push_str(ctx);
+        buf.push_str(piece);
+        engine.respond_segment(&buf, ctx.len(), vault, out);
+        self.consume_raw(upto);
+    }
+
+    /// Drops `held[..n]`, keeping its tail as raw look-behind.
+    fn consume_raw(&mut self, n: usize) {
+        let piece = self.held.get(..n).unwrap_or("");
+        self.ctx.push_str(piece);
+        if self.ctx.len() > 4 * LOOKBEHIND {
+            let cut = ceil_boundary(&self.ctx, self.ctx.len() - 2 * LOOKBEHIND);
+            self.ctx.drain(..cut);
+        }
+        self.held.drain(..n.min(self.held.len()));
+    }
+}

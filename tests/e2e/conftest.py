@@ -1,0 +1,115 @@
+"""pytest fixtures for the end-to-end suite (real Envoy + the guardrail Wasm + the mock LLM).
+
+Fixtures:
+  mock          session: the mock LLM (examples/mock_llm.py) on a free port.
+                `.url`, `.last()` (what the upstream received), `.requests()`, `.clear()`.
+  start_envoy   module: a factory `start_envoy(plugin_config: dict|str = {}, concurrency=1,
+                env=None, configuration_as="string")` -> Envoy with `.url`, `.admin_url`,
+                `.log_text()`, `.stop()`. `env` adds Wasm VM environment variables (merged over
+                GUARDRAIL_TOKEN_KEY). Instances are cached per module by their arguments and
+                stopped at module end, so tests sharing a config share one Envoy. A refused
+                configuration raises harness.EnvoyStartError (with `.log`).
+  envoy         module: start_envoy({}).
+
+When a test fails, the log lines every Envoy of the module wrote during that test (and the
+logs of Envoys that failed to start) are attached to the report ("envoy log" section).
+Full logs and generated configs stay in tests/e2e/.logs/.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import harness  # noqa: E402
+
+# Every Envoy started in this session that is still referenced, with its log offset at the
+# start of the current test: {id(envoy): (envoy, offset)}.
+_LIVE = {}
+_FAILED_STARTS = []  # logs of Envoys that failed to start during the current test
+
+
+def pytest_sessionstart(session):
+    # Fresh logs per session (the directory is git-ignored).
+    if os.path.isdir(harness.LOG_DIR):
+        for name in os.listdir(harness.LOG_DIR):
+            try:
+                os.remove(os.path.join(harness.LOG_DIR, name))
+            except OSError:
+                pass
+    try:
+        harness.require_wasm()
+    except FileNotFoundError as e:
+        pytest.exit(str(e), returncode=4)
+
+
+@pytest.fixture(scope="session")
+def mock():
+    m = harness.MockLLM()
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="module")
+def start_envoy(mock, request):
+    cache = {}
+
+    def start(plugin_config=None, concurrency=1, env=None, configuration_as="string"):
+        if plugin_config is None:
+            plugin_config = {}
+        key = (plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config, sort_keys=True),
+               concurrency, json.dumps(env or {}, sort_keys=True), configuration_as)
+        e = cache.get(key)
+        if e is not None and e.alive():
+            return e
+        try:
+            e = harness.Envoy(plugin_config, mock.port, concurrency=concurrency, env=env,
+                              configuration_as=configuration_as, name=request.module.__name__.split(".")[-1])
+        except harness.EnvoyStartError as err:
+            _FAILED_STARTS.append(err.log)
+            raise
+        cache[key] = e
+        _LIVE[id(e)] = (e, 0)
+        return e
+
+    yield start
+    for e in cache.values():
+        e.stop()
+        _LIVE.pop(id(e), None)
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    return start_envoy({})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _FAILED_STARTS.clear()
+    for k, (e, _) in list(_LIVE.items()):
+        _LIVE[k] = (e, e.log_size())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    chunks = []
+    for e, offset in list(_LIVE.values()):
+        text = e.log_text()[offset:]
+        if text.strip():
+            chunks.append("=== %s (%s) ===\n%s" % (e.config_path, "running" if e.alive() else "exited",
+                                                  harness.tail(text, 200)))
+    for log in _FAILED_STARTS:
+        chunks.append("=== envoy that failed to start ===\n" + harness.tail(log, 200))
+    if chunks:
+        text = "\n".join(chunks)
+        # Shown under the failure's traceback (pytest prints report sections with it).
+        report.sections.append(("envoy log", text))
+        if item.config.getoption("tbstyle", "auto") == "no":
+            print("\n----- envoy log for %s (%s) -----\n%s" % (item.nodeid, report.when, text))
