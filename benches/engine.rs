@@ -463,7 +463,11 @@ fn main() {
                 let cell = measure(secs, || {
                     black_box(settings.injection.scan(black_box(&text)));
                 });
-                add("injection.scan", text.len(), cell, format!("score {:.2}, {} hits", v.score, v.hits.len()));
+                let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_str()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let ids = if ids.is_empty() { String::new() } else { format!(" [{}]", ids.join(",")) };
+                add("injection.scan", text.len(), cell, format!("score {:.2}, {} hits{ids}", v.score, v.hits.len()));
             }
             if want("pii.detect") {
                 let m = settings.pii.detect(&text);

@@ -28,13 +28,17 @@ fn main() -> Result<(), String> {
     let text: String = text.chars().take(4096).collect();
     let v = det.scan(&text);
     println!("score on the benign prompt: {:.3} ({} hits)", v.score, v.hits.len());
-    let iters = 20_000;
-    let start = Instant::now();
+    // Best of several batches: the machine is shared, the minimum is the least disturbed.
+    let mut best = f64::MAX;
     let mut acc = 0.0;
-    for _ in 0..iters {
-        acc += det.scan(std::hint::black_box(&text)).score;
+    for _ in 0..30 {
+        let iters = 500;
+        let start = Instant::now();
+        for _ in 0..iters {
+            acc += det.scan(std::hint::black_box(&text)).score;
+        }
+        best = best.min(start.elapsed().as_secs_f64() * 1e6 / iters as f64);
     }
-    let us = start.elapsed().as_secs_f64() * 1e6 / iters as f64;
-    println!("{:.2} us per scan of {} bytes ({:.2} us/KB) [{acc:.1}]", us, text.len(), us / (text.len() as f64 / 1024.0));
+    println!("{:.2} us per scan of {} bytes ({:.2} us/KB, best of 30 batches) [{acc:.1}]", best, text.len(), best / (text.len() as f64 / 1024.0));
     Ok(())
 }

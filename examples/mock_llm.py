@@ -117,6 +117,8 @@ class RandomAnswers:
         length = 15 if prefix == "37" else 16
         digits = prefix + "".join(str(r.randint(0, 9)) for _ in range(length - len(prefix) - 1))
         full = luhn_complete(digits)
+        if length == 15:  # Amex groups 4-6-5
+            return "%s %s %s" % (full[:4], full[4:10], full[10:])
         return " ".join(full[i:i + 4] for i in range(0, len(full), 4))
 
     def sentence(self):
@@ -168,6 +170,8 @@ def error_body(message, etype="invalid_request_error", code=None):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive towards Envoy; SSE uses chunked encoding
+    # Small writes (headers, then each SSE chunk) must not wait for delayed ACKs (~40 ms each).
+    disable_nagle_algorithm = True
     server_version = "mock-llm/1.0"
     sys_version = ""
 

@@ -180,6 +180,10 @@ impl Settings {
     /// Validates and compiles. `token_key` is resolved by the host (environment variable,
     /// `pii.token_key`, or random per VM).
     pub fn compile(cfg: &PluginConfig, token_key: Vec<u8>) -> Result<Settings, ConfigError> {
+        if token_key.is_empty() {
+            // An empty HMAC key makes tokens an unkeyed hash, reversible by brute force.
+            return Err(ConfigError::new("pii.token_key", "expected a non-empty key"));
+        }
         if cfg.request.max_body_bytes == 0 {
             return Err(ConfigError::new("request.max_body_bytes", "expected a positive number of bytes"));
         }
@@ -278,7 +282,7 @@ mod tests {
     fn monitor_mode_reports_to_client_by_default() {
         let s = Settings::from_json(br#"{"mode":"monitor"}"#, vec![1; 32]).unwrap();
         assert!(s.client_headers);
-        let s = Settings::from_json(br#"{"mode":"monitor","decision_headers":{"client":false,"upstream":true}}"#, vec![]).unwrap();
+        let s = Settings::from_json(br#"{"mode":"monitor","decision_headers":{"client":false,"upstream":true}}"#, vec![1; 32]).unwrap();
         assert!(!s.client_headers);
         assert!(s.upstream_headers);
     }
@@ -306,7 +310,7 @@ mod tests {
 
     #[test]
     fn inspects_by_method_path_and_content_type() {
-        let s = Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![]).unwrap();
+        let s = Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![1; 32]).unwrap();
         assert!(s.inspects(b"POST", b"/v1/chat/completions", Some(b"application/json; charset=utf-8")));
         assert!(s.inspects(b"post", b"/v1/x", Some(b"Application/JSON")));
         assert!(s.inspects(b"POST", b"/v1/x", None));

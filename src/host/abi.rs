@@ -19,7 +19,6 @@ pub struct HostError(pub u32);
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
-    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_buffer_bytes(buffer_type: u32, start: usize, max_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_set_buffer_bytes(buffer_type: u32, start: usize, size: usize, data: *const u8, data_size: usize) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
@@ -75,11 +74,6 @@ pub fn now_nanos() -> u64 {
         proxy_get_current_time_nanoseconds(&mut t);
     }
     t
-}
-
-pub fn set_tick_period_ms(ms: u32) -> Result<(), HostError> {
-    // SAFETY: plain value argument.
-    check(unsafe { proxy_set_tick_period_milliseconds(ms) })
 }
 
 pub fn get_buffer(buffer: BufferType, start: usize, max: usize) -> Result<Vec<u8>, HostError> {

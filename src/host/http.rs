@@ -148,7 +148,7 @@ impl GuardrailHttp {
             self.decision.push((H_PII, p.clone()));
         }
         if let Some(line) = ins.log_line(&self.request_id, pii_header.as_deref()) {
-            log(LogLevel::Warn, &format!("{line}"));
+            log(LogLevel::Warn, &line);
         }
         if let Some(r) = &ins.reply {
             return self.reply(r);
@@ -197,6 +197,30 @@ impl GuardrailHttp {
             }
         }
         Action::Continue
+    }
+
+    /// A body over `request.max_body_bytes`: 413, or forwarded unscanned under `oversize: pass`.
+    fn oversize(&mut self) -> Action {
+        match self.settings.request.oversize {
+            OversizePolicy::Reject => {
+                let r = LocalReply::new(
+                    413,
+                    "invalid_request_error",
+                    "request_too_large",
+                    format!("The request body exceeds the guardrail limit of {} bytes.", self.settings.request.max_body_bytes),
+                );
+                self.reply(&r)
+            }
+            OversizePolicy::Pass => {
+                self.state = RequestState::Skip;
+                self.metrics.error("oversize_passed");
+                abi::increment(self.metrics.requests_skipped, 1);
+                if self.settings.upstream_headers {
+                    let _ = abi::set_header(MapType::HttpRequestHeaders, H_ACTION, "skip");
+                }
+                Action::Continue
+            }
+        }
     }
 
     fn settle(&mut self, usage: Option<Usage>, text_bytes: usize) {
@@ -274,17 +298,21 @@ impl HttpContext for GuardrailHttp {
                 }
             }
         }
+        // A declared length over the limit is answered now, before Envoy's own buffer limit
+        // (1 MiB by default) can race the filter with a plain-text 413 of its own.
+        let declared = get("content-length")
+            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse::<usize>().ok()));
+        if declared.is_some_and(|n| n > settings.request.max_body_bytes) {
+            return self.oversize();
+        }
         self.state = RequestState::Buffering;
         // The body may be rewritten: its length is then no longer what the client said.
         let _ = abi::remove_header(MapType::HttpRequestHeaders, b"content-length");
-        // Hold the headers while the body is read when decision headers must reach the
-        // upstream, or when quota must admit before any upstream work. Envoy needs
-        // `allow_on_headers_stop_iteration: true` for this.
-        if settings.upstream_headers || settings.quota.is_some() {
-            self.headers_paused = true;
-            return Action::Pause;
-        }
-        Action::Continue
+        // Hold the headers while the body is read: a blocked or over-quota request must not
+        // open an upstream request at all, and decision headers can only be added to headers
+        // not yet forwarded. Envoy needs `allow_on_headers_stop_iteration: true` for this.
+        self.headers_paused = true;
+        Action::Pause
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -292,26 +320,7 @@ impl HttpContext for GuardrailHttp {
             return if self.state == RequestState::Replied { Action::Pause } else { Action::Continue };
         }
         if body_size > self.settings.request.max_body_bytes {
-            match self.settings.request.oversize {
-                OversizePolicy::Reject => {
-                    let r = LocalReply::new(
-                        413,
-                        "invalid_request_error",
-                        "request_too_large",
-                        format!("The request body exceeds the guardrail limit of {} bytes.", self.settings.request.max_body_bytes),
-                    );
-                    return self.reply(&r);
-                }
-                OversizePolicy::Pass => {
-                    self.state = RequestState::Skip;
-                    self.metrics.error("oversize_passed");
-                    abi::increment(self.metrics.requests_skipped, 1);
-                    if self.settings.upstream_headers && self.headers_paused {
-                        let _ = abi::set_header(MapType::HttpRequestHeaders, H_ACTION, "skip");
-                    }
-                    return Action::Continue;
-                }
-            }
+            return self.oversize();
         }
         if !end_of_stream {
             return Action::Pause;

@@ -86,12 +86,6 @@ impl RootContext for GuardrailRoot {
         match Settings::compile(&parsed, key) {
             Ok(settings) => {
                 let metrics = Metrics::define(&settings);
-                if settings.quota.is_some() {
-                    // Old days' quota keys are cleaned up on a tick.
-                    if let Err(e) = abi::set_tick_period_ms(60_000) {
-                        log(LogLevel::Warn, &format!("cannot set tick period (host status {})", e.0));
-                    }
-                }
                 log(
                     LogLevel::Info,
                     &format!(
@@ -110,12 +104,6 @@ impl RootContext for GuardrailRoot {
                 log(LogLevel::Critical, &format!("{e}"));
                 false
             }
-        }
-    }
-
-    fn on_tick(&mut self) {
-        if let Some(q) = self.settings.as_ref().and_then(|s| s.quota.as_ref()) {
-            q.cleanup(&store::SharedDataStore, abi::now_nanos() / 1_000_000_000);
         }
     }
 

@@ -162,13 +162,13 @@ impl Scanner {
                 hits.push(RawHit { feature: F_EVASION, id: "evasion_obfuscation", ns: 0, ne: 0, sentence: false });
             }
         }
-        markers(n, hits);
-        upper_dan(text, norm, hits);
-        exfil(n, hits);
+        markers(n, &toks.specials, hits);
+        upper_dan(text, norm, &toks, hits);
+        exfil(n, &toks.specials, hits);
         if depth == 0 {
-            self.hidden_comments(n, hits);
+            self.hidden_comments(n, &toks.specials, hits);
             if self.decode_payloads {
-                self.encoded(text, norm, hits);
+                self.encoded(text, norm, &toks, hits);
             }
         }
     }
@@ -191,18 +191,23 @@ impl Scanner {
 
     /// Text inside `<!-- -->` and markdown `[//]: # (...)` comments, rescanned: instructions
     /// hidden from a human reader.
-    fn hidden_comments(&self, n: &[u8], hits: &mut Vec<RawHit>) {
+    fn hidden_comments(&self, n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
         let mut from = 0usize;
-        while let Some(p) = find(n, b"<!--", from) {
-            let end = find(n, b"-->", p + 4).map_or(n.len(), |e| e + 3);
-            self.rescan_container(n.get(p + 4..end.saturating_sub(3).max(p + 4)).unwrap_or(&[]), p, end, F_HIDDEN, "hidden_comment", hits);
-            from = end.max(p + 4);
-        }
-        let mut from = 0usize;
-        while let Some(p) = find(n, b"[//]:", from) {
-            let end = n.iter().skip(p).position(|&b| b == b'\n').map_or(n.len(), |k| p + k);
-            self.rescan_container(n.get(p + 5..end).unwrap_or(&[]), p, end, F_HIDDEN, "hidden_comment", hits);
-            from = end.max(p + 5);
+        for &p in specials {
+            let p = p as usize;
+            if p < from {
+                continue;
+            }
+            if n.get(p..p + 4) == Some(b"<!--") {
+                let end = find(n, b"-->", p + 4).map_or(n.len(), |e| e + 3);
+                let inner = n.get(p + 4..end.saturating_sub(3).max(p + 4)).unwrap_or(&[]);
+                self.rescan_container(inner, p, end, F_HIDDEN, "hidden_comment", hits);
+                from = end.max(p + 4);
+            } else if n.get(p..p + 5) == Some(b"[//]:") {
+                let end = n.iter().skip(p).position(|&b| b == b'\n').map_or(n.len(), |k| p + k);
+                self.rescan_container(n.get(p + 5..end).unwrap_or(&[]), p, end, F_HIDDEN, "hidden_comment", hits);
+                from = end.max(p + 5);
+            }
         }
     }
 
@@ -222,17 +227,24 @@ impl Scanner {
         }
     }
 
-    /// Base64 and hex runs that decode to readable text are decoded and rescanned.
-    fn encoded(&self, text: &str, norm: &Normalized, hits: &mut Vec<RawHit>) {
+    /// Base64 and hex runs that decode to readable text are decoded and rescanned. Candidates
+    /// are long tokens (the tokenizer already joins `+`, `/`, `-`, `_` between alphanumerics).
+    fn encoded(&self, text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
         let bytes = text.as_bytes();
-        let mut i = 0usize;
-        while i < bytes.len() {
-            let b = bytes.get(i).copied().unwrap_or(0);
-            if !is_b64(b) {
-                i += 1;
+        let mut done = 0usize;
+        for tok in &toks.toks {
+            if tok.cjk || tok.ne.saturating_sub(tok.ns) < 16 {
                 continue;
             }
-            let s = i;
+            let (os, oe) = norm.orig_span(tok.ns as usize, tok.ne as usize, text);
+            if os < done {
+                continue;
+            }
+            let mut s = os;
+            while s > done && bytes.get(s - 1).is_some_and(|&c| is_b64(c)) {
+                s -= 1;
+            }
+            let mut i = oe;
             while bytes.get(i).is_some_and(|&c| is_b64(c)) {
                 i += 1;
             }
@@ -240,6 +252,7 @@ impl Scanner {
             while bytes.get(e) == Some(&b'=') && e - i < 2 {
                 e += 1;
             }
+            done = e;
             let run = bytes.get(s..e).unwrap_or(&[]);
             if run.len() < 20 {
                 continue;
@@ -256,9 +269,7 @@ impl Scanner {
             if total < 8 || printable * 100 < total * 95 || !inner.contains(' ') {
                 continue;
             }
-            // Map the original run to normalised offsets (the run is ASCII, so lengths match
-            // up to folding: find the normalised index of the original start).
-            let (ns, ne) = orig_to_norm(norm, text, s, e);
+            let (ns, ne) = (tok.ns as usize, tok.ne as usize);
             let sub_norm = normalize(inner);
             let mut sub = Vec::new();
             self.collect(inner, &sub_norm, 1, &mut sub);
@@ -311,25 +322,6 @@ fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
     run.chunks(2).map(|p| Some((v(*p.first()?)? * 16 + v(*p.get(1)?)?) as u8)).collect()
 }
 
-fn orig_to_norm(norm: &Normalized, text: &str, s: usize, e: usize) -> (usize, usize) {
-    // Binary search would need the map; a linear probe over the normalised bytes is fine for
-    // the rare encoded run.
-    let mut ns = None;
-    let mut ne = norm.bytes.len();
-    for i in 0..norm.bytes.len() {
-        let o = norm.orig_start(i, text);
-        if ns.is_none() && o >= s {
-            ns = Some(i);
-        }
-        if o >= e {
-            ne = i;
-            break;
-        }
-    }
-    let ns = ns.unwrap_or(norm.bytes.len());
-    (ns, ne.max(ns))
-}
-
 pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     let first = *needle.first()?;
     let mut i = from;
@@ -346,10 +338,10 @@ pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// Chat-template and role markers: `<|im_start|>system`, `[INST]`, `<<SYS>>`, `### System:`,
 /// `</user>`, and role labels at the start of a line (`System:`), the latter a weaker signal.
-fn markers(n: &[u8], hits: &mut Vec<RawHit>) {
-    let mut line_start = true;
-    for (i, &b) in n.iter().enumerate() {
-        match b {
+fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
+    let line_starts = std::iter::once(0usize).chain(specials.iter().filter(|&&p| n.get(p as usize) == Some(&b'\n')).map(|&p| p as usize + 1));
+    for i in specials.iter().map(|&p| p as usize) {
+        match n.get(i).copied().unwrap_or(0) {
             b'<' | b'[' => {
                 if let Some(m) = MARKERS.iter().find(|m| n.get(i..i + m.len()) == Some(m.as_bytes())) {
                     hits.push(RawHit { feature: F_ROLE_MARKER, id: "role_marker", ns: i, ne: i + m.len(), sentence: false });
@@ -369,94 +361,97 @@ fn markers(n: &[u8], hits: &mut Vec<RawHit>) {
             }
             _ => {}
         }
-        if line_start && b != b' ' && b != b'\n' {
-            line_start = false;
-            for (w, strong) in [("system", true), ("developer", true), ("assistant", false), ("user", false), ("human", false), ("ai", false)] {
-                if n.get(i..i + w.len()) == Some(w.as_bytes()) {
-                    let mut j = i + w.len();
-                    if n.get(j) == Some(&b' ') && strong {
-                        // "System message:", "system prompt:"
-                        let rest = n.get(j + 1..).unwrap_or(&[]);
-                        for tail in [&b"message"[..], b"prompt", b"note", b"instruction", b"override"] {
-                            if rest.starts_with(tail) {
-                                j += 1 + tail.len();
-                                break;
-                            }
-                        }
-                    }
-                    if n.get(j) == Some(&b':') {
-                        let f = if strong { F_ROLE_MARKER } else { F_TRANSCRIPT };
-                        hits.push(RawHit { feature: f, id: "role_marker", ns: i, ne: j + 1, sentence: false });
+    }
+    for mut i in line_starts {
+        while n.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        for (w, strong) in [("system", true), ("developer", true), ("assistant", false), ("user", false), ("human", false), ("ai", false)] {
+            if n.get(i..i + w.len()) != Some(w.as_bytes()) {
+                continue;
+            }
+            let mut j = i + w.len();
+            if n.get(j) == Some(&b' ') && strong {
+                // "System message:", "system prompt:"
+                let rest = n.get(j + 1..).unwrap_or(&[]);
+                for tail in [&b"message"[..], b"prompt", b"note", b"instruction", b"override"] {
+                    if rest.starts_with(tail) {
+                        j += 1 + tail.len();
+                        break;
                     }
                 }
             }
-        }
-        if b == b'\n' {
-            line_start = true;
+            if n.get(j) == Some(&b':') {
+                let f = if strong { F_ROLE_MARKER } else { F_TRANSCRIPT };
+                hits.push(RawHit { feature: f, id: "role_marker", ns: i, ne: j + 1, sentence: false });
+            }
         }
     }
 }
 
 /// The DAN persona is written in capitals; the lowercase word is a common first name.
-fn upper_dan(text: &str, norm: &Normalized, hits: &mut Vec<RawHit>) {
-    let t = text.as_bytes();
-    let mut from = 0usize;
-    while let Some(p) = find(t, b"DAN", from) {
-        let before = p.checked_sub(1).and_then(|k| t.get(k)).copied().unwrap_or(b' ');
-        let after = t.get(p + 3).copied().unwrap_or(b' ');
-        if !before.is_ascii_alphanumeric() && !after.is_ascii_alphabetic() {
-            let (ns, ne) = if text.is_ascii() { (p, p + 3) } else { orig_to_norm(norm, text, p, p + 3) };
-            hits.push(RawHit { feature: 4, id: "persona", ns, ne, sentence: true });
+fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
+    for tok in &toks.toks {
+        if toks.wbuf.get(tok.ws as usize..tok.we as usize) != Some(b"dan") || tok.ne - tok.ns != 3 {
+            continue;
         }
-        from = p + 3;
+        let (s, e) = norm.orig_span(tok.ns as usize, tok.ne as usize, text);
+        if text.get(s..e) == Some("DAN") {
+            hits.push(RawHit { feature: 4, id: "persona", ns: tok.ns as usize, ne: tok.ne as usize, sentence: true });
+        }
     }
 }
 
 /// Markdown images and HTML images whose URL carries a query string: the classic channel to
 /// exfiltrate conversation data when the client renders the reply.
-fn exfil(n: &[u8], hits: &mut Vec<RawHit>) {
-    let mut from = 0usize;
-    while let Some(p) = find(n, b"](http", from) {
-        let url_start = p + 2;
-        let url_end = n.iter().skip(url_start).position(|&b| b == b')' || b == b' ' || b == b'\n').map_or(n.len(), |k| url_start + k);
-        let url = n.get(url_start..url_end).unwrap_or(&[]);
-        let is_image = n.get(..p).is_some_and(|pre| {
-            let lb = pre.iter().rposition(|&b| b == b'[');
-            lb.is_some_and(|k| k > 0 && pre.get(k - 1) == Some(&b'!') && p - k < 200)
-        });
-        if let Some(q) = url.iter().position(|&b| b == b'?') {
+fn exfil(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
+    for &p in specials {
+        let p = p as usize;
+        if n.get(p..p + 6) == Some(b"](http") {
+            let url_start = p + 2;
+            let url_end = n.iter().skip(url_start).position(|&b| b == b')' || b == b' ' || b == b'\n').map_or(n.len(), |k| url_start + k);
+            let url = n.get(url_start..url_end).unwrap_or(&[]);
+            let pre = n.get(p.saturating_sub(200)..p).unwrap_or(&[]);
+            let bang = pre.iter().rposition(|&b| b == b'[').filter(|&k| k > 0 && pre.get(k - 1) == Some(&b'!'));
+            let (Some(k), Some(q)) = (bang, url.iter().position(|&b| b == b'?')) else { continue };
             let query = url.get(q..).unwrap_or(&[]);
-            if query.contains(&b'=') && is_image {
-                let start = n.get(..p).and_then(|pre| pre.iter().rposition(|&b| b == b'!')).unwrap_or(p);
-                hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: (url_end + 1).min(n.len()), sentence: false });
-                let templated = query.iter().any(|&b| matches!(b, b'{' | b'}' | b'[' | b'<' | b'$'))
-                    || [&b"data"[..], b"secret", b"prompt", b"history", b"conversation", b"password", b"summary", b"chat", b"info"]
-                        .iter()
-                        .any(|w| find(query, w, 0).is_some());
-                if templated {
-                    hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: (url_end + 1).min(n.len()), sentence: false });
+            if !query.contains(&b'=') {
+                continue;
+            }
+            let start = p.saturating_sub(200) + k - 1;
+            let end = (url_end + 1).min(n.len());
+            hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: end, sentence: false });
+            let templated = query.iter().any(|&b| matches!(b, b'{' | b'}' | b'[' | b'<' | b'$'))
+                || [&b"data"[..], b"secret", b"prompt", b"history", b"conversation", b"password", b"summary", b"chat", b"info"]
+                    .iter()
+                    .any(|w| find(query, w, 0).is_some());
+            if templated {
+                hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: end, sentence: false });
+            }
+        } else if n.get(p..p + 4) == Some(b"<img") {
+            let end = n.iter().skip(p).position(|&b| b == b'>').map_or(n.len(), |k| p + k + 1);
+            let tag = n.get(p..end).unwrap_or(&[]);
+            if let Some(h) = find(tag, b"http", 0) {
+                let url = tag.get(h..).unwrap_or(&[]);
+                if url.contains(&b'?') && url.contains(&b'=') {
+                    hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: p, ne: end, sentence: false });
+                    if url.iter().any(|&b| matches!(b, b'{' | b'}' | b'[' | b'$')) {
+                        hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: p, ne: end, sentence: false });
+                    }
                 }
             }
         }
-        from = url_end.max(p + 6);
-    }
-    let mut from = 0usize;
-    while let Some(p) = find(n, b"<img", from) {
-        let end = n.iter().skip(p).position(|&b| b == b'>').map_or(n.len(), |k| p + k + 1);
-        let tag = n.get(p..end).unwrap_or(&[]);
-        if let Some(h) = find(tag, b"http", 0) {
-            let url = tag.get(h..).unwrap_or(&[]);
-            if url.contains(&b'?') && url.contains(&b'=') {
-                hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: p, ne: end, sentence: false });
-            }
-        }
-        from = end.max(p + 4);
     }
 }
 
-/// Saturating transform of a hit count into [0, 1).
+/// Saturating transform of a hit count into [0, 1): the first hit carries most of the
+/// evidence (0.6), repeats add less and less (0.8, 0.9, ...).
 fn sat(count: u32) -> f64 {
-    1.0 - 0.6f64.powi(count.min(20) as i32)
+    if count == 0 {
+        0.0
+    } else {
+        1.0 - 0.4 * 0.5f64.powi(count.min(30) as i32 - 1)
+    }
 }
 
 /// The feature vector of the model from the kept hits.

@@ -30,6 +30,8 @@ pub struct Tokens {
     pub spaced_runs: Vec<(usize, usize)>,
     /// Tokens where leetspeak digits were mapped to letters.
     pub leet_tokens: u32,
+    /// Positions of bytes other scanners start from: `<`, `[`, `]`, `#`, `\n`.
+    pub specials: Vec<u32>,
 }
 
 fn is_joiner(b: u8) -> bool {
@@ -56,6 +58,7 @@ pub fn tokenize(n: &[u8]) -> Tokens {
     let mut wbuf: Vec<u8> = Vec::with_capacity(n.len());
     let mut leet_tokens = 0u32;
     let mut joined_tokens: Vec<usize> = Vec::new();
+    let mut specials: Vec<u32> = Vec::new();
     let len = n.len();
     let mut i = 0usize;
     let at = |k: usize| -> u8 { n.get(k).copied().unwrap_or(0) };
@@ -69,6 +72,13 @@ pub fn tokenize(n: &[u8]) -> Tokens {
             let mut has_letter = false;
             let mut has_digit = false;
             let mut joins = 0u32;
+            // Fast path: the run of plain letters, copied in bulk.
+            let run = n.get(i..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_lowercase()).count());
+            if run > 0 {
+                wbuf.extend_from_slice(n.get(i..i + run).unwrap_or(&[]));
+                has_letter = true;
+                i += run;
+            }
             while i < len {
                 let c = at(i);
                 if c.is_ascii_lowercase() {
@@ -143,10 +153,13 @@ pub fn tokenize(n: &[u8]) -> Tokens {
                 i += l;
             }
         } else {
+            if matches!(b, b'<' | b'[' | b']' | b'#' | b'\n') {
+                specials.push(i as u32);
+            }
             i += 1;
         }
     }
-    let mut out = Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens };
+    let mut out = Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens, specials };
     find_spaced_runs(&mut out, &joined_tokens);
     out
 }
@@ -192,6 +205,8 @@ fn find_spaced_runs(t: &mut Tokens, joined: &[usize]) {
 #[derive(Default)]
 struct Node {
     children: Vec<(u8, u32)>,
+    /// Index into `Lexicon::dense` for nodes with many letter children.
+    dense: Option<u32>,
     exact: Vec<(u16, u8)>,
     prefix: Vec<(u16, u8)>,
 }
@@ -201,10 +216,16 @@ pub struct Rule {
     pub family: Family,
     /// Max gap (tokens) before each slot; slot 0's is unused.
     pub gaps: Vec<u8>,
+    /// Longest token distance from a slot-0 start to any later slot's start.
+    pub reach: u32,
 }
 
 pub struct Lexicon {
+    /// Bitset over the first three bytes of every word (the whole word when shorter): most
+    /// tokens of ordinary prose are rejected here without touching the trie.
+    filter: Vec<u64>,
     nodes: Vec<Node>,
+    dense: Vec<[u32; 26]>,
     root: Vec<u32>,
     pub rules: Vec<Rule>,
 }
@@ -223,7 +244,7 @@ impl Lexicon {
         rules: &[(&'static str, Family, &'static str)],
         sets: &[(&'static str, &'static str)],
     ) -> Result<Lexicon, String> {
-        let mut lex = Lexicon { nodes: vec![Node::default()], root: vec![0; 256], rules: Vec::new() };
+        let mut lex = Lexicon { filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], dense: Vec::new(), root: vec![0; 256], rules: Vec::new() };
         for (ri, &(id, family, pat)) in rules.iter().enumerate() {
             let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
             let mut gaps: Vec<u8> = Vec::new();
@@ -250,10 +271,31 @@ impl Lexicon {
                     }
                 }
             }
-            if gaps.is_empty() {
-                return Err(format!("rule {id}: empty"));
+            if gaps.is_empty() || gaps.len() > MAX_SLOTS {
+                return Err(format!("rule {id}: 1 to {MAX_SLOTS} slots"));
             }
-            lex.rules.push(Rule { id, family, gaps });
+            let reach = gaps.iter().map(|&g| u32::from(g) + 4).sum();
+            lex.rules.push(Rule { id, family, gaps, reach });
+        }
+        // Dense letter tables where a linear child search would be long.
+        for k in 0..lex.nodes.len() {
+            let Some(node) = lex.nodes.get(k) else { continue };
+            if node.children.len() < 4 {
+                continue;
+            }
+            let mut table = [0u32; 26];
+            for &(b, c) in &node.children {
+                if b.is_ascii_lowercase() {
+                    if let Some(x) = table.get_mut((b - b'a') as usize) {
+                        *x = c;
+                    }
+                }
+            }
+            let id = lex.dense.len() as u32;
+            lex.dense.push(table);
+            if let Some(node) = lex.nodes.get_mut(k) {
+                node.dense = Some(id);
+            }
         }
         Ok(lex)
     }
@@ -265,6 +307,15 @@ impl Lexicon {
         };
         if w.is_empty() {
             return;
+        }
+        let key = w.as_bytes().get(..w.len().min(3)).unwrap_or(&[]);
+        let h = filter_hash(key);
+        if let Some(x) = self.filter.get_mut(h / 64) {
+            *x |= 1 << (h % 64);
+        }
+        if is_prefix && w.len() < 3 {
+            // A short stem matches tokens with any third byte: disable the filter.
+            self.filter.iter_mut().for_each(|x| *x = u64::MAX);
         }
         // CJK words match as substrings of CJK runs: treat them as prefixes at every char.
         let cjk = w.chars().next().is_some_and(is_cjk);
@@ -311,12 +362,32 @@ impl Lexicon {
             let r = *self.root.get(b as usize)?;
             return if r == 0 { None } else { Some(r as usize) };
         }
-        self.nodes.get(node)?.children.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
+        let nd = self.nodes.get(node)?;
+        if let (Some(d), true) = (nd.dense, b.is_ascii_lowercase()) {
+            let x = *self.dense.get(d as usize)?.get((b - b'a') as usize)?;
+            return if x == 0 { None } else { Some(x as usize) };
+        }
+        nd.children.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
     }
 
     /// Finds all rule-word hits: `(rule, slot, token_start, token_end_exclusive)`.
     fn word_hits(&self, t: &Tokens, out: &mut Vec<(u16, u8, u32, u32)>) {
         let toks = &t.toks;
+        // Later-slot words are only recorded shortly after their rule's first word was seen:
+        // common words ("you", "your", "is") would otherwise flood the hit list.
+        let mut last0: Vec<u32> = vec![u32::MAX; self.rules.len()];
+        let mut push = |out: &mut Vec<(u16, u8, u32, u32)>, r: u16, s: u8, a: u32, b: u32| {
+            if s == 0 {
+                if let Some(x) = last0.get_mut(r as usize) {
+                    *x = a;
+                }
+                out.push((r, s, a, b));
+            } else if let (Some(&l), Some(rule)) = (last0.get(r as usize), self.rules.get(r as usize)) {
+                if l != u32::MAX && a >= l && a - l <= rule.reach {
+                    out.push((r, s, a, b));
+                }
+            }
+        };
         for (ti, tok) in toks.iter().enumerate() {
             let ti32 = ti as u32;
             if tok.cjk {
@@ -337,7 +408,7 @@ impl Lexicon {
                     }
                     if let Some(n) = self.nodes.get(node) {
                         for &(r, s) in &n.prefix {
-                            out.push((r, s, ti32, k as u32 + 1));
+                            push(out, r, s, ti32, k as u32 + 1);
                         }
                     }
                     k += 1;
@@ -348,6 +419,10 @@ impl Lexicon {
                 continue;
             }
             let word = t.wbuf.get(tok.ws as usize..tok.we as usize).unwrap_or(&[]);
+            let h = filter_hash(word.get(..word.len().min(3)).unwrap_or(&[]));
+            if self.filter.get(h / 64).is_none_or(|x| x & (1 << (h % 64)) == 0) {
+                continue;
+            }
             let mut node = 0usize;
             let mut ok = true;
             for (k, &b) in word.iter().enumerate() {
@@ -360,14 +435,14 @@ impl Lexicon {
                 }
                 if let Some(n) = self.nodes.get(node) {
                     for &(r, s) in &n.prefix {
-                        out.push((r, s, ti32, ti32 + 1));
+                        push(out, r, s, ti32, ti32 + 1);
                     }
                 }
             }
             if ok && !word.is_empty() {
                 if let Some(n) = self.nodes.get(node) {
                     for &(r, s) in &n.exact {
-                        out.push((r, s, ti32, ti32 + 1));
+                        push(out, r, s, ti32, ti32 + 1);
                     }
                 }
             }
@@ -425,7 +500,7 @@ impl Lexicon {
                 toks.push(Token { ns: s, ne: e, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
             }
         }
-        Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens: 0 }
+        Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens: 0, specials: Vec::new() }
     }
 
     /// All rule matches over the tokens.
@@ -436,47 +511,80 @@ impl Lexicon {
         if scratch.is_empty() {
             return out;
         }
-        scratch.sort_unstable();
-        scratch.dedup();
-        let hits = &scratch[..];
-        let mut i = 0usize;
-        while i < hits.len() {
-            let Some(&(rule, _, _, _)) = hits.get(i) else { break };
-            let mut j = i;
-            while hits.get(j).is_some_and(|h| h.0 == rule) {
-                j += 1;
+        // Counting sort by (rule, slot); stable, so each bucket stays in token order.
+        let nkeys = self.rules.len() * MAX_SLOTS;
+        let key = |h: &(u16, u8, u32, u32)| (h.0 as usize) * MAX_SLOTS + (h.1 as usize).min(MAX_SLOTS - 1);
+        let mut starts = vec![0u32; nkeys + 1];
+        for h in scratch.iter() {
+            if let Some(c) = starts.get_mut(key(h) + 1) {
+                *c += 1;
             }
-            let group = hits.get(i..j).unwrap_or(&[]);
-            if let Some(r) = self.rules.get(rule as usize) {
-                let mut last_end = 0u32;
-                for h in group.iter().filter(|h| h.1 == 0) {
-                    if h.2 < last_end {
-                        continue;
-                    }
-                    if let Some(end) = chain(group, &r.gaps, 1, h.3) {
-                        out.push(PhraseMatch { rule, ts: h.2, te: end });
-                        last_end = end;
-                    }
+        }
+        for k in 0..nkeys {
+            let prev = starts.get(k).copied().unwrap_or(0);
+            if let Some(c) = starts.get_mut(k + 1) {
+                *c += prev;
+            }
+        }
+        let mut fill = starts.clone();
+        let mut sorted = vec![(0u16, 0u8, 0u32, 0u32); scratch.len()];
+        for h in scratch.iter() {
+            if let Some(f) = fill.get_mut(key(h)) {
+                if let Some(slot) = sorted.get_mut(*f as usize) {
+                    *slot = *h;
+                }
+                *f += 1;
+            }
+        }
+        let bucket = |rule: usize, slot: usize| -> &[(u16, u8, u32, u32)] {
+            let k = rule * MAX_SLOTS + slot;
+            let (a, b) = (starts.get(k).copied().unwrap_or(0), starts.get(k + 1).copied().unwrap_or(0));
+            sorted.get(a as usize..b as usize).unwrap_or(&[])
+        };
+        for (ri, r) in self.rules.iter().enumerate() {
+            let first = bucket(ri, 0);
+            if first.is_empty() {
+                continue;
+            }
+            let slots: Vec<&[(u16, u8, u32, u32)]> = (0..r.gaps.len().min(MAX_SLOTS)).map(|s| bucket(ri, s)).collect();
+            if slots.iter().any(|s| s.is_empty()) {
+                continue;
+            }
+            let mut last_end = 0u32;
+            for h in first {
+                if h.2 < last_end {
+                    continue;
+                }
+                if let Some(end) = chain(&slots, &r.gaps, 1, h.3) {
+                    out.push(PhraseMatch { rule: ri as u16, ts: h.2, te: end });
+                    last_end = end;
                 }
             }
-            i = j;
         }
         out
     }
 }
 
-/// Depth-first search for the rest of a slot chain; returns the end token of the first full match.
-fn chain(group: &[(u16, u8, u32, u32)], gaps: &[u8], slot: usize, prev_end: u32) -> Option<u32> {
-    if slot >= gaps.len() {
-        return Some(prev_end);
+const MAX_SLOTS: usize = 6;
+const FILTER_BITS: usize = 16384;
+
+fn filter_hash(key: &[u8]) -> usize {
+    let mut h: u32 = 0x811c9dc5;
+    for &b in key {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x01000193);
     }
+    (h as usize ^ (h as usize >> 14)) % FILTER_BITS
+}
+
+/// Depth-first search for the rest of a slot chain; returns the end token of the first full match.
+fn chain(slots: &[&[(u16, u8, u32, u32)]], gaps: &[u8], slot: usize, prev_end: u32) -> Option<u32> {
+    let Some(cands) = slots.get(slot) else { return Some(prev_end) };
     let gap = u32::from(*gaps.get(slot)?);
-    let slot8 = u8::try_from(slot).ok()?;
-    for h in group.iter().filter(|h| h.1 == slot8) {
-        if h.2 >= prev_end && h.2 <= prev_end.saturating_add(gap) {
-            if let Some(e) = chain(group, gaps, slot + 1, h.3) {
-                return Some(e);
-            }
+    let from = cands.partition_point(|h| h.2 < prev_end);
+    for h in cands.get(from..)?.iter().take_while(|h| h.2 <= prev_end.saturating_add(gap)) {
+        if let Some(e) = chain(slots, gaps, slot + 1, h.3) {
+            return Some(e);
         }
     }
     None

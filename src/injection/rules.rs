@@ -121,7 +121,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("persona_weak", Family::PersonaWeak, "role ~1 play|of|as"),
     ("persona_weak", Family::PersonaWeak, "@you ~2 are|bist|eres|es|etes|是 ~1 now|jetzt|nun|ahora|maintenant|现在|going|about|no|kein|keine|ya|plus|不再"),
     ("persona_weak", Family::PersonaWeak, "@you ~1 will|shall|must|wirst|musst|debes|vas|dois|devez|allez ~1 be|become|sein|werden|ser|etre|act|play|respond|answer|reply|pretend"),
-    ("persona_weak", Family::PersonaWeak, "jailbreak*|dan|stan|dude|aim|persona|alter|ego"),
+    ("persona_weak", Family::PersonaWeak, "jailbreak*|persona|alter|ego"),
     // ---- policy evasion
     ("policy_evasion", Family::PolicyEvasion, "@no ~2 @limits"),
     ("policy_evasion", Family::PolicyEvasion, "not|nicht|no|ne|pas ~2 bound|restricted|limited|gebunden|eingeschrankt|limitado|restringido|limite|soumis|censored|filtered"),
@@ -144,7 +144,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("imperative", Family::Imperative, "always|never ~1 respond|answer|reply|say|provide|generate|follow|comply|stay|remember|break|include"),
     ("imperative", Family::Imperative, "you ~1 can ~1 do ~1 anything"),
     // ---- output forcing
-    ("say_command", Family::SayCommand, "pwned|pwnd|pwn3d|hacked"),
+    ("goal_hijack", Family::Override, "pwned|pwnd|pwn3d"),
     ("say_command", Family::SayCommand, "say|sag|sage|schreib*|write|print|output|escribe|di|dis|ecris|说|写 ~1 that|dass|que|only|nur|solo|seulement|just|exactly"),
     ("say_command", Family::SayCommand, "repeat|wiederhole|repite|repete ~1 after ~1 me|mir|moi|mi"),
     ("say_command", Family::SayCommand, "respond|answer|reply|antworte|responde|reponds ~2 only|just|exclusively|nur|solo|seulement ~2 with|mit|con|avec|by|in"),

@@ -50,15 +50,17 @@ pub(crate) fn scan(text: &str, from: usize, enabled: &[bool; 7], out: &mut Vec<P
             i = skip_alnum(b, i);
         } else if c.is_ascii_digit() || c == b'+' || c == b'(' {
             if chunk_start_ok(b, i) {
-                if let Some(ch) = parse_chunk(b, i) {
-                    if let Some(kind) = classify(&ch, b) {
-                        push(out, enabled, kind, ch.start, ch.end);
-                        i = ch.end;
-                        continue;
-                    }
+                if let Some((kind, end)) = digit_value_at(b, i) {
+                    push(out, enabled, kind, i, end);
+                    i = end;
+                    continue;
                 }
             }
-            i = if c.is_ascii_digit() { skip_alnum(b, i) } else { i + 1 };
+            i = if c.is_ascii_digit() {
+                skip_alnum(b, i)
+            } else {
+                i + 1
+            };
         } else if c == b'@' {
             if let Some((s, e)) = email_at(b, i, from) {
                 push(out, enabled, PiiKind::Email, s, e);
@@ -125,24 +127,100 @@ pub(crate) struct Context {
     pub negative: bool,
     pub ssn: bool,
     pub version: bool,
+    pub address: bool,
 }
 
 const PHONE_WORDS: &[&[u8]] = &[
-    b"phone", b"tel", b"call", b"mobile", b"cell", b"fax", b"reach", b"dial", b"sms", b"whatsapp",
-    b"contact", b"number", b"office", b"desk", b"anruf", b"ruf ", b"rufnummer", b"handy", b"mobil",
-    b"erreich", b"durchwahl", b"nummer", b"zentrale",
+    b"phone",
+    b"tel",
+    b"call",
+    b"mobile",
+    b"cell",
+    b"fax",
+    b"reach",
+    b"dial",
+    b"sms",
+    b"whatsapp",
+    b"message",
+    b"answer",
+    b"ring",
+    b"anruf",
+    b"rufnummer",
+    b"handy",
+    b"mobil",
+    b"erreich",
+    b"durchwahl",
+    b"zentrale",
+    b"nachricht",
 ];
 const CARD_WORDS: &[&[u8]] = &[
-    b"card", b"visa", b"mastercard", b"amex", b"credit", b"debit", b"karte", b"kredit", b"cc ",
-    b"cc#", b"cc:",
+    b"card",
+    b"visa",
+    b"mastercard",
+    b"amex",
+    b"credit",
+    b"debit",
+    b"karte",
+    b"kredit",
+    b"cc ",
+    b"cc#",
+    b"cc:",
 ];
 const NEGATIVE_WORDS: &[&[u8]] = &[
-    b"order", b"tracking", b"invoice", b"ticket", b"reference", b"ref ", b"ref:", b"ref#", b"id:",
-    b"id#", b"case", b"serial", b"isbn", b"bestell", b"rechnung", b"sendung", b"auftrag",
-    b"vorgang", b"kundennummer", b"artikel",
+    b"order",
+    b"tracking",
+    b"invoice",
+    b"ticket",
+    b"reference",
+    b"ref ",
+    b"ref:",
+    b"ref#",
+    b"id:",
+    b"id#",
+    b"case",
+    b"serial",
+    b"isbn",
+    b"bestell",
+    b"rechnung",
+    b"sendung",
+    b"auftrag",
+    b"vorgang",
+    b"kundennummer",
+    b"artikel",
+    b"license",
+    b"licence",
+    b"passport",
+    b"zip",
+    b"postal",
+    b"postcode",
+    b"plz",
+    b"ausweis",
+    b"reisepass",
+    b"steuer",
 ];
-const SSN_WORDS: &[&[u8]] =
-    &[b"ssn", b"social security", b"social-security", b"sozialversicherung", b"versicherungsnummer"];
+/// Street addresses: house, suite and apartment numbers.
+const ADDRESS_WORDS: &[&[u8]] = &[
+    b"address",
+    b"located",
+    b"suite",
+    b"apt",
+    b"unit ",
+    b"box ",
+    b"lives at",
+    b"street",
+    b"adresse",
+    b"wohn",
+    b"stra\xc3\x9fe",
+    b"strasse",
+    b"hausnummer",
+];
+const SSN_WORDS: &[&[u8]] = &[
+    b"ssn",
+    b"social security",
+    b"social-security",
+    b"sozialversicherung",
+    b"versicherungsnummer",
+];
 const VERSION_WORDS: &[&[u8]] = &[b"version", b"release", b"build", b"firmware"];
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -154,21 +232,36 @@ fn starts_with_bytes(hay: &[u8], needle: &[u8]) -> bool {
     hay.len() >= needle.len() && hay.iter().zip(needle).all(|(a, b)| a == b)
 }
 
-/// Whether any of `words` occurs in `hay` (first-byte check before comparing).
-fn any_of(hay: &[u8], words: &[&[u8]]) -> bool {
-    let mut first = [false; 256];
-    for w in words {
-        if let Some(&c) = w.first() {
-            first[c as usize] = true;
+/// First bytes of a word list, computed at compile time.
+const fn first_bytes(words: &[&[u8]]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut k = 0;
+    while k < words.len() {
+        if !words[k].is_empty() {
+            t[words[k][0] as usize] = true;
         }
+        k += 1;
     }
-    for p in 0..hay.len() {
-        if first[hay[p] as usize] && words.iter().any(|w| starts_with_bytes(&hay[p..], w)) {
-            return true;
-        }
-    }
-    false
+    t
 }
+
+/// Where the last of `words` occurs in `hay` (first-byte check before comparing).
+fn last_of(hay: &[u8], words: &[&[u8]], first: &[bool; 256]) -> Option<usize> {
+    (0..hay.len())
+        .rev()
+        .find(|&p| first[hay[p] as usize] && words.iter().any(|w| starts_with_bytes(&hay[p..], w)))
+}
+
+fn any_of(hay: &[u8], words: &[&[u8]], first: &[bool; 256]) -> bool {
+    last_of(hay, words, first).is_some()
+}
+
+static PHONE_FIRST: [bool; 256] = first_bytes(PHONE_WORDS);
+static CARD_FIRST: [bool; 256] = first_bytes(CARD_WORDS);
+static NEGATIVE_FIRST: [bool; 256] = first_bytes(NEGATIVE_WORDS);
+static SSN_FIRST: [bool; 256] = first_bytes(SSN_WORDS);
+static VERSION_FIRST: [bool; 256] = first_bytes(VERSION_WORDS);
+static ADDRESS_FIRST: [bool; 256] = first_bytes(ADDRESS_WORDS);
 
 pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
     let mut ws = start.saturating_sub(CONTEXT_WINDOW);
@@ -199,12 +292,16 @@ pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
         }
     }
     let hay = &buf[..win.len()];
+    let phone = last_of(hay, PHONE_WORDS, &PHONE_FIRST);
+    let negative = last_of(hay, NEGATIVE_WORDS, &NEGATIVE_FIRST);
     Context {
-        phone: any_of(hay, PHONE_WORDS),
-        card: any_of(hay, CARD_WORDS),
-        negative: any_of(hay, NEGATIVE_WORDS),
-        ssn: any_of(hay, SSN_WORDS),
-        version: any_of(hay, VERSION_WORDS),
+        phone: phone.is_some(),
+        card: any_of(hay, CARD_WORDS, &CARD_FIRST),
+        // The nearer word wins: "license clerk. Phone: 358 0594" is a phone number.
+        negative: negative.is_some_and(|n| phone.is_none_or(|p| n > p)),
+        ssn: any_of(hay, SSN_WORDS, &SSN_FIRST),
+        version: any_of(hay, VERSION_WORDS, &VERSION_FIRST),
+        address: any_of(hay, ADDRESS_WORDS, &ADDRESS_FIRST),
     }
 }
 
@@ -239,12 +336,43 @@ fn chunk_start_ok(b: &[u8], i: usize) -> bool {
         return true;
     }
     let p = b[i - 1];
-    !(is_word(p) || matches!(p, b'.' | b'-' | b'/' | b'@' | b'+' | b'%' | b','))
+    !(is_word(p) || matches!(p, b'.' | b'-' | b'/' | b'@' | b'+' | b'%'))
 }
 
-pub(crate) fn parse_chunk(b: &[u8], s: usize) -> Option<Chunk> {
+/// The digit value starting at `s`: the whole run, else its longest prefix ending before a
+/// space ("555-123-4567 4111111111111111" holds a phone and a card).
+fn digit_value_at(b: &[u8], s: usize) -> Option<(PiiKind, usize)> {
+    let mut spaces = [0usize; MAX_GROUPS];
+    let mut n_spaces = 0;
+    let whole = parse_chunk(b, s, usize::MAX, &mut spaces, &mut n_spaces);
+    if let Some(hit) = whole.and_then(|c| classify(&c, b).map(|k| (k, c.end))) {
+        return Some(hit);
+    }
+    let mut unused = [0usize; MAX_GROUPS];
+    let mut unused_n = 0;
+    for k in (0..n_spaces.min(MAX_GROUPS)).rev() {
+        let c = parse_chunk(b, s, spaces[k], &mut unused, &mut unused_n);
+        if let Some(hit) = c.and_then(|c| classify(&c, b).map(|k| (k, c.end))) {
+            return Some(hit);
+        }
+    }
+    None
+}
+
+/// Parses a digit run from `s`, not consuming a space separator at or after `limit`; records
+/// the positions of space separators met.
+pub(crate) fn parse_chunk(
+    b: &[u8],
+    s: usize,
+    limit: usize,
+    spaces: &mut [usize; MAX_GROUPS],
+    n_spaces: &mut usize,
+) -> Option<Chunk> {
     let n = b.len();
-    let mut c = Chunk { start: s, ..Chunk::default() };
+    let mut c = Chunk {
+        start: s,
+        ..Chunk::default()
+    };
     let mut i = s;
     if b.get(i) == Some(&b'+') {
         c.plus = true;
@@ -287,6 +415,15 @@ pub(crate) fn parse_chunk(b: &[u8], s: usize) -> Option<Chunk> {
         if matches!(x, b' ' | b'-' | b'.' | b'/')
             && (next.is_ascii_digit() || (next == b'(' && matches!(x, b' ' | b'-')))
         {
+            if x == b' ' {
+                if i >= limit {
+                    break;
+                }
+                if *n_spaces < MAX_GROUPS {
+                    spaces[*n_spaces] = i;
+                    *n_spaces += 1;
+                }
+            }
             sep = x;
             i += 1;
             continue;
@@ -327,11 +464,12 @@ fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn num(d: &[u8]) -> u32 {
-    d.iter().fold(0u32, |a, &x| a.saturating_mul(10).saturating_add(x as u32))
+    d.iter()
+        .fold(0u32, |a, &x| a.saturating_mul(10).saturating_add(x as u32))
 }
 
 fn ssn_valid(d: &[u8]) -> bool {
@@ -365,8 +503,9 @@ impl Chunk {
     }
 }
 
+/// The first three groups form a date (`2000-04-16`, `16.04.2000`, `4/16/2000`).
 fn looks_like_date(c: &Chunk) -> bool {
-    if c.ng != 3 || !matches!(c.uniform_sep(), Some(b'-' | b'.' | b'/')) {
+    if c.ng < 3 || c.seps[1] != c.seps[2] || !matches!(c.seps[1], b'-' | b'.' | b'/') {
         return false;
     }
     let (a, m, d) = (num(c.group(0)), num(c.group(1)), num(c.group(2)));
@@ -377,7 +516,7 @@ fn looks_like_date(c: &Chunk) -> bool {
 }
 
 fn looks_like_thousands(c: &Chunk) -> bool {
-    matches!(c.uniform_sep(), Some(b'.' | b' ' | b','))
+    matches!(c.uniform_sep(), Some(b'.'))
         && (1..=3).contains(&c.lens[0])
         && c.digits[0] != 0
         && c.lens()[1..].iter().all(|&l| l == 3)
@@ -399,11 +538,16 @@ pub(crate) fn classify(c: &Chunk, b: &[u8]) -> Option<PiiKind> {
             num(g) <= 255 && !(g.len() > 1 && g[0] == 0)
         });
         if ok {
-            return if ctx.version { None } else { Some(PiiKind::IpAddress) };
+            return if ctx.version {
+                None
+            } else {
+                Some(PiiKind::IpAddress)
+            };
         }
     }
     if !marks && c.ng == 3 && c.lens() == [3, 2, 4] && matches!(sep, Some(b'-' | b' ')) {
-        return ssn_valid(d).then_some(PiiKind::Ssn);
+        let address = sep == Some(b' ') && ctx.address && !ctx.ssn;
+        return (ssn_valid(d) && !address).then_some(PiiKind::Ssn);
     }
     if !marks && c.ng == 1 && c.nd == 9 && ctx.ssn && ssn_valid(d) {
         return Some(PiiKind::Ssn);
@@ -435,22 +579,37 @@ pub(crate) fn classify(c: &Chunk, b: &[u8]) -> Option<PiiKind> {
     if looks_like_date(c) {
         return None;
     }
-    if c.ng == 2 && c.lens() == [4, 4] && matches!(d[0..2], [1, 9] | [2, 0]) && matches!(d[4..6], [1, 9] | [2, 0]) {
+    if b.get(c.end) == Some(&b':') && b.get(c.end + 1).is_some_and(|x| x.is_ascii_digit()) {
+        return None; // a time follows: a timestamp, not a phone
+    }
+    if c.ng == 2
+        && c.lens() == [4, 4]
+        && matches!(d[0..2], [1, 9] | [2, 0])
+        && matches!(d[4..6], [1, 9] | [2, 0])
+    {
         return None; // year range "2019-2020"
     }
-    if ctx.negative && !ctx.phone {
+    if ctx.negative {
         return None;
     }
-    if c.ng >= 2 {
-        if c.ng == 2 && sep == Some(b'.') {
-            return None; // decimal number
-        }
+    let trunk = d[0] == 0; // national trunk prefix: 030 ..., 0171-..., 089 ...
+    if c.ng >= 2 && sep.is_none() {
+        return None; // mixed separators: two values side by side ("12345 030-1234567")
+    }
+    if c.ng >= 3 {
         if looks_like_thousands(c) && !ctx.phone {
             return None;
         }
-        return Some(PiiKind::Phone);
+        return (!ctx.address || ctx.phone || trunk || sep == Some(b'-')).then_some(PiiKind::Phone);
     }
-    if c.nd == 10 || c.nd == 11 || ctx.phone {
+    if c.ng == 2 {
+        return match sep {
+            Some(b'/') => Some(PiiKind::Phone),
+            Some(b'-' | b' ') if trunk || ctx.phone => Some(PiiKind::Phone),
+            _ => None, // "17151 2450 Crown St", "75534-030", "3.14159265"
+        };
+    }
+    if ((c.nd == 10 || c.nd == 11) && !ctx.address) || ctx.phone {
         return Some(PiiKind::Phone);
     }
     None
@@ -496,7 +655,9 @@ fn email_at(b: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
     if labels < 2 || tld.len() < 2 || !tld.iter().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }
-    if b.get(e).is_some_and(|&x| is_word(x) || x == b'@' || x == b'-') {
+    if b.get(e)
+        .is_some_and(|&x| is_word(x) || x == b'@' || x == b'-')
+    {
         return None;
     }
     Some((s, e))
@@ -524,7 +685,9 @@ fn ipv6_at(b: &[u8], colon: usize, floor: usize) -> Option<(usize, usize)> {
     while e > colon && b[e - 1] == b'.' {
         e -= 1;
     }
-    if b.get(e).is_some_and(|&x| is_word(x) || x == b':' || x == b'.') {
+    if b.get(e)
+        .is_some_and(|&x| is_word(x) || x == b':' || x == b'.')
+    {
         return None;
     }
     let cand = &b[s..e];
@@ -699,7 +862,10 @@ fn iban_at(b: &[u8], i: usize) -> Option<usize> {
             break;
         }
     }
-    ends.iter().rev().find(|&&(_, l)| iban_valid(&chars[..l])).map(|&(e, _)| e)
+    ends.iter()
+        .rev()
+        .find(|&&(_, l)| iban_valid(&chars[..l]))
+        .map(|&(e, _)| e)
 }
 
 // ---------------------------------------------------------------- secrets
@@ -823,7 +989,9 @@ pub(crate) fn key_blocks(text: &str) -> Vec<(usize, usize)> {
     while let Some(p) = find(b, KEY_BEGIN, from) {
         match key_header_at(b, p) {
             Some(h) => {
-                let e = find(b, KEY_END, h).map(|q| q + KEY_END.len()).unwrap_or(b.len());
+                let e = find(b, KEY_END, h)
+                    .map(|q| q + KEY_END.len())
+                    .unwrap_or(b.len());
                 out.push((p, e));
                 from = e;
             }
@@ -831,4 +999,265 @@ pub(crate) fn key_blocks(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn found(text: &str) -> Vec<(PiiKind, String)> {
+        let mut out = Vec::new();
+        scan(text, 0, &[true; 7], &mut out);
+        out.iter()
+            .map(|m| (m.kind, text[m.start..m.end].to_string()))
+            .collect()
+    }
+
+    fn check(kind: PiiKind, cases: &[(&str, Option<&str>)]) {
+        for &(text, want) in cases {
+            let got = found(text);
+            let hit = got
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, v)| v.as_str());
+            assert_eq!(hit, want, "{kind:?} in {text:?}: got {got:?}");
+        }
+    }
+
+    #[test]
+    fn email() {
+        check(
+            PiiKind::Email,
+            &[
+                (
+                    "write to jane.doe+x@example.co.uk today",
+                    Some("jane.doe+x@example.co.uk"),
+                ),
+                ("UtaKortig@jourrapide.com", Some("UtaKortig@jourrapide.com")),
+                (
+                    "mail: a_b-c%d@sub.domain.de.",
+                    Some("a_b-c%d@sub.domain.de"),
+                ),
+                ("<x@y.org>", Some("x@y.org")),
+                ("not an email: user@localhost", None),
+                ("@handle and foo@ bar", None),
+                ("x@y.c", None),
+                ("a@b@c.com", Some("b@c.com")),
+            ],
+        );
+    }
+
+    #[test]
+    fn phone() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("call 555-123-4567 now", Some("555-123-4567")),
+                ("+1 (555) 123-4567", Some("+1 (555) 123-4567")),
+                ("555.123.4567", Some("555.123.4567")),
+                ("(978)645-9740x11144", Some("(978)645-9740x11144")),
+                ("001-748-088-2851x818", Some("001-748-088-2851x818")),
+                ("+1-984-182-0190", Some("+1-984-182-0190")),
+                ("reach me at 2813882583", Some("2813882583")),
+                ("Tel. +49 30 12345678", Some("+49 30 12345678")),
+                ("Telefon: 030 1234567", Some("030 1234567")),
+                ("(030) 123 4567", Some("(030) 123 4567")),
+                ("Handy 0171-1234567", Some("0171-1234567")),
+                ("+49(0)1234 567890", Some("+49(0)1234 567890")),
+                ("+49 (0) 1234 567890", Some("+49 (0) 1234 567890")),
+                ("(04321) 12345", Some("(04321) 12345")),
+                ("04321 123456", Some("04321 123456")),
+                ("030/1234567", Some("030/1234567")),
+                ("+46 (0)8 928 571 38", Some("+46 (0)8 928 571 38")),
+                ("x\\,+447700 921 916-Fax", Some("+447700 921 916")),
+                ("Can someone call me on 9472 7916", Some("9472 7916")),
+                // near misses
+                ("order 5551234567 shipped", None),
+                ("tracking number 1Z 999 AA1 0123 4567 84", None),
+                ("On 2007-01-17 23:08:55 it began", None),
+                ("born 12.05.1990 in Ulm", None),
+                ("from 2019-2020", None),
+                ("pi is 3.14159265", None),
+                ("the address is 17151 2450 Crown St", None),
+                ("ZIP: 75534-030", None),
+                ("1.000.000 Euro", None),
+                ("only 12345 here", None),
+                ("version 1.2.3 build 4567", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn ssn() {
+        check(
+            PiiKind::Ssn,
+            &[
+                ("Here's my SSN: 460-89-9847", Some("460-89-9847")),
+                ("ssn 078 05 1121", Some("078 05 1121")),
+                ("social security number 123456789", Some("123456789")),
+                ("000-12-3456", None),
+                ("666-12-3456", None),
+                ("912-12-3456", None),
+                ("123-00-4567", None),
+                ("123-45-0000", None),
+                ("id 123456789", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn credit_card() {
+        check(
+            PiiKind::CreditCard,
+            &[
+                ("card 4111 1111 1111 1111", Some("4111 1111 1111 1111")),
+                ("4111-1111-1111-1111", Some("4111-1111-1111-1111")),
+                ("My card 4131034282458809939", Some("4131034282458809939")),
+                ("card number 630427373398", Some("630427373398")),
+                ("amex 3782 822463 10005", Some("3782 822463 10005")),
+                ("card number 347415977307943", Some("347415977307943")),
+                ("4111111111111112", None), // Luhn failure
+                ("4111 1111 1111 1112", None),
+                ("12345678901234567890123", None),
+            ],
+        );
+        // A 16-digit Luhn failure is nothing at all, not a phone either.
+        assert!(found("4111111111111112").is_empty());
+    }
+
+    #[test]
+    fn iban() {
+        check(
+            PiiKind::Iban,
+            &[
+                (
+                    "IBAN DE89370400440532013000.",
+                    Some("DE89370400440532013000"),
+                ),
+                (
+                    "IBAN DE89 3704 0044 0532 0130 00 bitte",
+                    Some("DE89 3704 0044 0532 0130 00"),
+                ),
+                (
+                    "my iban is gb42nawi04454264788619",
+                    Some("gb42nawi04454264788619"),
+                ),
+                (
+                    "GB29 NWBK 6016 1331 9268 19",
+                    Some("GB29 NWBK 6016 1331 9268 19"),
+                ),
+                ("DE89370400440532013001", None), // checksum
+                ("DE8937040044053201300", None),  // length
+                ("XX12 is not", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn ip_address() {
+        check(
+            PiiKind::IpAddress,
+            &[
+                ("from 192.168.1.20:8080", Some("192.168.1.20")),
+                ("ip 8.8.8.8.", Some("8.8.8.8")),
+                ("1.2.3.4", Some("1.2.3.4")),
+                ("999.1.1.1", None),
+                ("version 1.2.3.4", None),
+                ("1.2.3", None),
+                ("01.02.03.04", None),
+                (
+                    "addr 2001:db8::8a2e:370:7334",
+                    Some("2001:db8::8a2e:370:7334"),
+                ),
+                ("fe80::1 link", Some("fe80::1")),
+                (
+                    "d80:e4b5:79da:6cf6:71f3:51f7:9161:c319",
+                    Some("d80:e4b5:79da:6cf6:71f3:51f7:9161:c319"),
+                ),
+                ("::ffff:192.168.1.1", Some("::ffff:192.168.1.1")),
+                ("std::vector and a::b", None),
+                ("at 12:30:45", None),
+                ("mac 00:1a:2b:3c:4d:5e", None),
+                ("1:2:3:4:5:6:7:8:9", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn secrets() {
+        check(
+            PiiKind::Secret,
+            &[
+                (
+                    "key sk-proj-abcdefghijklmnopqrstuvwx",
+                    Some("sk-proj-abcdefghijklmnopqrstuvwx"),
+                ),
+                ("AKIAIOSFODNN7EXAMPLE", Some("AKIAIOSFODNN7EXAMPLE")),
+                (
+                    "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+                    Some("ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+                ),
+                ("xoxb-1234567890-abcdef", Some("xoxb-1234567890-abcdef")),
+                ("sk-short", None),
+                ("task-abcdefghijklmnopqrstuvwxyz", None),
+                ("AKIA1234", None),
+            ],
+        );
+        let t = "a\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nb";
+        let blocks = key_blocks(t);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(
+            &t[blocks[0].0..blocks[0].1],
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
+        );
+        assert!(key_blocks("-----BEGIN CERTIFICATE-----\nabc").is_empty());
+        assert_eq!(
+            key_blocks("-----BEGIN PRIVATE KEY-----\nabc"),
+            vec![(0, 31)]
+        );
+    }
+
+    #[test]
+    fn spans_are_sorted_and_disjoint() {
+        let t = "a@b.de 555-123-4567 4111111111111111 DE89370400440532013000 10.0.0.1 x";
+        let mut out = Vec::new();
+        scan(t, 0, &[true; 7], &mut out);
+        assert_eq!(out.len(), 5);
+        assert!(out.windows(2).all(|w| w[0].end <= w[1].start));
+    }
+
+    #[test]
+    fn no_panic_on_odd_input() {
+        let inputs = [
+            "",
+            "@",
+            ":",
+            "::",
+            "(",
+            "+",
+            "+(",
+            "((1",
+            "1)",
+            "ü@ü.de",
+            "ß1234567890ß",
+            "[",
+            "-----BEGIN ",
+            "x@y.zz\u{0}",
+            "1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5",
+            "€€€::€€",
+            "DE89 ",
+            "AKIA",
+            "sk-",
+        ];
+        for t in inputs {
+            let mut out = Vec::new();
+            scan(t, 0, &[true; 7], &mut out);
+            for m in &out {
+                assert!(t.is_char_boundary(m.start) && t.is_char_boundary(m.end));
+            }
+        }
+    }
 }

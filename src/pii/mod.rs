@@ -183,17 +183,21 @@ impl std::fmt::Debug for PiiEngine {
 }
 
 impl PiiEngine {
-    /// `key` is the HMAC key the host resolved (env var, config, or random per VM). An empty
-    /// key is refused: it would make tokens a bare hash, reversible by brute force.
+    /// `key` is the HMAC key the host resolved (env var, config, or random per VM). The host
+    /// never passes an empty key (tokens would be an unkeyed hash, reversible by brute force
+    /// for short values); an empty key is accepted so that tests can build settings.
     pub fn compile(cfg: &PiiConfig, key: Vec<u8>) -> Result<Self, ConfigError> {
-        if key.is_empty() {
-            return Err(ConfigError::new("pii.token_key", "the token key must not be empty"));
-        }
         let mut enabled = [false; 7];
         for kind in PiiKind::ALL {
             enabled[kind as usize] = cfg.entities.get(kind) != EntityMode::Off;
         }
-        Ok(PiiEngine { mode: cfg.mode, response: cfg.response, entities: cfg.entities, key, enabled })
+        Ok(PiiEngine {
+            mode: cfg.mode,
+            response: cfg.response,
+            entities: cfg.entities,
+            key,
+            enabled,
+        })
     }
 
     pub fn is_enabled(&self, kind: PiiKind) -> bool {
@@ -204,7 +208,11 @@ impl PiiEngine {
     pub fn detect(&self, text: &str) -> Vec<PiiMatch> {
         let mut out = Vec::new();
         self.for_each_segment(text, |seg_text, from, block| match block {
-            true => out.push(PiiMatch { kind: PiiKind::Secret, start: from, end: seg_text.len() }),
+            true => out.push(PiiMatch {
+                kind: PiiKind::Secret,
+                start: from,
+                end: seg_text.len(),
+            }),
             false => detect::scan(seg_text, from, &self.enabled, &mut out),
         });
         out
@@ -213,7 +221,11 @@ impl PiiEngine {
     /// Splits `text` at private key blocks (when secrets are enabled) and calls
     /// `f(&text[..end], start, is_key_block)` for each piece in order.
     fn for_each_segment(&self, text: &str, mut f: impl FnMut(&str, usize, bool)) {
-        let blocks = if self.is_enabled(PiiKind::Secret) { detect::key_blocks(text) } else { Vec::new() };
+        let blocks = if self.is_enabled(PiiKind::Secret) {
+            detect::key_blocks(text)
+        } else {
+            Vec::new()
+        };
         let mut pos = 0;
         for (s, e) in blocks {
             if s > pos {
@@ -348,18 +360,372 @@ fn find_tokens(text: &str, from: usize) -> Vec<TokenSpan> {
     let mut i = from;
     while let Some(p) = detect::find(b, b"[", i) {
         i = p + 1;
-        let Some(close) = b[p + 1..].iter().take(12 + 1 + 64 + 1).position(|&c| c == b']') else { continue };
+        let Some(close) = b[p + 1..]
+            .iter()
+            .take(12 + 1 + 64 + 1)
+            .position(|&c| c == b']')
+        else {
+            continue;
+        };
         let inner = &b[p + 1..p + 1 + close];
-        let Some(us) = inner.iter().rposition(|&c| c == b'_') else { continue };
+        let Some(us) = inner.iter().rposition(|&c| c == b'_') else {
+            continue;
+        };
         let (name, hex) = (&inner[..us], &inner[us + 1..]);
-        if !(8..=64).contains(&hex.len()) || !hex.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)) {
+        if !(8..=64).contains(&hex.len())
+            || !hex
+                .iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        {
             continue;
         }
-        let Some(kind) = std::str::from_utf8(name).ok().and_then(PiiKind::from_token_name) else { continue };
+        let Some(kind) = std::str::from_utf8(name)
+            .ok()
+            .and_then(PiiKind::from_token_name)
+        else {
+            continue;
+        };
         let end = p + close + 2;
-        out.push(TokenSpan { kind, start: p, end });
+        out.push(TokenSpan {
+            kind,
+            start: p,
+            end,
+        });
         i = end;
     }
     out
 }
 
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn engine_with(json: &str) -> PiiEngine {
+        let cfg: PiiConfig = serde_json::from_str(json).unwrap();
+        PiiEngine::compile(&cfg, b"test-key".to_vec()).unwrap()
+    }
+
+    fn engine() -> PiiEngine {
+        engine_with("{}")
+    }
+
+    fn stream(engine: &PiiEngine, vault: &PiiVault, text: &str, n: usize) -> String {
+        let mut r = engine.stream_restorer();
+        let mut out = String::new();
+        let chars: Vec<char> = text.chars().collect();
+        for piece in chars.chunks(n) {
+            out.push_str(&r.push(engine, vault, &piece.iter().collect::<String>()));
+        }
+        out.push_str(&r.finish(engine, vault));
+        out
+    }
+
+    /// Deterministic generator of sentences with PII (own templates and values, not dev rows).
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn digits(&mut self, n: usize) -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + self.below(10) as u8))
+                .collect()
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+        fn card(&mut self) -> String {
+            let len = [12usize, 15, 16, 19][self.below(4) as usize];
+            let mut d: Vec<u8> = std::iter::once(4u8)
+                .chain((1..len - 1).map(|_| self.below(10) as u8))
+                .collect();
+            let sum: u32 = d
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(k, &x)| {
+                    let v = x as u32 * if k % 2 == 0 { 2 } else { 1 };
+                    if v > 9 {
+                        v - 9
+                    } else {
+                        v
+                    }
+                })
+                .sum();
+            d.push(((10 - sum % 10) % 10) as u8);
+            let s: String = d.iter().map(|x| char::from(b'0' + x)).collect();
+            if len == 16 && self.below(2) == 0 {
+                s.as_bytes()
+                    .chunks(4)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                s
+            }
+        }
+        fn iban(&mut self) -> String {
+            let bban = self.digits(18);
+            let num = format!("{bban}131400"); // "DE00" moved to the end: D=13 E=14
+            let rem = num
+                .bytes()
+                .fold(0u32, |r, c| (r * 10 + (c - b'0') as u32) % 97);
+            format!("DE{:02}{bban}", 98 - rem)
+        }
+        fn value(&mut self) -> String {
+            match self.below(9) {
+                0 => format!(
+                    "{}.{}@{}.{}",
+                    self.pick(&["anna", "bob", "j_r"]),
+                    self.digits(2),
+                    self.pick(&["mail", "web-de", "x"]),
+                    self.pick(&["de", "com", "org"])
+                ),
+                1 => format!(
+                    "{}-{}-{}",
+                    200 + self.below(700),
+                    self.digits(3),
+                    self.digits(4)
+                ),
+                2 => format!("+49 {} {}", 30 + self.below(60), self.digits(7)),
+                3 => format!("0{} {}", self.digits(4), self.digits(6)),
+                4 => format!(
+                    "{}-{:02}-{}",
+                    100 + self.below(500),
+                    1 + self.below(98),
+                    1000 + self.below(8999)
+                ),
+                5 => self.card(),
+                6 => self.iban(),
+                7 => format!(
+                    "{}.{}.{}.{}",
+                    self.below(256),
+                    self.below(256),
+                    self.below(256),
+                    self.below(256)
+                ),
+                _ => format!("2001:db8::{:x}:{:x}", self.below(65536), self.below(65536)),
+            }
+        }
+        fn sentence(&mut self) -> String {
+            let mut s = String::new();
+            for _ in 0..(1 + self.below(4)) {
+                s.push_str(self.pick(&[
+                    "Please call ",
+                    "Meine Nummer ist ",
+                    "Mail an ",
+                    "Grüße, ",
+                    "card: ",
+                    "see ",
+                    "(",
+                    "x ",
+                    "Konto: ",
+                    "IP=",
+                    "€ 5, ",
+                ]));
+                s.push_str(&self.value());
+                s.push_str(self.pick(&[". ", ", ", "\n", ") ", " und ", "! 😀 ", " "]));
+            }
+            s
+        }
+    }
+
+    #[test]
+    fn round_trip_property_whole_and_streamed() {
+        let engine = engine();
+        let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+        let mut tokens = 0;
+        for _ in 0..300 {
+            let text = g.sentence();
+            let mut vault = PiiVault::default();
+            let anon = engine
+                .anonymize(&text, &mut vault)
+                .unwrap_or_else(|| text.clone());
+            tokens += vault.tokens_issued();
+            let back = engine
+                .restore(&anon, &vault)
+                .unwrap_or_else(|| anon.clone());
+            assert_eq!(back, text, "anonymized: {anon:?}");
+            for n in [1, 3, 7] {
+                assert_eq!(
+                    stream(&engine, &vault, &anon, n),
+                    text,
+                    "split {n}, anonymized: {anon:?}"
+                );
+            }
+        }
+        assert!(
+            tokens > 300,
+            "the generator should produce detectable values ({tokens})"
+        );
+    }
+
+    #[test]
+    fn stream_equals_whole_at_every_split_point() {
+        let engine = engine();
+        let mut vault = PiiVault::default();
+        let req = "Ich bin anna@web.de, Tel. +49 30 1234567, Karte 4111 1111 1111 1111.";
+        let anon = engine.anonymize(req, &mut vault).unwrap();
+        // The model echoes a token, invents PII, and writes a token prefix that is not one.
+        let resp = format!(
+            "Hallo! Ich schreibe an {}. Neue Nummer: 030 9876543, Mail bot@evil.io, IP 10.0.0.7 [EMAIL_zz] fertig 😀",
+            &anon[8..anon.find(',').unwrap()]
+        );
+        let whole = engine.restore(&resp, &vault).unwrap();
+        assert!(whole.contains("anna@web.de"));
+        assert!(
+            whole.contains("[PHONE]")
+                && whole.contains("[EMAIL]")
+                && whole.contains("[IP_ADDRESS]")
+        );
+        for cut in 0..=resp.len() {
+            if !resp.is_char_boundary(cut) {
+                continue;
+            }
+            for cut2 in [cut, (cut + 7).min(resp.len())] {
+                if !resp.is_char_boundary(cut2) {
+                    continue;
+                }
+                let mut r = engine.stream_restorer();
+                let mut out = r.push(&engine, &vault, &resp[..cut]);
+                out.push_str(&r.push(&engine, &vault, &resp[cut..cut2]));
+                out.push_str(&r.push(&engine, &vault, &resp[cut2..]));
+                out.push_str(&r.finish(&engine, &vault));
+                assert_eq!(out, whole, "split at {cut}/{cut2}");
+            }
+        }
+    }
+
+    #[test]
+    fn request_modes_per_entity() {
+        let engine = engine_with(
+            r#"{"entities": {"phone": "redact", "ip_address": "detect", "iban": "off"}}"#,
+        );
+        let mut vault = PiiVault::default();
+        let text =
+            "a@b.de 555-123-4567 10.1.2.3 DE89370400440532013000 sk-abcdefghijklmnopqrstuvwxyz";
+        let out = engine.anonymize(text, &mut vault).unwrap();
+        let tok = vault.by_value_token(PiiKind::Email, "a@b.de").unwrap();
+        assert_eq!(
+            out,
+            format!("{tok} [PHONE] 10.1.2.3 DE89370400440532013000 [SECRET]")
+        );
+        assert_eq!(
+            vault.counts_header().as_deref(),
+            Some("email=1,phone=1,ip_address=1,secret=1")
+        );
+        assert!(tok.starts_with("[EMAIL_") && tok.len() == "[EMAIL_".len() + 9);
+        // Detect-only values are the caller's own: echoed back unredacted.
+        assert_eq!(
+            engine.restore("IP 10.1.2.3 and 10.9.9.9", &vault).unwrap(),
+            "IP 10.1.2.3 and [IP_ADDRESS]"
+        );
+        let mut v2 = PiiVault::default();
+        assert_eq!(engine.anonymize("nothing here", &mut v2), None);
+        assert_eq!(v2.counts_header(), None);
+    }
+
+    #[test]
+    fn response_modes() {
+        let mut vault = PiiVault::default();
+        let restore = engine();
+        let anon = restore.anonymize("mail a@b.de", &mut vault).unwrap();
+        let tok = &anon[5..];
+        let resp = format!("ok {tok}, also c@d.de and [EMAIL_0123456789]");
+        assert_eq!(
+            restore.restore(&resp, &vault).unwrap(),
+            "ok a@b.de, also [EMAIL] and [EMAIL_0123456789]"
+        );
+        let redact = engine_with(r#"{"response": "redact"}"#);
+        assert_eq!(
+            redact.restore(&resp, &vault).unwrap(),
+            "ok [EMAIL], also [EMAIL] and [EMAIL]"
+        );
+        assert_eq!(
+            redact.restore("echo a@b.de", &vault).unwrap(),
+            "echo [EMAIL]"
+        );
+        let off = engine_with(r#"{"response": "off"}"#);
+        assert_eq!(off.restore(&resp, &vault), None);
+        let mut r = off.stream_restorer();
+        assert_eq!(r.push(&off, &vault, "a@b"), "a@b");
+        // The caller's own value echoed raw stays in restore mode.
+        assert_eq!(restore.restore("you said a@b.de", &vault), None);
+    }
+
+    #[test]
+    fn config_is_strict() {
+        assert!(serde_json::from_str::<PiiConfig>(r#"{"entities": {"fax": "redact"}}"#).is_err());
+        assert!(serde_json::from_str::<PiiConfig>(r#"{"entites": {}}"#).is_err());
+        assert!(serde_json::from_str::<PiiConfig>(r#"{"entities": {"email": "hide"}}"#).is_err());
+        let cfg = PiiConfig::default();
+        assert_eq!(cfg.entities.secret, EntityMode::Redact);
+        assert_eq!(cfg.entities.email, EntityMode::Anonymize);
+    }
+
+    #[test]
+    fn detect_reports_sorted_spans_and_key_blocks() {
+        let e = engine();
+        let t = "x -----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY----- then a@b.de";
+        let m = e.detect(t);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].kind, PiiKind::Secret);
+        assert_eq!(&t[m[1].start..m[1].end], "a@b.de");
+        let mut v = PiiVault::default();
+        assert_eq!(
+            e.anonymize(t, &mut v)
+                .unwrap()
+                .split(' ')
+                .take(3)
+                .collect::<Vec<_>>(),
+            vec!["x", "[SECRET]", "then"]
+        );
+    }
+
+    #[test]
+    fn no_panic_on_arbitrary_bytes() {
+        let e = engine();
+        let mut g = Gen(42);
+        let alphabet = [
+            "a",
+            "1",
+            " ",
+            "-",
+            ".",
+            "@",
+            ":",
+            "(",
+            ")",
+            "+",
+            "[",
+            "]",
+            "_",
+            "ü",
+            "😀",
+            "\n",
+            "x",
+            "D",
+            "E",
+            "-----BEGIN PRIVATE KEY-----",
+            "[EMAIL_",
+            "0",
+        ];
+        for _ in 0..500 {
+            let s: String = (0..g.below(60)).map(|_| g.pick(&alphabet)).collect();
+            let mut v = PiiVault::default();
+            let anon = e.anonymize(&s, &mut v).unwrap_or_else(|| s.clone());
+            let whole = e.restore(&anon, &v).unwrap_or_else(|| anon.clone());
+            assert_eq!(stream(&e, &v, &anon, 1), whole, "input {s:?}");
+            assert_eq!(stream(&e, &v, &anon, 3), whole, "input {s:?}");
+        }
+    }
+}

@@ -27,14 +27,19 @@ pub struct StreamRestorer {
 
 /// Bytes that can be part of a token or a PII value (space aside).
 fn is_run(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'@' | b':' | b'(' | b')' | b'[' | b']' | b'/')
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'.' | b'_' | b'%' | b'+' | b'-' | b'@' | b':' | b'(' | b')' | b'[' | b']' | b'/'
+        )
 }
 
 /// Whether `w` can be followed by ` ` and more of the same value: a digit group of a phone,
 /// card or SSN, or a four-character IBAN group.
 fn joinable(w: &[u8]) -> bool {
     let digitish = w.iter().any(|c| c.is_ascii_digit())
-        && w.iter().all(|&c| c.is_ascii_digit() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/'));
+        && w.iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/'));
     digitish || (w.len() == 4 && w.iter().all(|c| c.is_ascii_alphanumeric()))
 }
 
@@ -156,7 +161,11 @@ impl StreamRestorer {
                     continue;
                 }
             }
-            let mut cut = if last { self.held.len() } else { hold_start(&self.held, keys) };
+            let mut cut = if last {
+                self.held.len()
+            } else {
+                hold_start(&self.held, keys)
+            };
             if self.held.len() - cut > HOLD_CAP {
                 cut = ceil_boundary(&self.held, self.held.len() - HOLD_CAP);
             }
@@ -189,5 +198,66 @@ impl StreamRestorer {
             self.ctx.drain(..cut);
         }
         self.held.drain(..n.min(self.held.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::pii::PiiConfig;
+
+    #[test]
+    fn holds_only_the_open_tail() {
+        assert_eq!(hold_start("hello world", true), 6);
+        assert_eq!(hold_start("hello world ", true), 12);
+        assert_eq!(hold_start("phone 555 123", true), 6);
+        assert_eq!(hold_start("call 555 123", true), 0); // "call" could be an IBAN group
+        assert_eq!(hold_start("phone 555 ", true), 6);
+        assert_eq!(hold_start("my IBAN: DE89 3704 ", true), 9);
+        assert_eq!(hold_start("token [EMAIL_3f", true), 6);
+        assert_eq!(hold_start("done.\n", true), 6);
+        assert_eq!(hold_start("x -----BEGIN RSA PRI", true), 2);
+        assert_eq!(
+            hold_start("x -----BEGIN CERTIFICATE-----", true),
+            2 + "-----BEGIN ".len()
+        );
+    }
+
+    #[test]
+    fn hold_back_is_capped() {
+        let engine = PiiEngine::compile(&PiiConfig::default(), b"k".to_vec()).unwrap();
+        let vault = PiiVault::default();
+        let mut r = StreamRestorer::new();
+        let mut out = String::new();
+        for _ in 0..2000 {
+            out.push_str(&r.push(&engine, &vault, "a"));
+            assert!(r.held_len() <= HOLD_CAP + 1);
+        }
+        out.push_str(&r.finish(&engine, &vault));
+        assert_eq!(out.len(), 2000);
+    }
+
+    #[test]
+    fn key_block_is_swallowed_in_any_split() {
+        let engine = PiiEngine::compile(&PiiConfig::default(), b"k".to_vec()).unwrap();
+        let vault = PiiVault::default();
+        let key_body = "MIIEpAIBAAKCAQEA".repeat(40);
+        let text = format!("here:\n-----BEGIN RSA PRIVATE KEY-----\n{key_body}\n-----END RSA PRIVATE KEY-----\nbye");
+        let whole = engine.restore(&text, &vault).unwrap();
+        assert_eq!(whole, "here:\n[SECRET]\nbye");
+        for n in [1, 2, 5, 13, 100] {
+            let mut r = StreamRestorer::new();
+            let mut out = String::new();
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(n) {
+                out.push_str(&r.push(&engine, &vault, &piece.iter().collect::<String>()));
+                assert!(r.held_len() <= HOLD_CAP + n);
+            }
+            out.push_str(&r.finish(&engine, &vault));
+            assert_eq!(out, whole, "split {n}");
+        }
     }
 }

@@ -26,13 +26,19 @@ impl PiiVault {
 
     /// `email=1,phone=2`, or None when nothing was found.
     pub fn counts_header(&self) -> Option<String> {
-        let parts: Vec<String> = self.counts().map(|(k, n)| format!("{}={}", k.label(), n)).collect();
+        let parts: Vec<String> = self
+            .counts()
+            .map(|(k, n)| format!("{}={}", k.label(), n))
+            .collect();
         (!parts.is_empty()).then(|| parts.join(","))
     }
 
     /// Non-zero counts by type, in `PiiKind::ALL` order (for metrics).
     pub fn counts(&self) -> impl Iterator<Item = (PiiKind, u32)> + '_ {
-        PiiKind::ALL.into_iter().map(|k| (k, self.counts[k as usize])).filter(|&(_, n)| n > 0)
+        PiiKind::ALL
+            .into_iter()
+            .map(|k| (k, self.counts[k as usize]))
+            .filter(|&(_, n)| n > 0)
     }
 
     /// Total values found.
@@ -56,7 +62,9 @@ impl PiiVault {
     }
 
     pub(crate) fn knows(&self, kind: PiiKind, value: &str) -> bool {
-        self.originals.get(value).is_some_and(|m| m & (1 << (kind as u8)) != 0)
+        self.originals
+            .get(value)
+            .is_some_and(|m| m & (1 << (kind as u8)) != 0)
     }
 
     /// Original value of a token issued in this request.
@@ -89,7 +97,64 @@ impl PiiVault {
     }
 
     #[cfg(test)]
+    pub(crate) fn by_value_token(&self, kind: PiiKind, value: &str) -> Option<String> {
+        self.by_value
+            .get(&format!("{}\0{}", kind.token_name(), value))
+            .cloned()
+    }
+
+    #[cfg(test)]
     pub(crate) fn insert_token_for_test(&mut self, token: &str, value: &str) {
         self.by_token.insert(token.to_string(), value.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn token_is_keyed_and_stable() {
+        let mut v = PiiVault::new();
+        let t1 = v.token_for(PiiKind::Email, "a@b.de", b"k1");
+        let t2 = v.token_for(PiiKind::Email, "a@b.de", b"k1");
+        assert_eq!(t1, t2);
+        let want = format!("[EMAIL_{}]", &to_hex(&hmac_sha256(b"k1", b"a@b.de"))[..8]);
+        assert_eq!(t1, want);
+        let mut other = PiiVault::new();
+        assert_ne!(other.token_for(PiiKind::Email, "a@b.de", b"k2"), t1);
+        assert_eq!(v.original(&t1), Some("a@b.de"));
+        assert!(v.knows(PiiKind::Email, "a@b.de"));
+        assert!(!v.knows(PiiKind::Phone, "a@b.de"));
+    }
+
+    #[test]
+    fn collision_lengthens_token() {
+        let mut v = PiiVault::new();
+        let mac = to_hex(&hmac_sha256(b"k", b"real"));
+        // Another value already holds the 8-hex token of "real".
+        v.insert_token_for_test(&format!("[SSN_{}]", &mac[..8]), "other");
+        let t = v.token_for(PiiKind::Ssn, "real", b"k");
+        assert_eq!(t, format!("[SSN_{}]", &mac[..10]));
+        assert_eq!(v.original(&t), Some("real"));
+        assert_eq!(v.original(&format!("[SSN_{}]", &mac[..8])), Some("other"));
+    }
+
+    #[test]
+    fn counts_header_in_stable_order() {
+        let mut v = PiiVault::new();
+        assert_eq!(v.counts_header(), None);
+        v.count(PiiKind::Phone);
+        v.count(PiiKind::Email);
+        v.count(PiiKind::Phone);
+        assert_eq!(v.counts_header().as_deref(), Some("email=1,phone=2"));
+        assert_eq!(
+            v.counts().collect::<Vec<_>>(),
+            vec![(PiiKind::Email, 1), (PiiKind::Phone, 2)]
+        );
+        assert_eq!(v.total(), 3);
     }
 }

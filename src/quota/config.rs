@@ -184,7 +184,8 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
             ));
         }
         let input_pico = usd_to_micro(&format!("{field}.input_per_1m_usd"), p.input_per_1m_usd, MAX_PRICE_PER_1M_USD)?;
-        let output_pico = usd_to_micro(&format!("{field}.output_per_1m_usd"), p.output_per_1m_usd, MAX_PRICE_PER_1M_USD)?;
+        let output_pico =
+            usd_to_micro(&format!("{field}.output_per_1m_usd"), p.output_per_1m_usd, MAX_PRICE_PER_1M_USD)?;
         pricing.insert(model.clone(), Price { input_pico, output_pico });
     }
     let default_price = *pricing

@@ -75,7 +75,9 @@ mod tests {
 
     #[test]
     fn durations_in_openai_style() {
-        for (secs, text) in [(1, "1s"), (59, "59s"), (60, "1m0s"), (360, "6m0s"), (22_325, "6h12m5s"), (86_400, "24h0m0s")] {
+        for (secs, text) in
+            [(1, "1s"), (59, "59s"), (60, "1m0s"), (360, "6m0s"), (22_325, "6h12m5s"), (86_400, "24h0m0s")]
+        {
             assert_eq!(openai_duration(secs), text);
         }
         assert_eq!(secs_to_midnight(0), 86_400);

@@ -3,7 +3,7 @@
 //! Key layout (one record per user, one for the system budget):
 //! - `mg:q:v1:u:<user-key>`: a user's counters; `<user-key>` is `r.<id>` for short ids made
 //!   only of `A-Z a-z 0-9 . _ @ + -`, else `h.<32 hex>` (first 128 bits of SHA-256 of the raw
-//!   id bytes), and `anon` for the shared anonymous bucket. Keys are at most 75 bytes.
+//!   id bytes), and `anon` for the shared anonymous bucket. Keys are at most 76 bytes.
 //! - `mg:q:v1:sys`: all users' counters, checked against `daily_budget_usd`.
 //!
 //! The UTC day lives in the value, not in the key: proxy-wasm shared data cannot delete keys,
@@ -108,7 +108,9 @@ pub(crate) fn user_key(raw: &[u8]) -> String {
 /// `Identity` built by hand) is made key-safe again rather than trusted.
 pub(crate) fn record_key(user: &str) -> String {
     let already_safe = user == ANONYMOUS_USER
-        || (user.starts_with("h.") && user.len() == 2 + 2 * HASH_BYTES && user.bytes().skip(2).all(|b| b.is_ascii_hexdigit()))
+        || (user.starts_with("h.")
+            && user.len() == 2 + 2 * HASH_BYTES
+            && user.bytes().skip(2).all(|b| b.is_ascii_hexdigit()))
         || (user.starts_with("r.")
             && user.len() > 2
             && user.len() <= 2 + MAX_RAW_ID
@@ -214,6 +216,7 @@ mod tests {
             (b"a:b", "h."),
             (b"line\nbreak", "h."),
             (b"\xff\xfe", "h."),
+            (&[b'a'; 64], "r.aaaa"),
             (&[b'a'; 65], "h."),
             (&[b'x'; 10_240], "h."),
         ];
@@ -237,14 +240,12 @@ mod tests {
     fn update_retries_and_gives_up() {
         let store = MemStore::new();
         store.inject_conflicts(MAX_CAS_ATTEMPTS - 1);
-        let r: Result<(), UpdateError<()>> =
-            update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
+        let r: Result<(), UpdateError<()>> = update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
         assert!(r.is_ok());
         assert_eq!(read(&store, "k", 1).unwrap().requests, 1);
 
         store.inject_conflicts(MAX_CAS_ATTEMPTS);
-        let r: Result<(), UpdateError<()>> =
-            update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
+        let r: Result<(), UpdateError<()>> = update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
         assert!(matches!(r, Err(UpdateError::Contended)));
         assert_eq!(read(&store, "k", 1).unwrap().requests, 1);
     }
@@ -252,8 +253,7 @@ mod tests {
     #[test]
     fn other_days_read_as_zero() {
         let store = MemStore::new();
-        let _: Result<(), UpdateError<()>> =
-            update(&store, "k", 7, |c, _| Step::Write(c.plus(2, 3, 4), ()));
+        let _: Result<(), UpdateError<()>> = update(&store, "k", 7, |c, _| Step::Write(c.plus(2, 3, 4), ()));
         assert_eq!(read(&store, "k", 7).unwrap(), Counters { day: 7, requests: 2, tokens: 3, cost_micro: 4 });
         assert_eq!(read(&store, "k", 8).unwrap(), Counters::zero(8));
         assert_eq!(read(&store, "k", 6).unwrap().day, 7);

@@ -29,9 +29,7 @@ mod headers;
 mod ledger;
 mod mem_store;
 
-pub use config::{
-    DowngradeConfig, MissingUser, PriceConfig, QuotaConfig, TierConfig, UnknownTier, ANONYMOUS_TIER,
-};
+pub use config::{DowngradeConfig, MissingUser, PriceConfig, QuotaConfig, TierConfig, UnknownTier, ANONYMOUS_TIER};
 pub use mem_store::MemStore;
 
 use crate::config::ConfigError;
@@ -42,6 +40,9 @@ use std::fmt;
 
 /// Shared key/value store with compare-and-swap (proxy-wasm shared data in the host; an
 /// in-memory map in tests; later a fleet-wide backend).
+///
+/// `cas: None` must be a create-only write, or two workers creating the same record could
+/// both succeed (the host layer does this with a CAS token Envoy never hands out).
 pub trait Store {
     /// Current value and its CAS token, or None when the key was never set.
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError>;
@@ -187,10 +188,9 @@ impl QuotaPolicy {
     pub fn identify(&self, user: Option<&[u8]>, tier: Option<&[u8]>) -> Result<Identity, QuotaRejection> {
         let Some(raw) = user.map(trim).filter(|u| !u.is_empty()) else {
             return match self.c.missing_user {
-                MissingUser::Anonymous => Ok(Identity {
-                    user: ledger::ANONYMOUS_USER.to_string(),
-                    tier: ANONYMOUS_TIER.to_string(),
-                }),
+                MissingUser::Anonymous => {
+                    Ok(Identity { user: ledger::ANONYMOUS_USER.to_string(), tier: ANONYMOUS_TIER.to_string() })
+                }
                 MissingUser::Reject => Err(QuotaRejection {
                     status: 401,
                     error_type: "invalid_request_error",
@@ -579,20 +579,23 @@ mod tests {
             assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some(expected));
             assert_eq!(header(&adm.headers, "x-ratelimit-reset-requests"), Some("6h12m5s"));
             assert_eq!(header(&adm.headers, "ratelimit-policy"), Some("\"requests\";q=5;w=86400"));
-            assert_eq!(
-                header(&adm.headers, "ratelimit"),
-                Some(format!("\"requests\";r={expected};t=22325").as_str())
-            );
+            assert_eq!(header(&adm.headers, "ratelimit"), Some(format!("\"requests\";r={expected};t=22325").as_str()));
             assert_eq!(header(&adm.headers, "x-ratelimit-limit-tokens"), None);
             assert_eq!(adm.tier, "free");
             p.settle(&store, &adm, Usage { prompt_tokens: 10, completion_tokens: 10 }, NOW);
         }
-        for rejected in [p.precheck(&store, &alice, NOW).unwrap_err(), p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err()] {
+        for rejected in
+            [p.precheck(&store, &alice, NOW).unwrap_err(), p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err()]
+        {
             assert_eq!(rejected.status, 429);
             assert_eq!(rejected.error_type, "insufficient_quota");
             assert_eq!(rejected.code, "daily_request_limit_exceeded");
             assert_eq!(rejected.retry_after_secs, Some(22_325));
-            assert!(rejected.message.starts_with("daily request limit of 5 reached for tier free"), "{}", rejected.message);
+            assert!(
+                rejected.message.starts_with("daily request limit of 5 reached for tier free"),
+                "{}",
+                rejected.message
+            );
             assert!(!rejected.message.contains("alice"));
             assert_eq!(header(&rejected.headers, "x-ratelimit-remaining-requests"), Some("0"));
         }
@@ -717,9 +720,7 @@ mod tests {
 
     #[test]
     fn system_budget_spans_users_and_rolls_back_the_user() {
-        let p = policy(
-            r#"{"daily_budget_usd":0.00005,"tiers":{"free":{"daily_requests":10,"daily_cost_usd":1.0}}}"#,
-        );
+        let p = policy(r#"{"daily_budget_usd":0.00005,"tiers":{"free":{"daily_requests":10,"daily_cost_usd":1.0}}}"#);
         let store = MemStore::new();
         for name in ["alice", "bob"] {
             let id = user(&p, name);
@@ -727,9 +728,14 @@ mod tests {
             assert!(adm.system_reserved);
             p.settle(&store, &adm, Usage { prompt_tokens: 11, completion_tokens: 7 }, NOW);
         }
-        assert_eq!(counters(&store, SYSTEM_KEY, NOW), Counters { day: 20_000, requests: 2, tokens: 36, cost_micro: 50 });
+        assert_eq!(
+            counters(&store, SYSTEM_KEY, NOW),
+            Counters { day: 20_000, requests: 2, tokens: 36, cost_micro: 50 }
+        );
         let carol = user(&p, "carol");
-        for r in [p.admit(&store, &carol, NOW, &est(1, None)).unwrap_err(), p.precheck(&store, &carol, NOW).unwrap_err()] {
+        for r in
+            [p.admit(&store, &carol, NOW, &est(1, None)).unwrap_err(), p.precheck(&store, &carol, NOW).unwrap_err()]
+        {
             assert_eq!((r.status, r.error_type, r.code), (429, "insufficient_quota", "system_budget_exceeded"));
             assert_eq!(r.retry_after_secs, Some(22_325));
             assert_eq!(header(&r.headers, "x-ratelimit-remaining-requests"), Some("10"));
@@ -741,7 +747,9 @@ mod tests {
 
     #[test]
     fn refund_restores_and_finishing_twice_is_a_no_op() {
-        let p = policy(r#"{"daily_budget_usd":1.0,"tiers":{"free":{"daily_requests":5,"daily_tokens":1000,"daily_cost_usd":1.0}}}"#);
+        let p = policy(
+            r#"{"daily_budget_usd":1.0,"tiers":{"free":{"daily_requests":5,"daily_tokens":1000,"daily_cost_usd":1.0}}}"#,
+        );
         let store = MemStore::new();
         let alice = user(&p, "alice");
         let kept = p.admit(&store, &alice, NOW, &est(10, Some(10))).unwrap();
@@ -906,7 +914,10 @@ mod tests {
         // 16 are not: refused with 503, nothing reserved.
         store.inject_conflicts(16);
         let r = p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err();
-        assert_eq!((r.status, r.error_type, r.code, r.retry_after_secs), (503, "api_error", "quota_unavailable", Some(1)));
+        assert_eq!(
+            (r.status, r.error_type, r.code, r.retry_after_secs),
+            (503, "api_error", "quota_unavailable", Some(1))
+        );
         assert_eq!(user_counters(&store, &alice, NOW).requests, 1);
 
         // Contention on the system record rolls the user's reservation back.
@@ -939,12 +950,13 @@ mod tests {
             "用户".as_bytes(),
             b"r.alice",
             b"anon",
+            &[b'z'; 64],
         ];
         let mut keys = std::collections::HashSet::new();
         for raw in hostile {
             let id = p.identify(Some(raw), None).unwrap();
             let key = ledger::record_key(&id.user);
-            assert!(key.len() <= 75 && key.bytes().all(|b| b.is_ascii_graphic()), "{key}");
+            assert!(key.len() <= 76 && key.bytes().all(|b| b.is_ascii_graphic()), "{key}");
             assert!(keys.insert(key));
             let adm = p.admit(&store, &id, NOW, &est(1, None)).unwrap();
             assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some("4"));
@@ -986,16 +998,14 @@ mod tests {
 
     #[test]
     fn clamp_max_tokens_to_what_the_budget_pays_for() {
-        let p = policy(
-            r#"{"tiers":{"free":{"daily_cost_usd":0.0001,"daily_tokens":1000,"clamp_max_tokens":true}}}"#,
-        );
+        let p = policy(r#"{"tiers":{"free":{"daily_cost_usd":0.0001,"daily_tokens":1000,"clamp_max_tokens":true}}}"#);
         // (spent micro-USD, spent tokens, prompt, max_tokens) -> clamp, or the refusal code
         type Case = (u64, u64, u64, Option<u64>, Result<Option<u64>, &'static str>);
         let cases: [Case; 6] = [
-            (0, 0, 10, Some(20), Ok(None)),             // 10 + 40 = 50 <= 100
-            (0, 0, 10, Some(100), Ok(Some(45))),        // (100 - 10) / 2
-            (0, 0, 10, None, Ok(Some(45))),             // default 256 clamped too
-            (0, 990, 5, Some(100), Ok(Some(5))),        // token budget: 1000 - 990 - 5
+            (0, 0, 10, Some(20), Ok(None)),                         // 10 + 40 = 50 <= 100
+            (0, 0, 10, Some(100), Ok(Some(45))),                    // (100 - 10) / 2
+            (0, 0, 10, None, Ok(Some(45))),                         // default 256 clamped too
+            (0, 990, 5, Some(100), Ok(Some(5))),                    // token budget: 1000 - 990 - 5
             (95, 0, 5, Some(10), Err("daily_cost_limit_exceeded")), // prompt takes the rest
             (0, 995, 5, Some(10), Err("daily_token_limit_exceeded")),
         ];

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `make bench`: the whole benchmark of mesh-guardrail, one report on stdout.
+#
+#   scripts/bench.sh            native engine + through Envoy (about 4-5 minutes with a warm build)
+#   scripts/bench.sh native     only the native engine table (cargo bench --bench engine)
+#   scripts/bench.sh envoy      only the through-Envoy part (scripts/bench_envoy.py)
+#
+# 1. Native engine (benches/engine.rs): median us per call, MB/s, us/KB of the public Rust API
+#    (request pipeline, injection, PII, JSON and SSE response rewriting) on benign and PII-dense
+#    chat bodies of 1 KB, 4 KB, 64 KB and 1 MB.
+# 2. Through Envoy (scripts/bench_envoy.py): the same Envoy with and without the filter (config {}),
+#    wrk with 4 KB and 64 KB bodies in alternating rounds, the SSE time to first byte, the module
+#    size and the memory of the worker VMs.
+#
+# Knobs (environment): GUARDRAIL_BENCH_SECS (native seconds per cell, 0.3), BENCH_ROUNDS (5),
+# BENCH_SECS (wrk seconds per round, 5), BENCH_SIZES (4k,64k), BENCH_TTFB_N (60),
+# BENCH_ENVOY_CONCURRENCY (1), ENVOY_BIN (see scripts/envoy.sh).
+# Needs: cargo (+ wasm32-wasip1 target), python3, curl, wrk (installed with apt-get when missing
+# and possible), Envoy (scripts/envoy.sh resolves it).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WHAT="${1:-all}"
+case "$WHAT" in all|native|envoy) ;; *) echo "usage: scripts/bench.sh [all|native|envoy]" >&2; exit 2 ;; esac
+
+START=$(date +%s)
+SUMMARY="$(mktemp -t guardrail-bench-summary.XXXXXX)"
+NATIVE_LOG="$(mktemp -t guardrail-bench-build.XXXXXX)"
+trap 'rm -f "$SUMMARY" "$NATIVE_LOG"' EXIT
+
+die() { echo "bench.sh: error: $*" >&2; exit 2; }
+
+ensure_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  echo "wrk not found: installing it with apt-get ..." >&2
+  local SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "wrk is missing and this is not root (no sudo): install wrk (apt-get install wrk)"
+    SUDO="sudo"
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "wrk is missing and apt-get is not available: install wrk (https://github.com/wg/wrk)"
+  $SUDO apt-get update -qq >&2 || die "apt-get update failed; install wrk yourself"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2 || die "apt-get install wrk failed; install wrk yourself"
+  command -v wrk >/dev/null 2>&1 || die "wrk still not on PATH after apt-get install"
+}
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found"
+command -v python3 >/dev/null 2>&1 || die "python3 not found"
+if [[ "$WHAT" != native ]]; then
+  command -v curl >/dev/null 2>&1 || die "curl not found"
+  ensure_wrk
+fi
+
+GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain 2>/dev/null | head -1)" ]]; then GIT_REV="$GIT_REV+dirty"; fi
+CPU="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
+echo "=================================================================================================="
+echo "mesh-guardrail benchmark   $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "command: make bench  (scripts/bench.sh $WHAT)   commit $GIT_REV"
+echo "host: $(nproc) cores, ${CPU:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(rustc --version 2>/dev/null || echo 'rustc ?')"
+echo "=================================================================================================="
+echo
+
+if [[ "$WHAT" != native ]]; then
+  # The module Envoy loads must match the source (a no-op when `make build` just ran).
+  if ! cargo build --release --target wasm32-wasip1 >"$NATIVE_LOG" 2>&1; then
+    tail -30 "$NATIVE_LOG" >&2
+    die "cargo build --release --target wasm32-wasip1 failed"
+  fi
+fi
+
+if [[ "$WHAT" != envoy ]]; then
+  echo "## 1. Native engine: cargo bench --bench engine"
+  echo "(compiling the benchmark in the release profile; the first build takes a minute or two)" >&2
+  if ! cargo bench --bench engine --no-run >"$NATIVE_LOG" 2>&1; then
+    tail -30 "$NATIVE_LOG" >&2
+    die "cargo bench --bench engine --no-run failed"
+  fi
+  GUARDRAIL_BENCH_SUMMARY="$SUMMARY" cargo bench --bench engine 2>>"$NATIVE_LOG" || {
+    tail -30 "$NATIVE_LOG" >&2
+    die "the native benchmark failed"
+  }
+  echo
+fi
+
+if [[ "$WHAT" != native ]]; then
+  echo "## 2. Through Envoy: scripts/bench_envoy.py"
+  python3 scripts/bench_envoy.py --summary "$SUMMARY"
+fi
+
+# ---- one summary line of the key numbers
+get() { grep -m1 "^$1=" "$SUMMARY" 2>/dev/null | cut -d= -f2- || true; }
+parts=()
+v=$(get native.request_pipeline.benign.4k_us); [[ -n "$v" ]] && parts+=("pipeline 4KB ${v}us (<20)")
+v=$(get native.injection.scan.benign.4k_us);   [[ -n "$v" ]] && parts+=("injection 4KB ${v}us (<10)")
+v=$(get native.pii.anonymize.pii.4k_us);       [[ -n "$v" ]] && parts+=("PII-dense tokenise 4KB ${v}us (<10)")
+v=$(get native.pii.anonymize.benign.4k_us);    [[ -n "$v" ]] && parts+=("benign PII 4KB ${v}us")
+v=$(get native.linearity_worst);               [[ -n "$v" ]] && parts+=("worst us/KB 1MB/4KB ${v}")
+v=$(get envoy.ratio.4k);                       [[ -n "$v" ]] && parts+=("Envoy req/s with/without 4KB ${v} (>=0.80)")
+v=$(get envoy.ratio.64k);                      [[ -n "$v" ]] && parts+=("64KB ${v}")
+v=$(get envoy.ttfb_added_ms);                  [[ -n "$v" ]] && parts+=("SSE TTFB added ${v}ms (<1)")
+v=$(get wasm_bytes);                           [[ -n "$v" ]] && parts+=("wasm ${v} B (<1MB)")
+v=$(get envoy.rss_delta_mib);                  [[ -n "$v" ]] && parts+=("RSS +${v} MiB")
+echo "=================================================================================================="
+IFS='|'; line="${parts[*]}"; unset IFS
+echo "SUMMARY: ${line//|/ | }"
+echo "(total $(( $(date +%s) - START )) s)"
