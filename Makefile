@@ -24,7 +24,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e eval eval-pii
+.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e eval eval-pii eval-envoy eval-pii-envoy bench
 
 setup: rust-setup venv
 
@@ -72,3 +72,17 @@ eval:
 
 eval-pii:
 	cargo run --release --example eval_pii -- $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json
+
+# The same evaluations through a real Envoy (monitor mode for injection, {} for PII).
+# INJECTION_FILES / PII_FILES may name other sets (.jsonl or .jsonl.gz).
+INJECTION_FILES ?= $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl
+PII_FILES ?= $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json
+
+eval-envoy: venv build
+	$(PY) scripts/eval_envoy.py injection $(INJECTION_FILES)
+
+eval-pii-envoy: venv build
+	$(PY) scripts/eval_envoy.py pii $(PII_FILES)
+
+bench: setup build
+	bash scripts/bench.sh

@@ -218,8 +218,22 @@ impl GuardrailHttp {
                 if self.settings.upstream_headers {
                     let _ = abi::set_header(MapType::HttpRequestHeaders, H_ACTION, "skip");
                 }
+                self.admit_unread()
+            }
+        }
+    }
+
+    /// Quota admission for a request whose body is not inspected.
+    fn admit_unread(&mut self) -> Action {
+        let settings = self.settings.clone();
+        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else { return Action::Continue };
+        match q.admit(&SharedDataStore, id, Self::now_secs(), &crate::quota::UsageEstimate::default()) {
+            Ok(adm) => {
+                self.metrics.add(&format!("quota.admitted.{}", adm.tier), 1);
+                self.admission = Some(adm);
                 Action::Continue
             }
+            Err(rej) => self.quota_reply(&rej),
         }
     }
 
@@ -273,6 +287,12 @@ impl HttpContext for GuardrailHttp {
         if end_of_stream || !settings.inspects(&method, &path, content_type.as_deref()) {
             abi::increment(self.metrics.requests_skipped, 1);
             self.state = RequestState::Skip;
+            // A body the filter does not read (a content type outside `request.content_types`)
+            // still costs a request: it is admitted against quota with an empty estimate, so a
+            // content type cannot be used to step around the limits.
+            if !end_of_stream && settings.inspects(&method, &path, None) {
+                return self.admit_unread();
+            }
             return Action::Continue;
         }
         if let Some(enc) = get("content-encoding") {
@@ -293,7 +313,7 @@ impl HttpContext for GuardrailHttp {
                         if settings.upstream_headers {
                             let _ = abi::set_header(MapType::HttpRequestHeaders, H_ACTION, "skip");
                         }
-                        return Action::Continue;
+                        return self.admit_unread();
                     }
                 }
             }

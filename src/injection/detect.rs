@@ -382,8 +382,8 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
                 }
             }
             if n.get(j) == Some(&b':') {
-                let f = if strong { F_ROLE_MARKER } else { F_TRANSCRIPT };
-                hits.push(RawHit { feature: f, id: "role_marker", ns: i, ne: j + 1, sentence: false });
+                let (f, id) = if strong { (F_ROLE_MARKER, "role_marker") } else { (F_TRANSCRIPT, "chat_transcript") };
+                hits.push(RawHit { feature: f, id, ns: i, ne: j + 1, sentence: false });
             }
         }
     }

@@ -34,7 +34,7 @@ pub enum Family {
 pub const SETS: &[(&str, &str)] = &[
     (
         "ign",
-        "ignor*|disregard*|drop|scrap|delete|erase|wipe|zaboravi*|forget*|forgot|skip|bypass*|overrid*|dismiss*|neglect*|abandon*|discard*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|uberspring*|olvid*|omit*|descart*|desestim*|oubli*|neglig*|passe|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|跳过|抛弃|放弃|不要遵守|不再遵守",
+        "ignor*|disregard*|drop|streich*|losch*|scrap|delete|erase|wipe|zaboravi*|forget*|forgot|skip|bypass*|overrid*|dismiss*|neglect*|abandon*|discard*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|uberspring*|olvid*|omit*|descart*|desestim*|oubli*|neglig*|passe|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|跳过|抛弃|放弃|不要遵守|不再遵守",
     ),
     (
         "qual",
@@ -42,7 +42,7 @@ pub const SETS: &[(&str, &str)] = &[
     ),
     (
         "obj",
-        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定",
+        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定",
     ),
     (
         "reveal",
@@ -50,7 +50,7 @@ pub const SETS: &[(&str, &str)] = &[
     ),
     (
         "sysadj",
-        "system|initial|original|hidden|secret|internal|underlying|pre|your|developer|full|entire|exact|first|geheim*|initial*|ursprunglich*|deine|dein|deinen|inicial*|sistema|oculta*|tus|tu|systeme|cachee*|tes|ton|vos|votre|系统|初始|原始|隐藏|你的|最初",
+        "system|initial|original|hidden|secret|internal|underlying|developer|geheim*|initial*|ursprunglich*|deine|dein|deinen|inicial*|sistema|oculta*|tus|tu|systeme|cachee*|tes|ton|vos|votre|系统|初始|原始|隐藏|你的|最初",
     ),
     (
         "sysobj",
@@ -79,6 +79,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("override_weak", Family::OverrideWeak, "not|nicht|no|ne|don't|dont ~1 listen|hore|hor|escuches|ecoute ~3 @qual|everything|alles|todo|tout|what"),
     ("override_weak", Family::OverrideWeak, "everything|alles|todo|tout ~2 zuvor|davor|bisher|previously|before|above|earlier|antes|avant ~1 gesagt*|said|told|written|dicho|dit|ecrit"),
     ("override_weak", Family::OverrideWeak, "@ign ~3 @obj"),
+    ("override_weak", Family::OverrideWeak, "@ign ~3 article*|document*|text|texts|artikel|dokument*|texte|documentos|documents|文章|文档"),
+    ("override", Family::Override, "your|deine|tus|tes|vos ~1 new|real|true|actual|neue|nuevas|nouvelles ~1 instruction*|task|rules|anweisung*|aufgabe|instrucciones|consignes"),
+    ("override", Family::Override, "your|deine|tus|tes|vos ~1 instruction*|task|job|rules|anweisung*|aufgabe|instrucciones|consignes ~1 are|is|sind|ist|son|es|sont ~1 now|jetzt|nun|ahora|maintenant|desormais"),
     ("override_weak", Family::OverrideWeak, "@ign ~1 everything|alles|todo|tout|一切"),
     ("override_weak", Family::OverrideWeak, "@ign ~2 what|was|lo|ce|que ~2 you|i|ich|du|te|je|on ~2 said|told|wrote|gesagt|geschrieben|dicho|dit|ecrit"),
     // ---- context switches
@@ -87,7 +90,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("context_switch", Family::ContextSwitch, "ab ~1 jetzt|sofort|nun"),
     ("context_switch", Family::ContextSwitch, "von ~1 nun|jetzt ~1 an"),
     ("context_switch", Family::ContextSwitch, "a|de|desde ~1 partir|ahora ~2 de|ahora|maintenant|en ~1 ahora|adelante|maintenant"),
-    ("context_switch", Family::ContextSwitch, "new|neue|neuen|neues|nueva|nuevas|nuevo|nouvelle|nouvelles|nouveau|新的|新 ~1 instruction*|task*|aufgabe*|anweisung*|befehl*|tarea*|instruccion*|tache*|consigne*|mission|rolle|rules|regeln|任务|指令|规则"),
+    ("context_switch", Family::ContextSwitch, "new|neue|neuen|neues|nueva|nuevas|nuevo|nouvelle|nouvelles|nouveau|additional|further|updated|extra|zusatzliche|weitere|新的|新 ~1 instruction*|task*|aufgabe*|anweisung*|befehl*|tarea*|instruccion*|tache*|consigne*|mission|rolle|rules|regeln|任务|指令|规则"),
     ("context_switch", Family::ContextSwitch, "end|ende|fin|结束 ~2 of|der|des|de|du ~2 prompt|instructions|input|context|system|anweisung*|instrucciones|consignes"),
     ("context_switch", Family::ContextSwitch, "now|jetzt|nun|ahora|maintenant|现在 ~2 focus|concentrate|konzentrier*|enfoca*|concentre* ~3 new|neue|nueva|nouvelle|task|aufgabe|tarea|tache"),
     ("context_switch", Family::ContextSwitch, "that|das|this|it|eso|esto|ca ~1 is|ist|es|was|war ~1 enough|done|erledigt|genug|fertig|suffit|suficiente|finished"),
@@ -97,9 +100,8 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("extraction", Family::Extraction, "@reveal ~4 @sysadj ~2 @sysobj"),
     ("extraction", Family::Extraction, "@reveal ~4 systemprompt*|preprompt|metaprompt|systemanweisung*|systemnachricht|系统提示|系统提示词|提示词|系统指令|初始指令"),
     ("extraction", Family::Extraction, "@reveal ~4 everything|text|words|all|content|alles|text|todo|texto|tout|texte|所有内容|内容 ~3 above|before|preceding|earlier|oben|davor|anterior|arriba|dessus|avant|上面|以上"),
-    ("extraction", Family::Extraction, "@reveal ~4 your|deine|dein|deinen|tus|tu|tes|vos|votre|你的 ~2 instruction*|prompt*|rules|guideline*|programming|anweisung*|befehle|instruccion*|reglas|consignes|regles|指令|规则|提示"),
-    ("extraction", Family::Extraction, "@reveal ~4 password*|passwort*|passphrase|contrasena*|secret ~2 key|word|you|from|that|given|in|is"),
-    ("extraction", Family::Extraction, "@reveal ~2 the|your|das|dein|deine|la|tu|le|ton|votre|el ~1 password|passwort|contrasena|passe|secret|geheimnis|密码|口令"),
+    ("extraction", Family::Extraction, "@reveal ~4 your|deine|dein|deinen|tus|tu|tes|vos|votre|你的 ~2 instruction*|prompt|prompts|programming|directives|anweisung*|instruccion*|consignes|指令|提示"),
+    ("extraction", Family::Extraction, "@reveal ~2 the|your|das|dein|deine|la|tu|le|ton|votre|el|secret ~1 password|passwort|contrasena|passphrase|geheimwort|密码|口令"),
     ("extraction", Family::Extraction, "what|was|que|qu ~2 written|steht|geschrieben|escrito|ecrit ~1 above|oben|arriba|dessus|davor|before"),
     ("extraction", Family::Extraction, "what|which|was|welche|cuales|quelles ~2 were|are|was|sind|waren|son|eran|sont|etaient ~2 you|du|te|on ~2 told|given|instructed|programmed|gesagt|gegeben|dicho|dado|dit|donne"),
     // ---- persona jailbreaks
@@ -137,6 +139,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("ai_ref", Family::AiRef, "as ~1 an|a ~1 ai|assistant"),
     // ---- dual responses
     ("dual_response", Family::DualResponse, "two|2|both|dual|separate|zwei|beide|dos|ambas|deux ~2 responses|answers|replies|outputs|ways|personas|personalities|paragraphs|antworten|respuestas|reponses|versions"),
+    ("dual_response", Family::DualResponse, "two|2|both|zwei|dos|deux ~1 entities|characters|ais|bots|personas|modes"),
     ("dual_response", Family::DualResponse, "respond|answer|reply|antworte|responde|reponds ~3 twice|both|zweimal|dos|deux"),
     ("dual_response", Family::DualResponse, "normal|classic|standard|filtered|locked|unlocked ~1 response|output|answer|mode"),
     // ---- imperatives setting rules for the model
@@ -146,6 +149,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // ---- output forcing
     ("goal_hijack", Family::Override, "pwned|pwnd|pwn3d"),
     ("say_command", Family::SayCommand, "say|sag|sage|schreib*|write|print|output|escribe|di|dis|ecris|说|写 ~1 that|dass|que|only|nur|solo|seulement|just|exactly"),
+    ("say_command", Family::SayCommand, "just|only|simply|nur|solo|seulement ~1 output|print|write|say|schreib*|sag|escribe|di|ecris"),
     ("say_command", Family::SayCommand, "repeat|wiederhole|repite|repete ~1 after ~1 me|mir|moi|mi"),
     ("say_command", Family::SayCommand, "respond|answer|reply|antworte|responde|reponds ~2 only|just|exclusively|nur|solo|seulement ~2 with|mit|con|avec|by|in"),
 ];

@@ -11,23 +11,23 @@ pub const BIAS: f64 = -3.5;
 /// One weight per feature, in the order of `detect::FEATURE_NAMES`.
 pub const WEIGHTS: [f64; 20] = [
     6.2, // override
-    3.194, // override_weak
-    3.509, // context_switch
+    3.197, // override_weak
+    3.679, // context_switch
     6.2, // extraction
-    5.0, // persona
+    4.5, // persona
     1.2, // persona_weak
-    4.382, // policy_evasion
+    4.171, // policy_evasion
     0.8, // ai_ref
-    1.025, // dual_response
+    1.07, // dual_response
     1.0, // imperative
-    1.289, // say_command
+    1.306, // say_command
     6.2, // role_marker
-    0.5747, // transcript
+    0.5822, // transcript
     5.0, // exfil
     6.2, // encoded
     6.2, // hidden_comment
-    1.065, // evasion
-    0.8124, // persona_x_policy
-    0.09546, // override_x_ai
+    1.086, // evasion
+    0.8641, // persona_x_policy
+    0.09671, // override_x_ai
     0.0, // long_text
 ];

@@ -238,6 +238,9 @@ def envoy_config(plugin_config, upstream_port, wasm=None, vm_env=None, listener_
             "listeners": [{
                 "name": "e2e",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
+                # Above the filter's 900 KiB body limit, so the filter (not Envoy's plain-text
+                # 413) answers bodies that arrive without a declared length (as in envoy.yaml).
+                "per_connection_buffer_limit_bytes": 2097152,
                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                                 "typed_config": hcm}]}],
             }],
