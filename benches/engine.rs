@@ -11,6 +11,7 @@
 //!   GUARDRAIL_BENCH_SIZES=1k,4k   only these sizes (1k, 4k, 64k, 1m)
 //!   GUARDRAIL_BENCH_FILTER=pii    only rows whose name contains this
 //!   GUARDRAIL_BENCH_SUMMARY=path  append `key=value` summary lines here (used by scripts/bench.sh)
+//!   GUARDRAIL_BENCH_SHOW_HITS=1   print (stderr) what the injection rules matched in the texts
 //!
 //! Rows:
 //!   request pipeline   pipeline::inspect_request + Inspection::rewritten (what the filter runs
@@ -418,8 +419,8 @@ fn main() {
     );
     println!();
     println!(
-        "{:<18} {:<7} {:>5} {:>9} {:>11} {:>11} {:>9} {:>8} {:>8}  {}",
-        "operation", "body", "size", "bytes", "median_us", "p10-p90_us", "MB/s", "us/KB", "iters", "result"
+        "{:<18} {:<7} {:>5} {:>9} {:>11} {:>11} {:>9} {:>8} {:>8}  result",
+        "operation", "body", "size", "bytes", "median_us", "p10-p90_us", "MB/s", "us/KB", "iters"
     );
     println!("{}", "-".repeat(112));
 
@@ -467,6 +468,14 @@ fn main() {
                 ids.sort_unstable();
                 ids.dedup();
                 let ids = if ids.is_empty() { String::new() } else { format!(" [{}]", ids.join(",")) };
+                if std::env::var_os("GUARDRAIL_BENCH_SHOW_HITS").is_some() {
+                    // What fired on this synthetic text (for the detector's owners).
+                    for h in v.hits.iter().take(5) {
+                        if let Some((a, b)) = h.span {
+                            eprintln!("  {kind} {label} hit {}: {:?}", h.id, text.get(a..b).unwrap_or("?"));
+                        }
+                    }
+                }
                 add("injection.scan", text.len(), cell, format!("score {:.2}, {} hits{ids}", v.score, v.hits.len()));
             }
             if want("pii.detect") {
@@ -529,6 +538,10 @@ fn main() {
         println!();
     }
 
+    println!("bytes = what the call consumes: request body (pipeline), message text (injection, pii), response body");
+    println!("(json), SSE wire bytes (sse; one push per event). us/KB = median_us / (bytes / 1024).");
+    println!();
+
     // Targets (issue 6) and linearity.
     let find = |name: &str, kind: &str, label: &str| rows.iter().find(|r| r.name == name && r.kind == kind && r.size_label == label);
     let mut summary: Vec<String> = Vec::new();
@@ -560,7 +573,7 @@ fn main() {
                 let ub = b.cell.median_ns / b.bytes as f64;
                 let ratio = ub / ua;
                 parts.push(format!("{kind} {ratio:.2}"));
-                if worst.as_ref().map_or(true, |w| ratio > w.1) {
+                if worst.as_ref().is_none_or(|w| ratio > w.1) {
                     worst = Some((format!("{name} {kind}"), ratio));
                 }
             }

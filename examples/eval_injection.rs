@@ -21,7 +21,7 @@ fn holdout(text: &str) -> bool {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    h % 4 == 0
+    h.is_multiple_of(4)
 }
 
 struct Row {

@@ -14,7 +14,7 @@ pub fn holdout(text: &str) -> bool {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    h % 4 == 0
+    h.is_multiple_of(4)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -59,6 +59,11 @@ echo "mesh-guardrail benchmark   $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "command: make bench  (scripts/bench.sh $WHAT)   commit $GIT_REV"
 echo "host: $(nproc) cores, ${CPU:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$(rustc --version 2>/dev/null || echo 'rustc ?')"
+LOAD1="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)"
+if awk -v l="$LOAD1" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+  echo "WARNING: load average $LOAD1 on $(nproc) cores before starting: other work competes for the CPU, numbers"
+  echo "         will be noisy (medians and alternating rounds absorb some of it; rerun on an idle host)."
+fi
 echo "=================================================================================================="
 echo
 
@@ -99,6 +104,7 @@ v=$(get native.pii.anonymize.benign.4k_us);    [[ -n "$v" ]] && parts+=("benign 
 v=$(get native.linearity_worst);               [[ -n "$v" ]] && parts+=("worst us/KB 1MB/4KB ${v}")
 v=$(get envoy.ratio.4k);                       [[ -n "$v" ]] && parts+=("Envoy req/s with/without 4KB ${v} (>=0.80)")
 v=$(get envoy.ratio.64k);                      [[ -n "$v" ]] && parts+=("64KB ${v}")
+v=$(get envoy.added_us_per_req.4k);            [[ -n "$v" ]] && parts+=("filter adds ${v}us Envoy CPU/request at 4KB")
 v=$(get envoy.ttfb_added_ms);                  [[ -n "$v" ]] && parts+=("SSE TTFB added ${v}ms (<1)")
 v=$(get wasm_bytes);                           [[ -n "$v" ]] && parts+=("wasm ${v} B (<1MB)")
 v=$(get envoy.rss_delta_mib);                  [[ -n "$v" ]] && parts+=("RSS +${v} MiB")

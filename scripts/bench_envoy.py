@@ -208,22 +208,22 @@ def rss_kb(pid):
 
 
 class Envoy:
-    def __init__(self, label, template, wasm, mock_port, concurrency, envoy_cmd):
+    def __init__(self, label, template, wasm, mock_port, concurrency, envoy_cmd, plugin_config="{}"):
         self.label = label
         self.admin, self.front, self.upstream = free_ports(3)
         with open(os.path.join(ROOT, "envoy", template)) as f:
             cfg = f.read()
         for k, v in {"__ADMIN_PORT__": self.admin, "__FRONT_PORT__": self.front,
                      "__UPSTREAM_PORT__": self.upstream, "__MOCK_PORT__": mock_port,
-                     "__WASM_PATH__": wasm}.items():
+                     "__WASM_PATH__": wasm, "__PLUGIN_CONFIG__": plugin_config}.items():
             cfg = cfg.replace(k, str(v))
         left = re.findall(r"__[A-Z_]+__", cfg)
         if left:
             die("unfilled placeholders in envoy/%s: %s" % (template, left))
-        self.cfg_path = os.path.join(TMP, template)
+        self.cfg_path = os.path.join(TMP, label + "-" + template)
         with open(self.cfg_path, "w") as f:
             f.write(cfg)
-        self.log = os.path.join(TMP, template + ".log")
+        self.log = self.cfg_path + ".log"
         self.proc = start("envoy-" + label, envoy_cmd + ["-c", self.cfg_path, "--concurrency", str(concurrency),
                                                         "--disable-hot-restart", "--log-level", "warn"], self.log)
         self.url = "http://127.0.0.1:%d/v1/chat/completions" % self.front
@@ -323,6 +323,14 @@ def fmt_bytes(n):
     return "%.1f MiB" % (n / 1048576.0) if n is not None else "n/a"
 
 
+FLOOR_CONFIG = json.dumps({
+    "injection": {"enabled": False},
+    "pii": {"response": "off", "entities": {k: "off" for k in
+                                            ("email", "phone", "ssn", "credit_card", "iban", "ip_address", "secret")}},
+}, separators=(",", ":"))
+FLOOR_CONFIG = os.environ.get("BENCH_FLOOR_CONFIG", FLOOR_CONFIG)  # e.g. a config that skips every request
+
+
 def main():
     global TMP
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -335,6 +343,10 @@ def main():
     ap.add_argument("--ttfb-n", type=int, default=int(os.environ.get("BENCH_TTFB_N", 60)))
     ap.add_argument("--wasm", default=os.path.join(ROOT, "target/wasm32-wasip1/release/mesh_guardrail.wasm"))
     ap.add_argument("--summary", help="append key=value summary lines to this file")
+    ap.add_argument("--floor", action="store_true", default=bool(os.environ.get("BENCH_FLOOR")),
+                    help="also load a third Envoy: the filter with every detector off (injection disabled, "
+                         "PII entities and response off): the host-layer floor (BENCH_FLOOR=1; "
+                         "BENCH_FLOOR_CONFIG=<json> replaces that config)")
     args = ap.parse_args()
 
     if not shutil.which("wrk"):
@@ -405,15 +417,21 @@ def run(args, envoy_cmd, envoy_which, version):
     wasm_size = os.path.getsize(args.wasm)
     with_f = Envoy("with", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
     without = Envoy("without", "bench-without-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
-    with_f.wait_ready()
-    without.wait_ready()
     envoys = {"with": with_f, "without": without}
+    if args.floor:
+        envoys["floor"] = Envoy("floor", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd,
+                                FLOOR_CONFIG)
+    for e in envoys.values():
+        e.wait_ready()
+    names = list(envoys)
 
     print("Through Envoy %s (%s), --concurrency %d each; wrk -t%d -c%d; %d rounds x %ds per body size, alternating"
           % (version, envoy_which, args.concurrency, args.threads, args.conns, args.rounds, args.secs))
     print("  with    = envoy/bench-with-filter.yaml    (wasm filter, config {}, V8)  front :%d"
           % with_f.front)
     print("  without = envoy/bench-without-filter.yaml (no filter)                   front :%d" % without.front)
+    if args.floor:
+        print("  floor   = envoy/bench-with-filter.yaml, detectors off: %s" % FLOOR_CONFIG)
     print("  upstream = a listener of the same Envoy: buffer + direct_response chat.completion (costs ~nothing)")
     print("  2 cores: the loaded Envoy's single worker on one, wrk's single thread on the other; only one Envoy")
     print("  is loaded at a time (the other idles)")
@@ -436,12 +454,14 @@ def run(args, envoy_cmd, envoy_which, version):
     # Load, alternating.
     results = {}  # (label, name) -> [res...]
     for label, n in sizes:
-        for name in ("with", "without"):  # warm-up (V8 tiering, connection pools), discarded
+        for name in names:  # warm-up (V8 tiering, connection pools), discarded
             run_wrk(envoys[name].url, bodies[label], 2, args.threads, args.conns)
         print("Load: POST %s chat JSON (%d bytes) -> /v1/chat/completions" % (label, n))
         print("  %-5s %-8s %11s %9s %9s %8s %9s %6s" % ("round", "filter", "req/s", "p50_ms", "p99_ms", "envoy%", "non2xx", "errors"))
         for r in range(args.rounds):
-            order = ("with", "without") if r % 2 == 0 else ("without", "with")
+            order = names[r % len(names):] + names[:r % len(names)]  # ABBA / rotated
+            if len(names) == 2 and r % 2:
+                order = names[::-1]
             for name in order:
                 e = envoys[name]
                 c0, t0 = cpu_seconds(e.pid), time.time()
@@ -453,6 +473,9 @@ def run(args, envoy_cmd, envoy_which, version):
                     flush=True)
         print()
     mem_after = {n: e.memory() for n, e in envoys.items()}
+    if args.floor:
+        mem_before.pop("floor", None)
+        mem_after.pop("floor", None)
 
     # Streaming TTFB.
     sse_path = os.path.join(TMP, "sse.json")
@@ -487,10 +510,29 @@ def run(args, envoy_cmd, envoy_which, version):
         w, wo = results[(label, "with")], results[(label, "without")]
         ratios = [a["rps"] / b["rps"] for a, b in zip(w, wo) if b["rps"] > 0]
         ratio = med(ratios)
-        for name, rs in (("with", w), ("without", wo)):
+        rows = [("with", w), ("without", wo)]
+        if args.floor:
+            fl = results[(label, "floor")]
+            floor_ratio = med([a["rps"] / b["rps"] for a, b in zip(fl, wo) if b["rps"] > 0])
+            rows.append(("floor", fl))
+        for name, rs in rows:
+            r_ = {"with": "%.3f" % ratio, "floor": "%.3f" % floor_ratio if args.floor else ""}.get(name, "")
             print("  %-5s %-8s %11.0f %9.3f %9.3f %7.0f%% %12s" % (
                 label, name, med([x["rps"] for x in rs]), med([x["p50"] for x in rs]), med([x["p99"] for x in rs]),
-                med([x["cpu"] for x in rs]), ("%.3f" % ratio) if name == "with" else ""))
+                med([x["cpu"] for x in rs]), r_))
+        cpu_w = med([x["cpu"] for x in w])
+        # Envoy CPU time per request: with a saturated single worker this is the filter's cost.
+        per_req = lambda rs: med([x["cpu"] / 100.0 / x["rps"] * 1e6 for x in rs if x["rps"] > 0])
+        added_us = per_req(w) - per_req(wo)
+        line = "  %-5s Envoy CPU per request: with %.0f us, without %.0f us -> the filter adds %.0f us/request" % (
+            label, per_req(w), per_req(wo), added_us)
+        if args.floor:
+            line += " (floor, detectors off: +%.0f us)" % (per_req(fl) - per_req(wo))
+        print(line)
+        summary.append("envoy.added_us_per_req.%s=%.0f" % (label.lower(), added_us))
+        if cpu_w < 80:
+            print("  %-5s note: the with-filter Envoy used only %.0f%% CPU: the host is busy with other work, "
+                  "ratios are noisy" % (label, cpu_w))
         errs = sum(x["non2xx"] + x["errors"] for x in w + wo)
         p50_add = med([x["p50"] for x in w]) - med([x["p50"] for x in wo])
         print("  %-5s ratio with/without %.3f (per round: %s; min %.3f), p50 added %.3f ms, errors %d%s" % (

@@ -36,7 +36,7 @@ BIAS = -3.5
 # Context-only features (they occur in benign role-play and AI talk too) get a capped weight so
 # that they can only add to real evidence; together they cannot reach the flag threshold alone.
 CAPS = {"persona_weak": 1.2, "ai_ref": 0.8, "imperative": 1.0, "transcript": 0.8, "evasion": 2.5,
-        "long_text": 0.0}
+        "long_text": 0.0, "breadth": 3.0}
 # High-precision families get a floor so that one hit alone reaches the flag threshold
 # (0.6 * w - 3.5 >= 0): in the jailbreak corpora they co-occur with other evidence, so the data
 # alone would leave them too weak to catch a lone "reveal your system prompt". Exfiltration
@@ -48,7 +48,8 @@ FROZEN = {"long_text"}
 NAMES = ["override", "override_weak", "context_switch", "extraction", "persona", "persona_weak",
          "policy_evasion", "ai_ref", "dual_response", "imperative", "say_command", "role_marker",
          "transcript", "exfil", "encoded", "hidden_comment", "evasion", "persona_x_policy",
-         "override_x_ai", "long_text"]
+         "override_x_ai", "long_text", "ai_x_policy", "ai_x_persona", "switch_x_persona",
+         "breadth"]
 BENIGN_WEIGHT = 1.6
 OUT = "src/injection/weights.rs"
 
@@ -107,7 +108,7 @@ def main():
         f.write("//     src/injection/train_extra.jsonl \\\n")
         f.write("//     > /tmp/injection_features.jsonl\n")
         f.write("//   python3 scripts/train_injection.py /tmp/injection_features.jsonl\n")
-        f.write(f"// seed {SEED}, l2 {L2}, epochs {EPOCHS}, lr {LR}, benign weight {BENIGN_WEIGHT}; "
+        f.write(f"// seed {SEED}, bias {BIAS} (fixed prior), l2 {L2}, epochs {EPOCHS}, lr {LR}, benign weight {BENIGN_WEIGHT}; "
                 f"{len(train)} training rows (kept-aside slice excluded).\n\n")
         f.write("/// Intercept of the logistic model.\n")
         f.write(f"pub const BIAS: f64 = {b:.4};\n")

@@ -27,8 +27,12 @@ pub const FEATURE_NAMES: &[&str] = &[
     "persona_x_policy",
     "override_x_ai",
     "long_text",
+    "ai_x_policy",
+    "ai_x_persona",
+    "switch_x_persona",
+    "breadth",
 ];
-pub const N_FEATURES: usize = 20;
+pub const N_FEATURES: usize = 24;
 
 pub const F_ROLE_MARKER: usize = 11;
 pub const F_TRANSCRIPT: usize = 12;
@@ -142,11 +146,11 @@ impl Scanner {
         let n = &norm.bytes;
         let toks = super::lexicon::tokenize(n);
         let mut scratch = Vec::new();
-        self.phrase_hits(&toks, &mut scratch, hits);
+        let leet_hit = self.phrase_hits(&toks, &mut scratch, hits);
         if !toks.spaced_runs.is_empty() {
             let extra = self.lex.expand_spaced(&toks, n);
             let before = hits.len();
-            self.phrase_hits(&extra, &mut scratch, hits);
+            let _ = self.phrase_hits(&extra, &mut scratch, hits);
             let found = hits.iter().skip(before).any(|h| is_instruction_feature(h.feature));
             for &(s, e) in &toks.spaced_runs {
                 // A long spelled-out run is itself an evasion signal; a short one only when it
@@ -156,7 +160,10 @@ impl Scanner {
                 }
             }
         }
-        if norm.mixed_script > 0 || norm.invisible_in_words > 0 || toks.leet_tokens > 0 {
+        if leet_hit {
+            hits.push(RawHit { feature: F_EVASION, id: "evasion_leetspeak", ns: 0, ne: 0, sentence: false });
+        }
+        if norm.mixed_script > 0 || norm.invisible_in_words > 0 {
             let strong = hits.iter().any(|h| h.feature <= 4 || h.feature == 6);
             if strong || norm.mixed_script >= 3 || norm.invisible_in_words >= 3 {
                 hits.push(RawHit { feature: F_EVASION, id: "evasion_obfuscation", ns: 0, ne: 0, sentence: false });
@@ -173,8 +180,13 @@ impl Scanner {
         }
     }
 
-    fn phrase_hits(&self, toks: &Tokens, scratch: &mut Vec<(u16, u8, u32, u32)>, hits: &mut Vec<RawHit>) {
+    /// Adds phrase-rule hits; returns whether a match used a leetspeak token.
+    fn phrase_hits(&self, toks: &Tokens, scratch: &mut Vec<(u16, u8, u32, u32)>, hits: &mut Vec<RawHit>) -> bool {
+        let mut leet = false;
         for m in self.lex.matches(toks, scratch) {
+            if toks.leet_tokens > 0 {
+                leet |= toks.toks.get(m.ts as usize..m.te as usize).is_some_and(|ts| ts.iter().any(|t| t.leet));
+            }
             let Some(rule) = self.lex.rules.get(m.rule as usize) else { continue };
             let (Some(a), Some(b)) = (toks.toks.get(m.ts as usize), toks.toks.get(m.te.saturating_sub(1) as usize)) else {
                 continue;
@@ -187,6 +199,7 @@ impl Scanner {
                 sentence: true,
             });
         }
+    leet
     }
 
     /// Text inside `<!-- -->` and markdown `[//]: # (...)` comments, rescanned: instructions
@@ -389,7 +402,8 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
     }
 }
 
-/// The DAN persona is written in capitals; the lowercase word is a common first name.
+/// The DAN persona is written in capitals (the lowercase word is a common first name). Only a
+/// weak signal: articles about DAN prompts name it too; the persona itself says "do anything now".
 fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
     for tok in &toks.toks {
         if toks.wbuf.get(tok.ws as usize..tok.we as usize) != Some(b"dan") || tok.ne - tok.ns != 3 {
@@ -397,7 +411,7 @@ fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit
         }
         let (s, e) = norm.orig_span(tok.ns as usize, tok.ne as usize, text);
         if text.get(s..e) == Some("DAN") {
-            hits.push(RawHit { feature: 4, id: "persona", ns: tok.ns as usize, ne: tok.ne as usize, sentence: true });
+            hits.push(RawHit { feature: 5, id: "persona", ns: tok.ns as usize, ne: tok.ne as usize, sentence: true });
         }
     }
 }
@@ -472,6 +486,13 @@ pub fn feature_vector(hits: &[RawHit], text_len: usize) -> [f64; N_FEATURES] {
     f[17] = persona * f[6];
     f[18] = (f[0].max(f[1])) * f[7];
     f[19] = (text_len as f64 / 4000.0).min(1.0);
+    f[20] = f[7] * f[6];
+    f[21] = f[7] * persona;
+    f[22] = f[2] * persona.max(f[7]);
+    // How many distinct techniques a text combines: jailbreaks stack several.
+    // Context-only families (AI talk, role-play framing, imperatives, transcripts) do not count.
+    let distinct = counts.iter().take(17).enumerate().filter(|&(k, &c)| c > 0 && !matches!(k, 5 | 7 | 9 | 12)).count();
+    f[23] = (distinct.saturating_sub(1).min(4) as f64) / 4.0;
     f
 }
 

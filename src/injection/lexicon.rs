@@ -20,6 +20,8 @@ pub struct Token {
     pub ws: u32,
     pub we: u32,
     pub cjk: bool,
+    /// Leetspeak digits were mapped to letters in this token.
+    pub leet: bool,
 }
 
 /// Tokenised text plus evasion statistics.
@@ -72,6 +74,7 @@ pub fn tokenize(n: &[u8]) -> Tokens {
             let mut has_letter = false;
             let mut has_digit = false;
             let mut joins = 0u32;
+            let mut leet_now = false;
             // Fast path: the run of plain letters, copied in bulk.
             let run = n.get(i..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_lowercase()).count());
             if run > 0 {
@@ -85,11 +88,7 @@ pub fn tokenize(n: &[u8]) -> Tokens {
                     has_letter = true;
                     wbuf.push(c);
                     i += 1;
-                } else if c.is_ascii_digit() {
-                    has_digit = true;
-                    wbuf.push(c);
-                    i += 1;
-                } else if (c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase() {
+                } else if c.is_ascii_digit() || ((c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase()) {
                     has_digit = true;
                     wbuf.push(c);
                     i += 1;
@@ -115,9 +114,8 @@ pub fn tokenize(n: &[u8]) -> Tokens {
                 }
                 if changed {
                     leet_tokens += 1;
+                    leet_now = true;
                 }
-            } else if !has_letter {
-                // Pure numbers: '@'/'$' never get here, nothing to map.
             }
             // Only words chopped into fragments of one or two letters ("i-g-n-o-r-e",
             // "ig.no.re") are evasion; "step-by-step" and "40-year-old" are not.
@@ -125,20 +123,20 @@ pub fn tokenize(n: &[u8]) -> Tokens {
             if joins >= 2 && letters <= (joins + 1) * 2 {
                 joined_tokens.push(toks.len());
             }
-            toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
+            toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false, leet: leet_now });
         } else if b >= 0x80 {
             let (c, l) = char_at(n, i);
             if is_cjk(c) {
                 let ws = wbuf.len();
                 wbuf.extend_from_slice(n.get(i..i + l).unwrap_or(&[]));
-                toks.push(Token { ns: i as u32, ne: (i + l) as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: true });
+                toks.push(Token { ns: i as u32, ne: (i + l) as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: true, leet: false });
                 i += l;
             } else if c.is_alphabetic() {
                 let ws = wbuf.len();
                 let ns = i;
                 loop {
                     let (c2, l2) = char_at(n, i);
-                    if i >= len || !(c2.is_alphanumeric() && !is_cjk(c2)) {
+                    if i >= len || !c2.is_alphanumeric() || is_cjk(c2) {
                         break;
                     }
                     wbuf.extend_from_slice(n.get(i..i + l2).unwrap_or(&[]));
@@ -147,7 +145,7 @@ pub fn tokenize(n: &[u8]) -> Tokens {
                 if i == ns {
                     i += l;
                 } else {
-                    toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
+                    toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false, leet: false });
                 }
             } else {
                 i += l;
@@ -221,6 +219,14 @@ pub struct Rule {
 }
 
 pub struct Lexicon {
+    /// Compact per-node data for the hot walk (kept apart from `nodes` for cache locality):
+    /// bit 0 = has exact words, bit 1 = has prefix words.
+    term: Vec<u8>,
+    /// Dense letter table index per node, `u32::MAX` when none.
+    dense_of: Vec<u32>,
+    /// Flattened children: node k's children are `flat[flat_start[k]..flat_start[k + 1]]`.
+    flat_start: Vec<u32>,
+    flat: Vec<(u8, u32)>,
     /// Bitset over the first three bytes of every word (the whole word when shorter): most
     /// tokens of ordinary prose are rejected here without touching the trie.
     filter: Vec<u64>,
@@ -244,7 +250,7 @@ impl Lexicon {
         rules: &[(&'static str, Family, &'static str)],
         sets: &[(&'static str, &'static str)],
     ) -> Result<Lexicon, String> {
-        let mut lex = Lexicon { filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], dense: Vec::new(), root: vec![0; 256], rules: Vec::new() };
+        let mut lex = Lexicon { term: Vec::new(), dense_of: Vec::new(), flat_start: Vec::new(), flat: Vec::new(), filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], dense: Vec::new(), root: vec![0; 256], rules: Vec::new() };
         for (ri, &(id, family, pat)) in rules.iter().enumerate() {
             let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
             let mut gaps: Vec<u8> = Vec::new();
@@ -297,6 +303,13 @@ impl Lexicon {
                 node.dense = Some(id);
             }
         }
+        for node in &lex.nodes {
+            lex.term.push(u8::from(!node.exact.is_empty()) | (u8::from(!node.prefix.is_empty()) << 1));
+            lex.dense_of.push(node.dense.unwrap_or(u32::MAX));
+            lex.flat_start.push(lex.flat.len() as u32);
+            lex.flat.extend_from_slice(&node.children);
+        }
+        lex.flat_start.push(lex.flat.len() as u32);
         Ok(lex)
     }
 
@@ -362,12 +375,13 @@ impl Lexicon {
             let r = *self.root.get(b as usize)?;
             return if r == 0 { None } else { Some(r as usize) };
         }
-        let nd = self.nodes.get(node)?;
-        if let (Some(d), true) = (nd.dense, b.is_ascii_lowercase()) {
+        let d = *self.dense_of.get(node)?;
+        if d != u32::MAX && b.is_ascii_lowercase() {
             let x = *self.dense.get(d as usize)?.get((b - b'a') as usize)?;
             return if x == 0 { None } else { Some(x as usize) };
         }
-        nd.children.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
+        let (a, e) = (*self.flat_start.get(node)?, *self.flat_start.get(node + 1)?);
+        self.flat.get(a as usize..e as usize)?.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
     }
 
     /// Finds all rule-word hits: `(rule, slot, token_start, token_end_exclusive)`.
@@ -433,13 +447,15 @@ impl Lexicon {
                         break;
                     }
                 }
-                if let Some(n) = self.nodes.get(node) {
-                    for &(r, s) in &n.prefix {
-                        push(out, r, s, ti32, ti32 + 1);
+                if self.term.get(node).is_some_and(|t| t & 2 != 0) {
+                    if let Some(n) = self.nodes.get(node) {
+                        for &(r, s) in &n.prefix {
+                            push(out, r, s, ti32, ti32 + 1);
+                        }
                     }
                 }
             }
-            if ok && !word.is_empty() {
+            if ok && !word.is_empty() && self.term.get(node).is_some_and(|t| t & 1 != 0) {
                 if let Some(n) = self.nodes.get(node) {
                     for &(r, s) in &n.exact {
                         push(out, r, s, ti32, ti32 + 1);
@@ -497,7 +513,7 @@ impl Lexicon {
                 wbuf.extend_from_slice(letters.get(a..b).unwrap_or(&[]));
                 let s = pos.get(a).copied().unwrap_or(ns as u32);
                 let e = pos.get(b.saturating_sub(1)).map_or(ne as u32, |x| x + 1);
-                toks.push(Token { ns: s, ne: e, ws: ws as u32, we: wbuf.len() as u32, cjk: false });
+                toks.push(Token { ns: s, ne: e, ws: ws as u32, we: wbuf.len() as u32, cjk: false, leet: false });
             }
         }
         Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens: 0, specials: Vec::new() }
@@ -589,3 +605,4 @@ fn chain(slots: &[&[(u16, u8, u32, u32)]], gaps: &[u8], slot: usize, prev_end: u
     }
     None
 }
+

@@ -46,7 +46,7 @@ pub const SETS: &[(&str, &str)] = &[
     ),
     (
         "reveal",
-        "reveal*|print*|show*|display*|tell|output*|repeat*|leak*|dump*|give|share|disclose*|expose*|spell|recite|write|return|list|what|whats|paste|copy|verbatim|zeig*|nenn*|gib|verrat*|wiederhol*|ausgeb*|gebe|was|muestr*|mostrar|dime|dame|revel*|imprim*|repit*|repet*|cual*|cuales|montr*|affich*|dis|donne*|quel*|quelles|显示|告诉|输出|打印|泄露|透露|重复|给我|展示|说出|列出|是什么|发给",
+        "reveal*|print*|show*|display*|tell|output*|repeat*|leak*|dump*|give|share|disclose*|expose*|spell|recite|write|return|list|paste|copy|verbatim|zeig*|nenn*|gib|verrat*|wiederhol*|ausgeb*|gebe|muestr*|mostrar|dime|dame|revel*|imprim*|repit*|repet*|montr*|affich*|dis|donne*|显示|告诉|输出|打印|泄露|透露|重复|给我|展示|说出|列出|发给",
     ),
     (
         "sysadj",
@@ -73,6 +73,8 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("override", Family::Override, "instead|stattdessen|en|au|而是 ~2 of|lugar|lieu ~3 @qual ~2 @obj"),
     ("override", Family::Override, "override|bypass*|disable*|deactivat*|desactiv*|deaktivier*|turn ~2 off|safety|content|your ~2 filter*|safeguard*|guardrail*|restriction*|moderation|protocol*|safety"),
     ("override", Family::Override, "@qual ~3 @obj ~3 @ign"),
+    // Romance languages put the adjective after the noun: "oublie les règles précédentes".
+    ("override", Family::Override, "@ign ~3 @obj ~1 @qual"),
     ("override", Family::Override, "contrary|abweichend|entgegen|contrairement|contrario ~3 @qual ~2 @obj"),
     ("override", Family::Override, "change|modify|update|replace|rewrite|andere|aendere|cambia|modifica|modifie ~2 your|the|deine|tus|tes|vos|your ~1 instruction*|rules|programming|prompt|anweisung*|regeln|instrucciones|consignes|指令|规则"),
     ("override_weak", Family::OverrideWeak, "despite|trotz|malgre|pesar ~3 what|was|lo|ce ~3 told|said|instructed|gesagt|dicho|dit"),
@@ -102,6 +104,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("extraction", Family::Extraction, "@reveal ~4 everything|text|words|all|content|alles|text|todo|texto|tout|texte|所有内容|内容 ~3 above|before|preceding|earlier|oben|davor|anterior|arriba|dessus|avant|上面|以上"),
     ("extraction", Family::Extraction, "@reveal ~4 your|deine|dein|deinen|tus|tu|tes|vos|votre|你的 ~2 instruction*|prompt|prompts|programming|directives|anweisung*|instruccion*|consignes|指令|提示"),
     ("extraction", Family::Extraction, "@reveal ~2 the|your|das|dein|deine|la|tu|le|ton|votre|el|secret ~1 password|passwort|contrasena|passphrase|geheimwort|密码|口令"),
+    ("extraction", Family::Extraction, "what|whats|was|wie|cual|cuales|quel|quelle|quelles|quels ~2 your|deine|dein|lautet|tus|tu|tes|ton|vos|votre ~2 @sysobj"),
+    ("extraction", Family::Extraction, "what|whats|was|cual|cuales|quel|quelle ~3 the|der|die|das|el|la|le ~1 system|initial|original|hidden|secret|geheime|systeme ~1 @sysobj|password|passwort"),
+    ("extraction", Family::Extraction, "你的 ~1 系统提示|提示词|指令|初始指令 ~2 是什么"),
     ("extraction", Family::Extraction, "what|was|que|qu ~2 written|steht|geschrieben|escrito|ecrit ~1 above|oben|arriba|dessus|davor|before"),
     ("extraction", Family::Extraction, "what|which|was|welche|cuales|quelles ~2 were|are|was|sind|waren|son|eran|sont|etaient ~2 you|du|te|on ~2 told|given|instructed|programmed|gesagt|gegeben|dicho|dado|dit|donne"),
     // ---- persona jailbreaks

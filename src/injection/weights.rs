@@ -4,30 +4,34 @@
 //     src/injection/train_extra.jsonl \
 //     > /tmp/injection_features.jsonl
 //   python3 scripts/train_injection.py /tmp/injection_features.jsonl
-// seed 20240613, l2 0.002, epochs 4000, lr 4.0, benign weight 1.6; 2641 training rows (kept-aside slice excluded).
+// seed 20240613, bias -3.5 (fixed prior), l2 0.002, epochs 4000, lr 4.0, benign weight 1.6; 2641 training rows (kept-aside slice excluded).
 
 /// Intercept of the logistic model.
 pub const BIAS: f64 = -3.5;
 /// One weight per feature, in the order of `detect::FEATURE_NAMES`.
-pub const WEIGHTS: [f64; 20] = [
+pub const WEIGHTS: [f64; 24] = [
     6.2, // override
-    3.197, // override_weak
-    3.679, // context_switch
+    3.144, // override_weak
+    3.61, // context_switch
     6.2, // extraction
     4.5, // persona
     1.2, // persona_weak
-    4.171, // policy_evasion
+    3.527, // policy_evasion
     0.8, // ai_ref
-    1.07, // dual_response
+    1.038, // dual_response
     1.0, // imperative
-    1.306, // say_command
+    1.881, // say_command
     6.2, // role_marker
-    0.5822, // transcript
+    0.5188, // transcript
     5.0, // exfil
     6.2, // encoded
     6.2, // hidden_comment
-    1.086, // evasion
-    0.8641, // persona_x_policy
-    0.09671, // override_x_ai
+    0.9754, // evasion
+    0.5797, // persona_x_policy
+    0.06784, // override_x_ai
     0.0, // long_text
+    1.293, // ai_x_policy
+    1.822, // ai_x_persona
+    0.2052, // switch_x_persona
+    1.009, // breadth
 ];
