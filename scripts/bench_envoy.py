@@ -567,7 +567,7 @@ def run(args, envoy_cmd, envoy_which, version):
                 fmt_bytes(m.get("allocated")), fmt_bytes(m.get("heap_size"))))
     a, b = mem_after["with"].get("rss_kb"), mem_after["without"].get("rss_kb")
     if a and b:
-        print("  the filter's cost in RSS after load (with - without): %s (1 worker VM + the main-thread VM)"
+        print("  the filter's cost in RSS after load (with - without): %s (V8 runtime + the filter VMs, v8.active below)"
               % fmt_bytes((a - b) * 1024))
         summary.append("envoy.rss_delta_mib=%.1f" % ((a - b) / 1024.0))
     grow = None
