@@ -22,7 +22,6 @@ extern "C" {
     fn proxy_get_buffer_bytes(buffer_type: u32, start: usize, max_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_set_buffer_bytes(buffer_type: u32, start: usize, size: usize, data: *const u8, data_size: usize) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_get_header_map_value(map_type: u32, key: *const u8, key_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_replace_header_map_value(map_type: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_send_local_response(
@@ -94,8 +93,12 @@ pub fn set_buffer(buffer: BufferType, start: usize, size: usize, value: &[u8]) -
     check(unsafe { proxy_set_buffer_bytes(buffer as u32, start, size, value.as_ptr(), value.len()) })
 }
 
-/// All header names of a map (values are not needed, so not copied out as strings).
-pub fn header_names(map: MapType) -> Result<Vec<Vec<u8>>, HostError> {
+/// Header names and raw values.
+pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// All headers of a map in one host call (names as Envoy gives them: lower case; values as
+/// raw bytes, never assumed UTF-8).
+pub fn header_pairs(map: MapType) -> Result<HeaderPairs, HostError> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size = 0usize;
     // SAFETY: as in `get_buffer`.
@@ -103,8 +106,7 @@ pub fn header_names(map: MapType) -> Result<Vec<Vec<u8>>, HostError> {
     if status != OK {
         return Err(HostError(status));
     }
-    let bytes = take(data, size);
-    Ok(deserialize_map(&bytes).into_iter().map(|(k, _)| k).collect())
+    Ok(deserialize_map(&take(data, size)))
 }
 
 /// Parses the proxy-wasm map encoding: count, then (key len, value len) pairs, then the
@@ -126,19 +128,6 @@ fn deserialize_map(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         out.push((k.to_vec(), v.to_vec()));
     }
     out
-}
-
-/// A header's value as raw bytes (untrusted: never assumed UTF-8).
-pub fn get_header(map: MapType, name: &str) -> Option<Vec<u8>> {
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut size = 0usize;
-    // SAFETY: as in `get_buffer`.
-    let status = unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size) };
-    if status == OK {
-        Some(take(data, size))
-    } else {
-        None
-    }
 }
 
 pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {

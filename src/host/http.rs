@@ -54,6 +54,11 @@ pub struct GuardrailHttp {
     response_too_large: bool,
 }
 
+/// A header's value from a fetched map (Envoy hands names in lower case).
+fn header_value<'a>(headers: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -112,11 +117,10 @@ impl GuardrailHttp {
     }
 
     /// Removes every `x-guardrail-*` header the client sent: they cannot be forged.
-    fn strip_forged_headers(&self) {
-        let Ok(names) = abi::header_names(MapType::HttpRequestHeaders) else { return };
-        for name in names {
+    fn strip_forged_headers(headers: &[(Vec<u8>, Vec<u8>)]) {
+        for (name, _) in headers {
             if name.len() >= 12 && name[..12].eq_ignore_ascii_case(b"x-guardrail-") {
-                let _ = abi::remove_header(MapType::HttpRequestHeaders, &name);
+                let _ = abi::remove_header(MapType::HttpRequestHeaders, name);
             }
         }
     }
@@ -262,15 +266,17 @@ impl Context for GuardrailHttp {}
 
 impl HttpContext for GuardrailHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.strip_forged_headers();
-        let get = |n: &str| abi::get_header(MapType::HttpRequestHeaders, n);
-        self.request_id = get("x-request-id").map(|b| lossy(&b).chars().take(64).collect()).unwrap_or_default();
+        // One host call for all headers: each call into Envoy costs microseconds.
+        let headers = abi::header_pairs(MapType::HttpRequestHeaders).unwrap_or_default();
+        Self::strip_forged_headers(&headers);
+        let get = |n: &str| header_value(&headers, n);
+        self.request_id = get("x-request-id").map(|b| lossy(b).chars().take(64).collect()).unwrap_or_default();
         let settings = self.settings.clone();
 
         if let Some(q) = settings.quota.as_ref() {
             let user = get(q.user_header());
             let tier = get(q.tier_header());
-            match q.identify(user.as_deref(), tier.as_deref()) {
+            match q.identify(user, tier) {
                 Ok(id) => {
                     if let Err(rej) = q.precheck(&SharedDataStore, &id, Self::now_secs()) {
                         return self.quota_reply(&rej);
@@ -284,13 +290,13 @@ impl HttpContext for GuardrailHttp {
         let method = get(":method").unwrap_or_default();
         let path = get(":path").unwrap_or_default();
         let content_type = get("content-type");
-        if end_of_stream || !settings.inspects(&method, &path, content_type.as_deref()) {
+        if end_of_stream || !settings.inspects(method, path, content_type) {
             abi::increment(self.metrics.requests_skipped, 1);
             self.state = RequestState::Skip;
             // A body the filter does not read (a content type outside `request.content_types`)
             // still costs a request: it is admitted against quota with an empty estimate, so a
             // content type cannot be used to step around the limits.
-            if !end_of_stream && settings.inspects(&method, &path, None) {
+            if !end_of_stream && settings.inspects(method, path, None) {
                 return self.admit_unread();
             }
             return Action::Continue;
@@ -321,7 +327,7 @@ impl HttpContext for GuardrailHttp {
         // A declared length over the limit is answered now, before Envoy's own buffer limit
         // (1 MiB by default) can race the filter with a plain-text 413 of its own.
         let declared = get("content-length")
-            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse::<usize>().ok()));
+            .and_then(|v| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<usize>().ok()));
         if declared.is_some_and(|n| n > settings.request.max_body_bytes) {
             return self.oversize();
         }
@@ -361,7 +367,8 @@ impl HttpContext for GuardrailHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let get = |n: &str| abi::get_header(MapType::HttpResponseHeaders, n);
+        let headers = abi::header_pairs(MapType::HttpResponseHeaders).unwrap_or_default();
+        let get = |n: &str| header_value(&headers, n);
         let status = get(":status").unwrap_or_default();
         self.response_ok = status.first() == Some(&b'2');
         let settings = self.settings.clone();

@@ -372,7 +372,7 @@ _PLACEHOLDER = re.compile(r"__([A-Z][A-Z0-9_]*)__")
 def render_placeholders(text):
     """Fill the `__NAME__` placeholders of a config template (e.g. envoy/bench-*.yaml) with
     values good enough for `--mode validate`: distinct ports for `__*_PORT__`, the built module
-    for `__WASM_PATH__`. Other placeholders are left as they are (validation then fails)."""
+    for `__WASM_PATH__`, `{}` for `__PLUGIN_CONFIG__`. Other placeholders are left as they are (validation then fails)."""
     ports = {}
 
     def fill(m):
@@ -381,6 +381,8 @@ def render_placeholders(text):
             return str(ports.setdefault(name, 20000 + len(ports)))
         if name == "WASM_PATH":
             return WASM
+        if name == "PLUGIN_CONFIG":
+            return "{}"
         return m.group(0)
 
     # Only placeholders in YAML/JSON values, not those inside comments.
