@@ -406,7 +406,7 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
 /// weak signal: articles about DAN prompts name it too; the persona itself says "do anything now".
 fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
     for tok in &toks.toks {
-        if toks.wbuf.get(tok.ws as usize..tok.we as usize) != Some(b"dan") || tok.ne - tok.ns != 3 {
+        if tok.ne - tok.ns != 3 || toks.wbuf.get(tok.ws as usize..tok.we as usize) != Some(b"dan") {
             continue;
         }
         let (s, e) = norm.orig_span(tok.ns as usize, tok.ne as usize, text);

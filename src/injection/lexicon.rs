@@ -54,10 +54,47 @@ fn leet(b: u8) -> u8 {
     }
 }
 
+const C_WORD: u8 = 1;
+const C_SPECIAL: u8 = 2;
+const C_JOINER: u8 = 4;
+const C_HIGH: u8 = 8;
+
+/// Byte classes for the tokenizer's fast paths: 0 means a byte that neither starts nor
+/// continues a word and is not one of the `specials`.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut v = 0u8;
+        if c.is_ascii_alphanumeric() || c == b'@' || c == b'$' {
+            v |= C_WORD;
+        }
+        if matches!(c, b'<' | b'[' | b']' | b'#' | b'\n') {
+            v |= C_SPECIAL;
+        }
+        if matches!(c, b'-' | b'_' | b'.' | b'*' | b'\'' | b'`' | b'~' | b'^' | b'+' | b'|' | b'/') {
+            v |= C_JOINER;
+        }
+        if c >= 0x80 {
+            v |= C_HIGH;
+        }
+        t[b] = v;
+        b += 1;
+    }
+    t
+};
+
 /// Splits normalised bytes into word tokens (ASCII/alphabetic runs, one token per CJK char).
+///
+/// The word buffer starts as a copy of `n`, so most tokens' words are their own normalised
+/// bytes (leetspeak is mapped in place); only words with joiners removed ("ig-no-re") are
+/// appended after the copy.
+#[inline(never)]
 pub fn tokenize(n: &[u8]) -> Tokens {
     let mut toks: Vec<Token> = Vec::with_capacity(n.len() / 5 + 4);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(n.len());
+    let mut wbuf: Vec<u8> = Vec::with_capacity(n.len() + 64);
+    wbuf.extend_from_slice(n);
     let mut leet_tokens = 0u32;
     let mut joined_tokens: Vec<usize> = Vec::new();
     let mut specials: Vec<u32> = Vec::new();
@@ -66,31 +103,31 @@ pub fn tokenize(n: &[u8]) -> Tokens {
     let at = |k: usize| -> u8 { n.get(k).copied().unwrap_or(0) };
     while i < len {
         let b = at(i);
-        let starts_word = b.is_ascii_alphanumeric()
-            || ((b == b'@' || b == b'$') && at(i + 1).is_ascii_lowercase() && !at(i.wrapping_sub(1)).is_ascii_alphanumeric());
-        if starts_word {
-            let ws = wbuf.len();
+        let cls = CLASS[b as usize];
+        if cls == 0 {
+            // Spaces and plain punctuation: nothing starts here.
+            i += 1;
+            continue;
+        }
+        if b.is_ascii_alphanumeric() || ((b == b'@' || b == b'$') && at(i + 1).is_ascii_lowercase() && !at(i.wrapping_sub(1)).is_ascii_alphanumeric()) {
             let ns = i;
-            let mut has_letter = false;
             let mut has_digit = false;
             let mut joins = 0u32;
             let mut leet_now = false;
-            // Fast path: the run of plain letters, copied in bulk.
-            let run = n.get(i..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_lowercase()).count());
-            if run > 0 {
-                wbuf.extend_from_slice(n.get(i..i + run).unwrap_or(&[]));
-                has_letter = true;
-                i += run;
-            }
+            // Fast path: the run of plain letters.
+            let run = n.get(i..).map_or(0, |r| r.iter().position(|c| !c.is_ascii_lowercase()).unwrap_or(r.len()));
+            let mut has_letter = run > 0;
+            i += run;
             while i < len {
                 let c = at(i);
+                if CLASS[c as usize] & (C_WORD | C_JOINER) == 0 {
+                    break;
+                }
                 if c.is_ascii_lowercase() {
                     has_letter = true;
-                    wbuf.push(c);
                     i += 1;
                 } else if c.is_ascii_digit() || ((c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase()) {
                     has_digit = true;
-                    wbuf.push(c);
                     i += 1;
                 } else if is_joiner(c)
                     && i > ns
@@ -103,9 +140,17 @@ pub fn tokenize(n: &[u8]) -> Tokens {
                     break;
                 }
             }
+            let (ws, we) = if joins == 0 {
+                (ns, i)
+            } else {
+                // Kept bytes are letters, digits, `@` and `$`; the skipped ones are joiners.
+                let ws = wbuf.len();
+                wbuf.extend(n.get(ns..i).unwrap_or(&[]).iter().copied().filter(|&c| !is_joiner(c)));
+                (ws, wbuf.len())
+            };
             if has_letter && has_digit {
                 let mut changed = false;
-                if let Some(w) = wbuf.get_mut(ws..) {
+                if let Some(w) = wbuf.get_mut(ws..we) {
                     for x in w.iter_mut() {
                         let m = leet(*x);
                         changed |= m != *x;
@@ -119,33 +164,29 @@ pub fn tokenize(n: &[u8]) -> Tokens {
             }
             // Only words chopped into fragments of one or two letters ("i-g-n-o-r-e",
             // "ig.no.re") are evasion; "step-by-step" and "40-year-old" are not.
-            let letters = (wbuf.len() - ws) as u32;
+            let letters = (we - ws) as u32;
             if joins >= 2 && letters <= (joins + 1) * 2 {
                 joined_tokens.push(toks.len());
             }
-            toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false, leet: leet_now });
+            toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: we as u32, cjk: false, leet: leet_now });
         } else if b >= 0x80 {
             let (c, l) = char_at(n, i);
             if is_cjk(c) {
-                let ws = wbuf.len();
-                wbuf.extend_from_slice(n.get(i..i + l).unwrap_or(&[]));
-                toks.push(Token { ns: i as u32, ne: (i + l) as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: true, leet: false });
+                toks.push(Token { ns: i as u32, ne: (i + l) as u32, ws: i as u32, we: (i + l) as u32, cjk: true, leet: false });
                 i += l;
             } else if c.is_alphabetic() {
-                let ws = wbuf.len();
                 let ns = i;
                 loop {
                     let (c2, l2) = char_at(n, i);
                     if i >= len || !c2.is_alphanumeric() || is_cjk(c2) {
                         break;
                     }
-                    wbuf.extend_from_slice(n.get(i..i + l2).unwrap_or(&[]));
                     i += l2;
                 }
                 if i == ns {
                     i += l;
                 } else {
-                    toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: wbuf.len() as u32, cjk: false, leet: false });
+                    toks.push(Token { ns: ns as u32, ne: i as u32, ws: ns as u32, we: i as u32, cjk: false, leet: false });
                 }
             } else {
                 i += l;
@@ -219,21 +260,34 @@ pub struct Rule {
 }
 
 pub struct Lexicon {
-    /// Compact per-node data for the hot walk (kept apart from `nodes` for cache locality):
-    /// bit 0 = has exact words, bit 1 = has prefix words.
-    term: Vec<u8>,
-    /// Dense letter table index per node, `u32::MAX` when none.
-    dense_of: Vec<u32>,
-    /// Flattened children: node k's children are `flat[flat_start[k]..flat_start[k + 1]]`.
-    flat_start: Vec<u32>,
+    /// Compact per-node data for the hot walk, one record per node.
+    info: Vec<NodeInfo>,
+    /// Flattened children: node k's children are `flat[info[k].cs..info[k].ce]`.
     flat: Vec<(u8, u32)>,
-    /// Bitset over the first three bytes of every word (the whole word when shorter): most
-    /// tokens of ordinary prose are rejected here without touching the trie.
+    /// Flattened `(rule, slot)` word entries of all nodes (exact and prefix ranges).
+    entries: Vec<(u16, u8)>,
+    /// `Rule::reach` per rule, for the hot loop.
+    reach: Vec<u32>,
+    /// Bitset over the first three bytes of every word (5 bits each; the whole word when
+    /// shorter): most tokens of ordinary prose are rejected here without touching the trie.
     filter: Vec<u64>,
     nodes: Vec<Node>,
     dense: Vec<[u32; 26]>,
     root: Vec<u32>,
     pub rules: Vec<Rule>,
+}
+
+/// Hot per-node record: dense letter table (`u32::MAX` when none), children range and the
+/// ranges of exact and prefix entries in `Lexicon::entries`.
+#[derive(Clone, Copy)]
+struct NodeInfo {
+    dense: u32,
+    cs: u32,
+    ce: u32,
+    es: u32,
+    ee: u32,
+    ps: u32,
+    pe: u32,
 }
 
 /// One rule match: token range (inclusive start, exclusive end).
@@ -250,7 +304,7 @@ impl Lexicon {
         rules: &[(&'static str, Family, &'static str)],
         sets: &[(&'static str, &'static str)],
     ) -> Result<Lexicon, String> {
-        let mut lex = Lexicon { term: Vec::new(), dense_of: Vec::new(), flat_start: Vec::new(), flat: Vec::new(), filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], dense: Vec::new(), root: vec![0; 256], rules: Vec::new() };
+        let mut lex = Lexicon { info: Vec::new(), flat: Vec::new(), entries: Vec::new(), reach: Vec::new(), filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], dense: Vec::new(), root: vec![0; 256], rules: Vec::new() };
         for (ri, &(id, family, pat)) in rules.iter().enumerate() {
             let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
             let mut gaps: Vec<u8> = Vec::new();
@@ -304,12 +358,23 @@ impl Lexicon {
             }
         }
         for node in &lex.nodes {
-            lex.term.push(u8::from(!node.exact.is_empty()) | (u8::from(!node.prefix.is_empty()) << 1));
-            lex.dense_of.push(node.dense.unwrap_or(u32::MAX));
-            lex.flat_start.push(lex.flat.len() as u32);
+            let cs = lex.flat.len() as u32;
             lex.flat.extend_from_slice(&node.children);
+            let es = lex.entries.len() as u32;
+            lex.entries.extend_from_slice(&node.exact);
+            let ps = lex.entries.len() as u32;
+            lex.entries.extend_from_slice(&node.prefix);
+            lex.info.push(NodeInfo {
+                dense: node.dense.unwrap_or(u32::MAX),
+                cs,
+                ce: lex.flat.len() as u32,
+                es,
+                ee: ps,
+                ps,
+                pe: lex.entries.len() as u32,
+            });
         }
-        lex.flat_start.push(lex.flat.len() as u32);
+        lex.reach = lex.rules.iter().map(|r| r.reach).collect();
         Ok(lex)
     }
 
@@ -322,7 +387,7 @@ impl Lexicon {
             return;
         }
         let key = w.as_bytes().get(..w.len().min(3)).unwrap_or(&[]);
-        let h = filter_hash(key);
+        let h = filter_key(key);
         if let Some(x) = self.filter.get_mut(h / 64) {
             *x |= 1 << (h % 64);
         }
@@ -370,35 +435,47 @@ impl Lexicon {
         }
     }
 
+    #[inline]
     fn step(&self, node: usize, b: u8, first: bool) -> Option<usize> {
         if first {
             let r = *self.root.get(b as usize)?;
             return if r == 0 { None } else { Some(r as usize) };
         }
-        let d = *self.dense_of.get(node)?;
-        if d != u32::MAX && b.is_ascii_lowercase() {
-            let x = *self.dense.get(d as usize)?.get((b - b'a') as usize)?;
+        let info = self.info.get(node)?;
+        if info.dense != u32::MAX && b.is_ascii_lowercase() {
+            let x = *self.dense.get(info.dense as usize)?.get((b - b'a') as usize)?;
             return if x == 0 { None } else { Some(x as usize) };
         }
-        let (a, e) = (*self.flat_start.get(node)?, *self.flat_start.get(node + 1)?);
-        self.flat.get(a as usize..e as usize)?.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
+        self.flat.get(info.cs as usize..info.ce as usize)?.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
+    }
+
+    fn node_entries(&self, node: usize, prefix: bool) -> &[(u16, u8)] {
+        match self.info.get(node) {
+            Some(i) if prefix => self.entries.get(i.ps as usize..i.pe as usize).unwrap_or(&[]),
+            Some(i) => self.entries.get(i.es as usize..i.ee as usize).unwrap_or(&[]),
+            None => &[],
+        }
     }
 
     /// Finds all rule-word hits: `(rule, slot, token_start, token_end_exclusive)`.
+    #[inline(never)]
     fn word_hits(&self, t: &Tokens, out: &mut Vec<(u16, u8, u32, u32)>) {
         let toks = &t.toks;
         // Later-slot words are only recorded shortly after their rule's first word was seen:
         // common words ("you", "your", "is") would otherwise flood the hit list.
         let mut last0: Vec<u32> = vec![u32::MAX; self.rules.len()];
-        let mut push = |out: &mut Vec<(u16, u8, u32, u32)>, r: u16, s: u8, a: u32, b: u32| {
-            if s == 0 {
-                if let Some(x) = last0.get_mut(r as usize) {
-                    *x = a;
-                }
-                out.push((r, s, a, b));
-            } else if let (Some(&l), Some(rule)) = (last0.get(r as usize), self.rules.get(r as usize)) {
-                if l != u32::MAX && a >= l && a - l <= rule.reach {
+        let reach = &self.reach;
+        let mut push = |out: &mut Vec<(u16, u8, u32, u32)>, list: &[(u16, u8)], a: u32, b: u32| {
+            for &(r, s) in list {
+                if s == 0 {
+                    if let Some(x) = last0.get_mut(r as usize) {
+                        *x = a;
+                    }
                     out.push((r, s, a, b));
+                } else if let (Some(&l), Some(&rr)) = (last0.get(r as usize), reach.get(r as usize)) {
+                    if l != u32::MAX && a >= l && a - l <= rr {
+                        out.push((r, s, a, b));
+                    }
                 }
             }
         };
@@ -420,11 +497,7 @@ impl Lexicon {
                         }
                         first = false;
                     }
-                    if let Some(n) = self.nodes.get(node) {
-                        for &(r, s) in &n.prefix {
-                            push(out, r, s, ti32, k as u32 + 1);
-                        }
-                    }
+                    push(out, self.node_entries(node, true), ti32, k as u32 + 1);
                     k += 1;
                     if k - ti > 12 {
                         break;
@@ -433,8 +506,8 @@ impl Lexicon {
                 continue;
             }
             let word = t.wbuf.get(tok.ws as usize..tok.we as usize).unwrap_or(&[]);
-            let h = filter_hash(word.get(..word.len().min(3)).unwrap_or(&[]));
-            if self.filter.get(h / 64).is_none_or(|x| x & (1 << (h % 64)) == 0) {
+            let h = filter_key(word);
+            if word.is_empty() || self.filter.get(h / 64).is_none_or(|x| x & (1 << (h % 64)) == 0) {
                 continue;
             }
             let mut node = 0usize;
@@ -447,20 +520,14 @@ impl Lexicon {
                         break;
                     }
                 }
-                if self.term.get(node).is_some_and(|t| t & 2 != 0) {
-                    if let Some(n) = self.nodes.get(node) {
-                        for &(r, s) in &n.prefix {
-                            push(out, r, s, ti32, ti32 + 1);
-                        }
+                if let Some(info) = self.info.get(node) {
+                    if info.pe != info.ps {
+                        push(out, self.entries.get(info.ps as usize..info.pe as usize).unwrap_or(&[]), ti32, ti32 + 1);
                     }
                 }
             }
-            if ok && !word.is_empty() && self.term.get(node).is_some_and(|t| t & 1 != 0) {
-                if let Some(n) = self.nodes.get(node) {
-                    for &(r, s) in &n.exact {
-                        push(out, r, s, ti32, ti32 + 1);
-                    }
-                }
+            if ok {
+                push(out, self.node_entries(node, false), ti32, ti32 + 1);
             }
         }
     }
@@ -477,10 +544,8 @@ impl Lexicon {
                     Some(nx) => node = nx,
                     None => break,
                 }
-                if let Some(n) = self.nodes.get(node) {
-                    if !n.prefix.is_empty() || !n.exact.is_empty() {
-                        best = k + 1;
-                    }
+                if self.info.get(node).is_some_and(|i| i.pe != i.es) {
+                    best = k + 1;
                 }
             }
             if best > p {
@@ -562,16 +627,21 @@ impl Lexicon {
             if first.is_empty() {
                 continue;
             }
-            let slots: Vec<&[(u16, u8, u32, u32)]> = (0..r.gaps.len().min(MAX_SLOTS)).map(|s| bucket(ri, s)).collect();
-            if slots.iter().any(|s| s.is_empty()) {
+            let nslots = r.gaps.len().min(MAX_SLOTS);
+            if (1..nslots).any(|s| bucket(ri, s).is_empty()) {
                 continue;
             }
+            let mut slot_arr: [&[(u16, u8, u32, u32)]; MAX_SLOTS] = [&[]; MAX_SLOTS];
+            for (s, x) in slot_arr.iter_mut().enumerate().take(nslots) {
+                *x = bucket(ri, s);
+            }
+            let slots = slot_arr.get(..nslots).unwrap_or(&[]);
             let mut last_end = 0u32;
             for h in first {
                 if h.2 < last_end {
                     continue;
                 }
-                if let Some(end) = chain(&slots, &r.gaps, 1, h.3) {
+                if let Some(end) = chain(slots, &r.gaps, 1, h.3) {
                     out.push(PhraseMatch { rule: ri as u16, ts: h.2, te: end });
                     last_end = end;
                 }
@@ -582,15 +652,12 @@ impl Lexicon {
 }
 
 const MAX_SLOTS: usize = 6;
-const FILTER_BITS: usize = 16384;
+const FILTER_BITS: usize = 32768;
 
-fn filter_hash(key: &[u8]) -> usize {
-    let mut h: u32 = 0x811c9dc5;
-    for &b in key {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x01000193);
-    }
-    (h as usize ^ (h as usize >> 14)) % FILTER_BITS
+/// Filter bit of a word: 5 bits of each of its first three bytes (0 past the end).
+fn filter_key(word: &[u8]) -> usize {
+    let k = |i: usize| word.get(i).map_or(0, |&b| usize::from(b & 31));
+    (k(0) << 10) | (k(1) << 5) | k(2)
 }
 
 /// Depth-first search for the rest of a slot chain; returns the end token of the first full match.
@@ -605,4 +672,3 @@ fn chain(slots: &[&[(u16, u8, u32, u32)]], gaps: &[u8], slot: usize, prev_end: u
     }
     None
 }
-

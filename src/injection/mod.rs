@@ -16,6 +16,7 @@
 //!
 //! Nothing here logs or returns the text itself: hits carry rule ids and byte spans only.
 
+mod context;
 mod detect;
 mod lexicon;
 mod normalize;
@@ -305,7 +306,25 @@ impl InjectionDetector {
         // a long jailbreak can carry hundreds of hits).
         hits.sort_by(|x, y| x.span.cmp(&y.span).then_with(|| x.id.cmp(&y.id)));
         hits.dedup();
+        let score = if score >= self.flag_threshold && custom_hits.is_empty() && Self::discussed(text, &a, &hits) {
+            score * context::DISCUSSION_FACTOR
+        } else {
+            score
+        };
         InjectionVerdict { score, hits }
+    }
+
+    /// Whether the phrases that fired are talked about (quoted, explained, narrated) rather
+    /// than aimed at the model; see `context`.
+    fn discussed(text: &str, a: &detect::Analysis, hits: &[RuleHit]) -> bool {
+        let families: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        // The phrases themselves (not the sentences sanitising would remove).
+        let spans: Vec<(usize, usize)> =
+            a.hits.iter().filter(|h| h.ne > h.ns).map(|h| a.norm.orig_span(h.ns, h.ne, text)).collect();
+        // The end of the earliest phrase: a cue may open it ("what is the system prompt...").
+        let first = spans.iter().min().map(|s| s.1).unwrap_or(0);
+        let quoted = !spans.is_empty() && spans.iter().all(|&(s, e)| context::span_in_quotes(text, s, e));
+        context::is_discussion(text, &families, quoted, first)
     }
 
     fn orig_span(&self, a: &detect::Analysis, text: &str, h: &RawHit) -> Option<(usize, usize)> {
