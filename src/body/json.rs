@@ -200,6 +200,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// An object member's key and the `:` after it (cursor on the key's opening quote).
+    fn member_key(&mut self) -> Result<String, JsonError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("expected object key"));
+        }
+        let k = self.string()?;
+        self.ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err("expected ':'"));
+        }
+        self.i += 1;
+        Ok(k)
+    }
+
     fn number(&mut self) -> Result<(), JsonError> {
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -270,16 +284,7 @@ pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
                     s.i += 1;
                 } else {
                     stack.push(Frame::Object);
-                    if s.peek() != Some(b'"') {
-                        return Err(s.err("expected object key"));
-                    }
-                    let k = s.string()?;
-                    s.ws();
-                    if s.peek() != Some(b':') {
-                        return Err(s.err("expected ':'"));
-                    }
-                    s.i += 1;
-                    path.push(Seg::Key(k));
+                    path.push(Seg::Key(s.member_key()?));
                     continue 'value;
                 }
             }
@@ -333,15 +338,7 @@ pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
                     Some(b',') => {
                         s.i += 1;
                         s.ws();
-                        if s.peek() != Some(b'"') {
-                            return Err(s.err("expected object key"));
-                        }
-                        let k = s.string()?;
-                        s.ws();
-                        if s.peek() != Some(b':') {
-                            return Err(s.err("expected ':'"));
-                        }
-                        s.i += 1;
+                        let k = s.member_key()?;
                         if let Some(last) = path.last_mut() {
                             *last = Seg::Key(k);
                         }
