@@ -1,7 +1,7 @@
 //! The HTTP context: one per request. Buffers what must be inspected, applies the pipeline's
 //! decisions, and never calls a host function that may panic.
 
-use super::abi::{self, log};
+use super::abi::{self, log, HostError};
 use super::metrics::Metrics;
 use super::store::SharedDataStore;
 use crate::config::{CompressedPolicy, OversizePolicy, Settings};
@@ -125,9 +125,11 @@ impl GuardrailHttp {
         }
     }
 
-    fn inspect_body(&mut self, size: usize) -> Action {
+    /// Inspects the whole buffered body, read once by the caller (the rewrite replaces exactly
+    /// the bytes read).
+    fn inspect_body(&mut self, read: Result<Vec<u8>, HostError>) -> Action {
         self.state = RequestState::Done;
-        let bytes = match abi::get_buffer(BufferType::HttpRequestBody, 0, size) {
+        let bytes = match read {
             Ok(b) => b,
             Err(e) => {
                 log(LogLevel::Error, &format!("cannot read request body (host status {})", e.0));
@@ -186,7 +188,7 @@ impl GuardrailHttp {
         }
 
         if let Some(new_body) = ins.rewritten(route_model.as_deref(), clamp) {
-            if let Err(e) = abi::set_buffer(BufferType::HttpRequestBody, 0, size, &new_body) {
+            if let Err(e) = abi::set_buffer(BufferType::HttpRequestBody, 0, bytes.len(), &new_body) {
                 // Forwarding the original would leak what was meant to be removed: refuse.
                 log(LogLevel::Error, &format!("cannot rewrite request body (host status {})", e.0));
                 let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be rewritten.");
@@ -351,14 +353,13 @@ impl HttpContext for GuardrailHttp {
         if !end_of_stream {
             return Action::Pause;
         }
-        self.inspect_body(body_size)
+        self.inspect_body(abi::get_buffer(BufferType::HttpRequestBody, 0, body_size))
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         // HTTP/2 with trailers: the body callback never saw end_of_stream.
         if self.state == RequestState::Buffering {
-            let size = abi::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
-            return self.inspect_body(size);
+            return self.inspect_body(abi::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX));
         }
         if self.state == RequestState::Replied {
             return Action::Pause;

@@ -3,7 +3,6 @@
 //! with the `wasmcustom.` prefix. No per-user labels: tiers and codes are bounded sets.
 
 use super::abi;
-use crate::config::Settings;
 use crate::injection::InjectionAction;
 use crate::pii::PiiKind;
 use std::cell::RefCell;
@@ -19,7 +18,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn define(_settings: &Settings) -> Metrics {
+    pub fn define() -> Metrics {
         let c = |n: &str| abi::define_counter(&format!("mesh_guardrail.{n}"));
         Metrics {
             requests_inspected: c("requests_inspected"),

@@ -85,7 +85,7 @@ impl RootContext for GuardrailRoot {
         let key = resolve_token_key(parsed.pii.token_key.as_deref());
         match Settings::compile(&parsed, key) {
             Ok(settings) => {
-                let metrics = Metrics::define(&settings);
+                let metrics = Metrics::define();
                 log(
                     LogLevel::Info,
                     &format!(
