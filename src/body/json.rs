@@ -73,6 +73,32 @@ impl fmt::Display for JsonError {
 /// an attacker-controlled depth still costs memory).
 pub const MAX_DEPTH: usize = 128;
 
+/// The first index at or after `i` whose byte may end the plain run of a string (a `"`, a `\\`
+/// or a control character), or the 8-byte word containing it; `b.len()` rounded down to the
+/// last whole word otherwise. Word-at-a-time (SWAR): a string's body costs about one
+/// comparison per eight bytes, natively and in Wasm (64-bit integers are native there).
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const QUOTE: u64 = LO * b'"' as u64;
+    const BACKSLASH: u64 = LO * b'\\' as u64;
+    const SPACE: u64 = LO * 0x20;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let q = w ^ QUOTE;
+        let s = w ^ BACKSLASH;
+        // Exact "some byte is zero" / "some byte < 0x20" tests (Hacker's Delight, 6-1).
+        let hit = (q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s) | (w.wrapping_sub(SPACE) & !w);
+        if hit & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i
+}
+
 enum Frame {
     Object,
     Array(usize),
@@ -126,7 +152,8 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<String, JsonError> {
         self.i += 1; // opening quote
         let start = self.i;
-        // Fast path: no escapes.
+        // Fast path: no escapes. Skip eight plain bytes at a time first.
+        self.i = skip_plain(self.b, self.i);
         while let Some(&c) = self.b.get(self.i) {
             match c {
                 b'"' => {
@@ -377,19 +404,41 @@ pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
 pub fn encode_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+    // Copy runs of plain bytes whole (the SWAR skip also stops at `"`, `\\` and controls);
+    // only those three kinds of byte need an escape, and all are ASCII, so every run boundary
+    // is a char boundary.
+    let b = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < b.len() {
+        i = skip_plain(b, i);
+        let Some(&c) = b.get(i) else { break };
+        let esc: Option<&str> = match c {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => {
+                i += 1;
+                continue;
             }
-            c => out.push(c),
+        };
+        out.push_str(s.get(run..i).unwrap_or_default());
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(c >> 4)]));
+                out.push(char::from(HEX[usize::from(c & 15)]));
+            }
         }
+        i += 1;
+        run = i;
     }
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
     out
 }
@@ -472,6 +521,52 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn encode_str_round_trips_every_escape_at_every_position() {
+        let specials = ["\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1f}", "\u{8}", "é", "€", "😀", "\u{7f}", "/"];
+        for sp in specials {
+            for pos in 0..20 {
+                let s: String = format!("{}{sp}{}", "ab".repeat(pos / 2 + 1).get(..pos).unwrap(), "xyz".repeat(5));
+                let enc = encode_str(&s);
+                assert!(!enc[1..enc.len() - 1].bytes().any(|b| b < 0x20), "{enc:?}");
+                let doc = format!("[{enc}]");
+                let d = scan(doc.as_bytes()).unwrap();
+                assert_eq!(d.leaves[0].as_str(), Some(s.as_str()), "{enc:?}");
+                // serde_json reads it back the same (the upstream's parser, not only ours).
+                let v: Vec<String> = serde_json::from_str(&doc).unwrap();
+                assert_eq!(v[0], s);
+            }
+        }
+        assert_eq!(encode_str(""), "\"\"");
+        assert_eq!(encode_str("a\u{1}b"), "\"a\\u0001b\"");
+        assert_eq!(encode_str("\u{1f}"), "\"\\u001f\"");
+    }
+
+    #[test]
+    fn word_at_a_time_skip_stops_at_every_special_byte_in_every_position() {
+        // A quote, a backslash escape or a control character at each offset of a long string,
+        // with multi-byte UTF-8 around: the SWAR skip must never step over one.
+        for special in ["\"", "\\n", "\u{1}"] {
+            for pos in 0..24 {
+                let body: String = (0..40).map(|i| if i % 7 == 3 { 'é' } else { 'a' }).collect();
+                let (pre, post) = body.split_at(body.char_indices().nth(pos).map(|(i, _)| i).unwrap());
+                let doc = format!("[\"{pre}{special}{post}\"]");
+                match special {
+                    "\"" => assert!(scan(doc.as_bytes()).is_err(), "{doc:?}"),
+                    "\\n" => {
+                        let d = scan(doc.as_bytes()).unwrap();
+                        assert_eq!(d.leaves[0].as_str(), Some(format!("{pre}\n{post}").as_str()));
+                    }
+                    _ => assert_eq!(scan(doc.as_bytes()).unwrap_err().reason, "control character in string"),
+                }
+            }
+        }
+        assert_eq!(skip_plain(b"abcdefgh", 0), 8);
+        assert_eq!(skip_plain(b"abcdefg\"", 0), 0);
+        assert_eq!(skip_plain(b"abcdefghij\"klmnopq", 0), 8);
+        assert_eq!(skip_plain("ééééé\u{7f}x".as_bytes(), 0), 8); // 0x7f and UTF-8 bytes are plain
+    }
 
     #[test]
     fn scans_leaves_with_paths_and_spans() {
