@@ -40,6 +40,8 @@ pub struct GuardrailHttp {
     metrics: Rc<Metrics>,
     state: RequestState,
     headers_paused: bool,
+    /// The request declared a `content-length` (to correct if the body is rewritten).
+    declared_length: bool,
     request_id: String,
     identity: Option<Identity>,
     admission: Option<Admission>,
@@ -70,6 +72,7 @@ impl GuardrailHttp {
             metrics,
             state: RequestState::Skip,
             headers_paused: false,
+            declared_length: false,
             request_id: String::new(),
             identity: None,
             admission: None,
@@ -188,6 +191,16 @@ impl GuardrailHttp {
         }
 
         if let Some(new_body) = ins.rewritten(route_model.as_deref(), clamp) {
+            // The body's length changes: correct the declared length (the headers are held,
+            // so the upstream sees the new one). Without it Envoy frames the body itself.
+            let length_fixed = !self.declared_length
+                || abi::set_header(MapType::HttpRequestHeaders, "content-length", &new_body.len().to_string()).is_ok()
+                || abi::remove_header(MapType::HttpRequestHeaders, b"content-length").is_ok();
+            if !length_fixed {
+                log(LogLevel::Error, "cannot correct content-length of a rewritten request body");
+                let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be rewritten.");
+                return self.reply(&r);
+            }
             if let Err(e) = abi::set_buffer(BufferType::HttpRequestBody, 0, bytes.len(), &new_body) {
                 // Forwarding the original would leak what was meant to be removed: refuse.
                 log(LogLevel::Error, &format!("cannot rewrite request body (host status {})", e.0));
@@ -334,8 +347,9 @@ impl HttpContext for GuardrailHttp {
             return self.oversize();
         }
         self.state = RequestState::Buffering;
-        // The body may be rewritten: its length is then no longer what the client said.
-        let _ = abi::remove_header(MapType::HttpRequestHeaders, b"content-length");
+        // A rewritten body fixes `content-length` when it is written (the headers are still
+        // held then); an unchanged body keeps the client's, at no extra host call.
+        self.declared_length = get("content-length").is_some();
         // Hold the headers while the body is read: a blocked or over-quota request must not
         // open an upstream request at all, and decision headers can only be added to headers
         // not yet forwarded. Envoy needs `allow_on_headers_stop_iteration: true` for this.

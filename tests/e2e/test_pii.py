@@ -51,6 +51,29 @@ def test_upstream_sees_tokens_and_client_reads_its_own_text(start_envoy, mock):
     assert counts["email"] == "1" and counts["credit_card"] == "1" and counts["iban"] == "1"
 
 
+def test_rewritten_request_carries_its_new_content_length(start_envoy, mock):
+    # The body shrinks or grows when values become tokens: the upstream must get the new length
+    # (set while the headers are held), not the client's, and no chunked framing.
+    envoy = start_envoy({})
+    sent = json.dumps({"model": "m", "messages": [{"role": "user", "content": SENTENCE}]}).encode()
+    r = harness.request(envoy.url, "POST", "/v1/chat/completions", body=sent,
+                        headers={"content-type": "application/json"})
+    assert r.status == 200
+    last = mock.last()
+    headers = {k.lower(): v for k, v in last["headers"].items()}
+    assert last["body"] != sent.decode()
+    assert headers.get("content-length") == str(len(last["body"].encode())), headers
+    assert "transfer-encoding" not in headers
+    # An unchanged body keeps the client's length as sent.
+    plain = json.dumps({"model": "m", "messages": [{"role": "user", "content": "Nothing private here."}]}).encode()
+    r = harness.request(envoy.url, "POST", "/v1/chat/completions", body=plain,
+                        headers={"content-type": "application/json"})
+    assert r.status == 200
+    last = mock.last()
+    assert last["body"] == plain.decode()
+    assert {k.lower(): v for k, v in last["headers"].items()}.get("content-length") == str(len(plain))
+
+
 @pytest.mark.parametrize("delta", [1, 3, 7])
 def test_sse_restores_tokens_split_across_deltas(start_envoy, delta):
     envoy = start_envoy({})
