@@ -3,14 +3,19 @@
 #
 #   scripts/bench.sh            native engine + through Envoy (about 4-5 minutes with a warm build)
 #   scripts/bench.sh native     only the native engine table (cargo bench --bench engine)
+#   scripts/bench.sh wasm       only the module in V8 without Envoy (scripts/bench_wasm.py, Node.js)
 #   scripts/bench.sh envoy      only the through-Envoy part (scripts/bench_envoy.py)
 #
 # 1. Native engine (benches/engine.rs): median us per call, MB/s, us/KB of the public Rust API
 #    (request pipeline, injection, PII, JSON and SSE response rewriting) on benign and PII-dense
 #    chat bodies of 1 KB, 4 KB, 64 KB and 1 MB.
-# 2. Through Envoy (scripts/bench_envoy.py): the same Envoy with and without the filter (config {}),
-#    wrk with 4 KB and 64 KB bodies in alternating rounds, the SSE time to first byte, the module
-#    size and the memory of the worker VMs.
+# 2. The module in V8 (scripts/bench_wasm.py): the built .wasm driven through whole requests by a
+#    proxy-wasm host in Node.js (V8, TurboFan only, as in Envoy): the filter's own us per request,
+#    benign and PII-dense, 1 KB to 900 KB. Precise where wrk is noisy.
+# 3. Through Envoy (scripts/bench_envoy.py): the same Envoy with and without the filter (config {}),
+#    and with a reference filter that reads the body and computes nothing (the floor), wrk with
+#    4 KB and 64 KB bodies in alternating rounds, the SSE time to first byte, the module size and
+#    the memory of the worker VMs.
 #
 # Knobs (environment): GUARDRAIL_BENCH_SECS (native seconds per cell, 0.3), BENCH_ROUNDS (5),
 # BENCH_SECS (wrk seconds per round, 5), BENCH_SIZES (4k,64k), BENCH_TTFB_N (60),
@@ -21,7 +26,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in all|native|envoy) ;; *) echo "usage: scripts/bench.sh [all|native|envoy]" >&2; exit 2 ;; esac
+case "$WHAT" in all|native|wasm|envoy) ;; *) echo "usage: scripts/bench.sh [all|native|wasm|envoy]" >&2; exit 2 ;; esac
 
 START=$(date +%s)
 SUMMARY="$(mktemp -t guardrail-bench-summary.XXXXXX)"
@@ -46,7 +51,7 @@ ensure_wrk() {
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found"
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
-if [[ "$WHAT" != native ]]; then
+if [[ "$WHAT" == all || "$WHAT" == envoy ]]; then
   command -v curl >/dev/null 2>&1 || die "curl not found"
   ensure_wrk
 fi
@@ -75,7 +80,7 @@ if [[ "$WHAT" != native ]]; then
   fi
 fi
 
-if [[ "$WHAT" != envoy ]]; then
+if [[ "$WHAT" == all || "$WHAT" == native ]]; then
   echo "## 1. Native engine: cargo bench --bench engine"
   echo "(compiling the benchmark in the release profile; the first build takes a minute or two)" >&2
   if ! cargo bench --bench engine --no-run >"$NATIVE_LOG" 2>&1; then
@@ -89,8 +94,14 @@ if [[ "$WHAT" != envoy ]]; then
   echo
 fi
 
-if [[ "$WHAT" != native ]]; then
-  echo "## 2. Through Envoy: scripts/bench_envoy.py"
+if [[ "$WHAT" == all || "$WHAT" == wasm ]]; then
+  echo "## 2. The module in V8 without Envoy: scripts/bench_wasm.py (Node.js, proxy-wasm host in JS)"
+  python3 scripts/bench_wasm.py --summary "$SUMMARY" || die "the in-V8 benchmark failed"
+  echo
+fi
+
+if [[ "$WHAT" == all || "$WHAT" == envoy ]]; then
+  echo "## 3. Through Envoy: scripts/bench_envoy.py"
   python3 scripts/bench_envoy.py --summary "$SUMMARY"
 fi
 
@@ -102,7 +113,9 @@ v=$(get native.injection.scan.benign.4k_us);   [[ -n "$v" ]] && parts+=("injecti
 v=$(get native.pii.anonymize.pii.4k_us);       [[ -n "$v" ]] && parts+=("PII-dense tokenise 4KB ${v}us (<10)")
 v=$(get native.pii.anonymize.benign.4k_us);    [[ -n "$v" ]] && parts+=("benign PII 4KB ${v}us")
 v=$(get native.linearity_worst);               [[ -n "$v" ]] && parts+=("worst us/KB 1MB/4KB ${v}")
+v=$(get wasm.benign.4k_us);                    [[ -n "$v" ]] && parts+=("in V8 4KB ${v}us/request")
 v=$(get envoy.ratio.4k);                       [[ -n "$v" ]] && parts+=("Envoy req/s with/without 4KB ${v} (>=0.80)")
+v=$(get envoy.reference_ratio.4k);             [[ -n "$v" ]] && parts+=("reference filter 4KB ${v}")
 v=$(get envoy.ratio.64k);                      [[ -n "$v" ]] && parts+=("64KB ${v}")
 v=$(get envoy.added_us_per_req.4k);            [[ -n "$v" ]] && parts+=("filter adds ${v}us Envoy CPU/request at 4KB")
 v=$(get envoy.ttfb_added_ms);                  [[ -n "$v" ]] && parts+=("SSE TTFB added ${v}ms (<1)")

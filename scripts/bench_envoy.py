@@ -7,8 +7,10 @@ Part of `make bench` (scripts/bench.sh); runs on its own too:
 
 What it does (all on 127.0.0.1, free ports, everything it starts is killed on exit):
   * starts examples/mock_llm.py (SSE upstream for the time-to-first-byte test);
-  * starts TWO Envoys via scripts/envoy.sh, from envoy/bench-with-filter.yaml and
-    envoy/bench-without-filter.yaml (identical except the wasm filter, config `{}`), each
+  * starts THREE Envoys via scripts/envoy.sh, from envoy/bench-with-filter.yaml and
+    envoy/bench-without-filter.yaml (identical except the wasm filter, config `{}`), and the
+    with-filter config loading benches/reference-filter instead (the floor: a filter that holds
+    the headers, buffers and reads the body, adds two headers and computes nothing), each
     `--concurrency 1`: one worker thread that runs the front listener and the zero-cost
     upstream listener (buffer + direct_response). wrk runs with one thread (-t1 -c8) so the
     loaded Envoy worker and wrk each get one of the 2 cores; only one Envoy is loaded at a time;
@@ -207,6 +209,17 @@ def rss_kb(pid):
     return None
 
 
+def build_reference():
+    """Builds benches/reference-filter (its own small crate) and returns the module's path."""
+    target = os.path.join(ROOT, "target", "reference-filter")
+    cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip1", "--manifest-path",
+           os.path.join(ROOT, "benches", "reference-filter", "Cargo.toml"), "--target-dir", target]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        die("building the reference filter failed (%s):\n%s" % (" ".join(cmd), r.stderr[-2000:]))
+    return os.path.join(target, "wasm32-wasip1", "release", "reference_filter.wasm")
+
+
 class Envoy:
     def __init__(self, label, template, wasm, mock_port, concurrency, envoy_cmd, plugin_config="{}"):
         self.label = label
@@ -343,6 +356,10 @@ def main():
     ap.add_argument("--ttfb-n", type=int, default=int(os.environ.get("BENCH_TTFB_N", 60)))
     ap.add_argument("--wasm", default=os.path.join(ROOT, "target/wasm32-wasip1/release/mesh_guardrail.wasm"))
     ap.add_argument("--summary", help="append key=value summary lines to this file")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    default=not os.environ.get("BENCH_NO_REFERENCE"),
+                    help="skip the reference filter (benches/reference-filter: holds the headers, buffers and "
+                         "reads the body, adds two headers, computes nothing): the floor of any such filter")
     ap.add_argument("--floor", action="store_true", default=bool(os.environ.get("BENCH_FLOOR")),
                     help="also load a third Envoy: the filter with every detector off (injection disabled, "
                          "PII entities and response off): the host-layer floor (BENCH_FLOOR=1; "
@@ -418,6 +435,9 @@ def run(args, envoy_cmd, envoy_which, version):
     with_f = Envoy("with", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
     without = Envoy("without", "bench-without-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
     envoys = {"with": with_f, "without": without}
+    if args.reference:
+        envoys["reference"] = Envoy("reference", "bench-with-filter.yaml", build_reference(), mock_port,
+                                    args.concurrency, envoy_cmd)
     if args.floor:
         envoys["floor"] = Envoy("floor", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd,
                                 FLOOR_CONFIG)
@@ -430,6 +450,9 @@ def run(args, envoy_cmd, envoy_which, version):
     print("  with    = envoy/bench-with-filter.yaml    (wasm filter, config {}, V8)  front :%d"
           % with_f.front)
     print("  without = envoy/bench-without-filter.yaml (no filter)                   front :%d" % without.front)
+    if args.reference:
+        print("  reference = envoy/bench-with-filter.yaml with benches/reference-filter instead: holds the headers,")
+        print("              buffers and reads the body, adds two headers, computes nothing (the floor of any such filter)")
     if args.floor:
         print("  floor   = envoy/bench-with-filter.yaml, detectors off: %s" % FLOOR_CONFIG)
     print("  upstream = a listener of the same Envoy: buffer + direct_response chat.completion (costs ~nothing)")
@@ -473,9 +496,9 @@ def run(args, envoy_cmd, envoy_which, version):
                     flush=True)
         print()
     mem_after = {n: e.memory() for n, e in envoys.items()}
-    if args.floor:
-        mem_before.pop("floor", None)
-        mem_after.pop("floor", None)
+    for extra in ("floor", "reference"):
+        mem_before.pop(extra, None)
+        mem_after.pop(extra, None)
 
     # Streaming TTFB.
     sse_path = os.path.join(TMP, "sse.json")
@@ -511,12 +534,14 @@ def run(args, envoy_cmd, envoy_which, version):
         ratios = [a["rps"] / b["rps"] for a, b in zip(w, wo) if b["rps"] > 0]
         ratio = med(ratios)
         rows = [("with", w), ("without", wo)]
-        if args.floor:
-            fl = results[(label, "floor")]
-            floor_ratio = med([a["rps"] / b["rps"] for a, b in zip(fl, wo) if b["rps"] > 0])
-            rows.append(("floor", fl))
+        ratio_of = {"with": ratio}
+        for extra in ("reference", "floor"):
+            if extra in envoys:
+                rs = results[(label, extra)]
+                ratio_of[extra] = med([a["rps"] / b["rps"] for a, b in zip(rs, wo) if b["rps"] > 0])
+                rows.append((extra, rs))
         for name, rs in rows:
-            r_ = {"with": "%.3f" % ratio, "floor": "%.3f" % floor_ratio if args.floor else ""}.get(name, "")
+            r_ = "%.3f" % ratio_of[name] if name in ratio_of else ""
             print("  %-5s %-8s %11.0f %9.3f %9.3f %7.0f%% %12s" % (
                 label, name, med([x["rps"] for x in rs]), med([x["p50"] for x in rs]), med([x["p99"] for x in rs]),
                 med([x["cpu"] for x in rs]), r_))
@@ -527,9 +552,17 @@ def run(args, envoy_cmd, envoy_which, version):
         line = "  %-5s Envoy CPU per request: with %.0f us, without %.0f us -> the filter adds %.0f us/request" % (
             label, per_req(w), per_req(wo), added_us)
         if args.floor:
-            line += " (floor, detectors off: +%.0f us)" % (per_req(fl) - per_req(wo))
+            line += " (floor, detectors off: +%.0f us)" % (per_req(results[(label, "floor")]) - per_req(wo))
         print(line)
         summary.append("envoy.added_us_per_req.%s=%.0f" % (label.lower(), added_us))
+        if "reference" in envoys:
+            ref = results[(label, "reference")]
+            ref_us = per_req(ref) - per_req(wo)
+            print("  %-5s the reference filter adds %.0f us/request (ratio %.3f): Envoy's cost of any Wasm filter that"
+                  " holds and reads the body; mesh-guardrail's own work is the other %.0f us"
+                  % (label, ref_us, ratio_of["reference"], added_us - ref_us))
+            summary.append("envoy.reference_ratio.%s=%.3f" % (label.lower(), ratio_of["reference"]))
+            summary.append("envoy.reference_added_us.%s=%.0f" % (label.lower(), ref_us))
         if cpu_w < 80:
             print("  %-5s note: the with-filter Envoy used only %.0f%% CPU: the host is busy with other work, "
                   "ratios are noisy" % (label, cpu_w))
