@@ -84,17 +84,32 @@ impl<'a> RequestBody<'a> {
         let mut slots = Vec::new();
         if known {
             // Roles of messages[i] / input[i], looked up by index (the role key may come after
-            // the content in the object).
-            let mut roles: Vec<(&str, usize, Role)> = Vec::new();
+            // the content in the object). Indexed by position, so a body of many thousand
+            // messages costs linear time, not one scan of every role per text.
+            let mut roles: [Vec<Option<Role>>; 2] = [Vec::new(), Vec::new()];
+            let top_slot = |top: &str| match top {
+                "messages" => Some(0),
+                "input" => Some(1),
+                _ => None,
+            };
             for l in &doc.leaves {
                 if let (Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) = (l.path.first(), index_at(&l.path, 1), &l.value) {
                     if l.path.len() == 3 && matches!(l.path.get(2), Some(Seg::Key(k)) if k == "role") {
-                        roles.push((top.as_str(), i, role_from(r)));
+                        if let Some(v) = top_slot(top).and_then(|t| roles.get_mut(t)) {
+                            // `i` is an array index of this document: bounded by its size.
+                            if v.len() <= i {
+                                v.resize(i + 1, None);
+                            }
+                            if let Some(slot) = v.get_mut(i) {
+                                // The first `role` of a message wins, as before.
+                                slot.get_or_insert(role_from(r));
+                            }
+                        }
                     }
                 }
             }
             let role_of = |top: &str, i: usize| {
-                roles.iter().find(|(t, j, _)| *t == top && *j == i).map(|r| r.2).unwrap_or(Role::User)
+                top_slot(top).and_then(|t| roles.get(t)).and_then(|v| v.get(i).copied().flatten()).unwrap_or(Role::User)
             };
             // Content blocks typed `tool_result` (Anthropic) carry tool output inside a user turn.
             let mut tool_result_blocks: Vec<(usize, usize)> = Vec::new();
@@ -107,6 +122,7 @@ impl<'a> RequestBody<'a> {
                     }
                 }
             }
+            tool_result_blocks.sort_unstable();
             for (n, l) in doc.leaves.iter().enumerate() {
                 if !matches!(l.value, LeafValue::Str(_)) {
                     continue;
@@ -251,7 +267,7 @@ fn slot_role(l: &Leaf, role_of: &dyn Fn(&str, usize) -> Role, tool_results: &[(u
                 return Some(Role::Assistant);
             }
             let j = index_at(p, 3);
-            let in_tool_result = j.map(|j| tool_results.contains(&(i, j))).unwrap_or(false);
+            let in_tool_result = j.map(|j| tool_results.binary_search(&(i, j)).is_ok()).unwrap_or(false);
             if path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("text")]) {
                 return Some(if in_tool_result { Role::Tool } else { role });
             }
@@ -297,6 +313,29 @@ mod tests {
     fn texts(body: &str) -> Vec<(Role, String, String)> {
         let b = RequestBody::parse(body.as_bytes()).unwrap();
         b.slots.iter().map(|s| (s.role, b.location(s), b.text(s).to_string())).collect()
+    }
+
+    #[test]
+    fn roles_of_many_messages_by_index_first_role_wins() {
+        // Thousands of turns (roles looked up by index), a role after its content, a message
+        // without a role (user), a second `role` key ignored, and `input` kept apart.
+        let mut msgs = Vec::new();
+        for i in 0..3000 {
+            msgs.push(match i % 4 {
+                0 => format!(r#"{{"content":"s{i}","role":"system"}}"#),
+                1 => format!(r#"{{"role":"assistant","content":"a{i}","role":"system"}}"#),
+                2 => format!(r#"{{"content":"u{i}"}}"#),
+                _ => format!(r#"{{"role":"tool","content":"t{i}"}}"#),
+            });
+        }
+        let body = format!(r#"{{"input":[{{"role":"system","content":"x"}}],"messages":[{}]}}"#, msgs.join(","));
+        let t = texts(&body);
+        assert_eq!(t.len(), 3001);
+        assert_eq!(t[0], (Role::System, "input[0].content".into(), "x".into()));
+        for (i, (role, loc, text)) in t[1..].iter().enumerate() {
+            let want = [Role::System, Role::Assistant, Role::User, Role::Tool][i % 4];
+            assert_eq!((*role, loc.as_str()), (want, format!("messages[{i}].content").as_str()), "{text}");
+        }
     }
 
     #[test]
