@@ -15,7 +15,8 @@
 //!
 //! Rows:
 //!   request pipeline   pipeline::inspect_request + Inspection::rewritten (what the filter runs
-//!                      on a request body; a fresh PiiVault each call)
+//!                      on a request body; a fresh PiiVault each call); kind `turns` is a body of
+//!                      many ~100-byte messages (about 10,000 at 1 MB)
 //!   injection.scan     the injection detector over the concatenated message text
 //!   pii.detect         PII detection only, same text
 //!   pii.anonymize      PII detection + tokenisation into a fresh vault, same text
@@ -267,6 +268,22 @@ fn chat_body(seed: u64, n: usize, pii: bool) -> (Vec<u8>, String) {
         text.push_str(c);
     }
     (body.into_bytes(), text)
+}
+
+/// An OpenAI chat body of about `n` bytes made of many short turns (~100 bytes each, user and
+/// assistant alternating): the shape that finds per-message costs growing with the turn count.
+fn turns_body(seed: u64, n: usize) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut body = String::from(r#"{"model":"gpt-4o-mini","messages":["#);
+    let mut i = 0usize;
+    while body.len() + 120 < n {
+        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        let text = prose(&mut r, 60, false);
+        body.push_str(&format!(r#"{}{{"role":"{role}","content":{}}}"#, if i == 0 { "" } else { "," }, json_str(&text)));
+        i += 1;
+    }
+    body.push_str("]}");
+    body.into_bytes()
 }
 
 fn completion_body(content: &str) -> Vec<u8> {
@@ -538,6 +555,28 @@ fn main() {
         println!();
     }
 
+    // Many short turns: per-message work must stay linear in the number of messages.
+    if want("request pipeline") {
+        for &(label, n) in &sizes {
+            let body = turns_body(0x7E57 ^ n as u64, n);
+            let turns = {
+                let mut v = PiiVault::default();
+                pipeline::inspect_request(&settings, &body, &mut v).map(|ins| ins.body.slots.len()).unwrap_or(0)
+            };
+            let cell = measure(secs, || {
+                let mut v = PiiVault::default();
+                if let Ok(ins) = pipeline::inspect_request(&settings, black_box(&body), &mut v) {
+                    black_box(ins.rewritten(None, None));
+                }
+                black_box(&v);
+            });
+            let row = Row { name: "request pipeline", kind: "turns", size_label: label, bytes: body.len(), cell, note: format!("{turns} messages") };
+            print_row(&row);
+            rows.push(row);
+        }
+        println!();
+    }
+
     println!("bytes = what the call consumes: request body (pipeline), message text (injection, pii), response body");
     println!("(json), SSE wire bytes (sse; one push per event). us/KB = median_us / (bytes / 1024).");
     println!();
@@ -567,7 +606,7 @@ fn main() {
     let mut worst: Option<(String, f64)> = None;
     for name in ["request pipeline", "injection.scan", "pii.detect", "pii.anonymize", "response json", "response sse"] {
         let mut parts = Vec::new();
-        for kind in ["benign", "pii"] {
+        for kind in ["benign", "pii", "turns"] {
             if let (Some(a), Some(b)) = (find(name, kind, "4K"), find(name, kind, "1M")) {
                 let ua = a.cell.median_ns / a.bytes as f64;
                 let ub = b.cell.median_ns / b.bytes as f64;
