@@ -277,7 +277,7 @@ fn turns_body(seed: u64, n: usize) -> Vec<u8> {
     let mut body = String::from(r#"{"model":"gpt-4o-mini","messages":["#);
     let mut i = 0usize;
     while body.len() + 120 < n {
-        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        let role = if i.is_multiple_of(2) { "user" } else { "assistant" };
         let text = prose(&mut r, 60, false);
         body.push_str(&format!(r#"{}{{"role":"{role}","content":{}}}"#, if i == 0 { "" } else { "," }, json_str(&text)));
         i += 1;

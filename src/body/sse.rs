@@ -4,6 +4,8 @@
 //! whole events, in order, each with its raw bytes, and never rescans bytes it has already
 //! looked at, so cost stays linear in the stream's size.
 
+use std::borrow::Cow;
+
 /// One complete event as received (including its terminating blank line).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SseEvent {
@@ -13,57 +15,117 @@ pub struct SseEvent {
 impl SseEvent {
     /// The event's data: `data:` lines joined by `\n` (one leading space stripped), or None.
     pub fn data(&self) -> Option<String> {
-        let text = String::from_utf8_lossy(&self.raw);
-        let mut out: Option<String> = None;
-        for line in text.split(['\n', '\r']) {
-            let value = if let Some(v) = line.strip_prefix("data:") {
-                v.strip_prefix(' ').unwrap_or(v)
-            } else {
-                continue;
-            };
-            match &mut out {
-                Some(s) => {
-                    s.push('\n');
-                    s.push_str(value);
-                }
-                None => out = Some(value.to_string()),
-            }
+        self.data_cow().map(Cow::into_owned)
+    }
+
+    /// `data()`, borrowed from the event when it has a single `data:` line (the usual case)
+    /// and is valid UTF-8.
+    pub fn data_cow(&self) -> Option<Cow<'_, str>> {
+        match std::str::from_utf8(&self.raw) {
+            Ok(text) => data_of(text),
+            Err(_) => data_of(&String::from_utf8_lossy(&self.raw)).map(|d| Cow::Owned(d.into_owned())),
         }
-        out
     }
 
     /// The same event with its data replaced; other fields (`event:`, `id:`, `retry:`,
     /// comments) are kept in place of the first data line.
     pub fn with_data(&self, data: &str) -> Vec<u8> {
-        let text = String::from_utf8_lossy(&self.raw);
-        let mut out = String::with_capacity(self.raw.len() + data.len());
-        let mut wrote = false;
-        for line in text.lines() {
-            if line.is_empty() {
-                continue;
-            }
-            if line.starts_with("data:") {
-                if !wrote {
-                    for d in data.split('\n') {
-                        out.push_str("data: ");
-                        out.push_str(d);
-                        out.push('\n');
-                    }
-                    wrote = true;
-                }
-                continue;
-            }
-            out.push_str(line);
-            out.push('\n');
-        }
-        if !wrote {
-            out.push_str("data: ");
-            out.push_str(data);
-            out.push('\n');
-        }
-        out.push('\n');
-        out.into_bytes()
+        let mut out = Vec::with_capacity(self.raw.len() + data.len());
+        self.write_with_data(data, &mut out);
+        out
     }
+
+    /// `with_data`, appended to `out`.
+    pub fn write_with_data(&self, data: &str, out: &mut Vec<u8>) {
+        write_with_data_text(&self.text(), data, out);
+    }
+
+    /// The raw event as text (borrowed when valid UTF-8, else with U+FFFD replacements).
+    pub fn text(&self) -> Cow<'_, str> {
+        match std::str::from_utf8(&self.raw) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&self.raw),
+        }
+    }
+}
+
+/// `SseEvent::write_with_data` for an event whose `text()` is `text`.
+pub fn write_with_data_text(text: &str, data: &str, out: &mut Vec<u8>) {
+    let mut wrote = false;
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("data:") {
+            if !wrote {
+                for d in data.split('\n') {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(d.as_bytes());
+                    out.push(b'\n');
+                }
+                wrote = true;
+            }
+            continue;
+        }
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    if !wrote {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(data.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+/// The first `\n` or `\r` at or after `i`, or `b.len()` (eight bytes at a time).
+fn find_eol(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(ch) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(ch);
+        let x = u64::from_le_bytes(w);
+        let n = x ^ (ONES * b'\n' as u64);
+        let r = x ^ (ONES * b'\r' as u64);
+        // Each term is exact for its lowest zero byte, so the lowest bit of the union is.
+        let hit = ((n.wrapping_sub(ONES) & !n) | (r.wrapping_sub(ONES) & !r)) & HIGH;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'\n' || c == b'\r' {
+            return i;
+        }
+        i += 1;
+    }
+    b.len().max(i)
+}
+
+/// `data:` lines of an event's text joined by `\n`; borrowed when there is one.
+pub fn data_of(text: &str) -> Option<Cow<'_, str>> {
+    let mut out: Option<Cow<'_, str>> = None;
+    let b = text.as_bytes();
+    let mut start = 0;
+    // The pieces of `text.split(['\n', '\r'])`, found bytewise.
+    while start <= b.len() {
+        let end = find_eol(b, start);
+        let line = text.get(start..end).unwrap_or("");
+        start = end + 1;
+        let Some(v) = line.strip_prefix("data:") else { continue };
+        let value = v.strip_prefix(' ').unwrap_or(v);
+        match &mut out {
+            Some(s) => {
+                let s = s.to_mut();
+                s.push('\n');
+                s.push_str(value);
+            }
+            None => out = Some(Cow::Borrowed(value)),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default)]
@@ -85,19 +147,18 @@ impl SseFramer {
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut event_start = 0;
-        while let Some(&c) = self.buf.get(self.pos) {
+        loop {
+            // Bytes other than CR and LF only extend the line: skip them eight at a time.
+            self.pos = find_eol(&self.buf, self.pos);
+            let Some(&c) = self.buf.get(self.pos) else { break };
             let term_len = match c {
                 b'\n' => 1,
-                b'\r' => match self.buf.get(self.pos + 1) {
+                _ => match self.buf.get(self.pos + 1) {
                     Some(b'\n') => 2,
                     Some(_) => 1,
                     // A CR at the end of what we have: wait for the next byte.
                     None => break,
                 },
-                _ => {
-                    self.pos += 1;
-                    continue;
-                }
             };
             let empty_line = self.pos == self.line_start;
             self.pos += term_len;
@@ -185,6 +246,90 @@ mod tests {
         assert_eq!(e.with_data("new"), b"event: delta\nid: 7\ndata: new\n\n".to_vec());
         let e = SseEvent { raw: b"data: a\ndata: b\n\n".to_vec() };
         assert_eq!(e.with_data("x\ny"), b"data: x\ndata: y\n\n".to_vec());
+    }
+
+    /// The previous implementations, as references.
+    fn data_reference(e: &SseEvent) -> Option<String> {
+        let text = String::from_utf8_lossy(&e.raw);
+        let mut out: Option<String> = None;
+        for line in text.split(['\n', '\r']) {
+            let Some(v) = line.strip_prefix("data:") else { continue };
+            let value = v.strip_prefix(' ').unwrap_or(v);
+            match &mut out {
+                Some(s) => {
+                    s.push('\n');
+                    s.push_str(value);
+                }
+                None => out = Some(value.to_string()),
+            }
+        }
+        out
+    }
+
+    fn with_data_reference(e: &SseEvent, data: &str) -> Vec<u8> {
+        let text = String::from_utf8_lossy(&e.raw);
+        let mut out = String::new();
+        let mut wrote = false;
+        for line in text.lines() {
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with("data:") {
+                if !wrote {
+                    for d in data.split('\n') {
+                        out.push_str("data: ");
+                        out.push_str(d);
+                        out.push('\n');
+                    }
+                    wrote = true;
+                }
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        if !wrote {
+            out.push_str("data: ");
+            out.push_str(data);
+            out.push('\n');
+        }
+        out.push('\n');
+        out.into_bytes()
+    }
+
+    #[test]
+    fn borrowed_data_equals_reference() {
+        let raws: Vec<&[u8]> = vec![
+            b"data: {\"x\":1}\n\n",
+            b"data:{\"x\":1}\r\n\r\n",
+            b"data:  two spaces\n\n",
+            b"event: a\ndata: one\ndata: two\n\n",
+            b"data: a\r\rdata: b\r\n\n",
+            b": comment only\n\n",
+            b"id: 7\n\n",
+            b"data:\n\n",
+            b"data: \xff\xfe bad utf8\n\n",
+            b"data: ok\ndata: \xc3\n\n",
+            b"data: \xc3\xa4 \xf0\x9f\x98\x80\n\n",
+            b"",
+            b"\n",
+            b"data: 0123456789abcdef0123456789\r\ndata: x\n\n",
+            b"event: 0123456789abcdef\rdata: 0123456789abcdef0123\r\r",
+            b"data: 0123456789abcdef0123456789abcdef",
+        ];
+        for raw in raws {
+            let e = SseEvent { raw: raw.to_vec() };
+            assert_eq!(e.data(), data_reference(&e), "{raw:?}");
+            assert_eq!(e.data_cow().map(|c| c.into_owned()), data_reference(&e), "{raw:?}");
+            for d in ["new", "x\ny", "", "\u{e4}"] {
+                assert_eq!(e.with_data(d), with_data_reference(&e, d), "{raw:?} / {d:?}");
+                let mut out = b"prefix".to_vec();
+                e.write_with_data(d, &mut out);
+                assert_eq!(&out[6..], &with_data_reference(&e, d)[..]);
+            }
+        }
+        let single = SseEvent { raw: b"data: {\"x\":1}\n\n".to_vec() };
+        assert!(matches!(single.data_cow(), Some(Cow::Borrowed(_))));
     }
 
     #[test]

@@ -34,53 +34,100 @@ pub(crate) fn scan(text: &str, from: usize, enabled: &[bool; 7], out: &mut Vec<P
     let mut i = from;
     while i < n {
         let c = b[i];
-        if c.is_ascii_alphabetic() {
-            if i == 0 || !(is_word(b[i - 1]) || b[i - 1] == b'-') {
-                if let Some(e) = iban_at(b, i) {
-                    push(out, enabled, PiiKind::Iban, i, e);
+        match CLASS[c as usize] {
+            K_ALPHA => {
+                if i == 0 || !(is_word(b[i - 1]) || b[i - 1] == b'-') {
+                    // `iban_at` needs a digit at `i + 2`, `secret_at` one of four first bytes:
+                    // most word starts are neither and skip both calls.
+                    if b.get(i + 2).is_some_and(u8::is_ascii_digit) {
+                        if let Some(e) = iban_at(b, i) {
+                            push(out, enabled, PiiKind::Iban, i, e);
+                            i = e;
+                            continue;
+                        }
+                    }
+                    if matches!(c, b's' | b'A' | b'g' | b'x') {
+                        if let Some(e) = secret_at(b, i) {
+                            push(out, enabled, PiiKind::Secret, i, e);
+                            i = e;
+                            continue;
+                        }
+                    }
+                }
+                i = skip_alnum(b, i);
+            }
+            K_DIGIT | K_PLUS_PAREN => {
+                if chunk_start_ok(b, i) {
+                    if let Some((kind, end)) = digit_value_at(b, i) {
+                        push(out, enabled, kind, i, end);
+                        i = end;
+                        continue;
+                    }
+                }
+                i = if c.is_ascii_digit() {
+                    skip_alnum(b, i)
+                } else {
+                    i + 1
+                };
+            }
+            K_AT => {
+                if let Some((s, e)) = email_at(b, i, from) {
+                    push(out, enabled, PiiKind::Email, s, e);
                     i = e;
                     continue;
                 }
-                if let Some(e) = secret_at(b, i) {
-                    push(out, enabled, PiiKind::Secret, i, e);
+                i += 1;
+            }
+            K_COLON => {
+                if let Some((s, e)) = ipv6_at(b, i, from) {
+                    push(out, enabled, PiiKind::IpAddress, s, e);
                     i = e;
                     continue;
                 }
+                i += 1;
             }
-            i = skip_alnum(b, i);
-        } else if c.is_ascii_digit() || c == b'+' || c == b'(' {
-            if chunk_start_ok(b, i) {
-                if let Some((kind, end)) = digit_value_at(b, i) {
-                    push(out, enabled, kind, i, end);
-                    i = end;
-                    continue;
+            _ => {
+                // Nothing starts at spaces, punctuation or non-ASCII bytes: skip them all.
+                i += 1;
+                while i < n && CLASS[b[i] as usize] == K_OTHER {
+                    i += 1;
                 }
             }
-            i = if c.is_ascii_digit() {
-                skip_alnum(b, i)
-            } else {
-                i + 1
-            };
-        } else if c == b'@' {
-            if let Some((s, e)) = email_at(b, i, from) {
-                push(out, enabled, PiiKind::Email, s, e);
-                i = e;
-                continue;
-            }
-            i += 1;
-        } else if c == b':' {
-            if let Some((s, e)) = ipv6_at(b, i, from) {
-                push(out, enabled, PiiKind::IpAddress, s, e);
-                i = e;
-                continue;
-            }
-            i += 1;
-        } else {
-            i += 1;
         }
     }
     resolve_overlaps(out, first);
 }
+
+const K_OTHER: u8 = 0;
+const K_ALPHA: u8 = 1;
+const K_DIGIT: u8 = 2;
+const K_PLUS_PAREN: u8 = 3;
+const K_AT: u8 = 4;
+const K_COLON: u8 = 5;
+
+/// What `scan` does at each byte value.
+static CLASS: [u8; 256] = {
+    let mut t = [K_OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphabetic() {
+            K_ALPHA
+        } else if b.is_ascii_digit() {
+            K_DIGIT
+        } else if b == b'+' || b == b'(' {
+            K_PLUS_PAREN
+        } else if b == b'@' {
+            K_AT
+        } else if b == b':' {
+            K_COLON
+        } else {
+            K_OTHER
+        };
+        c += 1;
+    }
+    t
+};
 
 fn push(out: &mut Vec<PiiMatch>, enabled: &[bool; 7], kind: PiiKind, start: usize, end: usize) {
     if enabled[kind as usize] {
@@ -110,7 +157,10 @@ fn resolve_overlaps(out: &mut Vec<PiiMatch>, first: usize) {
 
 fn skip_alnum(b: &[u8], mut i: usize) -> usize {
     i += 1;
-    while i < b.len() && b[i].is_ascii_alphanumeric() {
+    while let Some(c) = b.get(i) {
+        if !c.is_ascii_alphanumeric() {
+            break;
+        }
         i += 1;
     }
     i
@@ -227,41 +277,137 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-#[inline]
+#[cfg(test)]
 fn starts_with_bytes(hay: &[u8], needle: &[u8]) -> bool {
     hay.len() >= needle.len() && hay.iter().zip(needle).all(|(a, b)| a == b)
 }
 
-/// First bytes of a word list, computed at compile time.
-const fn first_bytes(words: &[&[u8]]) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut k = 0;
-    while k < words.len() {
-        if !words[k].is_empty() {
-            t[words[k][0] as usize] = true;
-        }
+/// The context word lists, by index in `Context` order of evaluation.
+const LISTS: [&[&[u8]]; 6] = [
+    PHONE_WORDS,
+    CARD_WORDS,
+    NEGATIVE_WORDS,
+    SSN_WORDS,
+    VERSION_WORDS,
+    ADDRESS_WORDS,
+];
+const L_PHONE: usize = 0;
+const L_CARD: usize = 1;
+const L_NEGATIVE: usize = 2;
+const L_SSN: usize = 3;
+const L_VERSION: usize = 4;
+const L_ADDRESS: usize = 5;
+
+const N_WORDS: usize = PHONE_WORDS.len()
+    + CARD_WORDS.len()
+    + NEGATIVE_WORDS.len()
+    + SSN_WORDS.len()
+    + VERSION_WORDS.len()
+    + ADDRESS_WORDS.len();
+
+#[derive(Clone, Copy)]
+struct CtxWord {
+    word: &'static [u8],
+    list: u8,
+    /// The first (up to) four bytes, little-endian, and the mask of those present.
+    pre: u32,
+    mask: u32,
+}
+
+const fn prefix4(w: &[u8]) -> (u32, u32) {
+    let (mut pre, mut mask, mut k) = (0u32, 0u32, 0);
+    while k < 4 && k < w.len() {
+        pre |= (w[k] as u32) << (8 * k);
+        mask |= 0xff << (8 * k);
         k += 1;
     }
-    t
+    (pre, mask)
 }
 
-/// Where the last of `words` occurs in `hay` (first-byte check before comparing).
-fn last_of(hay: &[u8], words: &[&[u8]], first: &[bool; 256]) -> Option<usize> {
-    (0..hay.len())
-        .rev()
-        .find(|&p| first[hay[p] as usize] && words.iter().any(|w| starts_with_bytes(&hay[p..], w)))
+/// Every context word of every list, sorted by first byte, with `start[c]..start[c + 1]` the
+/// words beginning with byte `c` (computed at compile time).
+struct WordIndex {
+    words: [CtxWord; N_WORDS],
+    start: [u16; 257],
 }
 
-fn any_of(hay: &[u8], words: &[&[u8]], first: &[bool; 256]) -> bool {
-    last_of(hay, words, first).is_some()
+const fn build_index() -> WordIndex {
+    let mut words = [CtxWord { word: b"", list: 0, pre: 0, mask: 0 }; N_WORDS];
+    let mut n = 0;
+    let mut l = 0;
+    while l < LISTS.len() {
+        let mut k = 0;
+        while k < LISTS[l].len() {
+            let (pre, mask) = prefix4(LISTS[l][k]);
+            words[n] = CtxWord { word: LISTS[l][k], list: l as u8, pre, mask };
+            n += 1;
+            k += 1;
+        }
+        l += 1;
+    }
+    // Insertion sort by first byte (empty words never match; none exist).
+    let mut i = 1;
+    while i < N_WORDS {
+        let mut j = i;
+        while j > 0 && first_byte(words[j - 1].word) > first_byte(words[j].word) {
+            let t = words[j - 1];
+            words[j - 1] = words[j];
+            words[j] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    let mut start = [0u16; 257];
+    let mut c = 0;
+    let mut w = 0;
+    while c < 256 {
+        start[c] = w as u16;
+        while w < N_WORDS && first_byte(words[w].word) == c {
+            w += 1;
+        }
+        c += 1;
+    }
+    start[256] = N_WORDS as u16;
+    WordIndex { words, start }
 }
 
-static PHONE_FIRST: [bool; 256] = first_bytes(PHONE_WORDS);
-static CARD_FIRST: [bool; 256] = first_bytes(CARD_WORDS);
-static NEGATIVE_FIRST: [bool; 256] = first_bytes(NEGATIVE_WORDS);
-static SSN_FIRST: [bool; 256] = first_bytes(SSN_WORDS);
-static VERSION_FIRST: [bool; 256] = first_bytes(VERSION_WORDS);
-static ADDRESS_FIRST: [bool; 256] = first_bytes(ADDRESS_WORDS);
+const fn first_byte(w: &[u8]) -> usize {
+    if w.is_empty() {
+        256
+    } else {
+        w[0] as usize
+    }
+}
+
+static WORD_INDEX: WordIndex = build_index();
+
+/// For each list, the last position in `hay` where one of its words starts.
+fn last_positions(hay: &[u8]) -> [Option<usize>; 6] {
+    let mut last = [None; 6];
+    let idx = &WORD_INDEX;
+    // Zero padding: no word holds a zero byte, so nothing matches past the end of `hay`.
+    let mut buf = [0u8; CONTEXT_WINDOW + 4];
+    let n = hay.len().min(CONTEXT_WINDOW);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), hay.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    for p in 0..n {
+        let c = buf[p] as usize;
+        let (lo, hi) = (idx.start[c] as usize, idx.start[c + 1] as usize);
+        if lo == hi {
+            continue;
+        }
+        let x = u32::from_le_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
+        for w in idx.words.get(lo..hi).unwrap_or(&[]) {
+            if x & w.mask == w.pre
+                && (w.word.len() <= 4 || hay.get(p + 4..p + w.word.len()) == w.word.get(4..))
+            {
+                last[w.list as usize] = Some(p);
+            }
+        }
+    }
+    last
+}
 
 pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
     let mut ws = start.saturating_sub(CONTEXT_WINDOW);
@@ -292,16 +438,17 @@ pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
         }
     }
     let hay = &buf[..win.len()];
-    let phone = last_of(hay, PHONE_WORDS, &PHONE_FIRST);
-    let negative = last_of(hay, NEGATIVE_WORDS, &NEGATIVE_FIRST);
+    let last = last_positions(hay);
+    let phone = last[L_PHONE];
+    let negative = last[L_NEGATIVE];
     Context {
         phone: phone.is_some(),
-        card: any_of(hay, CARD_WORDS, &CARD_FIRST),
+        card: last[L_CARD].is_some(),
         // The nearer word wins: "license clerk. Phone: 358 0594" is a phone number.
         negative: negative.is_some_and(|n| phone.is_none_or(|p| n > p)),
-        ssn: any_of(hay, SSN_WORDS, &SSN_FIRST),
-        version: any_of(hay, VERSION_WORDS, &VERSION_FIRST),
-        address: any_of(hay, ADDRESS_WORDS, &ADDRESS_FIRST),
+        ssn: last[L_SSN].is_some(),
+        version: last[L_VERSION].is_some(),
+        address: last[L_ADDRESS].is_some(),
     }
 }
 
@@ -345,14 +492,16 @@ fn digit_value_at(b: &[u8], s: usize) -> Option<(PiiKind, usize)> {
     let mut spaces = [0usize; MAX_GROUPS];
     let mut n_spaces = 0;
     let whole = parse_chunk(b, s, usize::MAX, &mut spaces, &mut n_spaces);
-    if let Some(hit) = whole.and_then(|c| classify(&c, b).map(|k| (k, c.end))) {
+    // Every candidate starts at `s`: the context words before it are looked up once.
+    let mut ctx = None;
+    if let Some(hit) = whole.and_then(|c| classify_with(&c, b, &mut ctx).map(|k| (k, c.end))) {
         return Some(hit);
     }
     let mut unused = [0usize; MAX_GROUPS];
     let mut unused_n = 0;
     for k in (0..n_spaces.min(MAX_GROUPS)).rev() {
         let c = parse_chunk(b, s, spaces[k], &mut unused, &mut unused_n);
-        if let Some(hit) = c.and_then(|c| classify(&c, b).map(|k| (k, c.end))) {
+        if let Some(hit) = c.and_then(|c| classify_with(&c, b, &mut ctx).map(|k| (k, c.end))) {
             return Some(hit);
         }
     }
@@ -523,13 +672,14 @@ fn looks_like_thousands(c: &Chunk) -> bool {
 }
 
 /// Which entity a digit chunk is, if any. Order: IPv4, SSN, card, phone.
-pub(crate) fn classify(c: &Chunk, b: &[u8]) -> Option<PiiKind> {
+/// `classify`, with the context before `c.start` cached in `cache` across calls.
+fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<PiiKind> {
     let marks = c.plus || c.parens > 0 || c.ext;
     let sep = c.uniform_sep();
     if c.nd < 7 && !(c.ng == 4 && sep == Some(b'.')) {
         return None; // nothing shorter than seven digits but an IPv4 address
     }
-    let ctx = context_before(b, c.start);
+    let ctx = *cache.get_or_insert_with(|| context_before(b, c.start));
     let d = c.digits();
 
     if !marks && c.ng == 4 && sep == Some(b'.') && c.lens().iter().all(|&l| l <= 3) {
@@ -967,11 +1117,37 @@ pub(crate) fn key_header_open(b: &[u8], i: usize) -> bool {
     label.len() <= KEY_LABEL_MAX
 }
 
+/// Position of the first `c` in `hay[from..]` (eight bytes at a time).
+pub(crate) fn find_byte(hay: &[u8], c: u8, from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let rest = hay.get(from..)?;
+    let pat = ONES * c as u64;
+    let mut chunks = rest.chunks_exact(8);
+    let mut base = from;
+    for ch in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(ch);
+        let v = u64::from_le_bytes(w) ^ pat;
+        // Exact for the lowest zero byte, which is the one wanted.
+        let z = v.wrapping_sub(ONES) & !v & HIGH;
+        if z != 0 {
+            return Some(base + (z.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == c)
+        .map(|p| base + p)
+}
+
 pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     let first = *needle.first()?;
     let mut i = from;
     while i < hay.len() {
-        let q = i + hay[i..].iter().position(|&c| c == first)?;
+        let q = find_byte(hay, first, i)?;
         if hay[q..].starts_with(needle) {
             return Some(q);
         }
@@ -1024,6 +1200,108 @@ mod tests {
                 .find(|(k, _)| *k == kind)
                 .map(|(_, v)| v.as_str());
             assert_eq!(hit, want, "{kind:?} in {text:?}: got {got:?}");
+        }
+    }
+
+    /// The previous context lookup (one pass per list), as the reference for the indexed one.
+    fn context_reference(b: &[u8], start: usize) -> Context {
+        fn last_of(hay: &[u8], words: &[&[u8]]) -> Option<usize> {
+            (0..hay.len())
+                .rev()
+                .find(|&p| words.iter().any(|w| starts_with_bytes(&hay[p..], w)))
+        }
+        let mut ws = start.saturating_sub(CONTEXT_WINDOW);
+        while ws < start && (b[ws] & 0xC0) == 0x80 {
+            ws += 1;
+        }
+        let mut buf = [b' '; CONTEXT_WINDOW];
+        let win = &b[ws..start];
+        let mut inside = false;
+        for (k, &c) in win.iter().enumerate() {
+            match c {
+                b'[' => {
+                    inside = true;
+                    buf[k] = b' ';
+                }
+                b']' => {
+                    if !inside {
+                        for x in buf.iter_mut().take(k) {
+                            *x = b' ';
+                        }
+                    }
+                    inside = false;
+                    buf[k] = b' ';
+                }
+                _ => buf[k] = if inside { b' ' } else { c.to_ascii_lowercase() },
+            }
+        }
+        let hay = &buf[..win.len()];
+        let phone = last_of(hay, PHONE_WORDS);
+        let negative = last_of(hay, NEGATIVE_WORDS);
+        Context {
+            phone: phone.is_some(),
+            card: last_of(hay, CARD_WORDS).is_some(),
+            negative: negative.is_some_and(|n| phone.is_none_or(|p| n > p)),
+            ssn: last_of(hay, SSN_WORDS).is_some(),
+            version: last_of(hay, VERSION_WORDS).is_some(),
+            address: last_of(hay, ADDRESS_WORDS).is_some(),
+        }
+    }
+
+    #[test]
+    fn find_byte_equals_position() {
+        let hay = b"ab-c--d\xc3\xa4-----BEGIN x---\x80\x7f-zz";
+        for c in [b'-', b'a', b'z', b'B', 0x80, 0x7f, 0xc3, b'q', 0] {
+            for from in 0..=hay.len() + 1 {
+                let want = hay
+                    .get(from..)
+                    .and_then(|r| r.iter().position(|&x| x == c))
+                    .map(|p| p + from);
+                assert_eq!(find_byte(hay, c, from), want, "{c:#x} from {from}");
+            }
+        }
+        assert_eq!(find(hay, KEY_BEGIN, 0), Some(9));
+        assert_eq!(find(b"----", KEY_BEGIN, 0), None);
+    }
+
+    #[test]
+    fn indexed_context_equals_reference() {
+        let all: Vec<&[u8]> = LISTS.iter().flat_map(|l| l.iter().copied()).collect();
+        assert_eq!(all.len(), N_WORDS);
+        let idx = &WORD_INDEX;
+        for w in &all {
+            let c = w[0] as usize;
+            let bucket = &idx.words[idx.start[c] as usize..idx.start[c + 1] as usize];
+            assert!(bucket.iter().any(|x| x.word == *w), "{w:?} not indexed");
+        }
+        let pieces: Vec<&[u8]> = all
+            .iter()
+            .copied()
+            .chain([
+                &b" "[..], b"x", b"[", b"]", b"PHONE", b"Order", b"\xc3\xbc", b".", b"12", b"ca",
+            ])
+            .collect();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..5000 {
+            let mut t: Vec<u8> = Vec::new();
+            for _ in 0..next(12) {
+                t.extend_from_slice(pieces[next(pieces.len())]);
+            }
+            for start in 0..=t.len() {
+                let (a, b) = (context_before(&t, start), context_reference(&t, start));
+                assert_eq!(
+                    (a.phone, a.card, a.negative, a.ssn, a.version, a.address),
+                    (b.phone, b.card, b.negative, b.ssn, b.version, b.address),
+                    "{:?} at {start}",
+                    String::from_utf8_lossy(&t)
+                );
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! PII detection, reversible tokens and restoration.
 //!
 //! - `detect`: hand-written scanners (email, phone, SSN, card, IBAN, IP, secrets).
-//! - `hmac`: HMAC-SHA256 for keyed tokens.
+//! - `hmac`: HMAC-SHA256 for keyed tokens (key states precomputed once per engine).
+//! - `prefilter`: a cheap pass that proves a text holds no PII value, key block or token, so
+//!   the scanners (and any copy of the text) are skipped for most benign text.
 //! - `vault`: the per-request memory of tokens issued and counts by type.
 //! - `stream`: incremental restoration of streamed responses.
 //!
@@ -16,6 +18,7 @@
 
 mod detect;
 mod hmac;
+mod prefilter;
 mod stream;
 mod vault;
 
@@ -72,7 +75,18 @@ impl PiiKind {
     }
     /// The irreversible placeholder: `[EMAIL]`.
     pub fn placeholder(self) -> String {
-        format!("[{}]", self.token_name())
+        self.placeholder_str().to_string()
+    }
+    pub(crate) fn placeholder_str(self) -> &'static str {
+        match self {
+            PiiKind::Email => "[EMAIL]",
+            PiiKind::Phone => "[PHONE]",
+            PiiKind::Ssn => "[SSN]",
+            PiiKind::CreditCard => "[CREDIT_CARD]",
+            PiiKind::Iban => "[IBAN]",
+            PiiKind::IpAddress => "[IP_ADDRESS]",
+            PiiKind::Secret => "[SECRET]",
+        }
     }
     fn from_token_name(name: &str) -> Option<PiiKind> {
         PiiKind::ALL.into_iter().find(|k| k.token_name() == name)
@@ -166,7 +180,8 @@ pub struct PiiEngine {
     pub mode: Option<Mode>,
     pub response: ResponseMode,
     pub entities: EntityModes,
-    key: Vec<u8>,
+    /// The token key's precomputed HMAC states.
+    key: hmac::HmacKey,
     /// Kinds whose mode is not `off`, indexed by `PiiKind as usize`.
     enabled: [bool; 7],
 }
@@ -195,7 +210,7 @@ impl PiiEngine {
             mode: cfg.mode,
             response: cfg.response,
             entities: cfg.entities,
-            key,
+            key: hmac::HmacKey::new(&key),
             enabled,
         })
     }
@@ -207,15 +222,30 @@ impl PiiEngine {
     /// Every PII value in `text` (kinds not `off`): byte spans, sorted, non-overlapping.
     pub fn detect(&self, text: &str) -> Vec<PiiMatch> {
         let mut out = Vec::new();
+        if !prefilter::may_match(text.as_bytes(), false) {
+            return out;
+        }
+        self.detect_full_into(text, &mut out);
+        out
+    }
+
+    /// `detect` without the prefilter (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn detect_full(&self, text: &str) -> Vec<PiiMatch> {
+        let mut out = Vec::new();
+        self.detect_full_into(text, &mut out);
+        out
+    }
+
+    fn detect_full_into(&self, text: &str, out: &mut Vec<PiiMatch>) {
         self.for_each_segment(text, |seg_text, from, block| match block {
             true => out.push(PiiMatch {
                 kind: PiiKind::Secret,
                 start: from,
                 end: seg_text.len(),
             }),
-            false => detect::scan(seg_text, from, &self.enabled, &mut out),
+            false => detect::scan(seg_text, from, &self.enabled, out),
         });
-        out
     }
 
     /// Splits `text` at private key blocks (when secrets are enabled) and calls
@@ -246,6 +276,13 @@ impl PiiEngine {
         if matches.is_empty() {
             return None;
         }
+        let mut per_kind = [0usize; 7];
+        for m in &matches {
+            if self.entities.get(m.kind) != EntityMode::Redact {
+                per_kind[m.kind as usize] += 1;
+            }
+        }
+        vault.reserve(&per_kind);
         let mut out = String::with_capacity(text.len() + 16 * matches.len());
         let mut pos = 0;
         let mut changed = false;
@@ -255,11 +292,11 @@ impl PiiEngine {
             vault.count(m.kind);
             match self.entities.get(m.kind) {
                 EntityMode::Anonymize => {
-                    out.push_str(&vault.token_for(m.kind, value, &self.key));
+                    vault.push_token(m.kind, value, &self.key, &mut out);
                     changed = true;
                 }
                 EntityMode::Redact => {
-                    out.push_str(&m.kind.placeholder());
+                    out.push_str(m.kind.placeholder_str());
                     changed = true;
                 }
                 EntityMode::Detect | EntityMode::Off => {
@@ -275,15 +312,29 @@ impl PiiEngine {
 
     /// Response side for a complete text (JSON bodies): per `response` mode.
     pub fn restore(&self, text: &str, vault: &PiiVault) -> Option<String> {
+        if self.response == ResponseMode::Off || !self.response_may_change(text.as_bytes()) {
+            return None;
+        }
+        self.restore_full(text, vault)
+    }
+
+    /// `restore` without the prefilter (tests compare the two).
+    pub(crate) fn restore_full(&self, text: &str, vault: &PiiVault) -> Option<String> {
         if self.response == ResponseMode::Off {
             return None;
         }
         let mut out = String::with_capacity(text.len());
         self.for_each_segment(text, |seg_text, from, block| match block {
-            true => out.push_str(&PiiKind::Secret.placeholder()),
+            true => out.push_str(PiiKind::Secret.placeholder_str()),
             false => self.respond_segment(seg_text, from, vault, &mut out),
         });
         (out != text).then_some(out)
+    }
+
+    /// False when the response side provably leaves `text` as it is (no token, PII value or
+    /// key block can start in it): `restore` returns None and `respond_segment` copies it.
+    pub(crate) fn response_may_change(&self, text: &[u8]) -> bool {
+        prefilter::may_match(text, true)
     }
 
     pub fn stream_restorer(&self) -> StreamRestorer {
@@ -321,7 +372,7 @@ impl PiiEngine {
                 let raw = text.get(t.start..t.end).unwrap_or("");
                 match self.response {
                     ResponseMode::Restore => out.push_str(vault.original(raw).unwrap_or(raw)),
-                    _ => out.push_str(&t.kind.placeholder()),
+                    _ => out.push_str(t.kind.placeholder_str()),
                 }
                 pos = t.end;
                 ti += 1;
@@ -336,7 +387,7 @@ impl PiiEngine {
                 if self.response == ResponseMode::Restore && vault.knows(m.kind, value) {
                     out.push_str(value);
                 } else {
-                    out.push_str(&m.kind.placeholder());
+                    out.push_str(m.kind.placeholder_str());
                 }
                 pos = m.end;
                 mi += 1;
@@ -413,7 +464,16 @@ mod tests {
     }
 
     fn stream(engine: &PiiEngine, vault: &PiiVault, text: &str, n: usize) -> String {
-        let mut r = engine.stream_restorer();
+        stream_with(engine.stream_restorer(), engine, vault, text, n)
+    }
+
+    fn stream_with(
+        mut r: StreamRestorer,
+        engine: &PiiEngine,
+        vault: &PiiVault,
+        text: &str,
+        n: usize,
+    ) -> String {
         let mut out = String::new();
         let chars: Vec<char> = text.chars().collect();
         for piece in chars.chunks(n) {
@@ -689,6 +749,64 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["x", "[SECRET]", "then"]
         );
+    }
+
+    /// Adversarial texts: PII pieces, token pieces, unicode, key block markers, near misses.
+    fn adversarial(g: &mut Gen) -> String {
+        let alphabet = [
+            "a", "1", "12", "123", " ", "-", ".", "@", ":", "(", ")", "+", "[", "]", "_", "ü", "😀",
+            "\n", "x", "D", "E", "DE89", "sk-", "AKIA", "ghp_", "xoxb-", "github_pat_",
+            "-----BEGIN PRIVATE KEY-----", "PRIVATE KEY-----", "[EMAIL_", "3f9a61c2]",
+            "[PHONE]", "phone ", "card ", "0", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOP",
+            "a@b.de", "555-123-4567", "10.0.0.1", "fe80::1", "4111 1111 1111 1111",
+        ];
+        let mut s: String = (0..g.below(40)).map(|_| g.pick(&alphabet)).collect();
+        if g.below(3) == 0 {
+            s.push_str(&g.sentence());
+        }
+        s
+    }
+
+    #[test]
+    fn prefilter_fast_paths_change_nothing() {
+        let engines = [
+            engine(),
+            engine_with(r#"{"response": "redact"}"#),
+            engine_with(r#"{"entities": {"secret": "off", "email": "detect"}}"#),
+        ];
+        let mut g = Gen(0xDEAD_BEEF_1234_5678);
+        for _ in 0..3000 {
+            let req = adversarial(&mut g);
+            let resp = adversarial(&mut g);
+            for e in &engines {
+                assert_eq!(e.detect(&req), e.detect_full(&req), "detect {req:?}");
+                let mut vault = PiiVault::default();
+                let anon = e.anonymize(&req, &mut vault).unwrap_or_else(|| req.clone());
+                for text in [&anon, &resp, &req] {
+                    assert_eq!(e.restore(text, &vault), e.restore_full(text, &vault), "restore {text:?}");
+                    // Empty vault: only newly invented PII can change the text.
+                    let empty = PiiVault::default();
+                    assert_eq!(e.restore(text, &empty), e.restore_full(text, &empty), "restore {text:?}");
+                    // Streamed: pieces emitted without a scan when nothing can match in
+                    // them give what scanning every piece gives.
+                    for n in [1, 4] {
+                        let mut full = e.stream_restorer();
+                        full.full_scan = true;
+                        assert_eq!(
+                            stream(e, &vault, text, n),
+                            stream_with(full, e, &vault, text, n),
+                            "stream {n} {text:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // Plain prose: nothing found, nothing copied.
+        let e = engine();
+        let prose = "The quarterly report needs a clearer summary. Grüße! ".repeat(50);
+        assert!(e.detect(&prose).is_empty());
+        assert_eq!(e.restore(&prose, &PiiVault::default()), None);
+        assert_eq!(e.restore("", &PiiVault::default()), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The per-request vault: tokens issued (token -> original value), the caller's own values
 //! (so a response echoing them is not redacted), and counts by type. Lives for one request.
 
-use super::hmac::{hmac_sha256, to_hex};
+use super::hmac::{push_hex, HmacKey};
 use super::PiiKind;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// Hex digits in a token; lengthened on a collision within one request.
@@ -13,8 +14,8 @@ pub struct PiiVault {
     counts: [u32; 7],
     /// `[EMAIL_3f9a61c2]` -> original value.
     by_token: HashMap<String, String>,
-    /// `EMAIL\0value` -> token, so a repeated value reuses its token.
-    by_value: HashMap<String, String>,
+    /// Per kind (`PiiKind as usize`): value -> token, so a repeated value reuses its token.
+    by_value: [HashMap<String, String>; 7],
     /// Values the caller sent (anonymized or only detected): bitmask of kinds by value.
     originals: HashMap<String, u8>,
 }
@@ -51,6 +52,19 @@ impl PiiVault {
         self.by_token.len()
     }
 
+    /// Room for `per_kind[k]` more values of each kind (one rehash instead of a chain of
+    /// them while a request's values are added).
+    pub(crate) fn reserve(&mut self, per_kind: &[usize; 7]) {
+        let total: usize = per_kind.iter().sum();
+        self.originals.reserve(total);
+        self.by_token.reserve(total);
+        for (map, &n) in self.by_value.iter_mut().zip(per_kind) {
+            if n > 0 {
+                map.reserve(n);
+            }
+        }
+    }
+
     pub(crate) fn count(&mut self, kind: PiiKind) {
         let c = &mut self.counts[kind as usize];
         *c = c.saturating_add(1);
@@ -58,7 +72,13 @@ impl PiiVault {
 
     /// Marks `value` as the caller's own (it may come back in the response unredacted).
     pub(crate) fn remember(&mut self, kind: PiiKind, value: &str) {
-        *self.originals.entry(value.to_string()).or_insert(0) |= 1 << (kind as u8);
+        let bit = 1 << (kind as u8);
+        match self.originals.get_mut(value) {
+            Some(m) => *m |= bit,
+            None => {
+                self.originals.insert(value.to_string(), bit);
+            }
+        }
     }
 
     pub(crate) fn knows(&self, kind: PiiKind, value: &str) -> bool {
@@ -72,35 +92,52 @@ impl PiiVault {
         self.by_token.get(token).map(String::as_str)
     }
 
-    /// The token for `value`: `[TYPE_` + first 8 hex of HMAC-SHA256(key, value) + `]`; if that
-    /// token already stands for another value in this request, more hex digits are used.
-    pub(crate) fn token_for(&mut self, kind: PiiKind, value: &str, key: &[u8]) -> String {
-        let vkey = format!("{}\0{}", kind.token_name(), value);
-        if let Some(t) = self.by_value.get(&vkey) {
-            return t.clone();
+    /// Appends the token for `value` to `out`: `[TYPE_` + first 8 hex of
+    /// HMAC-SHA256(key, value) + `]`; if that token already stands for another value in this
+    /// request, more hex digits are used. Four map lookups for a new value, one for a repeat.
+    pub(crate) fn push_token(&mut self, kind: PiiKind, value: &str, key: &HmacKey, out: &mut String) {
+        let k = kind as usize;
+        if let Some(t) = self.by_value[k].get(value) {
+            out.push_str(t);
+            return;
         }
-        self.remember(kind, value);
-        let mac = to_hex(&hmac_sha256(key, value.as_bytes()));
+        // `remember`, in one lookup (the value is usually new).
+        *self.originals.entry(value.to_string()).or_insert(0) |= 1 << (kind as u8);
+        let mac = key.mac(value.as_bytes());
+        let name = kind.token_name();
         let mut len = TOKEN_HEX;
-        while len <= mac.len() {
-            let token = format!("[{}_{}]", kind.token_name(), mac.get(..len).unwrap_or(&mac));
-            if !self.by_token.contains_key(&token) {
-                self.by_token.insert(token.clone(), value.to_string());
-                self.by_value.insert(vkey, token.clone());
-                return token;
+        while len <= 2 * mac.len() {
+            let mut token = String::with_capacity(name.len() + len + 3);
+            token.push('[');
+            token.push_str(name);
+            token.push('_');
+            push_hex(&mut token, mac.get(..len / 2).unwrap_or(&mac));
+            token.push(']');
+            if let Entry::Vacant(slot) = self.by_token.entry(token) {
+                let token = slot.key().clone();
+                slot.insert(value.to_string());
+                out.push_str(&token);
+                self.by_value[k].insert(value.to_string(), token);
+                return;
             }
             len += 2;
         }
         // 256-bit collision between two different values: cannot happen in practice; never
         // hand out an ambiguous token.
-        kind.placeholder()
+        out.push_str(kind.placeholder_str());
+    }
+
+    /// The token for `value` (see `push_token`).
+    #[cfg(test)]
+    pub(crate) fn token_for(&mut self, kind: PiiKind, value: &str, key: &HmacKey) -> String {
+        let mut out = String::new();
+        self.push_token(kind, value, key, &mut out);
+        out
     }
 
     #[cfg(test)]
     pub(crate) fn by_value_token(&self, kind: PiiKind, value: &str) -> Option<String> {
-        self.by_value
-            .get(&format!("{}\0{}", kind.token_name(), value))
-            .cloned()
+        self.by_value[kind as usize].get(value).cloned()
     }
 
     #[cfg(test)]
@@ -115,20 +152,27 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+    use crate::pii::hmac::{hmac_sha256, to_hex};
 
     #[test]
     fn token_is_keyed_and_stable() {
         let mut v = PiiVault::new();
-        let t1 = v.token_for(PiiKind::Email, "a@b.de", b"k1");
-        let t2 = v.token_for(PiiKind::Email, "a@b.de", b"k1");
+        let k1 = HmacKey::new(b"k1");
+        let t1 = v.token_for(PiiKind::Email, "a@b.de", &k1).to_string();
+        let t2 = v.token_for(PiiKind::Email, "a@b.de", &k1).to_string();
         assert_eq!(t1, t2);
         let want = format!("[EMAIL_{}]", &to_hex(&hmac_sha256(b"k1", b"a@b.de"))[..8]);
         assert_eq!(t1, want);
         let mut other = PiiVault::new();
-        assert_ne!(other.token_for(PiiKind::Email, "a@b.de", b"k2"), t1);
+        assert_ne!(other.token_for(PiiKind::Email, "a@b.de", &HmacKey::new(b"k2")), t1);
+
         assert_eq!(v.original(&t1), Some("a@b.de"));
         assert!(v.knows(PiiKind::Email, "a@b.de"));
         assert!(!v.knows(PiiKind::Phone, "a@b.de"));
+        // The same value as another kind gets its own token.
+        let p = v.token_for(PiiKind::Phone, "a@b.de", &k1).to_string();
+        assert!(p.starts_with("[PHONE_") && p[7..15] == t1[7..15]);
+        assert_eq!(v.by_value_token(PiiKind::Email, "a@b.de"), Some(t1.clone()));
     }
 
     #[test]
@@ -137,7 +181,7 @@ mod tests {
         let mac = to_hex(&hmac_sha256(b"k", b"real"));
         // Another value already holds the 8-hex token of "real".
         v.insert_token_for_test(&format!("[SSN_{}]", &mac[..8]), "other");
-        let t = v.token_for(PiiKind::Ssn, "real", b"k");
+        let t = v.token_for(PiiKind::Ssn, "real", &HmacKey::new(b"k")).to_string();
         assert_eq!(t, format!("[SSN_{}]", &mac[..10]));
         assert_eq!(v.original(&t), Some("real"));
         assert_eq!(v.original(&format!("[SSN_{}]", &mac[..8])), Some("other"));
