@@ -7,6 +7,7 @@
 #                then the e2e suite through a real Envoy
 #   make e2e     only the e2e suite (expects `make build`)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
+#   make bench   native engine, the module in V8 (Node.js), and Envoy with/without the filter
 #
 # Envoy is resolved by scripts/envoy.sh: $ENVOY_BIN, func-e, envoy on PATH, then .venv/bin/envoy.
 
@@ -84,5 +85,6 @@ eval-envoy: venv build
 eval-pii-envoy: venv build
 	$(PY) scripts/eval_envoy.py pii $(PII_FILES)
 
+# BENCH_PART=native|wasm|envoy runs one part of it (default: all three).
 bench: setup build
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(BENCH_PART)
