@@ -1,7 +1,7 @@
 //! Feature extraction: phrase rules, template markers, exfiltration links, hidden comments and
 //! encoded payloads, all over one normalised view of the text.
 
-use super::lexicon::{Lexicon, Tokens};
+use super::lexicon::{HitSink, Lexicon, Tokens, WordHit};
 use super::normalize::{normalize, Normalized};
 use super::rules::{Family, RULES, SETS};
 
@@ -144,13 +144,15 @@ impl Scanner {
 
     fn collect(&self, text: &str, norm: &Normalized, depth: u8, hits: &mut Vec<RawHit>) {
         let n = &norm.bytes;
-        let toks = super::lexicon::tokenize(n);
-        let mut scratch = Vec::new();
-        let leet_hit = self.phrase_hits(&toks, &mut scratch, hits);
+        let mut scratch: Vec<WordHit> = Vec::with_capacity(n.len() / 8 + 8);
+        let toks = self.lex.tokenize(n);
+        self.lex.word_hits(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
+        let leet_hit = self.phrase_hits(&toks, &scratch, hits);
         if !toks.spaced_runs.is_empty() {
-            let extra = self.lex.expand_spaced(&toks, n);
+            scratch.clear();
+            let extra = self.lex.expand_spaced(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
             let before = hits.len();
-            let _ = self.phrase_hits(&extra, &mut scratch, hits);
+            let _ = self.phrase_hits(&extra, &scratch, hits);
             let found = hits.iter().skip(before).any(|h| is_instruction_feature(h.feature));
             for &(s, e) in &toks.spaced_runs {
                 // A long spelled-out run is itself an evasion signal; a short one only when it
@@ -181,21 +183,18 @@ impl Scanner {
     }
 
     /// Adds phrase-rule hits; returns whether a match used a leetspeak token.
-    fn phrase_hits(&self, toks: &Tokens, scratch: &mut Vec<(u16, u8, u32, u32)>, hits: &mut Vec<RawHit>) -> bool {
+    fn phrase_hits(&self, toks: &Tokens, word_hits: &[WordHit], hits: &mut Vec<RawHit>) -> bool {
         let mut leet = false;
-        for m in self.lex.matches(toks, scratch) {
-            if toks.leet_tokens > 0 {
-                leet |= toks.toks.get(m.ts as usize..m.te as usize).is_some_and(|ts| ts.iter().any(|t| t.leet));
+        for m in self.lex.matches(word_hits) {
+            if !toks.leet.is_empty() {
+                leet |= toks.any_leet(m.ts, m.te);
             }
             let Some(rule) = self.lex.rules.get(m.rule as usize) else { continue };
-            let (Some(a), Some(b)) = (toks.toks.get(m.ts as usize), toks.toks.get(m.te.saturating_sub(1) as usize)) else {
-                continue;
-            };
             hits.push(RawHit {
                 feature: family_feature(rule.family),
                 id: rule.id,
-                ns: a.ns as usize,
-                ne: b.ne as usize,
+                ns: m.ns as usize,
+                ne: m.ne as usize,
                 sentence: true,
             });
         }
@@ -245,11 +244,8 @@ impl Scanner {
     fn encoded(&self, text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
         let bytes = text.as_bytes();
         let mut done = 0usize;
-        for tok in &toks.toks {
-            if tok.cjk || tok.ne.saturating_sub(tok.ns) < 16 {
-                continue;
-            }
-            let (os, oe) = norm.orig_span(tok.ns as usize, tok.ne as usize, text);
+        for &(tns, tne) in &toks.long {
+            let (os, oe) = norm.orig_span(tns as usize, tne as usize, text);
             if os < done {
                 continue;
             }
@@ -282,7 +278,7 @@ impl Scanner {
             if total < 8 || printable * 100 < total * 95 || !inner.contains(' ') {
                 continue;
             }
-            let (ns, ne) = (tok.ns as usize, tok.ne as usize);
+            let (ns, ne) = (tns as usize, tne as usize);
             let sub_norm = normalize(inner);
             let mut sub = Vec::new();
             self.collect(inner, &sub_norm, 1, &mut sub);
@@ -405,13 +401,11 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
 /// The DAN persona is written in capitals (the lowercase word is a common first name). Only a
 /// weak signal: articles about DAN prompts name it too; the persona itself says "do anything now".
 fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
-    for tok in &toks.toks {
-        if tok.ne - tok.ns != 3 || toks.wbuf.get(tok.ws as usize..tok.we as usize) != Some(b"dan") {
-            continue;
-        }
-        let (s, e) = norm.orig_span(tok.ns as usize, tok.ne as usize, text);
+    // `toks.dan`: the tokens of three normalised bytes whose word is "dan".
+    for &(ns, ne) in &toks.dan {
+        let (s, e) = norm.orig_span(ns as usize, ne as usize, text);
         if text.get(s..e) == Some("DAN") {
-            hits.push(RawHit { feature: 5, id: "persona", ns: tok.ns as usize, ne: tok.ne as usize, sentence: true });
+            hits.push(RawHit { feature: 5, id: "persona", ns: ns as usize, ne: ne as usize, sentence: true });
         }
     }
 }
@@ -501,17 +495,15 @@ pub fn sentence_span(n: &[u8], s: usize, e: usize) -> (usize, usize) {
     let is_end = |b: u8| matches!(b, b'.' | b'!' | b'?' | b'\n');
     let mut a = s.min(n.len());
     let lim_a = a.saturating_sub(300);
-    while a > lim_a && n.get(a - 1).is_some_and(|&b| !is_end(b)) {
-        a -= 1;
-    }
+    // Back to just after the previous sentence end (or to the limit).
+    a = n.get(lim_a..a).and_then(|w| w.iter().rposition(|&b| is_end(b))).map_or(lim_a, |p| lim_a + p + 1);
     if a == lim_a && lim_a > 0 {
         a = s;
     }
     let mut b = e.min(n.len());
     let lim_b = (b + 300).min(n.len());
-    while b < lim_b && n.get(b).is_some_and(|&c| !is_end(c)) {
-        b += 1;
-    }
+    // Forward to the next sentence end (or to the limit).
+    b = n.get(b..lim_b).and_then(|w| w.iter().position(|&c| is_end(c))).map_or(lim_b, |p| b + p);
     if b < n.len() && n.get(b).is_some_and(|&c| c != b'\n') && b < lim_b {
         b += 1;
     } else if b == lim_b && lim_b < n.len() {

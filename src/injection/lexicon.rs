@@ -7,33 +7,99 @@
 //! other tokens before the next slot (default 0: adjacent). Rules are parsed once in
 //! `compile`; scanning walks the trie once per token, so the cost is linear in the text and
 //! independent of the number of rules.
+//!
+//! Hot path (every byte of every inspected message goes through `tokenize`): a lowercase word
+//! is walked down the trie while it is read (its first three letters in one lookup of
+//! `Lexicon::head`, then one `Lexicon::trans` row per letter), and the walk's deepest node
+//! gives the word's entries as one precomputed range (`NodeInfo::cum_s`). Only words with
+//! entries and CJK characters are kept for the matcher; other tokens are merely counted.
+//! Words with digits, joiners, `@`/`$` or non-ASCII letters take the general path.
 
 use super::normalize::{char_at, is_cjk};
 use super::rules::Family;
 
-#[derive(Debug, Clone, Copy)]
-pub struct Token {
-    /// Range in the normalised bytes.
-    pub ns: u32,
-    pub ne: u32,
-    /// Range in the word buffer (joiners removed, leetspeak mapped).
-    pub ws: u32,
-    pub we: u32,
-    pub cjk: bool,
-    /// Leetspeak digits were mapped to letters in this token.
-    pub leet: bool,
+/// Records rule-word hits as the tokens go by. Later-slot words are only recorded shortly
+/// after their rule's first word was seen: common words ("you", "your", "is") would otherwise
+/// flood the hit list.
+pub struct HitSink<'a> {
+    /// Token index of the latest slot-0 word per rule (`u32::MAX`: none yet).
+    last0: Vec<u32>,
+    reach: &'a [u32],
+    out: &'a mut Vec<WordHit>,
 }
 
-/// Tokenised text plus evasion statistics.
+impl<'a> HitSink<'a> {
+    pub fn new(lex: &'a Lexicon, out: &'a mut Vec<WordHit>) -> HitSink<'a> {
+        HitSink { last0: vec![u32::MAX; lex.rules.len()], reach: &lex.reach, out }
+    }
+
+    /// The `(rule, slot)` entries of tokens `a..b` (normalised `ns..ne`).
+    #[inline]
+    fn push(&mut self, list: &[(u16, u8)], a: u32, b: u32, ns: u32, ne: u32) {
+        for &(r, s) in list {
+            let l0 = self.last0.get_mut(r as usize);
+            if s == 0 {
+                if let Some(x) = l0 {
+                    *x = a;
+                }
+                self.out.push(WordHit { rule: r, slot: s, a, b, ns, ne });
+            } else if let (Some(&mut l), Some(&rr)) = (l0, self.reach.get(r as usize)) {
+                if l != u32::MAX && a >= l && a - l <= rr {
+                    self.out.push(WordHit { rule: r, slot: s, a, b, ns, ne });
+                }
+            }
+        }
+    }
+}
+
+/// A token `word_hits` looks at: `(rule, slot)` entries `Lexicon::cum[es..ee]` of a word,
+/// or a CJK character (`es == u32::MAX`).
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    idx: u32,
+    ns: u32,
+    ne: u32,
+    es: u32,
+    ee: u32,
+}
+
+/// Tokenised text plus evasion statistics. Only the tokens later stages look at are kept;
+/// the others are merely counted (their indices still count in rule gaps).
 pub struct Tokens {
-    pub toks: Vec<Token>,
-    pub wbuf: Vec<u8>,
+    /// Number of tokens.
+    pub count: u32,
+    /// The tokens with lexicon entries and every CJK token, in token order, for `word_hits`.
+    cand: Vec<Cand>,
+    /// Indices of the tokens where leetspeak digits were mapped to letters, ascending.
+    pub leet: Vec<u32>,
     /// Normalised ranges of words spelled out letter by letter or split by punctuation.
     pub spaced_runs: Vec<(usize, usize)>,
-    /// Tokens where leetspeak digits were mapped to letters.
-    pub leet_tokens: u32,
     /// Positions of bytes other scanners start from: `<`, `[`, `]`, `#`, `\n`.
     pub specials: Vec<u32>,
+    /// Normalised ranges of the tokens of three bytes whose word is "dan".
+    pub dan: Vec<(u32, u32)>,
+    /// Normalised ranges of the non-CJK tokens of 16 bytes or more (encoded payloads).
+    pub long: Vec<(u32, u32)>,
+}
+
+impl Tokens {
+    fn new() -> Tokens {
+        Tokens {
+            count: 0,
+            cand: Vec::new(),
+            leet: Vec::new(),
+            spaced_runs: Vec::new(),
+            specials: Vec::new(),
+            dan: Vec::new(),
+            long: Vec::new(),
+        }
+    }
+
+    /// Whether a token of `ts..te` had leetspeak mapped.
+    pub fn any_leet(&self, ts: u32, te: u32) -> bool {
+        let k = self.leet.partition_point(|&x| x < ts);
+        self.leet.get(k).is_some_and(|&x| x < te)
+    }
 }
 
 fn is_joiner(b: u8) -> bool {
@@ -85,167 +151,64 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// Splits normalised bytes into word tokens (ASCII/alphabetic runs, one token per CJK char).
-///
-/// The word buffer starts as a copy of `n`, so most tokens' words are their own normalised
-/// bytes (leetspeak is mapped in place); only words with joiners removed ("ig-no-re") are
-/// appended after the copy.
-#[inline(never)]
-pub fn tokenize(n: &[u8]) -> Tokens {
-    let mut toks: Vec<Token> = Vec::with_capacity(n.len() / 5 + 4);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(n.len() + 64);
-    wbuf.extend_from_slice(n);
-    let mut leet_tokens = 0u32;
-    let mut joined_tokens: Vec<usize> = Vec::new();
-    let mut specials: Vec<u32> = Vec::new();
-    let len = n.len();
-    let mut i = 0usize;
-    let at = |k: usize| -> u8 { n.get(k).copied().unwrap_or(0) };
-    while i < len {
-        let b = at(i);
-        let cls = CLASS[b as usize];
-        if cls == 0 {
-            // Spaces and plain punctuation: nothing starts here.
-            i += 1;
-            continue;
-        }
-        if b.is_ascii_alphanumeric() || ((b == b'@' || b == b'$') && at(i + 1).is_ascii_lowercase() && !at(i.wrapping_sub(1)).is_ascii_alphanumeric()) {
-            let ns = i;
-            let mut has_digit = false;
-            let mut joins = 0u32;
-            let mut leet_now = false;
-            // Fast path: the run of plain letters.
-            let run = n.get(i..).map_or(0, |r| r.iter().position(|c| !c.is_ascii_lowercase()).unwrap_or(r.len()));
-            let mut has_letter = run > 0;
-            i += run;
-            while i < len {
-                let c = at(i);
-                if CLASS[c as usize] & (C_WORD | C_JOINER) == 0 {
-                    break;
-                }
-                if c.is_ascii_lowercase() {
-                    has_letter = true;
-                    i += 1;
-                } else if c.is_ascii_digit() || ((c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase()) {
-                    has_digit = true;
-                    i += 1;
-                } else if is_joiner(c)
-                    && i > ns
-                    && at(i - 1).is_ascii_alphanumeric()
-                    && at(i + 1).is_ascii_alphanumeric()
-                {
-                    joins += 1;
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            let (ws, we) = if joins == 0 {
-                (ns, i)
-            } else {
-                // Kept bytes are letters, digits, `@` and `$`; the skipped ones are joiners.
-                let ws = wbuf.len();
-                wbuf.extend(n.get(ns..i).unwrap_or(&[]).iter().copied().filter(|&c| !is_joiner(c)));
-                (ws, wbuf.len())
-            };
-            if has_letter && has_digit {
-                let mut changed = false;
-                if let Some(w) = wbuf.get_mut(ws..we) {
-                    for x in w.iter_mut() {
-                        let m = leet(*x);
-                        changed |= m != *x;
-                        *x = m;
-                    }
-                }
-                if changed {
-                    leet_tokens += 1;
-                    leet_now = true;
-                }
-            }
-            // Only words chopped into fragments of one or two letters ("i-g-n-o-r-e",
-            // "ig.no.re") are evasion; "step-by-step" and "40-year-old" are not.
-            let letters = (we - ws) as u32;
-            if joins >= 2 && letters <= (joins + 1) * 2 {
-                joined_tokens.push(toks.len());
-            }
-            toks.push(Token { ns: ns as u32, ne: i as u32, ws: ws as u32, we: we as u32, cjk: false, leet: leet_now });
-        } else if b >= 0x80 {
-            let (c, l) = char_at(n, i);
-            if is_cjk(c) {
-                toks.push(Token { ns: i as u32, ne: (i + l) as u32, ws: i as u32, we: (i + l) as u32, cjk: true, leet: false });
-                i += l;
-            } else if c.is_alphabetic() {
-                let ns = i;
-                loop {
-                    let (c2, l2) = char_at(n, i);
-                    if i >= len || !c2.is_alphanumeric() || is_cjk(c2) {
-                        break;
-                    }
-                    i += l2;
-                }
-                if i == ns {
-                    i += l;
-                } else {
-                    toks.push(Token { ns: ns as u32, ne: i as u32, ws: ns as u32, we: i as u32, cjk: false, leet: false });
-                }
-            } else {
-                i += l;
-            }
-        } else {
-            if matches!(b, b'<' | b'[' | b']' | b'#' | b'\n') {
-                specials.push(i as u32);
-            }
-            i += 1;
-        }
+/// Column of a byte in `Lexicon::trans`: 1 to 26 for `a` to `z`, 0 for every other byte.
+static LETTER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = b'a';
+    while b <= b'z' {
+        t[b as usize] = b - b'a' + 1;
+        b += 1;
     }
-    let mut out = Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens, specials };
-    find_spaced_runs(&mut out, &joined_tokens);
-    out
+    t
+};
+
+/// Streaming detection of runs of single-character tokens ("i g n o r e"): a run grows
+/// while each next token is single and starts at most 3 bytes after the previous one ends;
+/// runs of 4 tokens or more are kept (as normalised ranges).
+struct RunTracker {
+    /// Token index where the current run starts (`u32::MAX`: no run).
+    start: u32,
+    start_ns: u32,
+    prev_ne: u32,
+    runs: Vec<(usize, usize)>,
 }
 
-/// Collects runs of single-character tokens ("i g n o r e") and words split by punctuation
-/// ("i-g-n-o-r-e"), so the caller can re-segment them against the lexicon.
-fn find_spaced_runs(t: &mut Tokens, joined: &[usize]) {
-    let mut runs: Vec<(usize, usize)> = Vec::new(); // token index ranges
-    let mut k = 0usize;
-    let n = t.toks.len();
-    while k < n {
-        let single = |tok: &Token| !tok.cjk && tok.we.saturating_sub(tok.ws) == 1;
-        if t.toks.get(k).is_some_and(single) {
-            let start = k;
-            let mut end = k + 1;
-            while end < n {
-                let (Some(prev), Some(cur)) = (t.toks.get(end - 1), t.toks.get(end)) else { break };
-                if single(cur) && cur.ns.saturating_sub(prev.ne) <= 3 {
-                    end += 1;
-                } else {
-                    break;
-                }
+impl RunTracker {
+    fn new() -> RunTracker {
+        RunTracker { start: u32::MAX, start_ns: 0, prev_ne: 0, runs: Vec::new() }
+    }
+
+    /// Token `k` of `ns..ne`, single-character or not.
+    #[inline(always)]
+    fn add(&mut self, k: u32, ns: u32, ne: u32, single: bool) {
+        if single {
+            if self.start != u32::MAX && ns.saturating_sub(self.prev_ne) <= 3 {
+                self.prev_ne = ne;
+                return;
             }
-            if end - start >= 4 {
-                runs.push((start, end));
-            }
-            k = end;
-        } else {
-            k += 1;
+            self.close(k);
+            self.start = k;
+            self.start_ns = ns;
+            self.prev_ne = ne;
+        } else if self.start != u32::MAX {
+            self.close(k);
         }
     }
-    for &j in joined {
-        runs.push((j, j + 1));
-    }
-    for (s, e) in runs {
-        if let (Some(a), Some(b)) = (t.toks.get(s), t.toks.get(e.saturating_sub(1))) {
-            t.spaced_runs.push((a.ns as usize, b.ne as usize));
+
+    /// Ends the current run before token `end`.
+    #[inline]
+    fn close(&mut self, end: u32) {
+        if self.start != u32::MAX && end - self.start >= 4 {
+            self.runs.push((self.start_ns as usize, self.prev_ne as usize));
         }
+        self.start = u32::MAX;
     }
 }
 
-/// A word-trie node: dense root, sparse children elsewhere.
+/// A word-trie node while building: sparse children, entries.
 #[derive(Default)]
 struct Node {
     children: Vec<(u8, u32)>,
-    /// Index into `Lexicon::dense` for nodes with many letter children.
-    dense: Option<u32>,
     exact: Vec<(u16, u8)>,
     prefix: Vec<(u16, u8)>,
 }
@@ -268,34 +231,65 @@ pub struct Lexicon {
     entries: Vec<(u16, u8)>,
     /// `Rule::reach` per rule, for the hot loop.
     reach: Vec<u32>,
+    /// Cumulative entry lists (see `NodeInfo::cum_s`).
+    cum: Vec<(u16, u8)>,
+    /// `(cum_s, cum_p, cum_x)` of every node, for the tokenizer.
+    cum_of: Vec<(u32, u32, u32)>,
+    /// Lowercase-letter transitions: node k's child on letter `c` is `trans[k][LETTER[c]]`
+    /// (0: none; column 0, where every other byte goes, is always 0). Row 0 is the root.
+    /// Other bytes go through `root` and `flat`.
+    trans: Box<[[u16; 32]; TRANS_ROWS]>,
+    /// The walk over a word's first three letters at once: index `(l0 * 27 + l1) * 27 + l2`
+    /// of their `LETTER` columns (0 past the word's letters), value the node reached (low 14
+    /// bits) and how many of those letters the walk consumed (high 2 bits).
+    head: Vec<u16>,
     /// Bitset over the first three bytes of every word (5 bits each; the whole word when
     /// shorter): most tokens of ordinary prose are rejected here without touching the trie.
     filter: Vec<u64>,
     nodes: Vec<Node>,
-    dense: Vec<[u32; 26]>,
     root: Vec<u32>,
     pub rules: Vec<Rule>,
 }
 
-/// Hot per-node record: dense letter table (`u32::MAX` when none), children range and the
-/// ranges of exact and prefix entries in `Lexicon::entries`.
+/// Per-node record: children range, the ranges of exact and prefix entries in
+/// `Lexicon::entries`, and the cumulative lists.
 #[derive(Clone, Copy)]
 struct NodeInfo {
-    dense: u32,
     cs: u32,
     ce: u32,
     es: u32,
     ee: u32,
     ps: u32,
     pe: u32,
+    /// `cum[cum_s..cum_p]`: the prefix entries of every node on the path from the root to
+    /// this one, in walk order; `cum[cum_s..cum_x]` adds this node's exact entries. A word's entries
+    /// are one of these two ranges of the deepest node its walk reaches.
+    cum_s: u32,
+    cum_p: u32,
+    cum_x: u32,
 }
 
-/// One rule match: token range (inclusive start, exclusive end).
+/// One rule match: token range (inclusive start, exclusive end) and normalised byte range
+/// (start of the first word to end of the last).
 #[derive(Debug, Clone, Copy)]
 pub struct PhraseMatch {
     pub rule: u16,
     pub ts: u32,
     pub te: u32,
+    pub ns: u32,
+    pub ne: u32,
+}
+
+/// One rule word found in the text: `(rule, slot)`, token range `a..b` and normalised range
+/// `ns..ne`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WordHit {
+    rule: u16,
+    slot: u8,
+    a: u32,
+    b: u32,
+    ns: u32,
+    ne: u32,
 }
 
 impl Lexicon {
@@ -304,7 +298,7 @@ impl Lexicon {
         rules: &[(&'static str, Family, &'static str)],
         sets: &[(&'static str, &'static str)],
     ) -> Result<Lexicon, String> {
-        let mut lex = Lexicon { info: Vec::new(), flat: Vec::new(), entries: Vec::new(), reach: Vec::new(), filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], dense: Vec::new(), root: vec![0; 256], rules: Vec::new() };
+        let mut lex = Lexicon { info: Vec::new(), flat: Vec::new(), entries: Vec::new(), reach: Vec::new(), cum: Vec::new(), cum_of: Vec::new(), trans: empty_trans()?, head: Vec::new(), filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], root: vec![0; 256], rules: Vec::new() };
         for (ri, &(id, family, pat)) in rules.iter().enumerate() {
             let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
             let mut gaps: Vec<u8> = Vec::new();
@@ -337,43 +331,98 @@ impl Lexicon {
             let reach = gaps.iter().map(|&g| u32::from(g) + 4).sum();
             lex.rules.push(Rule { id, family, gaps, reach });
         }
-        // Dense letter tables where a linear child search would be long.
-        for k in 0..lex.nodes.len() {
-            let Some(node) = lex.nodes.get(k) else { continue };
-            if node.children.len() < 4 {
-                continue;
-            }
-            let mut table = [0u32; 26];
-            for &(b, c) in &node.children {
-                if b.is_ascii_lowercase() {
-                    if let Some(x) = table.get_mut((b - b'a') as usize) {
-                        *x = c;
-                    }
+        // Letter transitions as one table of 16-bit node ids.
+        if lex.nodes.len() > TRANS_ROWS {
+            return Err("lexicon too large".to_string());
+        }
+        if let Some(row) = lex.trans.get_mut(0) {
+            for (b, &r) in lex.root.iter().enumerate() {
+                if r != 0 && (b as u8).is_ascii_lowercase() {
+                    row[usize::from(LETTER[b] & 31)] = r as u16;
                 }
             }
-            let id = lex.dense.len() as u32;
-            lex.dense.push(table);
-            if let Some(node) = lex.nodes.get_mut(k) {
-                node.dense = Some(id);
+        }
+        for (row, node) in lex.trans.iter_mut().zip(&lex.nodes) {
+            for &(b, c) in &node.children {
+                if b.is_ascii_lowercase() {
+                    row[usize::from(LETTER[usize::from(b)] & 31)] = c as u16;
+                }
             }
         }
-        for node in &lex.nodes {
+        // Parents precede their children (ids grow as words are inserted), so one forward pass
+        // can extend each parent's cumulative prefix list.
+        let mut parent: Vec<u32> = vec![u32::MAX; lex.nodes.len()];
+        for &r in &lex.root {
+            if r != 0 {
+                if let Some(p) = parent.get_mut(r as usize) {
+                    *p = 0;
+                }
+            }
+        }
+        for (k, node) in lex.nodes.iter().enumerate() {
+            for &(_, c) in &node.children {
+                if let Some(p) = parent.get_mut(c as usize) {
+                    *p = k as u32;
+                }
+            }
+        }
+        let mut cum_range: Vec<(u32, u32)> = Vec::with_capacity(lex.nodes.len());
+        for (k, node) in lex.nodes.iter().enumerate() {
+            let (ps, pe) = parent.get(k).and_then(|&p| cum_range.get(p as usize).copied()).unwrap_or((0, 0));
+            let cum_s = lex.cum.len() as u32;
+            for j in ps..pe {
+                if let Some(&e) = lex.cum.get(j as usize) {
+                    lex.cum.push(e);
+                }
+            }
+            lex.cum.extend_from_slice(&node.prefix);
+            let cum_p = lex.cum.len() as u32;
+            lex.cum.extend_from_slice(&node.exact);
+            let cum_x = lex.cum.len() as u32;
+            cum_range.push((cum_s, cum_p));
+            lex.info.push(NodeInfo { cs: 0, ce: 0, es: 0, ee: 0, ps: 0, pe: 0, cum_s, cum_p, cum_x });
+        }
+        for (k, node) in lex.nodes.iter().enumerate() {
             let cs = lex.flat.len() as u32;
             lex.flat.extend_from_slice(&node.children);
             let es = lex.entries.len() as u32;
             lex.entries.extend_from_slice(&node.exact);
             let ps = lex.entries.len() as u32;
             lex.entries.extend_from_slice(&node.prefix);
-            lex.info.push(NodeInfo {
-                dense: node.dense.unwrap_or(u32::MAX),
-                cs,
-                ce: lex.flat.len() as u32,
-                es,
-                ee: ps,
-                ps,
-                pe: lex.entries.len() as u32,
-            });
+            let pe = lex.entries.len() as u32;
+            if let Some(info) = lex.info.get_mut(k) {
+                info.cs = cs;
+                info.ce = lex.flat.len() as u32;
+                info.es = es;
+                info.ee = ps;
+                info.ps = ps;
+                info.pe = pe;
+            }
         }
+        lex.head = vec![0u16; 27 * 27 * 27];
+        for l0 in 1..27usize {
+            for l1 in 0..27usize {
+                for l2 in 0..27usize {
+                    let mut node = 0usize;
+                    let mut k = 0u16;
+                    for l in [l0, l1, l2] {
+                        if l == 0 {
+                            break;
+                        }
+                        let x = lex.trans[node & (TRANS_ROWS - 1)][l & 31];
+                        if x == 0 {
+                            break;
+                        }
+                        node = usize::from(x);
+                        k += 1;
+                    }
+                    if let Some(h) = lex.head.get_mut((l0 * 27 + l1) * 27 + l2) {
+                        *h = (node as u16) | (k << 14);
+                    }
+                }
+            }
+        }
+        lex.cum_of = lex.info.iter().map(|i| (i.cum_s, i.cum_p, i.cum_x)).collect();
         lex.reach = lex.rules.iter().map(|r| r.reach).collect();
         Ok(lex)
     }
@@ -435,17 +484,279 @@ impl Lexicon {
         }
     }
 
+    /// Splits normalised bytes into word tokens (ASCII/alphabetic runs, one token per CJK
+    /// char) and, in the same pass, walks each plain word down the trie, so the matcher only
+    /// visits words that carry lexicon entries.
+    #[inline(never)]
+    pub fn tokenize(&self, n: &[u8]) -> Tokens {
+        let len = n.len();
+        let mut t = Tokens::new();
+        t.cand.reserve(len / 8 + 4);
+        // Words with joiners removed ("ig-no-re") or leetspeak mapped ("1gn0r3").
+        let mut wbuf: Vec<u8> = Vec::new();
+        let mut joined: Vec<(usize, usize)> = Vec::new();
+        let mut runs = RunTracker::new();
+        let mut count = 0u32;
+        let mut i = 0usize;
+        let at = |k: usize| -> u8 { n.get(k).copied().unwrap_or(0) };
+        while i < len {
+            let b = at(i);
+            let cls = CLASS[b as usize];
+            if cls == 0 {
+                // Spaces and plain punctuation: nothing starts here.
+                i += 1;
+                continue;
+            }
+            if LETTER[b as usize] != 0 {
+                // A lowercase word: walk its letters down the trie as they are read. Column
+                // 0 of every row is 0, so any non-letter ends the walk too.
+                let ns = i;
+                let rest = n.get(i..).unwrap_or(&[]);
+                // The first three letters in one lookup, then letter by letter.
+                let l0 = usize::from(LETTER[usize::from(b)]);
+                let l1 = usize::from(LETTER[usize::from(at(i + 1))]);
+                let l2 = if l1 != 0 { usize::from(LETTER[usize::from(at(i + 2))]) } else { 0 };
+                let e = self.head.get((l0 * 27 + l1) * 27 + l2).copied().unwrap_or(0);
+                let mut node = usize::from(e & 0x3fff);
+                let mut k = usize::from(e >> 14);
+                if k == 3 {
+                    for &c in rest.get(3..).unwrap_or(&[]) {
+                        let x = self.trans[node & (TRANS_ROWS - 1)][usize::from(LETTER[usize::from(c)] & 31)];
+                        if x == 0 {
+                            break;
+                        }
+                        node = usize::from(x);
+                        k += 1;
+                    }
+                }
+                let mut j = k;
+                while rest.get(j).is_some_and(|&c| LETTER[usize::from(c)] != 0) {
+                    j += 1;
+                }
+                i += j;
+                let next = CLASS[usize::from(at(i))];
+                // A joiner ends the word unless an alphanumeric follows it ("end." but not
+                // "ig.nore"); digits, `@` and `$` need the general path.
+                if next & (C_WORD | C_JOINER) == 0 || (next & C_WORD == 0 && !at(i + 1).is_ascii_alphanumeric()) {
+                    // The common case: the word ends here. The walk failed on a letter when
+                    // it stopped short of the end.
+                    let (es, ee) = match self.cum_of.get(node) {
+                        Some(&(s, p, x)) => (s, if j == k { x } else { p }),
+                        None => (0, 0),
+                    };
+                    if ee > es {
+                        t.cand.push(Cand { idx: count, ns: ns as u32, ne: i as u32, es, ee });
+                    }
+                    if j == 1 || runs.start != u32::MAX {
+                        runs.add(count, ns as u32, i as u32, j == 1);
+                    }
+                    if j == 3 && rest.get(..3) == Some(b"dan") {
+                        t.dan.push((ns as u32, i as u32));
+                    }
+                    if j >= 16 {
+                        t.long.push((ns as u32, i as u32));
+                    }
+                    count += 1;
+                    continue;
+                }
+                // Digits, joiners, `@`, `$` follow: the general word path, from the start.
+                i = ns;
+            }
+            if b.is_ascii_alphanumeric() || ((b == b'@' || b == b'$') && at(i + 1).is_ascii_lowercase() && !at(i.wrapping_sub(1)).is_ascii_alphanumeric()) {
+                let ns = i;
+                let run = n.get(i..).map_or(0, |r| r.iter().position(|c| !c.is_ascii_lowercase()).unwrap_or(r.len()));
+                let mut has_letter = run > 0;
+                i += run;
+                let mut has_digit = false;
+                let mut joins = 0u32;
+                let mut leet_now = false;
+                while i < len {
+                    let c = at(i);
+                    if CLASS[c as usize] & (C_WORD | C_JOINER) == 0 {
+                        break;
+                    }
+                    if c.is_ascii_lowercase() {
+                        has_letter = true;
+                        i += 1;
+                    } else if c.is_ascii_digit() || ((c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase()) {
+                        has_digit = true;
+                        i += 1;
+                    } else if is_joiner(c)
+                        && i > ns
+                        && at(i - 1).is_ascii_alphanumeric()
+                        && at(i + 1).is_ascii_alphanumeric()
+                    {
+                        joins += 1;
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if i == ns {
+                    // Not reachable on normalised text (no ASCII capitals); keeps progress.
+                    i += 1;
+                    continue;
+                }
+                let raw = n.get(ns..i).unwrap_or(&[]);
+                // The word: the bytes themselves ("2024", "gpt"), or with joiners removed and
+                // leetspeak mapped ("ig-no-re", "1gn0r3").
+                let word: &[u8] = if joins == 0 && !(has_letter && has_digit) {
+                    raw
+                } else {
+                    wbuf.clear();
+                    if joins > 0 {
+                        // Kept bytes are letters, digits, `@` and `$`; the skipped ones are joiners.
+                        wbuf.extend(raw.iter().copied().filter(|&c| !is_joiner(c)));
+                    } else {
+                        wbuf.extend_from_slice(raw);
+                    }
+                    if has_letter && has_digit {
+                        for x in wbuf.iter_mut() {
+                            let m = leet(*x);
+                            leet_now |= m != *x;
+                            *x = m;
+                        }
+                        if leet_now {
+                            t.leet.push(count);
+                        }
+                    }
+                    &wbuf
+                };
+                let (es, ee) = self.word_range(word);
+                // Only words chopped into fragments of one or two letters ("i-g-n-o-r-e",
+                // "ig.no.re") are evasion; "step-by-step" and "40-year-old" are not.
+                let letters = word.len() as u32;
+                if joins >= 2 && letters <= (joins + 1) * 2 {
+                    joined.push((ns, i));
+                }
+                self.push_token(&mut t, &mut runs, &mut count, (ns, i), word, (es, ee));
+            } else if b >= 0x80 {
+                let (c, l) = char_at(n, i);
+                if is_cjk(c) {
+                    t.cand.push(Cand { idx: count, ns: i as u32, ne: (i + l) as u32, es: u32::MAX, ee: 0 });
+                    runs.add(count, i as u32, (i + l) as u32, false);
+                    count += 1;
+                    i += l;
+                } else if c.is_alphabetic() {
+                    let ns = i;
+                    loop {
+                        let (c2, l2) = char_at(n, i);
+                        if i >= len || !c2.is_alphanumeric() || is_cjk(c2) {
+                            break;
+                        }
+                        i += l2;
+                    }
+                    if i == ns {
+                        i += l;
+                    } else {
+                        let word = n.get(ns..i).unwrap_or(&[]);
+                        let r = self.word_range(word);
+                        self.push_token(&mut t, &mut runs, &mut count, (ns, i), word, r);
+                    }
+                } else {
+                    i += l;
+                }
+            } else {
+                if cls & C_SPECIAL != 0 {
+                    t.specials.push(i as u32);
+                }
+                i += 1;
+            }
+        }
+        runs.close(count);
+        t.count = count;
+        // Runs of single letters first, then words split by punctuation.
+        t.spaced_runs = runs.runs;
+        t.spaced_runs.extend(joined);
+        t
+    }
+
+    /// Appends a non-CJK token outside the lowercase fast path, with its bookkeeping.
+    #[allow(clippy::too_many_arguments)]
+    fn push_token(&self, t: &mut Tokens, runs: &mut RunTracker, count: &mut u32, span: (usize, usize), word: &[u8], entries: (u32, u32)) {
+        let (ns, ne) = (span.0 as u32, span.1 as u32);
+        let k = *count;
+        if entries.1 > entries.0 {
+            t.cand.push(Cand { idx: k, ns, ne, es: entries.0, ee: entries.1 });
+        }
+        if ne - ns == 3 && word == b"dan" {
+            t.dan.push((ns, ne));
+        }
+        if ne - ns >= 16 {
+            t.long.push((ns, ne));
+        }
+        runs.add(k, ns, ne, word.len() == 1);
+        *count += 1;
+    }
+
+    /// Records the rule-word hits of the tokens into `sink`, in token order.
+    #[inline(never)]
+    pub fn word_hits(&self, t: &Tokens, n: &[u8], sink: &mut HitSink) {
+        for c in &t.cand {
+            if c.es == u32::MAX {
+                self.cjk_hits(n, c.ns as usize, c.idx, sink);
+            } else {
+                sink.push(self.cum.get(c.es as usize..c.ee as usize).unwrap_or(&[]), c.idx, c.idx + 1, c.ns, c.ne);
+            }
+        }
+    }
+
+    /// The hits of CJK token `k` (at byte `i`): CJK words match as substrings of a CJK run,
+    /// so the walk goes on across the following adjacent CJK characters (one token each),
+    /// at most 13 of them.
+    fn cjk_hits(&self, n: &[u8], i: usize, k: u32, sink: &mut HitSink) {
+        let mut node = 0usize;
+        let mut first = true;
+        let mut pos = i;
+        let mut q = 0u32;
+        'outer: while pos < n.len() {
+            let (c, l) = char_at(n, pos);
+            if !is_cjk(c) {
+                break;
+            }
+            for &b in n.get(pos..pos + l).unwrap_or(&[]) {
+                match self.step(node, b, first) {
+                    Some(nx) => node = nx,
+                    None => break 'outer,
+                }
+                first = false;
+            }
+            pos += l;
+            q += 1;
+            sink.push(self.node_entries(node, true), k, k + q, i as u32, pos as u32);
+            if q > 12 {
+                break;
+            }
+        }
+    }
+
+    /// Trie step on a lowercase ASCII letter (node 0 is the root).
+    #[inline]
+    fn step_letter(&self, node: usize, c: u8) -> Option<usize> {
+        match self.trans.get(node).map(|row| row[usize::from(LETTER[usize::from(c)] & 31)]) {
+            Some(x) if x != 0 => Some(usize::from(x)),
+            _ => None,
+        }
+    }
+
+    /// `word_entries` as a range of `cum`.
+    fn word_range(&self, word: &[u8]) -> (u32, u32) {
+        match self.word_node(word) {
+            Some((inf, ok)) => (inf.cum_s, if ok { inf.cum_x } else { inf.cum_p }),
+            None => (0, 0),
+        }
+    }
+
     #[inline]
     fn step(&self, node: usize, b: u8, first: bool) -> Option<usize> {
         if first {
             let r = *self.root.get(b as usize)?;
             return if r == 0 { None } else { Some(r as usize) };
         }
-        let info = self.info.get(node)?;
-        if info.dense != u32::MAX && b.is_ascii_lowercase() {
-            let x = *self.dense.get(info.dense as usize)?.get((b - b'a') as usize)?;
-            return if x == 0 { None } else { Some(x as usize) };
+        if b.is_ascii_lowercase() {
+            return self.step_letter(node, b);
         }
+        let info = self.info.get(node)?;
         self.flat.get(info.cs as usize..info.ce as usize)?.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
     }
 
@@ -457,79 +768,34 @@ impl Lexicon {
         }
     }
 
-    /// Finds all rule-word hits: `(rule, slot, token_start, token_end_exclusive)`.
-    #[inline(never)]
-    fn word_hits(&self, t: &Tokens, out: &mut Vec<(u16, u8, u32, u32)>) {
-        let toks = &t.toks;
-        // Later-slot words are only recorded shortly after their rule's first word was seen:
-        // common words ("you", "your", "is") would otherwise flood the hit list.
-        let mut last0: Vec<u32> = vec![u32::MAX; self.rules.len()];
-        let reach = &self.reach;
-        let mut push = |out: &mut Vec<(u16, u8, u32, u32)>, list: &[(u16, u8)], a: u32, b: u32| {
-            for &(r, s) in list {
-                if s == 0 {
-                    if let Some(x) = last0.get_mut(r as usize) {
-                        *x = a;
-                    }
-                    out.push((r, s, a, b));
-                } else if let (Some(&l), Some(&rr)) = (last0.get(r as usize), reach.get(r as usize)) {
-                    if l != u32::MAX && a >= l && a - l <= rr {
-                        out.push((r, s, a, b));
-                    }
-                }
-            }
+    /// The deepest trie node a (non-CJK) word's byte-by-byte walk reaches, and whether the
+    /// whole word was consumed; `None` when no node has entries it could use. Its entries,
+    /// in the order the walk meets them, are the prefix entries of every node on the path,
+    /// then the exact entries of the last node when the whole word was consumed.
+    #[inline]
+    fn word_node(&self, word: &[u8]) -> Option<(&NodeInfo, bool)> {
+        // The filter only drops words without entries: any entry needs the word to start
+        // with a lexicon word's first three bytes (or to be a shorter lexicon word).
+        let h = filter_key(word);
+        if self.filter.get(h / 64).is_none_or(|x| x & (1 << (h % 64)) == 0) {
+            return None;
+        }
+        let (&b0, rest) = word.split_first()?;
+        let mut node = match self.root.get(b0 as usize) {
+            Some(&r) if r != 0 => r as usize,
+            _ => return None,
         };
-        for (ti, tok) in toks.iter().enumerate() {
-            let ti32 = ti as u32;
-            if tok.cjk {
-                // Walk across the following adjacent CJK tokens.
-                let mut node = 0usize;
-                let mut first = true;
-                let mut k = ti;
-                'outer: while let Some(cur) = toks.get(k) {
-                    if !cur.cjk || (k > ti && toks.get(k - 1).is_some_and(|p| p.ne != cur.ns)) {
-                        break;
-                    }
-                    for &b in t.wbuf.get(cur.ws as usize..cur.we as usize).unwrap_or(&[]) {
-                        match self.step(node, b, first) {
-                            Some(nx) => node = nx,
-                            None => break 'outer,
-                        }
-                        first = false;
-                    }
-                    push(out, self.node_entries(node, true), ti32, k as u32 + 1);
-                    k += 1;
-                    if k - ti > 12 {
-                        break;
-                    }
+        let mut ok = true;
+        for &b in rest {
+            match self.step(node, b, false) {
+                Some(nx) => node = nx,
+                None => {
+                    ok = false;
+                    break;
                 }
-                continue;
-            }
-            let word = t.wbuf.get(tok.ws as usize..tok.we as usize).unwrap_or(&[]);
-            let h = filter_key(word);
-            if word.is_empty() || self.filter.get(h / 64).is_none_or(|x| x & (1 << (h % 64)) == 0) {
-                continue;
-            }
-            let mut node = 0usize;
-            let mut ok = true;
-            for (k, &b) in word.iter().enumerate() {
-                match self.step(node, b, k == 0) {
-                    Some(nx) => node = nx,
-                    None => {
-                        ok = false;
-                        break;
-                    }
-                }
-                if let Some(info) = self.info.get(node) {
-                    if info.pe != info.ps {
-                        push(out, self.entries.get(info.ps as usize..info.pe as usize).unwrap_or(&[]), ti32, ti32 + 1);
-                    }
-                }
-            }
-            if ok {
-                push(out, self.node_entries(node, false), ti32, ti32 + 1);
             }
         }
+        Some((self.info.get(node)?, ok))
     }
 
     /// Greedy segmentation of a letters-only word ("ignoreallprevious") into lexicon words.
@@ -560,12 +826,13 @@ impl Lexicon {
 
     /// Re-tokenises spelled-out or punctuation-split words into lexicon words, appended as
     /// extra tokens covering the run (they only add hits, never remove the original ones).
-    pub fn expand_spaced(&self, t: &Tokens, n: &[u8]) -> Tokens {
-        let mut toks: Vec<Token> = Vec::new();
-        let mut wbuf: Vec<u8> = Vec::new();
+    pub fn expand_spaced(&self, t: &Tokens, n: &[u8], sink: &mut HitSink) -> Tokens {
+        let mut out = Tokens::new();
+        let mut letters: Vec<u8> = Vec::new();
+        let mut pos: Vec<u32> = Vec::new();
         for &(ns, ne) in &t.spaced_runs {
-            let mut letters: Vec<u8> = Vec::new();
-            let mut pos: Vec<u32> = Vec::new();
+            letters.clear();
+            pos.clear();
             for (k, &b) in n.get(ns..ne).unwrap_or(&[]).iter().enumerate() {
                 if b.is_ascii_alphanumeric() || b == b'@' || b == b'$' {
                     letters.push(leet(b));
@@ -574,52 +841,75 @@ impl Lexicon {
             }
             let segs = self.segment(&letters);
             for (a, b) in segs {
-                let ws = wbuf.len();
-                wbuf.extend_from_slice(letters.get(a..b).unwrap_or(&[]));
+                let (es, ee) = self.word_range(letters.get(a..b).unwrap_or(&[]));
                 let s = pos.get(a).copied().unwrap_or(ns as u32);
                 let e = pos.get(b.saturating_sub(1)).map_or(ne as u32, |x| x + 1);
-                toks.push(Token { ns: s, ne: e, ws: ws as u32, we: wbuf.len() as u32, cjk: false, leet: false });
+                if ee > es {
+                    sink.push(self.cum.get(es as usize..ee as usize).unwrap_or(&[]), out.count, out.count + 1, s, e);
+                }
+                out.count += 1;
             }
         }
-        Tokens { toks, wbuf, spaced_runs: Vec::new(), leet_tokens: 0, specials: Vec::new() }
+        out
     }
 
-    /// All rule matches over the tokens.
-    pub fn matches(&self, t: &Tokens, scratch: &mut Vec<(u16, u8, u32, u32)>) -> Vec<PhraseMatch> {
-        scratch.clear();
-        self.word_hits(t, scratch);
+    /// All rule matches over the word hits a `HitSink` recorded.
+    pub fn matches(&self, scratch: &[WordHit]) -> Vec<PhraseMatch> {
         let mut out = Vec::new();
         if scratch.is_empty() {
             return out;
         }
-        // Counting sort by (rule, slot); stable, so each bucket stays in token order.
+        // Counting sort by (rule, slot); stable, so each bucket stays in token order. After
+        // the prefix sums `ends[k + 1]` is where bucket k ends; scattering backwards moves it
+        // to where bucket k starts, so bucket k is `ends[k + 1]..ends[k + 2]`. Only rules
+        // with a word in every slot can match: the other rules' hits are left out (their
+        // buckets stay empty).
         let nkeys = self.rules.len() * MAX_SLOTS;
-        let key = |h: &(u16, u8, u32, u32)| (h.0 as usize) * MAX_SLOTS + (h.1 as usize).min(MAX_SLOTS - 1);
-        let mut starts = vec![0u32; nkeys + 1];
+        let key = |h: &WordHit| (h.rule as usize) * MAX_SLOTS + (h.slot as usize).min(MAX_SLOTS - 1);
+        let mut ends = vec![0u32; nkeys + 2];
         for h in scratch.iter() {
-            if let Some(c) = starts.get_mut(key(h) + 1) {
+            if let Some(c) = ends.get_mut(key(h) + 1) {
                 *c += 1;
             }
         }
-        for k in 0..nkeys {
-            let prev = starts.get(k).copied().unwrap_or(0);
-            if let Some(c) = starts.get_mut(k + 1) {
-                *c += prev;
+        let mut covered = vec![false; self.rules.len()];
+        let mut any = false;
+        for ((ri, r), cov) in self.rules.iter().enumerate().zip(covered.iter_mut()) {
+            let nslots = r.gaps.len().min(MAX_SLOTS);
+            let counts = ends.get(ri * MAX_SLOTS + 1..ri * MAX_SLOTS + 1 + nslots).unwrap_or(&[]);
+            *cov = counts.len() == nslots && counts.iter().all(|&c| c > 0);
+            any |= *cov;
+        }
+        if !any {
+            return out;
+        }
+        for (ri, &cov) in covered.iter().enumerate() {
+            if !cov {
+                for c in ends.iter_mut().skip(ri * MAX_SLOTS + 1).take(MAX_SLOTS) {
+                    *c = 0;
+                }
             }
         }
-        let mut fill = starts.clone();
-        let mut sorted = vec![(0u16, 0u8, 0u32, 0u32); scratch.len()];
-        for h in scratch.iter() {
-            if let Some(f) = fill.get_mut(key(h)) {
+        let mut acc = 0u32;
+        for c in ends.iter_mut() {
+            acc += *c;
+            *c = acc;
+        }
+        let mut sorted = vec![WordHit::default(); acc as usize];
+        for h in scratch.iter().rev() {
+            if !covered.get(h.rule as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(f) = ends.get_mut(key(h) + 1) {
+                *f = f.saturating_sub(1);
                 if let Some(slot) = sorted.get_mut(*f as usize) {
                     *slot = *h;
                 }
-                *f += 1;
             }
         }
-        let bucket = |rule: usize, slot: usize| -> &[(u16, u8, u32, u32)] {
+        let bucket = |rule: usize, slot: usize| -> &[WordHit] {
             let k = rule * MAX_SLOTS + slot;
-            let (a, b) = (starts.get(k).copied().unwrap_or(0), starts.get(k + 1).copied().unwrap_or(0));
+            let (a, b) = (ends.get(k + 1).copied().unwrap_or(0), ends.get(k + 2).copied().unwrap_or(0));
             sorted.get(a as usize..b as usize).unwrap_or(&[])
         };
         for (ri, r) in self.rules.iter().enumerate() {
@@ -631,18 +921,18 @@ impl Lexicon {
             if (1..nslots).any(|s| bucket(ri, s).is_empty()) {
                 continue;
             }
-            let mut slot_arr: [&[(u16, u8, u32, u32)]; MAX_SLOTS] = [&[]; MAX_SLOTS];
+            let mut slot_arr: [&[WordHit]; MAX_SLOTS] = [&[]; MAX_SLOTS];
             for (s, x) in slot_arr.iter_mut().enumerate().take(nslots) {
                 *x = bucket(ri, s);
             }
             let slots = slot_arr.get(..nslots).unwrap_or(&[]);
             let mut last_end = 0u32;
             for h in first {
-                if h.2 < last_end {
+                if h.a < last_end {
                     continue;
                 }
-                if let Some(end) = chain(slots, &r.gaps, 1, h.3) {
-                    out.push(PhraseMatch { rule: ri as u16, ts: h.2, te: end });
+                if let Some((end, ne)) = chain(slots, &r.gaps, 1, h.b, h.ne) {
+                    out.push(PhraseMatch { rule: ri as u16, ts: h.a, te: end, ns: h.ns, ne });
                     last_end = end;
                 }
             }
@@ -652,7 +942,15 @@ impl Lexicon {
 }
 
 const MAX_SLOTS: usize = 6;
+/// Rows of `Lexicon::trans` (a power of two, so a masked node id needs no bounds check).
+const TRANS_ROWS: usize = 4096;
+const _: () = assert!(TRANS_ROWS <= 1 << 14, "node ids must fit 14 bits of Lexicon::head");
 const FILTER_BITS: usize = 32768;
+
+/// An all-zero transition table, built on the heap.
+fn empty_trans() -> Result<Box<[[u16; 32]; TRANS_ROWS]>, String> {
+    vec![[0u16; 32]; TRANS_ROWS].into_boxed_slice().try_into().map_err(|_| "transition table".to_string())
+}
 
 /// Filter bit of a word: 5 bits of each of its first three bytes (0 past the end).
 fn filter_key(word: &[u8]) -> usize {
@@ -660,13 +958,14 @@ fn filter_key(word: &[u8]) -> usize {
     (k(0) << 10) | (k(1) << 5) | k(2)
 }
 
-/// Depth-first search for the rest of a slot chain; returns the end token of the first full match.
-fn chain(slots: &[&[(u16, u8, u32, u32)]], gaps: &[u8], slot: usize, prev_end: u32) -> Option<u32> {
-    let Some(cands) = slots.get(slot) else { return Some(prev_end) };
+/// Depth-first search for the rest of a slot chain; returns the end token of the first full
+/// match and where its last word ends in the normalised text.
+fn chain(slots: &[&[WordHit]], gaps: &[u8], slot: usize, prev_end: u32, prev_ne: u32) -> Option<(u32, u32)> {
+    let Some(cands) = slots.get(slot) else { return Some((prev_end, prev_ne)) };
     let gap = u32::from(*gaps.get(slot)?);
-    let from = cands.partition_point(|h| h.2 < prev_end);
-    for h in cands.get(from..)?.iter().take_while(|h| h.2 <= prev_end.saturating_add(gap)) {
-        if let Some(e) = chain(slots, gaps, slot + 1, h.3) {
+    let from = cands.partition_point(|h| h.a < prev_end);
+    for h in cands.get(from..)?.iter().take_while(|h| h.a <= prev_end.saturating_add(gap)) {
+        if let Some(e) = chain(slots, gaps, slot + 1, h.b, h.ne) {
             return Some(e);
         }
     }
