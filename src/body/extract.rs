@@ -7,6 +7,7 @@
 //! all its strings scanned as user text; a body that is not JSON is scanned as raw text.
 
 use super::json::{self, index_at, path_is, Document, Leaf, LeafValue, RootKind, Seg, Splice, P};
+use std::borrow::Cow;
 use super::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +22,12 @@ pub enum Format {
 
 /// One text to inspect.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TextSlot {
+pub struct TextSlot<'a> {
     pub role: Role,
     /// Leaf index in the document (JSON formats); None for raw bodies.
     pub leaf: Option<usize>,
+    /// The decoded text: borrowed from the body unless the JSON string has escapes.
+    pub text: Cow<'a, str>,
 }
 
 /// A parsed request body: the document, its texts, and the fields quota and routing need.
@@ -32,10 +35,10 @@ pub struct TextSlot {
 pub struct RequestBody<'a> {
     pub bytes: &'a [u8],
     pub format: Format,
-    pub doc: Option<Document>,
+    pub doc: Option<Document<'a>>,
     /// Raw text when `format == Raw`.
     pub raw: Option<&'a str>,
-    pub slots: Vec<TextSlot>,
+    pub slots: Vec<TextSlot<'a>>,
     /// Why a JSON body failed to parse (for logs), when it did.
     pub json_error: Option<json::JsonError>,
 }
@@ -69,17 +72,17 @@ impl<'a> RequestBody<'a> {
                     format: Format::Raw,
                     doc: None,
                     raw: Some(text),
-                    slots: vec![TextSlot { role: Role::User, leaf: None }],
+                    slots: vec![TextSlot { role: Role::User, leaf: None, text: Cow::Borrowed(text) }],
                     json_error: Some(e),
                 })
             }
         }
     }
 
-    fn from_doc(bytes: &'a [u8], doc: Document) -> RequestBody<'a> {
+    fn from_doc(bytes: &'a [u8], doc: Document<'a>) -> RequestBody<'a> {
         let known = doc.root == RootKind::Object
             && doc.leaves.iter().any(|l| {
-                matches!(l.path.first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
+                matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
             });
         let mut slots = Vec::new();
         if known {
@@ -93,8 +96,9 @@ impl<'a> RequestBody<'a> {
                 _ => None,
             };
             for l in &doc.leaves {
-                if let (Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) = (l.path.first(), index_at(&l.path, 1), &l.value) {
-                    if l.path.len() == 3 && matches!(l.path.get(2), Some(Seg::Key(k)) if k == "role") {
+                let p = doc.path(l);
+                if let (3, Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) = (p.len(), p.first(), index_at(p, 1), &l.value) {
+                    if matches!(p.get(2), Some(Seg::Key(k)) if k == "role") {
                         if let Some(v) = top_slot(top).and_then(|t| roles.get_mut(t)) {
                             // `i` is an array index of this document: bounded by its size.
                             if v.len() <= i {
@@ -102,7 +106,7 @@ impl<'a> RequestBody<'a> {
                             }
                             if let Some(slot) = v.get_mut(i) {
                                 // The first `role` of a message wins, as before.
-                                slot.get_or_insert(role_from(r));
+                                slot.get_or_insert_with(|| role_from(&r.text()));
                             }
                         }
                     }
@@ -114,56 +118,51 @@ impl<'a> RequestBody<'a> {
             // Content blocks typed `tool_result` (Anthropic) carry tool output inside a user turn.
             let mut tool_result_blocks: Vec<(usize, usize)> = Vec::new();
             for l in &doc.leaves {
-                if path_is(&l.path, &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")])
-                    && l.as_str() == Some("tool_result")
+                let p = doc.path(l);
+                if path_is(p, &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")])
+                    && l.str().is_some_and(|s| s.eq_str("tool_result"))
                 {
-                    if let (Some(i), Some(j)) = (index_at(&l.path, 1), index_at(&l.path, 3)) {
+                    if let (Some(i), Some(j)) = (index_at(p, 1), index_at(p, 3)) {
                         tool_result_blocks.push((i, j));
                     }
                 }
             }
             tool_result_blocks.sort_unstable();
             for (n, l) in doc.leaves.iter().enumerate() {
-                if !matches!(l.value, LeafValue::Str(_)) {
-                    continue;
-                }
-                if let Some(role) = slot_role(l, &role_of, &tool_result_blocks) {
-                    slots.push(TextSlot { role, leaf: Some(n) });
+                let LeafValue::Str(s) = l.value else { continue };
+                if let Some(role) = slot_role(doc.path(l), &role_of, &tool_result_blocks) {
+                    slots.push(TextSlot { role, leaf: Some(n), text: s.text() });
                 }
             }
             return RequestBody { bytes, format: Format::Chat, doc: Some(doc), raw: None, slots, json_error: None };
         }
         for (n, l) in doc.leaves.iter().enumerate() {
-            if matches!(l.value, LeafValue::Str(_)) {
-                slots.push(TextSlot { role: Role::User, leaf: Some(n) });
+            if let LeafValue::Str(s) = l.value {
+                slots.push(TextSlot { role: Role::User, leaf: Some(n), text: s.text() });
             }
         }
         RequestBody { bytes, format: Format::OtherJson, doc: Some(doc), raw: None, slots, json_error: None }
     }
 
-    /// The text of a slot.
-    pub fn text(&self, slot: &TextSlot) -> &str {
-        match (slot.leaf, &self.doc, self.raw) {
-            (Some(n), Some(doc), _) => doc.leaves.get(n).and_then(Leaf::as_str).unwrap_or(""),
-            (None, _, Some(raw)) => raw,
-            _ => "",
-        }
+    /// The text of a slot (decoded once, when the body was parsed).
+    pub fn text<'s>(&self, slot: &'s TextSlot<'_>) -> &'s str {
+        &slot.text
     }
 
     /// Where a slot is, for logs: `messages[2].content` (structure only, never the text).
-    pub fn location(&self, slot: &TextSlot) -> String {
+    pub fn location(&self, slot: &TextSlot<'_>) -> String {
         match (slot.leaf, &self.doc) {
-            (Some(n), Some(doc)) => doc.leaves.get(n).map(|l| json::render_path(&l.path)).unwrap_or_default(),
+            (Some(n), Some(doc)) => doc.leaves.get(n).map(|l| json::render_path(doc.path(l))).unwrap_or_default(),
             _ => "body".to_string(),
         }
     }
 
-    fn leaf_at(&self, pattern: &[P<'_>]) -> Option<&Leaf> {
-        self.doc.as_ref()?.leaves.iter().find(|l| path_is(&l.path, pattern))
+    fn leaf_at(&self, pattern: &[P<'_>]) -> Option<&Leaf<'a>> {
+        self.doc.as_ref()?.find(pattern)
     }
 
-    /// The `model` field.
-    pub fn model(&self) -> Option<&str> {
+    /// The `model` field (borrowed from the body unless it has escapes).
+    pub fn model(&self) -> Option<Cow<'a, str>> {
         self.leaf_at(&[P::K("model")]).and_then(Leaf::as_str)
     }
 
@@ -189,7 +188,7 @@ impl<'a> RequestBody<'a> {
 
     /// Total bytes of inspected text (for token estimates).
     pub fn text_bytes(&self) -> usize {
-        self.slots.iter().map(|s| self.text(s).len()).sum()
+        self.slots.iter().map(|s| s.text.len()).sum()
     }
 
     /// Writes edits back. `texts` replaces slot texts; `model` and `max_tokens` rewrite or add
@@ -237,10 +236,9 @@ impl<'a> RequestBody<'a> {
 
 /// Which role a string leaf speaks for, or None when it is not text a detector must see
 /// (ids, roles, types, model names, URLs of images...).
-fn slot_role(l: &Leaf, role_of: &dyn Fn(&str, usize) -> Role, tool_results: &[(usize, usize)]) -> Option<Role> {
-    let p = &l.path;
+fn slot_role(p: &[Seg<'_>], role_of: &dyn Fn(&str, usize) -> Role, tool_results: &[(usize, usize)]) -> Option<Role> {
     let top = match p.first() {
-        Some(Seg::Key(k)) => k.as_str(),
+        Some(Seg::Key(k)) => k.as_ref(),
         _ => return None,
     };
     match top {
@@ -411,7 +409,7 @@ mod tests {
     fn rewrite_model_and_max_tokens() {
         let b = RequestBody::parse(br#"{"model":"big","max_tokens":500,"messages":[]}"#).unwrap();
         assert_eq!(b.max_tokens(), Some((500, "max_tokens")));
-        assert_eq!(b.model(), Some("big"));
+        assert_eq!(b.model().as_deref(), Some("big"));
         let out = b.rewrite(&[], Some("small"), Some(100));
         assert_eq!(out, br#"{"model":"small","max_tokens":100,"messages":[]}"#.to_vec());
         let b = RequestBody::parse(br#"{"messages":[{"role":"user","content":"x"}]}"#).unwrap();

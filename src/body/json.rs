@@ -1,44 +1,139 @@
-//! A strict, span-preserving JSON scanner.
+//! A strict, span-preserving JSON scanner that borrows from its input.
 //!
 //! It validates a JSON document in one pass and lists every scalar ("leaf") with its path and
 //! byte span. Edits are spliced into the original bytes, so every byte the filter did not mean
 //! to change (key order, whitespace, number formatting, unknown fields) reaches the upstream
 //! exactly as the client sent it, and a body is never re-serialised whole.
+//!
+//! Nothing is allocated per value: the paths of all leaves live in one arena of segments
+//! (keys borrowed from the input unless they contain escapes), and a string leaf keeps its raw
+//! bytes between the quotes, decoded only on demand ([`JsonStr::text`]; borrowed when it has
+//! no escapes). Its decoded length is known without decoding.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// One step of a path: an object key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seg {
-    Key(String),
+pub enum Seg<'a> {
+    /// A decoded key: borrowed from the input unless it contains escapes.
+    Key(Cow<'a, str>),
     Index(usize),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum LeafValue {
-    /// Decoded string value.
-    Str(String),
+/// A validated JSON string: its raw text between the quotes, decoded on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonStr<'a> {
+    raw: &'a str,
+    escaped: bool,
+    len: usize,
+}
+
+impl<'a> JsonStr<'a> {
+    /// The bytes between the quotes, escapes as written.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Whether the raw text contains a backslash escape (if not, raw and decoded are equal).
+    pub fn has_escapes(&self) -> bool {
+        self.escaped
+    }
+
+    /// Length of the decoded text in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The decoded text without a copy, when the string has no escapes.
+    pub fn as_plain(&self) -> Option<&'a str> {
+        if self.escaped {
+            None
+        } else {
+            Some(self.raw)
+        }
+    }
+
+    /// The decoded text: borrowed when the string has no escapes, decoded otherwise.
+    #[inline]
+    pub fn text(&self) -> Cow<'a, str> {
+        if !self.escaped {
+            return Cow::Borrowed(self.raw);
+        }
+        Cow::Owned(self.decode())
+    }
+
+    #[inline(never)]
+    fn decode(&self) -> String {
+        let mut out = String::with_capacity(self.len);
+        unescape(self.raw, &mut out);
+        out
+    }
+
+    /// Whether the decoded text equals `s` (without decoding when there are no escapes).
+    pub fn eq_str(&self, s: &str) -> bool {
+        if self.escaped {
+            self.len == s.len() && self.text() == s
+        } else {
+            self.raw == s
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafValue<'a> {
+    Str(JsonStr<'a>),
     /// Number as written (validated JSON number syntax).
     Num,
     Bool(bool),
     Null,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Leaf {
-    pub path: Vec<Seg>,
+impl<'a> LeafValue<'a> {
+    /// The decoded string, if this is one.
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        match self {
+            LeafValue::Str(s) => Some(s.text()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf<'a> {
+    /// Range of this leaf's path in the document's segment arena (see [`Document::path`]).
+    path: (usize, usize),
     /// Byte span of the value in the document (strings include their quotes).
     pub start: usize,
     pub end: usize,
-    pub value: LeafValue,
+    pub value: LeafValue<'a>,
 }
 
-impl Leaf {
-    pub fn as_str(&self) -> Option<&str> {
-        match &self.value {
+impl<'a> Leaf<'a> {
+    /// The string value, if this leaf is a string.
+    pub fn str(&self) -> Option<JsonStr<'a>> {
+        match self.value {
             LeafValue::Str(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// The decoded string value (borrowed when it has no escapes), if this leaf is a string.
+    pub fn as_str(&self) -> Option<Cow<'a, str>> {
+        self.value.text()
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self.value, LeafValue::Str(_))
+    }
+
+    /// Depth of the leaf (length of its path).
+    pub fn depth(&self) -> usize {
+        self.path.1
     }
 }
 
@@ -50,11 +145,40 @@ pub enum RootKind {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Document {
+pub struct Document<'a> {
     pub root: RootKind,
     /// Byte offset of the root's opening `{` or `[` (for inserting fields).
     pub root_start: usize,
-    pub leaves: Vec<Leaf>,
+    /// Every leaf, in document order.
+    pub leaves: Vec<Leaf<'a>>,
+    /// The paths of all leaves, one after another.
+    segs: Vec<Seg<'a>>,
+}
+
+impl<'a> Document<'a> {
+    /// The path of a leaf of this document (empty for a leaf of another document).
+    pub fn path(&self, l: &Leaf<'a>) -> &[Seg<'a>] {
+        self.segs.get(l.path.0..l.path.0.saturating_add(l.path.1)).unwrap_or(&[])
+    }
+
+    /// The first leaf whose path matches `pattern`.
+    pub fn find(&self, pattern: &[P<'_>]) -> Option<&Leaf<'a>> {
+        self.leaves.iter().find(|l| l.path.1 == pattern.len() && path_is(self.path(l), pattern))
+    }
+
+    /// The first number leaf at `pattern`, as an unsigned integer.
+    pub fn u64_at(&self, bytes: &[u8], pattern: &[P<'_>]) -> Option<u64> {
+        let l = self
+            .leaves
+            .iter()
+            .find(|l| l.value == LeafValue::Num && l.path.1 == pattern.len() && path_is(self.path(l), pattern))?;
+        num_u64(bytes, l)
+    }
+}
+
+/// A number leaf's text parsed as an unsigned integer (`None` for fractions, negatives...).
+pub fn num_u64(bytes: &[u8], l: &Leaf<'_>) -> Option<u64> {
+    std::str::from_utf8(bytes.get(l.start..l.end)?).ok()?.parse().ok()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +197,12 @@ impl fmt::Display for JsonError {
 /// an attacker-controlled depth still costs memory).
 pub const MAX_DEPTH: usize = 128;
 
-/// The first index at or after `i` whose byte may end the plain run of a string (a `"`, a `\\`
-/// or a control character), or the 8-byte word containing it; `b.len()` rounded down to the
-/// last whole word otherwise. Word-at-a-time (SWAR): a string's body costs about one
-/// comparison per eight bytes, natively and in Wasm (64-bit integers are native there).
+/// The first index at or after `i` whose byte ends the plain run of a string (a `"`, a `\\`
+/// or a control character) when it lies in a whole 8-byte word from `i`; otherwise the start
+/// of the last partial word (the caller goes on byte by byte). Word-at-a-time (SWAR): a
+/// string's body costs about one comparison per eight bytes, natively and in Wasm (64-bit
+/// integers are native there).
+#[inline(never)]
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -91,21 +217,90 @@ fn skip_plain(b: &[u8], mut i: usize) -> usize {
         let s = w ^ BACKSLASH;
         // Exact "some byte is zero" / "some byte < 0x20" tests (Hacker's Delight, 6-1).
         let hit = (q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s) | (w.wrapping_sub(SPACE) & !w);
-        if hit & HI != 0 {
-            break;
+        let hit = hit & HI;
+        if hit != 0 {
+            // Each term is exact for its lowest flagged byte (a borrow only runs upwards from
+            // a flagged byte), so the lowest bit of the union marks the first special byte.
+            return i + (hit.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     i
 }
 
-enum Frame {
-    Object,
-    Array(usize),
+fn hex_digit(c: u8) -> Option<u32> {
+    (c as char).to_digit(16)
+}
+
+/// Four hex digits at `b[i..i + 4]`.
+fn hex4_at(b: &[u8], i: usize) -> Option<u32> {
+    let d = b.get(i..i + 4)?;
+    d.iter().try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
+}
+
+/// Decodes the raw body of a string the scanner validated, appending to `out`. A lone
+/// surrogate decodes to U+FFFD, as in the scan; anything malformed (impossible for a
+/// validated body) also becomes U+FFFD rather than a panic.
+fn unescape(raw: &str, out: &mut String) {
+    let b = raw.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    loop {
+        // A validated body has no quote or control byte: the skip stops only at escapes.
+        i = skip_plain(b, i);
+        match b.get(i) {
+            None => break,
+            Some(b'\\') => {}
+            Some(_) => {
+                i += 1;
+                continue;
+            }
+        }
+        out.push_str(raw.get(run..i).unwrap_or_default());
+        let e = b.get(i + 1).copied();
+        i += 2;
+        let ch = match e {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => match hex4_at(b, i) {
+                Some(hi) => {
+                    i += 4;
+                    let cp = if (0xD800..0xDC00).contains(&hi) {
+                        match (b.get(i..i + 2), hex4_at(b, i + 2)) {
+                            (Some(b"\\u"), Some(lo)) if (0xDC00..0xE000).contains(&lo) => {
+                                i += 6;
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            }
+                            _ => 0xFFFD,
+                        }
+                    } else {
+                        hi
+                    };
+                    char::from_u32(cp).unwrap_or('\u{FFFD}')
+                }
+                None => '\u{FFFD}',
+            },
+            _ => '\u{FFFD}',
+        };
+        out.push(ch);
+        // A malformed tail (not produced by the scanner) must not leave `run` off a char
+        // boundary: `get` then yields nothing rather than panicking.
+        i = i.min(b.len());
+        run = i;
+    }
+    out.push_str(raw.get(run..).unwrap_or_default());
 }
 
 struct Scanner<'a> {
     b: &'a [u8],
+    /// The input as text when it is known to be UTF-8 (then strings need no check of their own).
+    text: Option<&'a str>,
     i: usize,
 }
 
@@ -141,98 +336,101 @@ impl<'a> Scanner<'a> {
         let mut v = 0u32;
         for _ in 0..4 {
             let c = self.peek().ok_or_else(|| self.err("truncated \\u escape"))?;
-            let d = (c as char).to_digit(16).ok_or_else(|| self.err("invalid \\u escape"))?;
+            let d = hex_digit(c).ok_or_else(|| self.err("invalid \\u escape"))?;
             v = v * 16 + d;
             self.i += 1;
         }
         Ok(v)
     }
 
-    /// Parses a string starting at the opening quote; returns the decoded value.
-    fn string(&mut self) -> Result<String, JsonError> {
+    /// The decoded length of the escape after a backslash (cursor on the escape letter),
+    /// moving past it.
+    fn escape(&mut self) -> Result<usize, JsonError> {
+        let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
+        self.i += 1;
+        match e {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(1),
+            b'u' => {
+                let hi = self.hex4()?;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    // A high surrogate must be followed by a low one; a lone one decodes to
+                    // U+FFFD (scanned, never re-emitted unless edited).
+                    if self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                        let save = self.i;
+                        self.i += 2;
+                        let lo = self.hex4()?;
+                        if (0xDC00..0xE000).contains(&lo) {
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        } else {
+                            self.i = save;
+                            0xFFFD
+                        }
+                    } else {
+                        0xFFFD
+                    }
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    0xFFFD
+                } else {
+                    hi
+                };
+                Ok(char::from_u32(cp).map_or(3, char::len_utf8))
+            }
+            _ => Err(self.err("invalid escape")),
+        }
+    }
+
+    /// Validates a string starting at the opening quote, without decoding it. Inlined into
+    /// its two callers, so the result stays in registers (returned through memory, it cost a
+    /// store-forwarding stall per string).
+    #[inline(always)]
+    fn string(&mut self) -> Result<JsonStr<'a>, JsonError> {
         self.i += 1; // opening quote
         let start = self.i;
-        // Fast path: no escapes. Skip eight plain bytes at a time first.
-        self.i = skip_plain(self.b, self.i);
-        while let Some(&c) = self.b.get(self.i) {
-            match c {
-                b'"' => {
-                    let raw = self.b.get(start..self.i).unwrap_or_default();
-                    let s = std::str::from_utf8(raw).map_err(|_| self.err("invalid UTF-8 in string"))?;
-                    self.i += 1;
-                    return Ok(s.to_owned());
-                }
-                b'\\' => break,
-                0..=0x1f => return Err(self.err("control character in string")),
-                _ => self.i += 1,
-            }
-        }
-        let mut out: Vec<u8> = self.b.get(start..self.i).unwrap_or_default().to_vec();
+        let mut escaped = false;
+        // Raw bytes of the escapes minus the bytes they decode to.
+        let mut shrink = 0usize;
         loop {
-            let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
-            match c {
-                b'"' => {
-                    self.i += 1;
-                    return String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"));
-                }
-                b'\\' => {
-                    self.i += 1;
-                    let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
-                    self.i += 1;
-                    match e {
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'/' => out.push(b'/'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let cp = if (0xD800..0xDC00).contains(&hi) {
-                                // A high surrogate must be followed by a low one; a lone one
-                                // decodes to U+FFFD (scanned, never re-emitted unless edited).
-                                if self.b.get(self.i..self.i + 2) == Some(b"\\u") {
-                                    let save = self.i;
-                                    self.i += 2;
-                                    let lo = self.hex4()?;
-                                    if (0xDC00..0xE000).contains(&lo) {
-                                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                                    } else {
-                                        self.i = save;
-                                        0xFFFD
-                                    }
-                                } else {
-                                    0xFFFD
-                                }
-                            } else if (0xDC00..0xE000).contains(&hi) {
-                                0xFFFD
-                            } else {
-                                hi
-                            };
-                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => return Err(self.err("invalid escape")),
+            // Skip eight plain bytes at a time, then go byte by byte up to the next escape.
+            self.i = skip_plain(self.b, self.i);
+            loop {
+                let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
+                match c {
+                    b'"' => {
+                        // Escapes are ASCII and decode to whole characters, so the raw text is
+                        // valid UTF-8 exactly when the decoded text is. (The owned scanner this
+                        // replaces reported the error after the quote when there were escapes.)
+                        let raw = match self.text {
+                            Some(t) => t.get(start..self.i),
+                            None => self.b.get(start..self.i).and_then(|r| std::str::from_utf8(r).ok()),
+                        };
+                        let Some(raw) = raw else {
+                            self.i += usize::from(escaped);
+                            return Err(self.err("invalid UTF-8 in string"));
+                        };
+                        self.i += 1;
+                        return Ok(JsonStr { raw, escaped, len: raw.len().saturating_sub(shrink) });
                     }
-                }
-                0..=0x1f => return Err(self.err("control character in string")),
-                _ => {
-                    out.push(c);
-                    self.i += 1;
+                    b'\\' => {
+                        escaped = true;
+                        let at = self.i;
+                        self.i += 1;
+                        let n = self.escape()?;
+                        shrink += (self.i - at).saturating_sub(n);
+                        break;
+                    }
+                    0..=0x1f => return Err(self.err("control character in string")),
+                    _ => self.i += 1,
                 }
             }
         }
     }
 
     /// An object member's key and the `:` after it (cursor on the key's opening quote).
-    fn member_key(&mut self) -> Result<String, JsonError> {
+    fn member_key(&mut self) -> Result<Cow<'a, str>, JsonError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected object key"));
         }
-        let k = self.string()?;
+        let k = self.string()?.text();
         self.ws();
         if self.peek() != Some(b':') {
             return Err(self.err("expected ':'"));
@@ -241,17 +439,19 @@ impl<'a> Scanner<'a> {
         Ok(k)
     }
 
+    fn digits(&mut self) {
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+    }
+
     fn number(&mut self) -> Result<(), JsonError> {
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
         match self.peek() {
             Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => {
-                while matches!(self.peek(), Some(b'0'..=b'9')) {
-                    self.i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => self.digits(),
             _ => return Err(self.err("invalid number")),
         }
         if self.peek() == Some(b'.') {
@@ -259,9 +459,7 @@ impl<'a> Scanner<'a> {
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(self.err("invalid number"));
             }
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.i += 1;
-            }
+            self.digits();
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.i += 1;
@@ -271,9 +469,7 @@ impl<'a> Scanner<'a> {
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return Err(self.err("invalid number"));
             }
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.i += 1;
-            }
+            self.digits();
         }
         Ok(())
     }
@@ -281,11 +477,29 @@ impl<'a> Scanner<'a> {
 
 /// Scans a whole document. Trailing non-whitespace, bad syntax, invalid UTF-8 inside strings
 /// and nesting beyond [`MAX_DEPTH`] are errors.
-pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
-    let mut s = Scanner { b: bytes, i: 0 };
-    let mut leaves = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut path: Vec<Seg> = Vec::new();
+pub fn scan(bytes: &[u8]) -> Result<Document<'_>, JsonError> {
+    // Outside strings only ASCII is valid JSON, so a body that is not UTF-8 is never a valid
+    // document: one check up front (std's, word at a time) spares a check per string, and
+    // the rare invalid body is scanned string by string for the exact error.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => scan_with(bytes, Some(text)),
+        Err(_) => scan_with(bytes, None),
+    }
+}
+
+/// [`scan`] of text already known to be UTF-8.
+pub fn scan_str(text: &str) -> Result<Document<'_>, JsonError> {
+    scan_with(text.as_bytes(), Some(text))
+}
+
+fn scan_with<'a>(bytes: &'a [u8], text: Option<&'a str>) -> Result<Document<'a>, JsonError> {
+    let mut s = Scanner { b: bytes, text, i: 0 };
+    // Sized for a typical chat chunk or small request, so those never reallocate.
+    let mut leaves: Vec<Leaf<'_>> = Vec::with_capacity(16);
+    let mut segs: Vec<Seg<'_>> = Vec::with_capacity(64);
+    // The path of the current value; its last step also says what the innermost open
+    // container is (a key: an object; an index: an array, at that element).
+    let mut path: Vec<Seg<'_>> = Vec::with_capacity(8);
     s.ws();
     let root_start = s.i;
     let root = match s.peek() {
@@ -295,73 +509,70 @@ pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
         None => return Err(s.err("empty document")),
     };
 
-    // State machine: `value` parses one value at the cursor; containers push frames.
+    // State machine: `value` parses one value at the cursor; containers push path steps.
     'value: loop {
         s.ws();
         let start = s.i;
         let c = s.peek().ok_or_else(|| s.err("unexpected end of input"))?;
-        match c {
-            b'{' => {
-                if stack.len() >= MAX_DEPTH {
+        let value = match c {
+            b'{' | b'[' => {
+                if path.len() >= MAX_DEPTH {
                     return Err(s.err("nesting too deep"));
                 }
                 s.i += 1;
                 s.ws();
-                if s.peek() == Some(b'}') {
+                if c == b'{' {
+                    if s.peek() == Some(b'}') {
+                        s.i += 1;
+                        None
+                    } else {
+                        path.push(Seg::Key(s.member_key()?));
+                        continue 'value;
+                    }
+                } else if s.peek() == Some(b']') {
                     s.i += 1;
+                    None
                 } else {
-                    stack.push(Frame::Object);
-                    path.push(Seg::Key(s.member_key()?));
-                    continue 'value;
-                }
-            }
-            b'[' => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(s.err("nesting too deep"));
-                }
-                s.i += 1;
-                s.ws();
-                if s.peek() == Some(b']') {
-                    s.i += 1;
-                } else {
-                    stack.push(Frame::Array(0));
                     path.push(Seg::Index(0));
                     continue 'value;
                 }
             }
-            b'"' => {
-                let v = s.string()?;
-                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Str(v) });
-            }
+            b'"' => Some(LeafValue::Str(s.string()?)),
             b't' => {
                 s.expect_lit(b"true")?;
-                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(true) });
+                Some(LeafValue::Bool(true))
             }
             b'f' => {
                 s.expect_lit(b"false")?;
-                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(false) });
+                Some(LeafValue::Bool(false))
             }
             b'n' => {
                 s.expect_lit(b"null")?;
-                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Null });
+                Some(LeafValue::Null)
             }
             b'-' | b'0'..=b'9' => {
                 s.number()?;
-                leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Num });
+                Some(LeafValue::Num)
             }
             _ => return Err(s.err("unexpected character")),
+        };
+        if let Some(value) = value {
+            let from = segs.len();
+            // Borrowed keys and indexes copy without allocating; only escaped keys allocate.
+            segs.extend(path.iter().cloned());
+            leaves.push(Leaf { path: (from, path.len()), start, end: s.i, value });
         }
         // After a value: close containers or move to the next member.
         loop {
             s.ws();
-            match stack.last_mut() {
+            match path.last_mut() {
                 None => {
                     if s.i != bytes.len() {
                         return Err(s.err("trailing characters after document"));
                     }
-                    return Ok(Document { root, root_start, leaves });
+                    return Ok(Document { root, root_start, leaves, segs });
                 }
-                Some(Frame::Object) => match s.peek() {
+                Some(Seg::Key(_)) => match s.peek() {
                     Some(b',') => {
                         s.i += 1;
                         s.ws();
@@ -373,24 +584,18 @@ pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
                     }
                     Some(b'}') => {
                         s.i += 1;
-                        stack.pop();
                         path.pop();
                     }
                     _ => return Err(s.err("expected ',' or '}'")),
                 },
-                Some(Frame::Array(n)) => match s.peek() {
+                Some(Seg::Index(n)) => match s.peek() {
                     Some(b',') => {
                         s.i += 1;
                         *n += 1;
-                        let idx = *n;
-                        if let Some(last) = path.last_mut() {
-                            *last = Seg::Index(idx);
-                        }
                         continue 'value;
                     }
                     Some(b']') => {
                         s.i += 1;
-                        stack.pop();
                         path.pop();
                     }
                     _ => return Err(s.err("expected ',' or ']'")),
@@ -472,7 +677,7 @@ pub fn apply_splices(bytes: &[u8], splices: &mut [Splice]) -> (Vec<u8>, usize) {
     (out, applied)
 }
 
-/// Path matching helper: `path_is(&leaf.path, &[K("messages"), I, K("content")])`.
+/// Path matching helper: `path_is(doc.path(leaf), &[K("messages"), I, K("content")])`.
 #[derive(Debug, Clone, Copy)]
 pub enum P<'a> {
     K(&'a str),
@@ -480,7 +685,7 @@ pub enum P<'a> {
     I,
 }
 
-pub fn path_is(path: &[Seg], pattern: &[P<'_>]) -> bool {
+pub fn path_is(path: &[Seg<'_>], pattern: &[P<'_>]) -> bool {
     path.len() == pattern.len()
         && path.iter().zip(pattern).all(|(s, p)| match (s, p) {
             (Seg::Key(k), P::K(want)) => k == want,
@@ -490,7 +695,7 @@ pub fn path_is(path: &[Seg], pattern: &[P<'_>]) -> bool {
 }
 
 /// Index at position `n` of a path, if that step is an array index.
-pub fn index_at(path: &[Seg], n: usize) -> Option<usize> {
+pub fn index_at(path: &[Seg<'_>], n: usize) -> Option<usize> {
     match path.get(n) {
         Some(Seg::Index(i)) => Some(*i),
         _ => None,
@@ -498,7 +703,7 @@ pub fn index_at(path: &[Seg], n: usize) -> Option<usize> {
 }
 
 /// Renders a path as `messages[2].content[0].text` for logs (no values, only structure).
-pub fn render_path(path: &[Seg]) -> String {
+pub fn render_path(path: &[Seg<'_>]) -> String {
     let mut out = String::new();
     for seg in path {
         match seg {
@@ -513,6 +718,379 @@ pub fn render_path(path: &[Seg]) -> String {
         }
     }
     out
+}
+
+/// The previous scanner, which owned every path and value: the reference the borrowing one is
+/// tested against. Its string loop goes byte by byte (no word-at-a-time skip), so the two
+/// share no code but the error type.
+#[cfg(test)]
+pub(crate) mod owned {
+    use super::{JsonError, RootKind, MAX_DEPTH, P};
+
+    fn skip_plain(_: &[u8], i: usize) -> usize {
+        i
+    }
+
+    /// One step of a path: an object key or an array index.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Seg {
+        Key(String),
+        Index(usize),
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum LeafValue {
+        /// Decoded string value.
+        Str(String),
+        /// Number as written (validated JSON number syntax).
+        Num,
+        Bool(bool),
+        Null,
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Leaf {
+        pub path: Vec<Seg>,
+        /// Byte span of the value in the document (strings include their quotes).
+        pub start: usize,
+        pub end: usize,
+        pub value: LeafValue,
+    }
+
+    impl Leaf {
+        pub fn as_str(&self) -> Option<&str> {
+            match &self.value {
+                LeafValue::Str(s) => Some(s),
+                _ => None,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Document {
+        pub root: RootKind,
+        /// Byte offset of the root's opening `{` or `[` (for inserting fields).
+        pub root_start: usize,
+        pub leaves: Vec<Leaf>,
+    }
+
+    enum Frame {
+        Object,
+        Array(usize),
+    }
+
+    struct Scanner<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Scanner<'a> {
+        fn err(&self, reason: &'static str) -> JsonError {
+            JsonError { offset: self.i, reason }
+        }
+
+        fn ws(&mut self) {
+            while let Some(&c) = self.b.get(self.i) {
+                if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
+                    self.i += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        fn expect_lit(&mut self, lit: &[u8]) -> Result<(), JsonError> {
+            if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
+                self.i += lit.len();
+                Ok(())
+            } else {
+                Err(self.err("invalid literal"))
+            }
+        }
+
+        fn hex4(&mut self) -> Result<u32, JsonError> {
+            let mut v = 0u32;
+            for _ in 0..4 {
+                let c = self.peek().ok_or_else(|| self.err("truncated \\u escape"))?;
+                let d = (c as char).to_digit(16).ok_or_else(|| self.err("invalid \\u escape"))?;
+                v = v * 16 + d;
+                self.i += 1;
+            }
+            Ok(v)
+        }
+
+        /// Parses a string starting at the opening quote; returns the decoded value.
+        fn string(&mut self) -> Result<String, JsonError> {
+            self.i += 1; // opening quote
+            let start = self.i;
+            // Fast path: no escapes. Skip eight plain bytes at a time first.
+            self.i = skip_plain(self.b, self.i);
+            while let Some(&c) = self.b.get(self.i) {
+                match c {
+                    b'"' => {
+                        let raw = self.b.get(start..self.i).unwrap_or_default();
+                        let s = std::str::from_utf8(raw).map_err(|_| self.err("invalid UTF-8 in string"))?;
+                        self.i += 1;
+                        return Ok(s.to_owned());
+                    }
+                    b'\\' => break,
+                    0..=0x1f => return Err(self.err("control character in string")),
+                    _ => self.i += 1,
+                }
+            }
+            let mut out: Vec<u8> = self.b.get(start..self.i).unwrap_or_default().to_vec();
+            loop {
+                let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
+                match c {
+                    b'"' => {
+                        self.i += 1;
+                        return String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"));
+                    }
+                    b'\\' => {
+                        self.i += 1;
+                        let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
+                        self.i += 1;
+                        match e {
+                            b'"' => out.push(b'"'),
+                            b'\\' => out.push(b'\\'),
+                            b'/' => out.push(b'/'),
+                            b'b' => out.push(8),
+                            b'f' => out.push(12),
+                            b'n' => out.push(b'\n'),
+                            b'r' => out.push(b'\r'),
+                            b't' => out.push(b'\t'),
+                            b'u' => {
+                                let hi = self.hex4()?;
+                                let cp = if (0xD800..0xDC00).contains(&hi) {
+                                    // A high surrogate must be followed by a low one; a lone one
+                                    // decodes to U+FFFD (scanned, never re-emitted unless edited).
+                                    if self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                                        let save = self.i;
+                                        self.i += 2;
+                                        let lo = self.hex4()?;
+                                        if (0xDC00..0xE000).contains(&lo) {
+                                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                        } else {
+                                            self.i = save;
+                                            0xFFFD
+                                        }
+                                    } else {
+                                        0xFFFD
+                                    }
+                                } else if (0xDC00..0xE000).contains(&hi) {
+                                    0xFFFD
+                                } else {
+                                    hi
+                                };
+                                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                                let mut buf = [0u8; 4];
+                                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            }
+                            _ => return Err(self.err("invalid escape")),
+                        }
+                    }
+                    0..=0x1f => return Err(self.err("control character in string")),
+                    _ => {
+                        out.push(c);
+                        self.i += 1;
+                    }
+                }
+            }
+        }
+
+        /// An object member's key and the `:` after it (cursor on the key's opening quote).
+        fn member_key(&mut self) -> Result<String, JsonError> {
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected object key"));
+            }
+            let k = self.string()?;
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(self.err("expected ':'"));
+            }
+            self.i += 1;
+            Ok(k)
+        }
+
+        fn number(&mut self) -> Result<(), JsonError> {
+            if self.peek() == Some(b'-') {
+                self.i += 1;
+            }
+            match self.peek() {
+                Some(b'0') => self.i += 1,
+                Some(b'1'..=b'9') => {
+                    while matches!(self.peek(), Some(b'0'..=b'9')) {
+                        self.i += 1;
+                    }
+                }
+                _ => return Err(self.err("invalid number")),
+            }
+            if self.peek() == Some(b'.') {
+                self.i += 1;
+                if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return Err(self.err("invalid number"));
+                }
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+            }
+            if matches!(self.peek(), Some(b'e' | b'E')) {
+                self.i += 1;
+                if matches!(self.peek(), Some(b'+' | b'-')) {
+                    self.i += 1;
+                }
+                if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return Err(self.err("invalid number"));
+                }
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Scans a whole document. Trailing non-whitespace, bad syntax, invalid UTF-8 inside strings
+    /// and nesting beyond [`MAX_DEPTH`] are errors.
+    pub fn scan(bytes: &[u8]) -> Result<Document, JsonError> {
+        let mut s = Scanner { b: bytes, i: 0 };
+        let mut leaves = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut path: Vec<Seg> = Vec::new();
+        s.ws();
+        let root_start = s.i;
+        let root = match s.peek() {
+            Some(b'{') => RootKind::Object,
+            Some(b'[') => RootKind::Array,
+            Some(_) => RootKind::Scalar,
+            None => return Err(s.err("empty document")),
+        };
+
+        // State machine: `value` parses one value at the cursor; containers push frames.
+        'value: loop {
+            s.ws();
+            let start = s.i;
+            let c = s.peek().ok_or_else(|| s.err("unexpected end of input"))?;
+            match c {
+                b'{' => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(s.err("nesting too deep"));
+                    }
+                    s.i += 1;
+                    s.ws();
+                    if s.peek() == Some(b'}') {
+                        s.i += 1;
+                    } else {
+                        stack.push(Frame::Object);
+                        path.push(Seg::Key(s.member_key()?));
+                        continue 'value;
+                    }
+                }
+                b'[' => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(s.err("nesting too deep"));
+                    }
+                    s.i += 1;
+                    s.ws();
+                    if s.peek() == Some(b']') {
+                        s.i += 1;
+                    } else {
+                        stack.push(Frame::Array(0));
+                        path.push(Seg::Index(0));
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    let v = s.string()?;
+                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Str(v) });
+                }
+                b't' => {
+                    s.expect_lit(b"true")?;
+                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(true) });
+                }
+                b'f' => {
+                    s.expect_lit(b"false")?;
+                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(false) });
+                }
+                b'n' => {
+                    s.expect_lit(b"null")?;
+                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Null });
+                }
+                b'-' | b'0'..=b'9' => {
+                    s.number()?;
+                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Num });
+                }
+                _ => return Err(s.err("unexpected character")),
+            }
+            // After a value: close containers or move to the next member.
+            loop {
+                s.ws();
+                match stack.last_mut() {
+                    None => {
+                        if s.i != bytes.len() {
+                            return Err(s.err("trailing characters after document"));
+                        }
+                        return Ok(Document { root, root_start, leaves });
+                    }
+                    Some(Frame::Object) => match s.peek() {
+                        Some(b',') => {
+                            s.i += 1;
+                            s.ws();
+                            let k = s.member_key()?;
+                            if let Some(last) = path.last_mut() {
+                                *last = Seg::Key(k);
+                            }
+                            continue 'value;
+                        }
+                        Some(b'}') => {
+                            s.i += 1;
+                            stack.pop();
+                            path.pop();
+                        }
+                        _ => return Err(s.err("expected ',' or '}'")),
+                    },
+                    Some(Frame::Array(n)) => match s.peek() {
+                        Some(b',') => {
+                            s.i += 1;
+                            *n += 1;
+                            let idx = *n;
+                            if let Some(last) = path.last_mut() {
+                                *last = Seg::Index(idx);
+                            }
+                            continue 'value;
+                        }
+                        Some(b']') => {
+                            s.i += 1;
+                            stack.pop();
+                            path.pop();
+                        }
+                        _ => return Err(s.err("expected ',' or ']'")),
+                    },
+                }
+            }
+        }
+    }
+
+    pub fn path_is(path: &[Seg], pattern: &[P<'_>]) -> bool {
+        path.len() == pattern.len()
+            && path.iter().zip(pattern).all(|(s, p)| match (s, p) {
+                (Seg::Key(k), P::K(want)) => k == want,
+                (Seg::Index(_), P::I) => true,
+                _ => false,
+            })
+    }
+
+    /// Index at position `n` of a path, if that step is an array index.
+    pub fn index_at(path: &[Seg], n: usize) -> Option<usize> {
+        match path.get(n) {
+            Some(Seg::Index(i)) => Some(*i),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -532,7 +1110,7 @@ mod tests {
                 assert!(!enc[1..enc.len() - 1].bytes().any(|b| b < 0x20), "{enc:?}");
                 let doc = format!("[{enc}]");
                 let d = scan(doc.as_bytes()).unwrap();
-                assert_eq!(d.leaves[0].as_str(), Some(s.as_str()), "{enc:?}");
+                assert_eq!(d.leaves[0].as_str().as_deref(), Some(s.as_str()), "{enc:?}");
                 // serde_json reads it back the same (the upstream's parser, not only ours).
                 let v: Vec<String> = serde_json::from_str(&doc).unwrap();
                 assert_eq!(v[0], s);
@@ -556,15 +1134,18 @@ mod tests {
                     "\"" => assert!(scan(doc.as_bytes()).is_err(), "{doc:?}"),
                     "\\n" => {
                         let d = scan(doc.as_bytes()).unwrap();
-                        assert_eq!(d.leaves[0].as_str(), Some(format!("{pre}\n{post}").as_str()));
+                        assert_eq!(d.leaves[0].as_str().as_deref(), Some(format!("{pre}\n{post}").as_str()));
                     }
                     _ => assert_eq!(scan(doc.as_bytes()).unwrap_err().reason, "control character in string"),
                 }
             }
         }
         assert_eq!(skip_plain(b"abcdefgh", 0), 8);
-        assert_eq!(skip_plain(b"abcdefg\"", 0), 0);
-        assert_eq!(skip_plain(b"abcdefghij\"klmnopq", 0), 8);
+        assert_eq!(skip_plain(b"abcdefg\"", 0), 7);
+        assert_eq!(skip_plain(b"\"bcdefgh", 0), 0);
+        assert_eq!(skip_plain(b"abcdefghij\"klmnopq", 0), 10);
+        assert_eq!(skip_plain(b"abc\x01\"\\fghij", 0), 3);
+        assert_eq!(skip_plain(b"abcdefghij", 0), 8); // a partial word is left to the caller
         assert_eq!(skip_plain("ééééé\u{7f}x".as_bytes(), 0), 8); // 0x7f and UTF-8 bytes are plain
     }
 
@@ -573,18 +1154,31 @@ mod tests {
         let doc = br#"{"a": [1, "x\ny", {"b": true}], "c": null, "d": -1.5e3}"#;
         let d = scan(doc).unwrap();
         assert_eq!(d.root, RootKind::Object);
-        let rendered: Vec<(String, &LeafValue)> =
-            d.leaves.iter().map(|l| (render_path(&l.path), &l.value)).collect();
+        let rendered: Vec<(String, Option<String>, Option<bool>)> = d
+            .leaves
+            .iter()
+            .map(|l| {
+                let b = match l.value {
+                    LeafValue::Bool(b) => Some(b),
+                    _ => None,
+                };
+                (render_path(d.path(l)), l.as_str().map(|s| s.into_owned()), b)
+            })
+            .collect();
         assert_eq!(
             rendered,
             vec![
-                ("a[0]".to_string(), &LeafValue::Num),
-                ("a[1]".to_string(), &LeafValue::Str("x\ny".into())),
-                ("a[2].b".to_string(), &LeafValue::Bool(true)),
-                ("c".to_string(), &LeafValue::Null),
-                ("d".to_string(), &LeafValue::Num),
+                ("a[0]".to_string(), None, None),
+                ("a[1]".to_string(), Some("x\ny".into()), None),
+                ("a[2].b".to_string(), None, Some(true)),
+                ("c".to_string(), None, None),
+                ("d".to_string(), None, None),
             ]
         );
+        assert_eq!(d.leaves[0].value, LeafValue::Num);
+        assert_eq!(d.leaves[3].value, LeafValue::Null);
+        let x = d.leaves[1].str().unwrap();
+        assert_eq!((x.raw(), x.has_escapes(), x.len(), x.as_plain()), ("x\\ny", true, 3, None));
         let s = &d.leaves[1];
         assert_eq!(&doc[s.start..s.end], br#""x\ny""#);
         assert_eq!(&doc[d.leaves[4].start..d.leaves[4].end], b"-1.5e3");
@@ -647,7 +1241,7 @@ mod tests {
     fn splices_keep_other_bytes() {
         let doc = br#"{ "model" :"m",  "x":"abc" , "n": 5 }"#;
         let d = scan(doc).unwrap();
-        let x = d.leaves.iter().find(|l| path_is(&l.path, &[P::K("x")])).unwrap();
+        let x = d.find(&[P::K("x")]).unwrap();
         let mut sp = vec![Splice { start: x.start, end: x.end, text: encode_str("A\"B") }];
         let (out, n) = apply_splices(doc, &mut sp);
         assert_eq!(n, 1);
@@ -664,5 +1258,210 @@ mod tests {
         let (out, n) = apply_splices(b"abcdef", &mut sp);
         assert_eq!(n, 1);
         assert_eq!(out, b"Xdef".to_vec());
+    }
+
+    // ------------------------------------------------------------------ against the owned scanner
+
+    /// The scan's leaves in the owned reference's shape, with both `text` and the decoded
+    /// length checked.
+    fn as_owned(bytes: &[u8]) -> Result<(RootKind, usize, Vec<owned::Leaf>), JsonError> {
+        let doc = scan(bytes)?;
+        let leaves = doc
+            .leaves
+            .iter()
+            .map(|l| owned::Leaf {
+                path: doc
+                    .path(l)
+                    .iter()
+                    .map(|s| match s {
+                        Seg::Key(k) => owned::Seg::Key(k.to_string()),
+                        Seg::Index(i) => owned::Seg::Index(*i),
+                    })
+                    .collect(),
+                start: l.start,
+                end: l.end,
+                value: match l.value {
+                    LeafValue::Str(s) => {
+                        let t = s.text().into_owned();
+                        assert_eq!(t.len(), s.len());
+                        assert_eq!(s.as_plain().is_some(), !s.raw().contains('\\'));
+                        assert!(s.eq_str(&t));
+                        assert_eq!(Some(s.raw()), std::str::from_utf8(&bytes[l.start + 1..l.end - 1]).ok());
+                        owned::LeafValue::Str(t)
+                    }
+                    LeafValue::Num => owned::LeafValue::Num,
+                    LeafValue::Bool(b) => owned::LeafValue::Bool(b),
+                    LeafValue::Null => owned::LeafValue::Null,
+                },
+            })
+            .collect();
+        Ok((doc.root, doc.root_start, leaves))
+    }
+
+    /// Same acceptance, same error (reason and offset), same leaves (paths, spans, values).
+    fn same_as_owned(bytes: &[u8]) {
+        let want = owned::scan(bytes).map(|d| (d.root, d.root_start, d.leaves));
+        assert_eq!(as_owned(bytes), want, "{:?}", String::from_utf8_lossy(bytes));
+        // The string-by-string UTF-8 check agrees with the up-front one.
+        assert_eq!(scan_with(bytes, None), scan(bytes));
+        if let Ok(t) = std::str::from_utf8(bytes) {
+            assert_eq!(scan_str(t), scan(bytes));
+        }
+    }
+
+    #[test]
+    fn scan_equals_owned_reference() {
+        let docs: Vec<&[u8]> = vec![
+            br#"{"a":1,"b":[true,false,null,"x"],"c":{"d":-1.5e3,"e":{}},"f":[]}"#,
+            br#"  {"k\u0041y":"v\n\t\"\\\/\b\f\r","u":"\u00e4\ud83d\ude00\ud800x\udc00\ud800\u0041"} "#,
+            br#"["a",1,[2,[3,[]]],{"x":{"y":"z"}}]"#,
+            br#""just a string""#,
+            b"42",
+            b" [] ",
+            b"{}",
+            b"\"\xc3\xa4\xf0\x9f\x98\x80\"",
+            br#"{"dup":1,"dup":2}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}],"usage":{"prompt_tokens":3}}"#,
+            br#"["\ud800\ud800\udc00", "\ud800\u0041", "\udfff", "\u0000", "\ud83d\ude00\ud83d"]"#,
+            // invalid
+            b"",
+            b"   ",
+            b"{",
+            b"{\"a\"}",
+            b"{\"a\":}",
+            b"[1,]",
+            b"{\"a\":1,}",
+            b"01",
+            b"1.",
+            b"-",
+            b"1e",
+            b"tru",
+            b"nulll",
+            b"\"\\x\"",
+            b"\"\\u12\"",
+            b"\"\\ud800\\u12g4\"",
+            b"\"\\ud800\\u12\"",
+            b"\"\\",
+            b"\"\\u",
+            b"\"a\x01\"",
+            b"\"\xff\"",
+            b"\"\\n\xff\"",
+            b"\"\xc3\\n\"",
+            b"{} x",
+            b"[\"\xc3\"]",
+            b"\"unterminated",
+            b"{\"a\":1}\xff",
+            b"{\"a\xff\":1}",
+            b"<html>bad gateway",
+        ];
+        for d in &docs {
+            same_as_owned(d);
+        }
+        // Long strings: a quote, backslash or control byte at every offset of the 8-byte words.
+        for pos in 0..20 {
+            for special in ["\\n", "\\\"", "\u{1}", "\"", "ä", "\\u00e4", "\\", "\\ud83d\\ude00", "\\ud83d", "\u{7f}"] {
+                let body = format!("{}{special}{}", "a".repeat(pos), "b".repeat(17));
+                same_as_owned(format!("{{\"k\":\"{body}\"}}").as_bytes());
+                same_as_owned(format!("{{\"{body}\":\"{body}{body}\"}}").as_bytes());
+                same_as_owned(format!("[\"{body}").as_bytes());
+            }
+        }
+        let deep_ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let deep_bad = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let deep_obj = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        same_as_owned(deep_ok.as_bytes());
+        same_as_owned(deep_bad.as_bytes());
+        same_as_owned(deep_obj.as_bytes());
+        same_as_owned(deep_obj.replacen("{\"a\":", "", 1).strip_suffix('}').unwrap().as_bytes());
+        // Mutations of valid documents: every truncation and every single-byte change.
+        let bases: [&[u8]; 2] = [
+            br#"{"id":"c\u00e41","choices":[{"index":0,"delta":{"content":"a\"b\\c\ud83d\ude00"},"n":-0.5E+2}],"ok":true,"z":null}"#,
+            "{\"k\\ud800ey\": [\"plain words here ä€😀 and more\", {\"x\": [false, 12e-3, \"\\u00e4\\n\"]}], \"e\": []}".as_bytes(),
+        ];
+        let subst = [b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'0', b'-', b'e', b'u', b'd', b' ', 0x01, 0xc3, 0x80, b'a'];
+        for base in bases {
+            for cut in 0..=base.len() {
+                same_as_owned(&base[..cut]);
+            }
+            for pos in 0..base.len() {
+                for &c in &subst {
+                    let mut m = base.to_vec();
+                    m[pos] = c;
+                    same_as_owned(&m);
+                }
+                // and every deletion
+                let mut m = base.to_vec();
+                m.remove(pos);
+                same_as_owned(&m);
+            }
+        }
+    }
+
+    #[test]
+    fn random_documents_equal_owned_reference() {
+        // Random token soups biased towards almost-valid JSON.
+        let tokens: [&[u8]; 24] = [
+            b"{", b"}", b"[", b"]", b",", b":", b"\"", b"\"k\"", b"\"v\\n\"", b"\"\\u00e4\"", b"\"\\ud83d\\ude00\"",
+            b"\"\\ud800\"", b"1", b"-0.5e3", b"true", b"null", b" ", b"\\", b"\xc3\xa4", b"\xff", b"\"abcdefghijkl\"",
+            b"{\"a\":", b"[1,", b"\"x\":",
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut d = Vec::new();
+            for _ in 0..next(12) {
+                d.extend_from_slice(tokens[next(tokens.len())]);
+            }
+            same_as_owned(&d);
+            accepted += usize::from(scan(&d).is_ok());
+        }
+        assert!(accepted > 200, "the generator should produce valid documents too ({accepted})");
+    }
+
+    #[test]
+    fn accepted_documents_agree_with_serde_json() {
+        // Whatever both accept decodes to the same strings (serde_json refuses lone surrogates,
+        // which this scanner maps to U+FFFD).
+        let docs = [
+            r#"{"a":"x\ny","b":["\u00e4\ud83d\ude00","\/\b\f\r\t\"\\"],"c":{"d\u0041":"é€😀"}}"#,
+            r#"["", "plain", "a\u0000b"]"#,
+        ];
+        for d in docs {
+            let v: serde_json::Value = serde_json::from_str(d).unwrap();
+            let doc = scan(d.as_bytes()).unwrap();
+            for l in &doc.leaves {
+                let mut cur = &v;
+                for s in doc.path(l) {
+                    cur = match s {
+                        Seg::Key(k) => &cur[k.as_ref()],
+                        Seg::Index(i) => &cur[*i],
+                    };
+                }
+                assert_eq!(cur.as_str(), l.as_str().as_deref(), "{d}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_borrow_unless_escaped_and_find_helpers() {
+        let doc = br#"{"usage":{"prompt_tokens":12,"out\u0070ut_tokens":3.5},"model":"m","n":-1}"#;
+        let d = scan(doc).unwrap();
+        let paths: Vec<&[Seg<'_>]> = d.leaves.iter().map(|l| d.path(l)).collect();
+        assert!(matches!(&paths[0][1], Seg::Key(Cow::Borrowed("prompt_tokens"))));
+        assert!(matches!(&paths[1][1], Seg::Key(Cow::Owned(k)) if k == "output_tokens"));
+        assert_eq!(d.u64_at(doc, &[P::K("usage"), P::K("prompt_tokens")]), Some(12));
+        assert_eq!(d.u64_at(doc, &[P::K("usage"), P::K("output_tokens")]), None);
+        assert_eq!(d.u64_at(doc, &[P::K("n")]), None);
+        assert_eq!(d.find(&[P::K("model")]).and_then(Leaf::as_str).as_deref(), Some("m"));
+        assert_eq!(d.find(&[P::K("model")]).and_then(|l| l.str()).and_then(|s| s.as_plain()), Some("m"));
+        // A leaf of another document has no path here rather than a wrong one or a panic.
+        let other = scan(br#"[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]"#).unwrap();
+        assert_eq!(d.path(&other.leaves[0]), &[] as &[Seg<'_>]);
     }
 }
