@@ -22,5 +22,8 @@ pub mod pipeline;
 pub mod quota;
 pub mod reply;
 
+#[cfg(test)]
+mod testutil;
+
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod host;

@@ -1009,13 +1009,8 @@ mod tests {
             "\n", "\"q\"", "\\", "fe80::1", "-----BEGIN PRIVATE KEY-----", "abc", "PRIVATE KEY-----", "", "4111 1111 ",
             "1111 1111", "sk-abcdefghijklmnopqrstuv", "\u{1}",
         ];
-        let mut seed = 0x0123_4567_89AB_CDEFu64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::testutil::XorShift(0x0123_4567_89AB_CDEFu64);
+        let mut next = |n: usize| rng.below(n);
         let mut changed = 0;
         for round in 0..300 {
             let mut stream = String::new();

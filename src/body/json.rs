@@ -1405,13 +1405,8 @@ mod tests {
             b"\"\\ud800\"", b"1", b"-0.5e3", b"true", b"null", b" ", b"\\", b"\xc3\xa4", b"\xff", b"\"abcdefghijkl\"",
             b"{\"a\":", b"[1,", b"\"x\":",
         ];
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::testutil::XorShift(0x9E37_79B9_7F4A_7C15u64);
+        let mut next = |n: usize| rng.below(n);
         let mut accepted = 0;
         for _ in 0..20_000 {
             let mut d = Vec::new();

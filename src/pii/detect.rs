@@ -1281,13 +1281,8 @@ mod tests {
                 &b" "[..], b"x", b"[", b"]", b"PHONE", b"Order", b"\xc3\xbc", b".", b"12", b"ca",
             ])
             .collect();
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::testutil::XorShift(0x9E37_79B9_7F4A_7C15u64);
+        let mut next = |n: usize| rng.below(n);
         for _ in 0..5000 {
             let mut t: Vec<u8> = Vec::new();
             for _ in 0..next(12) {
