@@ -409,22 +409,28 @@ fn last_positions(hay: &[u8]) -> [Option<usize>; 6] {
     last
 }
 
-pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
+/// The up to `CONTEXT_WINDOW` bytes before `start`, lowercased, starting on a char boundary,
+/// with bracketed text (tokens such as `[EMAIL_…]`) blanked. Returns the buffer and the length
+/// used.
+fn context_window(b: &[u8], start: usize) -> ([u8; CONTEXT_WINDOW], usize) {
+    let start = start.min(b.len());
     let mut ws = start.saturating_sub(CONTEXT_WINDOW);
     // Start on a char boundary (continuation bytes are 0b10xx_xxxx).
-    while ws < start && (b[ws] & 0xC0) == 0x80 {
+    while ws < start && b.get(ws).is_some_and(|&c| (c & 0xC0) == 0x80) {
         ws += 1;
     }
     let mut buf = [b' '; CONTEXT_WINDOW];
-    let win = &b[ws..start];
+    let win = b.get(ws..start).unwrap_or_default();
     let mut inside = false;
     for (k, &c) in win.iter().enumerate() {
+        let Some(slot) = buf.get_mut(k) else { break };
         match c {
             b'[' => {
                 inside = true;
-                buf[k] = b' ';
+                *slot = b' ';
             }
             b']' => {
+                *slot = b' ';
                 if !inside {
                     // Tail of a bracket that began before the window: blank it all.
                     for x in buf.iter_mut().take(k) {
@@ -432,12 +438,16 @@ pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
                     }
                 }
                 inside = false;
-                buf[k] = b' ';
             }
-            _ => buf[k] = if inside { b' ' } else { c.to_ascii_lowercase() },
+            _ => *slot = if inside { b' ' } else { c.to_ascii_lowercase() },
         }
     }
-    let hay = &buf[..win.len()];
+    (buf, win.len())
+}
+
+pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
+    let (buf, n) = context_window(b, start);
+    let hay = buf.get(..n).unwrap_or_default();
     let last = last_positions(hay);
     let phone = last[L_PHONE];
     let negative = last[L_NEGATIVE];
@@ -1210,32 +1220,8 @@ mod tests {
                 .rev()
                 .find(|&p| words.iter().any(|w| starts_with_bytes(&hay[p..], w)))
         }
-        let mut ws = start.saturating_sub(CONTEXT_WINDOW);
-        while ws < start && (b[ws] & 0xC0) == 0x80 {
-            ws += 1;
-        }
-        let mut buf = [b' '; CONTEXT_WINDOW];
-        let win = &b[ws..start];
-        let mut inside = false;
-        for (k, &c) in win.iter().enumerate() {
-            match c {
-                b'[' => {
-                    inside = true;
-                    buf[k] = b' ';
-                }
-                b']' => {
-                    if !inside {
-                        for x in buf.iter_mut().take(k) {
-                            *x = b' ';
-                        }
-                    }
-                    inside = false;
-                    buf[k] = b' ';
-                }
-                _ => buf[k] = if inside { b' ' } else { c.to_ascii_lowercase() },
-            }
-        }
-        let hay = &buf[..win.len()];
+        let (buf, n) = context_window(b, start);
+        let hay = &buf[..n];
         let phone = last_of(hay, PHONE_WORDS);
         let negative = last_of(hay, NEGATIVE_WORDS);
         Context {
