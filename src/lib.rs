@@ -21,6 +21,7 @@ pub mod pii;
 pub mod pipeline;
 pub mod quota;
 pub mod reply;
+mod swar;
 
 #[cfg(test)]
 mod testutil;

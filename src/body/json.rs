@@ -204,24 +204,11 @@ pub const MAX_DEPTH: usize = 128;
 /// integers are native there).
 #[inline(never)]
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const QUOTE: u64 = LO * b'"' as u64;
-    const BACKSLASH: u64 = LO * b'\\' as u64;
-    const SPACE: u64 = LO * 0x20;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        let q = w ^ QUOTE;
-        let s = w ^ BACKSLASH;
-        // Exact "some byte is zero" / "some byte < 0x20" tests (Hacker's Delight, 6-1).
-        let hit = (q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s) | (w.wrapping_sub(SPACE) & !w);
-        let hit = hit & HI;
+    use crate::swar;
+    while let Some(w) = swar::word(b, i) {
+        let hit = swar::eq(w, b'"') | swar::eq(w, b'\\') | swar::below(w, 0x20);
         if hit != 0 {
-            // Each term is exact for its lowest flagged byte (a borrow only runs upwards from
-            // a flagged byte), so the lowest bit of the union marks the first special byte.
-            return i + (hit.trailing_zeros() / 8) as usize;
+            return i + swar::first(hit);
         }
         i += 8;
     }

@@ -80,18 +80,11 @@ pub fn write_with_data_text(text: &str, data: &str, out: &mut Vec<u8>) {
 
 /// The first `\n` or `\r` at or after `i`, or `b.len()` (eight bytes at a time).
 fn find_eol(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(ch) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(ch);
-        let x = u64::from_le_bytes(w);
-        let n = x ^ (ONES * b'\n' as u64);
-        let r = x ^ (ONES * b'\r' as u64);
-        // Each term is exact for its lowest zero byte, so the lowest bit of the union is.
-        let hit = ((n.wrapping_sub(ONES) & !n) | (r.wrapping_sub(ONES) & !r)) & HIGH;
+    use crate::swar;
+    while let Some(x) = swar::word(b, i) {
+        let hit = swar::eq(x, b'\n') | swar::eq(x, b'\r');
         if hit != 0 {
-            return i + (hit.trailing_zeros() / 8) as usize;
+            return i + swar::first(hit);
         }
         i += 8;
     }

@@ -132,8 +132,7 @@ fn fold_ascii(b: u8) -> u8 {
 /// `0x80 - k` to a value below 0x80 sets its high bit exactly when it is `>= k`, with no
 /// carry into the next byte.
 fn fold_ascii8(x: u64) -> u64 {
-    const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
+    use crate::swar::{HIGH as H, ONES as L};
     let ge = |k: u64| x.wrapping_add(L * (0x80 - k)) & H;
     // 'A'..='Z': set bit 5 (the high bit shifted down by two).
     let upper = ge(0x41) & !ge(0x5b);

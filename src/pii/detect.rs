@@ -1129,28 +1129,17 @@ pub(crate) fn key_header_open(b: &[u8], i: usize) -> bool {
 
 /// Position of the first `c` in `hay[from..]` (eight bytes at a time).
 pub(crate) fn find_byte(hay: &[u8], c: u8, from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+    use crate::swar;
     let rest = hay.get(from..)?;
-    let pat = ONES * c as u64;
-    let mut chunks = rest.chunks_exact(8);
-    let mut base = from;
-    for ch in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(ch);
-        let v = u64::from_le_bytes(w) ^ pat;
-        // Exact for the lowest zero byte, which is the one wanted.
-        let z = v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = 0;
+    while let Some(x) = swar::word(rest, i) {
+        let z = swar::eq(x, c);
         if z != 0 {
-            return Some(base + (z.trailing_zeros() / 8) as usize);
+            return Some(from + i + swar::first(z));
         }
-        base += 8;
+        i += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&x| x == c)
-        .map(|p| base + p)
+    rest.get(i..)?.iter().position(|&x| x == c).map(|p| from + i + p)
 }
 
 pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {

@@ -17,18 +17,7 @@
 //! eight bytes at a time are tested for them (SWAR on a `u64`, which Wasm has natively) and
 //! only words holding one are looked at byte by byte.
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-#[inline]
-fn has_zero(v: u64) -> u64 {
-    v.wrapping_sub(ONES) & !v & HIGH
-}
-
-#[inline]
-fn has_byte(x: u64, c: u8) -> u64 {
-    has_zero(x ^ (ONES * c as u64))
-}
+use crate::swar::{self, HIGH, ONES};
 
 /// Non-zero when one of the 8 bytes of `x` is in `0x30..=0x41` or is `-`, `_` or `[`.
 #[inline]
@@ -36,7 +25,7 @@ fn interesting(x: u64) -> u64 {
     let y = x & !HIGH;
     let ge_30 = y.wrapping_add(ONES * (0x80 - 0x30));
     let ge_42 = y.wrapping_add(ONES * (0x80 - 0x42));
-    (ge_30 & !ge_42 & !x & HIGH) | has_byte(x, b'-') | has_byte(x, b'_') | has_byte(x, b'[')
+    (ge_30 & !ge_42 & !x & HIGH) | swar::eq(x, b'-') | swar::eq(x, b'_') | swar::eq(x, b'[')
 }
 
 struct State {
@@ -83,12 +72,9 @@ fn check(b: &[u8], j: usize, tokens: bool, st: &mut State) -> bool {
 /// `tokens`) no token; see the module docs.
 pub(crate) fn may_match(b: &[u8], tokens: bool) -> bool {
     let mut st = State { digits: 0, colon: false };
-    let mut chunks = b.chunks_exact(8);
     let mut base = 0;
-    for ch in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(ch);
-        if interesting(u64::from_le_bytes(w)) != 0 {
+    while let Some(w) = swar::word(b, base) {
+        if interesting(w) != 0 {
             for j in base..base + 8 {
                 if check(b, j, tokens, &mut st) {
                     return true;
