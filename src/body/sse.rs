@@ -21,9 +21,9 @@ impl SseEvent {
     /// `data()`, borrowed from the event when it has a single `data:` line (the usual case)
     /// and is valid UTF-8.
     pub fn data_cow(&self) -> Option<Cow<'_, str>> {
-        match std::str::from_utf8(&self.raw) {
-            Ok(text) => data_of(text),
-            Err(_) => data_of(&String::from_utf8_lossy(&self.raw)).map(|d| Cow::Owned(d.into_owned())),
+        match self.text() {
+            Cow::Borrowed(text) => data_of(text),
+            Cow::Owned(text) => data_of(&text).map(|d| Cow::Owned(d.into_owned())),
         }
     }
 
