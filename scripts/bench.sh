@@ -13,7 +13,9 @@
 #    proxy-wasm host in Node.js (V8, TurboFan only, as in Envoy): the filter's own us per request,
 #    benign and PII-dense, 1 KB to 900 KB. Precise where wrk is noisy.
 # 3. Through Envoy (scripts/bench_envoy.py): the same Envoy with and without the filter (config {}),
-#    and with a reference filter that reads the body and computes nothing (the floor), wrk with
+#    and with reference filters that compute nothing (benches/reference-filter: an SDK filter that
+#    calls no host function, DESIGN.md's do-nothing filter, and one making exactly mesh-guardrail's
+#    host calls), so the filter's cost splits layer by layer; wrk with
 #    4 KB and 64 KB bodies in alternating rounds, the SSE time to first byte, the module size and
 #    the memory of the worker VMs.
 #
@@ -115,7 +117,9 @@ v=$(get native.pii.anonymize.benign.4k_us);    [[ -n "$v" ]] && parts+=("benign 
 v=$(get native.linearity_worst);               [[ -n "$v" ]] && parts+=("worst us/KB 1MB/4KB ${v}")
 v=$(get wasm.benign.4k_us);                    [[ -n "$v" ]] && parts+=("in V8 4KB ${v}us/request")
 v=$(get envoy.ratio.4k);                       [[ -n "$v" ]] && parts+=("Envoy req/s with/without 4KB ${v} (>=0.80)")
+v=$(get envoy.ratio_sdk-noop.4k);              [[ -n "$v" ]] && parts+=("SDK no-op filter 4KB ${v}")
 v=$(get envoy.reference_ratio.4k);             [[ -n "$v" ]] && parts+=("reference filter 4KB ${v}")
+v=$(get envoy.own_us_per_req.4k);              [[ -n "$v" ]] && parts+=("own computation ${v}us Envoy CPU/request at 4KB")
 v=$(get envoy.ratio.64k);                      [[ -n "$v" ]] && parts+=("64KB ${v}")
 v=$(get envoy.added_us_per_req.4k);            [[ -n "$v" ]] && parts+=("filter adds ${v}us Envoy CPU/request at 4KB")
 v=$(get envoy.ttfb_added_ms);                  [[ -n "$v" ]] && parts+=("SSE TTFB added ${v}ms (<1)")

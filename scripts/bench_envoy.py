@@ -7,10 +7,16 @@ Part of `make bench` (scripts/bench.sh); runs on its own too:
 
 What it does (all on 127.0.0.1, free ports, everything it starts is killed on exit):
   * starts examples/mock_llm.py (SSE upstream for the time-to-first-byte test);
-  * starts THREE Envoys via scripts/envoy.sh, from envoy/bench-with-filter.yaml and
+  * starts Envoys via scripts/envoy.sh, from envoy/bench-with-filter.yaml and
     envoy/bench-without-filter.yaml (identical except the wasm filter, config `{}`), and the
-    with-filter config loading benches/reference-filter instead (the floor: a filter that holds
-    the headers, buffers and reads the body, adds two headers and computes nothing), each
+    with-filter config loading benches/reference-filter instead, filters that compute nothing:
+      sdk-noop   an SDK filter that returns Continue everywhere and calls no host function
+                 (4 KB only; --no-ladder skips it),
+      reference  holds the headers, buffers and reads the body, adds two headers (DESIGN.md's
+                 "do-nothing filter"; --no-reference skips all three),
+      mirror     exactly the host calls mesh-guardrail makes on a benign request (4 KB only),
+    so the cost of the filter splits into Envoy's cost of any Wasm filter, of the host work,
+    and mesh-guardrail's own computation. Each runs with
     `--concurrency 1`: one worker thread that runs the front listener and the zero-cost
     upstream listener (buffer + direct_response). wrk runs with one thread (-t1 -c8) so the
     loaded Envoy worker and wrk each get one of the 2 cores; only one Envoy is loaded at a time;
@@ -341,7 +347,8 @@ FLOOR_CONFIG = json.dumps({
     "pii": {"response": "off", "entities": {k: "off" for k in
                                             ("email", "phone", "ssn", "credit_card", "iban", "ip_address", "secret")}},
 }, separators=(",", ":"))
-FLOOR_CONFIG = os.environ.get("BENCH_FLOOR_CONFIG", FLOOR_CONFIG)  # e.g. a config that skips every request
+FLOOR_CONFIG = os.environ.get("BENCH_FLOOR_CONFIG", FLOOR_CONFIG)
+LADDER_ONLY_FIRST = ("sdk-noop", "mirror")  # e.g. a config that skips every request
 
 
 def main():
@@ -360,6 +367,8 @@ def main():
                     default=not os.environ.get("BENCH_NO_REFERENCE"),
                     help="skip the reference filter (benches/reference-filter: holds the headers, buffers and "
                          "reads the body, adds two headers, computes nothing): the floor of any such filter")
+    ap.add_argument("--no-ladder", dest="ladder", action="store_false", default=not os.environ.get("BENCH_NO_LADDER"),
+                    help="skip the sdk-noop and mirror reference filters (4 KB rows that split the cost)")
     ap.add_argument("--floor", action="store_true", default=bool(os.environ.get("BENCH_FLOOR")),
                     help="also load a third Envoy: the filter with every detector off (injection disabled, "
                          "PII entities and response off): the host-layer floor (BENCH_FLOOR=1; "
@@ -436,8 +445,15 @@ def run(args, envoy_cmd, envoy_which, version):
     without = Envoy("without", "bench-without-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
     envoys = {"with": with_f, "without": without}
     if args.reference:
-        envoys["reference"] = Envoy("reference", "bench-with-filter.yaml", build_reference(), mock_port,
-                                    args.concurrency, envoy_cmd)
+        ref_wasm = build_reference()
+        if args.ladder:
+            envoys["sdk-noop"] = Envoy("sdk-noop", "bench-with-filter.yaml", ref_wasm, mock_port, args.concurrency,
+                                       envoy_cmd, "noop")
+        envoys["reference"] = Envoy("reference", "bench-with-filter.yaml", ref_wasm, mock_port,
+                                    args.concurrency, envoy_cmd, "request")
+        if args.ladder:
+            envoys["mirror"] = Envoy("mirror", "bench-with-filter.yaml", ref_wasm, mock_port, args.concurrency,
+                                     envoy_cmd, "mirror")
     if args.floor:
         envoys["floor"] = Envoy("floor", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd,
                                 FLOOR_CONFIG)
@@ -451,8 +467,13 @@ def run(args, envoy_cmd, envoy_which, version):
           % with_f.front)
     print("  without = envoy/bench-without-filter.yaml (no filter)                   front :%d" % without.front)
     if args.reference:
-        print("  reference = envoy/bench-with-filter.yaml with benches/reference-filter instead: holds the headers,")
-        print("              buffers and reads the body, adds two headers, computes nothing (the floor of any such filter)")
+        print("  benches/reference-filter in envoy/bench-with-filter.yaml instead of mesh-guardrail, computing nothing:")
+        if args.ladder:
+            print("  sdk-noop  = returns Continue everywhere, calls no host function (Envoy + V8 cost of any SDK filter)")
+        print("  reference = holds the headers, buffers and reads the body, adds two headers (DESIGN.md's do-nothing filter)")
+        if args.ladder:
+            print("  mirror    = the host calls mesh-guardrail makes on these bodies: request headers and body read,")
+            print("              response headers read (content-length removed) and body read, two counters")
     if args.floor:
         print("  floor   = envoy/bench-with-filter.yaml, detectors off: %s" % FLOOR_CONFIG)
     print("  upstream = a listener of the same Envoy: buffer + direct_response chat.completion (costs ~nothing)")
@@ -477,6 +498,8 @@ def run(args, envoy_cmd, envoy_which, version):
     # Load, alternating.
     results = {}  # (label, name) -> [res...]
     for label, n in sizes:
+        # The ladder's extra rungs only at the first size (4 KB, the target's): they cost run time.
+        names = [x for x in envoys if label == sizes[0][0] or x not in LADDER_ONLY_FIRST]
         for name in names:  # warm-up (V8 tiering, connection pools), discarded
             run_wrk(envoys[name].url, bodies[label], 2, args.threads, args.conns)
         print("Load: POST %s chat JSON (%d bytes) -> /v1/chat/completions" % (label, n))
@@ -496,7 +519,7 @@ def run(args, envoy_cmd, envoy_which, version):
                     flush=True)
         print()
     mem_after = {n: e.memory() for n, e in envoys.items()}
-    for extra in ("floor", "reference"):
+    for extra in ("floor", "reference", "sdk-noop", "mirror"):
         mem_before.pop(extra, None)
         mem_after.pop(extra, None)
 
@@ -535,8 +558,8 @@ def run(args, envoy_cmd, envoy_which, version):
         ratio = med(ratios)
         rows = [("with", w), ("without", wo)]
         ratio_of = {"with": ratio}
-        for extra in ("reference", "floor"):
-            if extra in envoys:
+        for extra in ("sdk-noop", "reference", "mirror", "floor"):
+            if (label, extra) in results:
                 rs = results[(label, extra)]
                 ratio_of[extra] = med([a["rps"] / b["rps"] for a, b in zip(rs, wo) if b["rps"] > 0])
                 rows.append((extra, rs))
@@ -558,11 +581,31 @@ def run(args, envoy_cmd, envoy_which, version):
         if "reference" in envoys:
             ref = results[(label, "reference")]
             ref_us = per_req(ref) - per_req(wo)
-            print("  %-5s the reference filter adds %.0f us/request (ratio %.3f): Envoy's cost of any Wasm filter that"
-                  " holds and reads the body; mesh-guardrail's own work is the other %.0f us"
-                  % (label, ref_us, ratio_of["reference"], added_us - ref_us))
             summary.append("envoy.reference_ratio.%s=%.3f" % (label.lower(), ratio_of["reference"]))
             summary.append("envoy.reference_added_us.%s=%.0f" % (label.lower(), ref_us))
+            if (label, "mirror") in results and (label, "sdk-noop") in results:
+                # Where the CPU per request goes, one rung at a time (medians of rounds).
+                rungs = [("without", "Envoy, no filter", None),
+                         ("sdk-noop", "+ any Rust SDK filter (calls into V8, contexts)", "sdk-noop"),
+                         ("reference", "+ hold the headers, buffer and read the body", "reference"),
+                         ("mirror", "+ mesh-guardrail's other host calls (response, counters)", "mirror"),
+                         ("with", "+ mesh-guardrail's own computation (detectors)", "with")]
+                print("  %-5s Envoy CPU per request, layer by layer:" % label)
+                prev = None
+                for key, what, rname in rungs:
+                    us = per_req(results[(label, key)])
+                    print("  %-5s   %-58s %s%s" % (
+                        label, what, "%6.0f us" % us if prev is None else "%+6.0f us" % (us - prev),
+                        "   ratio %.3f" % ratio_of[rname] if rname else ""))
+                    prev = us
+                    if rname:
+                        summary.append("envoy.ratio_%s.%s=%.3f" % (rname, label.lower(), ratio_of[rname]))
+                own = per_req(w) - per_req(results[(label, "mirror")])
+                summary.append("envoy.own_us_per_req.%s=%.0f" % (label.lower(), own))
+            else:
+                print("  %-5s the reference filter adds %.0f us/request (ratio %.3f): Envoy's cost of any Wasm filter"
+                      " that holds and reads the body; mesh-guardrail's own work is the other %.0f us"
+                      % (label, ref_us, ratio_of["reference"], added_us - ref_us))
         if cpu_w < 80:
             print("  %-5s note: the with-filter Envoy used only %.0f%% CPU: the host is busy with other work, "
                   "ratios are noisy" % (label, cpu_w))
@@ -570,7 +613,9 @@ def run(args, envoy_cmd, envoy_which, version):
         p50_add = med([x["p50"] for x in w]) - med([x["p50"] for x in wo])
         print("  %-5s ratio with/without %.3f (per round: %s; min %.3f), p50 added %.3f ms, errors %d%s" % (
             label, ratio, " ".join("%.2f" % x for x in ratios), min(ratios) if ratios else float("nan"), p50_add, errs,
-            ("  [target >= 0.80: %s]" % ("OK" if ratio >= 0.80 else "BELOW")) if label == "4K" else ""))
+            ("  [target >= 0.80: %s%s]" % ("OK" if ratio >= 0.80 else "BELOW",
+                                          "; sdk-noop %.3f" % ratio_of["sdk-noop"] if "sdk-noop" in ratio_of else ""))
+            if label == "4K" else ""))
         summary.append("envoy.ratio.%s=%.3f" % (label.lower(), ratio))
         summary.append("envoy.p50_added_ms.%s=%.3f" % (label.lower(), p50_add))
     print()

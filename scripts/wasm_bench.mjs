@@ -9,6 +9,8 @@
 //
 // --check  run one request of each kind and print what the filter did (headers it set, body
 //          rewritten or not), to see that the host is faithful enough to trust the timings.
+// --hostcalls  count the host functions the module calls per request, for each body (how
+//          benches/reference-filter's `mirror` mode is checked against mesh-guardrail).
 // Bodies come from scripts/bench_bodies.py (the same generator as the Envoy benchmark), passed
 // as files: --body-file LABEL=PATH (repeatable). Without them a small built-in body is used.
 import fs from 'node:fs';
@@ -28,6 +30,8 @@ const WASM = opt('--wasm', 'target/wasm32-wasip1/release/mesh_guardrail.wasm');
 const CONFIG = opt('--config', '{}');
 const SECS = Number(opt('--secs', '1'));
 const CHECK = args.includes('--check');
+const HOSTCALLS = args.includes('--hostcalls');
+const calls = new Map(); // host function -> calls, with --hostcalls
 const TOKEN_KEY = 'bench-only-not-a-secret';
 
 const RESPONSE = JSON.stringify({
@@ -99,6 +103,7 @@ const env = {
   },
   proxy_set_header_map_pairs: () => OK,
   proxy_get_buffer_bytes: (t, start, max, retP, retN) => {
+    start >>>= 0; max >>>= 0; // u32 on the wire (the SDK asks for usize::MAX bytes of the config)
     const b = state.bufs[t];
     if (!b) return NOT_FOUND;
     return give(b.subarray(Math.min(start, b.length), Math.min(b.length, start + max)), retP, retN);
@@ -156,8 +161,9 @@ const wasi = {
   clock_time_get: (id, prec, ret) => { dv().setBigUint64(ret, process.hrtime.bigint(), true); return 0; },
 };
 const stub = (name) => () => { if (CHECK) console.error('unimplemented host call ' + name); return BAD_ARGUMENT; };
-const envProxy = new Proxy(env, { get: (t, k) => t[k] || stub(k) });
-const wasiProxy = new Proxy(wasi, { get: (t, k) => t[k] || stub(k) });
+const counted = (ns, f, k) => (HOSTCALLS ? (...a) => { calls.set(ns + k, (calls.get(ns + k) || 0) + 1); return f(...a); } : f);
+const envProxy = new Proxy(env, { get: (t, k) => counted('', t[k] || stub(k), k) });
+const wasiProxy = new Proxy(wasi, { get: (t, k) => counted('wasi.', t[k] || stub(k), k) });
 
 const module = new WebAssembly.Module(fs.readFileSync(WASM));
 inst = new WebAssembly.Instance(module, { env: envProxy, wasi_snapshot_preview1: wasiProxy });
@@ -218,6 +224,17 @@ for (const spec of opts('--body-file')) {
 if (bodies.length === 0) {
   const text = 'Please summarise the attached notes about our quarterly planning meeting. '.repeat(50);
   bodies.push(['builtin', enc.encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: text }] }))]);
+}
+
+if (HOSTCALLS) {
+  for (const [label, body] of bodies) {
+    request(body); // first request: lazy set-up stays out of the count
+    calls.clear();
+    const N = 100;
+    for (let i = 0; i < N; i++) request(body);
+    console.log(JSON.stringify({ label, per_request: Object.fromEntries([...calls].sort().map(([k, v]) => [k, v / N])) }));
+  }
+  process.exit(0);
 }
 
 if (CHECK) {
