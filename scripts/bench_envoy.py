@@ -21,11 +21,15 @@ What it does (all on 127.0.0.1, free ports, everything it starts is killed on ex
     upstream listener (buffer + direct_response). wrk runs with one thread (-t1 -c8) so the
     loaded Envoy worker and wrk each get one of the 2 cores; only one Envoy is loaded at a time;
   * load: wrk POSTs a 4 KB and a 64 KB chat JSON body, ALTERNATING rounds with/without (ABBA
-    order), reports requests/s, p50/p99 and the median of the per-round ratios with/without;
+    order), reports requests/s, p50/p99 and the median of the per-round ratios with/without.
+    Every round starts a fresh Envoy of each configuration (--no-fresh keeps one for all
+    rounds): on this 2-core VM, two Envoys of the same configuration run up to 10% apart for
+    their whole life, which one instance per configuration would turn into a bias of the ratio;
   * streaming: curl time_starttransfer of an SSE response (mock LLM, 5 ms between chunks),
     alternating with/without, medians and the difference;
-  * the module size, and the memory of the with-filter Envoy before/after the load (admin
-    /memory, VmRSS, /stats?filter=wasm), against the without-filter Envoy.
+  * the module size, and the memory of a long-lived with-filter Envoy before/after a soak load
+    (--soak seconds per body size; admin /memory, VmRSS, /stats?filter=wasm), against the
+    without-filter Envoy.
 """
 
 import argparse
@@ -154,6 +158,27 @@ def start(name, argv, log_path, **kw):
                          start_new_session=True, cwd=ROOT, **kw)
     PROCS.append((name, p))
     return p
+
+
+def stop(envoys):
+    """Stops these Envoys (fresh per-round ones) and forgets them."""
+    procs = [e.proc for e in envoys]
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            p.wait(timeout=10)
+    PROCS[:] = [(n, p) for n, p in PROCS if p not in procs]
 
 
 def tail(path, n=30):
@@ -367,6 +392,10 @@ def main():
                     default=not os.environ.get("BENCH_NO_REFERENCE"),
                     help="skip the reference filter (benches/reference-filter: holds the headers, buffers and "
                          "reads the body, adds two headers, computes nothing): the floor of any such filter")
+    ap.add_argument("--no-fresh", dest="fresh", action="store_false", default=os.environ.get("BENCH_FRESH", "1") != "0",
+                    help="keep one Envoy per configuration for all rounds (BENCH_FRESH=0) instead of fresh ones per round")
+    ap.add_argument("--soak", type=int, default=int(os.environ.get("BENCH_SOAK_SECS", 10)),
+                    help="seconds of load per body size on the long-lived with/without pair, for the memory figures")
     ap.add_argument("--no-ladder", dest="ladder", action="store_false", default=not os.environ.get("BENCH_NO_LADDER"),
                     help="skip the sdk-noop and mirror reference filters (4 KB rows that split the cost)")
     ap.add_argument("--floor", action="store_true", default=bool(os.environ.get("BENCH_FLOOR")),
@@ -441,25 +470,33 @@ def run(args, envoy_cmd, envoy_which, version):
         die("mock_llm did not start: " + tail(mock_log))
 
     wasm_size = os.path.getsize(args.wasm)
-    with_f = Envoy("with", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
-    without = Envoy("without", "bench-without-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd)
-    envoys = {"with": with_f, "without": without}
+    # Every configuration under test: name -> (template, module, plugin configuration).
+    specs = {"with": ("bench-with-filter.yaml", args.wasm, "{}"),
+             "without": ("bench-without-filter.yaml", args.wasm, "{}")}
     if args.reference:
         ref_wasm = build_reference()
         if args.ladder:
-            envoys["sdk-noop"] = Envoy("sdk-noop", "bench-with-filter.yaml", ref_wasm, mock_port, args.concurrency,
-                                       envoy_cmd, "noop")
-        envoys["reference"] = Envoy("reference", "bench-with-filter.yaml", ref_wasm, mock_port,
-                                    args.concurrency, envoy_cmd, "request")
+            specs["sdk-noop"] = ("bench-with-filter.yaml", ref_wasm, "noop")
+        specs["reference"] = ("bench-with-filter.yaml", ref_wasm, "request")
         if args.ladder:
-            envoys["mirror"] = Envoy("mirror", "bench-with-filter.yaml", ref_wasm, mock_port, args.concurrency,
-                                     envoy_cmd, "mirror")
+            specs["mirror"] = ("bench-with-filter.yaml", ref_wasm, "mirror")
     if args.floor:
-        envoys["floor"] = Envoy("floor", "bench-with-filter.yaml", args.wasm, mock_port, args.concurrency, envoy_cmd,
-                                FLOOR_CONFIG)
-    for e in envoys.values():
-        e.wait_ready()
-    names = list(envoys)
+        specs["floor"] = ("bench-with-filter.yaml", args.wasm, FLOOR_CONFIG)
+
+    def spawn(names_, tag=""):
+        out = {}
+        for name in names_:
+            template, wasm, cfg = specs[name]
+            out[name] = Envoy(name + tag, template, wasm, mock_port, args.concurrency, envoy_cmd, cfg)
+        for e in out.values():
+            e.wait_ready()
+        return out
+
+    # The with/without pair that serves the sanity checks, the memory soak and the SSE test; with
+    # --no-fresh, every configuration stays up and serves every round too.
+    envoys = spawn(list(specs) if not args.fresh else ["with", "without"])
+    with_f, without = envoys["with"], envoys["without"]
+    names = list(specs)
 
     print("Through Envoy %s (%s), --concurrency %d each; wrk -t%d -c%d; %d rounds x %ds per body size, alternating"
           % (version, envoy_which, args.concurrency, args.threads, args.conns, args.rounds, args.secs))
@@ -479,37 +516,57 @@ def run(args, envoy_cmd, envoy_which, version):
     print("  upstream = a listener of the same Envoy: buffer + direct_response chat.completion (costs ~nothing)")
     print("  2 cores: the loaded Envoy's single worker on one, wrk's single thread on the other; only one Envoy")
     print("  is loaded at a time (the other idles)")
+    if args.fresh:
+        print("  every round starts a fresh Envoy of each configuration (1 s warm-up each): two Envoys of the same")
+        print("  configuration differ by up to 10% here, so one instance per configuration would bias the ratio")
 
-    # Sanity: both answer 200 with the upstream's JSON (a blocked request would fake a speed-up).
-    for label, path in bodies.items():
-        with open(path, "rb") as f:
-            body = f.read()
-        for name, e in envoys.items():
-            st, hdrs, b = http("POST", e.url, body, {"content-type": "application/json"})
-            if st != 200 or b"chat.completion" not in b:
-                die("sanity: %s filter, %s body: HTTP %d %s" % (name, label, st, b[:300]))
-            g = {k.lower(): v for k, v in hdrs.items() if k.lower().startswith("x-guardrail")}
-            if g:
-                print("  sanity %s/%s: %s" % (name, label, g))
+    # Sanity: each answers 200 with the upstream's JSON (a blocked request would fake a speed-up).
+    def sanity(envs, show):
+        for label, path in bodies.items():
+            with open(path, "rb") as f:
+                body = f.read()
+            for name, e in envs.items():
+                st, hdrs, b = http("POST", e.url, body, {"content-type": "application/json"})
+                if st != 200 or b"chat.completion" not in b:
+                    die("sanity: %s filter, %s body: HTTP %d %s" % (name, label, st, b[:300]))
+                g = {k.lower(): v for k, v in hdrs.items() if k.lower().startswith("x-guardrail")}
+                if g and show:
+                    print("  sanity %s/%s: %s" % (name, label, g))
+    sanity(envoys, True)
     print()
 
     mem_before = {n: e.memory() for n, e in envoys.items()}
+    if args.fresh:
+        # Memory: the long-lived pair under load (the rounds run on fresh Envoys).
+        soak = {}
+        for label, n in sizes:
+            for name in ("with", "without"):
+                r_ = run_wrk(envoys[name].url, bodies[label], args.soak, args.threads, args.conns)
+                soak[name] = soak.get(name, 0) + r_["requests"]
+        mem_after = {n: e.memory() for n, e in envoys.items()}
 
     # Load, alternating.
     results = {}  # (label, name) -> [res...]
     for label, n in sizes:
         # The ladder's extra rungs only at the first size (4 KB, the target's): they cost run time.
-        names = [x for x in envoys if label == sizes[0][0] or x not in LADDER_ONLY_FIRST]
-        for name in names:  # warm-up (V8 tiering, connection pools), discarded
-            run_wrk(envoys[name].url, bodies[label], 2, args.threads, args.conns)
+        names = [x for x in specs if label == sizes[0][0] or x not in LADDER_ONLY_FIRST]
+        if not args.fresh:
+            for name in names:  # warm-up (V8 tiering, connection pools), discarded
+                run_wrk(envoys[name].url, bodies[label], 2, args.threads, args.conns)
         print("Load: POST %s chat JSON (%d bytes) -> /v1/chat/completions" % (label, n))
         print("  %-5s %-8s %11s %9s %9s %8s %9s %6s" % ("round", "filter", "req/s", "p50_ms", "p99_ms", "envoy%", "non2xx", "errors"))
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]  # ABBA / rotated
             if len(names) == 2 and r % 2:
                 order = names[::-1]
+            live = envoys
+            if args.fresh:
+                live = spawn(names, ".%s.r%d" % (label.lower(), r + 1))
+                sanity(live, False)
+                for name in names:  # warm-up (V8 tiering, connection pools), discarded
+                    run_wrk(live[name].url, bodies[label], 1, args.threads, args.conns)
             for name in order:
-                e = envoys[name]
+                e = live[name]
                 c0, t0 = cpu_seconds(e.pid), time.time()
                 res = run_wrk(e.url, bodies[label], args.secs, args.threads, args.conns)
                 res["cpu"] = 100.0 * (cpu_seconds(e.pid) - c0) / (time.time() - t0)
@@ -517,8 +574,11 @@ def run(args, envoy_cmd, envoy_which, version):
                 print("  %-5d %-8s %11.0f %9.3f %9.3f %7.0f%% %9d %6d" % (
                     r + 1, name, res["rps"], res["p50"], res["p99"], res["cpu"], res["non2xx"], res["errors"]),
                     flush=True)
+            if args.fresh:
+                stop(live.values())
         print()
-    mem_after = {n: e.memory() for n, e in envoys.items()}
+    if not args.fresh:
+        mem_after = {n: e.memory() for n, e in envoys.items()}
     for extra in ("floor", "reference", "sdk-noop", "mirror"):
         mem_before.pop(extra, None)
         mem_after.pop(extra, None)
@@ -578,7 +638,7 @@ def run(args, envoy_cmd, envoy_which, version):
             line += " (floor, detectors off: +%.0f us)" % (per_req(results[(label, "floor")]) - per_req(wo))
         print(line)
         summary.append("envoy.added_us_per_req.%s=%.0f" % (label.lower(), added_us))
-        if "reference" in envoys:
+        if (label, "reference") in results:
             ref = results[(label, "reference")]
             ref_us = per_req(ref) - per_req(wo)
             summary.append("envoy.reference_ratio.%s=%.3f" % (label.lower(), ratio_of["reference"]))
@@ -651,7 +711,8 @@ def run(args, envoy_cmd, envoy_which, version):
     grow = None
     if mem_before["with"].get("rss_kb") and mem_after["with"].get("rss_kb"):
         grow = mem_after["with"]["rss_kb"] - mem_before["with"]["rss_kb"]
-        print("  with-filter RSS growth over the load: %s" % fmt_bytes(grow * 1024))
+        print("  with-filter RSS growth over the load: %s%s" % (
+            fmt_bytes(grow * 1024), " (%d requests, %d s per body size)" % (soak["with"], args.soak) if args.fresh else ""))
     interesting = re.compile(r"(runtime\.v8\.(active|created)|wasm.*(memory|heap)|guardrail)", re.I)
     lines_b = {l.split(":")[0]: l.split(":", 1)[1].strip() for l in mem_before["with"]["wasm_stats"] if ":" in l}
     lines_a = {l.split(":")[0]: l.split(":", 1)[1].strip() for l in mem_after["with"]["wasm_stats"] if ":" in l}
