@@ -117,6 +117,7 @@ v=$(get native.pii.anonymize.benign.4k_us);    [[ -n "$v" ]] && parts+=("benign 
 v=$(get native.linearity_worst);               [[ -n "$v" ]] && parts+=("worst us/KB 1MB/4KB ${v}")
 v=$(get wasm.benign.4k_us);                    [[ -n "$v" ]] && parts+=("in V8 4KB ${v}us/request")
 v=$(get envoy.ratio.4k);                       [[ -n "$v" ]] && parts+=("Envoy req/s with/without 4KB ${v} (>=0.80)")
+v=$(get envoy.aa_ratio.4k);                    [[ -n "$v" ]] && parts+=("A/A noise 4KB ${v}")
 v=$(get envoy.ratio_sdk-noop.4k);              [[ -n "$v" ]] && parts+=("SDK no-op filter 4KB ${v}")
 v=$(get envoy.reference_ratio.4k);             [[ -n "$v" ]] && parts+=("reference filter 4KB ${v}")
 v=$(get envoy.own_us_per_req.4k);              [[ -n "$v" ]] && parts+=("own computation ${v}us Envoy CPU/request at 4KB")

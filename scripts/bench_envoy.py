@@ -372,8 +372,9 @@ FLOOR_CONFIG = json.dumps({
     "pii": {"response": "off", "entities": {k: "off" for k in
                                             ("email", "phone", "ssn", "credit_card", "iban", "ip_address", "secret")}},
 }, separators=(",", ":"))
-FLOOR_CONFIG = os.environ.get("BENCH_FLOOR_CONFIG", FLOOR_CONFIG)
-LADDER_ONLY_FIRST = ("sdk-noop", "mirror")  # e.g. a config that skips every request
+FLOOR_CONFIG = os.environ.get("BENCH_FLOOR_CONFIG", FLOOR_CONFIG)  # e.g. a config that skips every request
+# Configurations measured at the first body size only (4 KB, the target's): they cost run time.
+LADDER_ONLY_FIRST = ("sdk-noop", "mirror", "without-2")
 
 
 def main():
@@ -396,6 +397,8 @@ def main():
                     help="keep one Envoy per configuration for all rounds (BENCH_FRESH=0) instead of fresh ones per round")
     ap.add_argument("--soak", type=int, default=int(os.environ.get("BENCH_SOAK_SECS", 10)),
                     help="seconds of load per body size on the long-lived with/without pair, for the memory figures")
+    ap.add_argument("--no-aa", dest="aa", action="store_false", default=not os.environ.get("BENCH_NO_AA"),
+                    help="skip the second no-filter Envoy (4 KB only) whose ratio to the first is the run's noise floor")
     ap.add_argument("--no-ladder", dest="ladder", action="store_false", default=not os.environ.get("BENCH_NO_LADDER"),
                     help="skip the sdk-noop and mirror reference filters (4 KB rows that split the cost)")
     ap.add_argument("--floor", action="store_true", default=bool(os.environ.get("BENCH_FLOOR")),
@@ -473,6 +476,9 @@ def run(args, envoy_cmd, envoy_which, version):
     # Every configuration under test: name -> (template, module, plugin configuration).
     specs = {"with": ("bench-with-filter.yaml", args.wasm, "{}"),
              "without": ("bench-without-filter.yaml", args.wasm, "{}")}
+    if args.aa:
+        # A second no-filter Envoy: its ratio to "without" is this run's noise floor (A/A).
+        specs["without-2"] = ("bench-without-filter.yaml", args.wasm, "{}")
     if args.reference:
         ref_wasm = build_reference()
         if args.ladder:
@@ -503,6 +509,8 @@ def run(args, envoy_cmd, envoy_which, version):
     print("  with    = envoy/bench-with-filter.yaml    (wasm filter, config {}, V8)  front :%d"
           % with_f.front)
     print("  without = envoy/bench-without-filter.yaml (no filter)                   front :%d" % without.front)
+    if args.aa:
+        print("  without-2 = a second Envoy without the filter (4 KB): its ratio is the run's noise floor (A/A)")
     if args.reference:
         print("  benches/reference-filter in envoy/bench-with-filter.yaml instead of mesh-guardrail, computing nothing:")
         if args.ladder:
@@ -548,7 +556,6 @@ def run(args, envoy_cmd, envoy_which, version):
     # Load, alternating.
     results = {}  # (label, name) -> [res...]
     for label, n in sizes:
-        # The ladder's extra rungs only at the first size (4 KB, the target's): they cost run time.
         names = [x for x in specs if label == sizes[0][0] or x not in LADDER_ONLY_FIRST]
         if not args.fresh:
             for name in names:  # warm-up (V8 tiering, connection pools), discarded
@@ -618,7 +625,7 @@ def run(args, envoy_cmd, envoy_which, version):
         ratio = med(ratios)
         rows = [("with", w), ("without", wo)]
         ratio_of = {"with": ratio}
-        for extra in ("sdk-noop", "reference", "mirror", "floor"):
+        for extra in ("without-2", "sdk-noop", "reference", "mirror", "floor"):
             if (label, extra) in results:
                 rs = results[(label, extra)]
                 ratio_of[extra] = med([a["rps"] / b["rps"] for a, b in zip(rs, wo) if b["rps"] > 0])
@@ -673,10 +680,13 @@ def run(args, envoy_cmd, envoy_which, version):
         p50_add = med([x["p50"] for x in w]) - med([x["p50"] for x in wo])
         print("  %-5s ratio with/without %.3f (per round: %s; min %.3f), p50 added %.3f ms, errors %d%s" % (
             label, ratio, " ".join("%.2f" % x for x in ratios), min(ratios) if ratios else float("nan"), p50_add, errs,
-            ("  [target >= 0.80: %s%s]" % ("OK" if ratio >= 0.80 else "BELOW",
-                                          "; sdk-noop %.3f" % ratio_of["sdk-noop"] if "sdk-noop" in ratio_of else ""))
+            ("  [target >= 0.80: %s%s%s]" % ("OK" if ratio >= 0.80 else "BELOW",
+                                            "; sdk-noop %.3f" % ratio_of["sdk-noop"] if "sdk-noop" in ratio_of else "",
+                                            "; A/A %.3f" % ratio_of["without-2"] if "without-2" in ratio_of else ""))
             if label == "4K" else ""))
         summary.append("envoy.ratio.%s=%.3f" % (label.lower(), ratio))
+        if "without-2" in ratio_of:
+            summary.append("envoy.aa_ratio.%s=%.3f" % (label.lower(), ratio_of["without-2"]))
         summary.append("envoy.p50_added_ms.%s=%.3f" % (label.lower(), p50_add))
     print()
 
