@@ -11,6 +11,9 @@
 //          rewritten or not), to see that the host is faithful enough to trust the timings.
 // --hostcalls  count the host functions the module calls per request, for each body (how
 //          benches/reference-filter's `mirror` mode is checked against mesh-guardrail).
+// --flush-kb N  sweep N KB of other memory between requests and time each request alone: the
+//          filter with cold caches, as in Envoy, where Envoy's own work runs between two calls
+//          into the filter (4096 evicts the caches of the machines here).
 // Bodies come from scripts/bench_bodies.py (the same generator as the Envoy benchmark), passed
 // as files: --body-file LABEL=PATH (repeatable). Without them a small built-in body is used.
 import fs from 'node:fs';
@@ -31,6 +34,7 @@ const CONFIG = opt('--config', '{}');
 const SECS = Number(opt('--secs', '1'));
 const CHECK = args.includes('--check');
 const HOSTCALLS = args.includes('--hostcalls');
+const FLUSH_KB = Number(opt('--flush-kb', '0'));
 const calls = new Map(); // host function -> calls, with --hostcalls
 const TOKEN_KEY = 'bench-only-not-a-secret';
 
@@ -250,6 +254,14 @@ if (CHECK) {
   process.exit(0);
 }
 
+// Cache flush for --flush-kb: one write per 64-byte line of a buffer larger than the caches.
+const sweep = new Uint8Array(FLUSH_KB * 1024);
+let sweepSeed = 1;
+function flush() {
+  for (let j = 0; j < sweep.length; j += 64) sweep[j] = (sweep[j] + sweepSeed) & 255;
+  sweepSeed++;
+}
+
 // ---- timing: warm up (TurboFan is already the only tier with --no-liftoff), then batches
 const results = [];
 for (const [label, body] of bodies) {
@@ -259,9 +271,10 @@ for (const [label, body] of bodies) {
   let n = 0;
   while (process.hrtime.bigint() - t0 < BigInt(Math.round(SECS * 0.25e9)) || n < 20) { request(body); n++; }
   const samples = [];
-  const batch = Math.max(1, Math.round(n / 10));
+  const batch = FLUSH_KB ? 1 : Math.max(1, Math.round(n / 10));
   const end = process.hrtime.bigint() + BigInt(Math.round(SECS * 1e9));
   while (process.hrtime.bigint() < end || samples.length < 5) {
+    if (FLUSH_KB) flush();
     const s = process.hrtime.bigint();
     for (let i = 0; i < batch; i++) request(body);
     samples.push(Number(process.hrtime.bigint() - s) / 1e3 / batch);
@@ -272,4 +285,4 @@ for (const [label, body] of bodies) {
     p90_us: samples[Math.floor(samples.length * 0.9)], us_per_kb: med / (body.length / 1024), requests: samples.length * batch,
     local_reply: first.reply && first.reply.status, rewritten });
 }
-console.log(JSON.stringify({ wasm: WASM, config: CONFIG, node: process.version, v8: process.versions.v8, results }));
+console.log(JSON.stringify({ wasm: WASM, config: CONFIG, node: process.version, v8: process.versions.v8, flush_kb: FLUSH_KB, results }));
