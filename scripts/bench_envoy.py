@@ -391,8 +391,8 @@ def main():
     ap.add_argument("--summary", help="append key=value summary lines to this file")
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     default=not os.environ.get("BENCH_NO_REFERENCE"),
-                    help="skip the reference filter (benches/reference-filter: holds the headers, buffers and "
-                         "reads the body, adds two headers, computes nothing): the floor of any such filter")
+                    help="skip the reference filters (benches/reference-filter: sdk-noop, reference, mirror; "
+                         "filters that compute nothing, the floor of any such filter)")
     ap.add_argument("--no-fresh", dest="fresh", action="store_false", default=os.environ.get("BENCH_FRESH", "1") != "0",
                     help="keep one Envoy per configuration for all rounds (BENCH_FRESH=0) instead of fresh ones per round")
     ap.add_argument("--soak", type=int, default=int(os.environ.get("BENCH_SOAK_SECS", 10)),
@@ -586,7 +586,7 @@ def run(args, envoy_cmd, envoy_which, version):
         print()
     if not args.fresh:
         mem_after = {n: e.memory() for n, e in envoys.items()}
-    for extra in ("floor", "reference", "sdk-noop", "mirror"):
+    for extra in ("floor", "reference", "sdk-noop", "mirror", "without-2"):
         mem_before.pop(extra, None)
         mem_after.pop(extra, None)
 
