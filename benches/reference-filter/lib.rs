@@ -67,6 +67,17 @@ impl RootContext for Root {
     }
 }
 
+/// What `request` and `mirror` do with the request headers (as mesh-guardrail does): read the
+/// whole map and hold it until the body is complete.
+fn read_and_hold_request_headers(end_of_stream: bool) -> Action {
+    let _ = hostcalls::get_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders);
+    if end_of_stream {
+        Action::Continue
+    } else {
+        Action::Pause
+    }
+}
+
 struct Noop;
 impl Context for Noop {}
 impl HttpContext for Noop {}
@@ -75,12 +86,7 @@ struct Reference;
 impl Context for Reference {}
 impl HttpContext for Reference {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        let _ = self.get_http_request_headers();
-        if end_of_stream {
-            Action::Continue
-        } else {
-            Action::Pause
-        }
+        read_and_hold_request_headers(end_of_stream)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -100,12 +106,7 @@ struct Mirror {
 impl Context for Mirror {}
 impl HttpContext for Mirror {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        let _ = hostcalls::get_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders);
-        if end_of_stream {
-            Action::Continue
-        } else {
-            Action::Pause
-        }
+        read_and_hold_request_headers(end_of_stream)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

@@ -44,12 +44,16 @@ def bodies(tmp_path_factory):
     return out
 
 
-def hostcalls(node, wasm, config, bodies):
+def run_hostcalls(node, wasm, config, bodies):
     cmd = [node, os.path.join(harness.ROOT, "scripts", "wasm_bench.mjs"), "--wasm", wasm, "--config", config,
            "--hostcalls"]
     for label, path in bodies:
         cmd += ["--body-file", "%s=%s" % (label, path)]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=harness.ROOT, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=harness.ROOT, timeout=120)
+
+
+def hostcalls(node, wasm, config, bodies):
+    r = run_hostcalls(node, wasm, config, bodies)
     assert r.returncode == 0, r.stderr[-2000:]
     return {row["label"]: row["per_request"] for row in map(json.loads, r.stdout.strip().splitlines())}
 
@@ -73,8 +77,6 @@ def test_noop_calls_no_host_function_and_request_reads_and_sets_headers(node, re
 
 
 def test_reference_filter_refuses_an_unknown_mode(node, reference_wasm, bodies):
-    cmd = [node, os.path.join(harness.ROOT, "scripts", "wasm_bench.mjs"), "--wasm", reference_wasm, "--config",
-           "mirrror", "--hostcalls", "--body-file", "%s=%s" % bodies[0]]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=harness.ROOT, timeout=120)
+    r = run_hostcalls(node, reference_wasm, "mirrror", bodies[:1])
     assert r.returncode != 0
     assert "configuration must be noop, request or mirror" in r.stderr
