@@ -58,46 +58,94 @@ impl Rng {
         xs[self.below(xs.len())]
     }
     fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+        (0..n)
+            .map(|_| char::from(b'0' + self.below(10) as u8))
+            .collect()
     }
 }
 
 const SUBJECTS: &[&str] = &[
-    "The quarterly report", "Our onboarding flow", "The new billing service", "This migration plan",
-    "The customer survey", "My manager", "The support team", "Our data pipeline", "The mobile app",
-    "The marketing budget", "The deployment script", "This pull request", "The vendor contract",
-    "Our hiring process", "The database cluster", "The design review", "The travel policy",
+    "The quarterly report",
+    "Our onboarding flow",
+    "The new billing service",
+    "This migration plan",
+    "The customer survey",
+    "My manager",
+    "The support team",
+    "Our data pipeline",
+    "The mobile app",
+    "The marketing budget",
+    "The deployment script",
+    "This pull request",
+    "The vendor contract",
+    "Our hiring process",
+    "The database cluster",
+    "The design review",
+    "The travel policy",
 ];
 const VERBS: &[&str] = &[
-    "needs", "should include", "is missing", "depends on", "could benefit from", "was delayed by",
-    "has to cover", "will replace", "does not handle", "already supports", "must document",
+    "needs",
+    "should include",
+    "is missing",
+    "depends on",
+    "could benefit from",
+    "was delayed by",
+    "has to cover",
+    "will replace",
+    "does not handle",
+    "already supports",
+    "must document",
 ];
 const OBJECTS: &[&str] = &[
-    "a clearer summary of the main risks", "more detail about the rollout timeline",
-    "a section on error handling and retries", "better test coverage for edge cases",
-    "the feedback we collected last month", "a short comparison with the previous version",
-    "an estimate of the monthly cost", "the numbers from the finance spreadsheet",
-    "a plan for the holiday season", "a checklist for new team members",
-    "the latency figures from last week", "a friendlier tone in the introduction",
-    "the open questions from the kickoff meeting", "a note about accessibility",
+    "a clearer summary of the main risks",
+    "more detail about the rollout timeline",
+    "a section on error handling and retries",
+    "better test coverage for edge cases",
+    "the feedback we collected last month",
+    "a short comparison with the previous version",
+    "an estimate of the monthly cost",
+    "the numbers from the finance spreadsheet",
+    "a plan for the holiday season",
+    "a checklist for new team members",
+    "the latency figures from last week",
+    "a friendlier tone in the introduction",
+    "the open questions from the kickoff meeting",
+    "a note about accessibility",
 ];
 const TAILS: &[&str] = &[
-    "before Friday", "for the next release", "so the team can review it", "in plain language",
-    "without adding too much text", "as discussed yesterday", "if that is possible",
-    "for the board meeting", "by the end of the sprint", "in a table if it helps",
+    "before Friday",
+    "for the next release",
+    "so the team can review it",
+    "in plain language",
+    "without adding too much text",
+    "as discussed yesterday",
+    "if that is possible",
+    "for the board meeting",
+    "by the end of the sprint",
+    "in a table if it helps",
 ];
 const ASKS: &[&str] = &[
-    "Can you help me rewrite this paragraph?", "Could you summarise the points above?",
-    "What would you change first?", "Please suggest three improvements.",
-    "Is there anything important I forgot?", "How would you explain this to a new hire?",
-    "Which option is cheaper in the long run?", "Can you turn this into a short email?",
+    "Can you help me rewrite this paragraph?",
+    "Could you summarise the points above?",
+    "What would you change first?",
+    "Please suggest three improvements.",
+    "Is there anything important I forgot?",
+    "How would you explain this to a new hire?",
+    "Which option is cheaper in the long run?",
+    "Can you turn this into a short email?",
 ];
 
 fn sentence(r: &mut Rng) -> String {
     if r.below(5) == 0 {
         r.pick(ASKS).to_string()
     } else {
-        format!("{} {} {} {}.", r.pick(SUBJECTS), r.pick(VERBS), r.pick(OBJECTS), r.pick(TAILS))
+        format!(
+            "{} {} {} {}.",
+            r.pick(SUBJECTS),
+            r.pick(VERBS),
+            r.pick(OBJECTS),
+            r.pick(TAILS)
+        )
     }
 }
 
@@ -134,27 +182,46 @@ fn iban(r: &mut Rng) -> String {
     let (cc, bban) = match r.below(3) {
         0 => ("DE", r.digits(18)),
         1 => ("FR", r.digits(23)),
-        _ => ("NL", format!("{}{}", r.pick(&["ABNA", "INGB", "RABO"]), r.digits(10))),
+        _ => (
+            "NL",
+            format!("{}{}", r.pick(&["ABNA", "INGB", "RABO"]), r.digits(10)),
+        ),
     };
     // ISO 13616 check digits: 98 - (BBAN + CC + "00" as digits) mod 97.
     let mut m: u32 = 0;
     for c in bban.chars().chain(cc.chars()).chain("00".chars()) {
         let v = c.to_digit(36).unwrap_or(0);
-        m = if v >= 10 { (m * 100 + v) % 97 } else { (m * 10 + v) % 97 };
+        m = if v >= 10 {
+            (m * 100 + v) % 97
+        } else {
+            (m * 10 + v) % 97
+        };
     }
     let full = format!("{cc}{:02}{bban}", 98 - m);
     if r.below(2) == 0 {
         full
     } else {
-        full.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("")).collect::<Vec<_>>().join(" ")
+        full.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
 fn pii_value(r: &mut Rng) -> String {
-    let first = r.pick(&["alice", "bob", "carol", "dmitri", "eva", "farid", "grace", "hiro"]);
-    let last = r.pick(&["smith", "nguyen", "mueller", "rossi", "kowalski", "tanaka", "okafor"]);
+    let first = r.pick(&[
+        "alice", "bob", "carol", "dmitri", "eva", "farid", "grace", "hiro",
+    ]);
+    let last = r.pick(&[
+        "smith", "nguyen", "mueller", "rossi", "kowalski", "tanaka", "okafor",
+    ]);
     match r.below(6) {
-        0 => format!("{first}.{last}{}@{}", r.below(100), r.pick(&["example.com", "mail.acme.io", "corp.example.org"])),
+        0 => format!(
+            "{first}.{last}{}@{}",
+            r.below(100),
+            r.pick(&["example.com", "mail.acme.io", "corp.example.org"])
+        ),
         1 => match r.below(3) {
             0 => format!("+1 {}-555-{}", 200 + r.below(700), r.digits(4)),
             1 => format!("({}) 555-{}", 200 + r.below(700), r.digits(4)),
@@ -162,14 +229,31 @@ fn pii_value(r: &mut Rng) -> String {
         },
         2 => card(r),
         3 => iban(r),
-        4 => format!("{}.{}.{}.{}", 10 + r.below(200), r.below(256), r.below(256), 1 + r.below(254)),
-        _ => format!("{}-{}-{}", 100 + r.below(600), 10 + r.below(89), 1000 + r.below(8999)),
+        4 => format!(
+            "{}.{}.{}.{}",
+            10 + r.below(200),
+            r.below(256),
+            r.below(256),
+            1 + r.below(254)
+        ),
+        _ => format!(
+            "{}-{}-{}",
+            100 + r.below(600),
+            10 + r.below(89),
+            1000 + r.below(8999)
+        ),
     }
 }
 
 const PII_LEADS: &[&str] = &[
-    "Contact", "Send it to", "My card is", "Wire the refund to", "The server is at", "Call",
-    "Her details are", "Use",
+    "Contact",
+    "Send it to",
+    "My card is",
+    "Wire the refund to",
+    "The server is at",
+    "Call",
+    "Her details are",
+    "Use",
 ];
 
 /// English prose of about `n` bytes; PII-dense text gets a value every ~100 bytes.
@@ -221,11 +305,21 @@ fn chat_body(seed: u64, n: usize, pii: bool) -> (Vec<u8>, String) {
     let overhead = head.len() + 2 + 40 + system.len();
     let budget = n.saturating_sub(overhead).max(200);
     // A few turns; each message ~budget/turns, last (user) message takes the rest.
-    let turns = if n <= 1024 { 1 } else if n <= 4096 { 3 } else { 5 };
+    let turns = if n <= 1024 {
+        1
+    } else if n <= 4096 {
+        3
+    } else {
+        5
+    };
     let mut msgs: Vec<(&str, String)> = vec![("system", system.to_string())];
     let _ = budget;
     for t in 0..turns {
-        let role = if (turns - 1 - t) % 2 == 0 { "user" } else { "assistant" };
+        let role = if (turns - 1 - t) % 2 == 0 {
+            "user"
+        } else {
+            "assistant"
+        };
         msgs.push((role, String::new()));
     }
     // Fill each turn, accounting for JSON overhead, so the body lands close to n.
@@ -239,10 +333,19 @@ fn chat_body(seed: u64, n: usize, pii: bool) -> (Vec<u8>, String) {
             if i > 0 && content.is_empty() {
                 let left = n.saturating_sub(used + 40);
                 let remaining_turns = turns - (i - 1);
-                let want = if remaining_turns == 1 { left } else { (left / remaining_turns).max(100) };
+                let want = if remaining_turns == 1 {
+                    left
+                } else {
+                    (left / remaining_turns).max(100)
+                };
                 *content = prose(&mut r, want.saturating_sub(10).max(50), pii);
             }
-            let m = format!(r#"{}{{"role":"{}","content":{}}}"#, if i == 0 { "" } else { "," }, role, json_str(content));
+            let m = format!(
+                r#"{}{{"role":"{}","content":{}}}"#,
+                if i == 0 { "" } else { "," },
+                role,
+                json_str(content)
+            );
             used += m.len();
             body.push_str(&m);
         }
@@ -277,9 +380,17 @@ fn turns_body(seed: u64, n: usize) -> Vec<u8> {
     let mut body = String::from(r#"{"model":"gpt-4o-mini","messages":["#);
     let mut i = 0usize;
     while body.len() + 120 < n {
-        let role = if i.is_multiple_of(2) { "user" } else { "assistant" };
+        let role = if i.is_multiple_of(2) {
+            "user"
+        } else {
+            "assistant"
+        };
         let text = prose(&mut r, 60, false);
-        body.push_str(&format!(r#"{}{{"role":"{role}","content":{}}}"#, if i == 0 { "" } else { "," }, json_str(&text)));
+        body.push_str(&format!(
+            r#"{}{{"role":"{role}","content":{}}}"#,
+            if i == 0 { "" } else { "," },
+            json_str(&text)
+        ));
         i += 1;
     }
     body.push_str("]}");
@@ -311,11 +422,17 @@ fn sse_events(seed: u64, n: usize, content: &str) -> Vec<Vec<u8>> {
         let k = 4 + r.below(5);
         let piece: String = (0..k).map(|j| chars[(i + j) % chars.len()]).collect();
         i += k;
-        let ev = format!("{pre}{{\"content\":{}}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n", json_str(&piece)).into_bytes();
+        let ev = format!(
+            "{pre}{{\"content\":{}}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n",
+            json_str(&piece)
+        )
+        .into_bytes();
         total += ev.len();
         events.push(ev);
     }
-    events.push(format!("{pre}{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}]}}\n\n").into_bytes());
+    events.push(
+        format!("{pre}{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}]}}\n\n").into_bytes(),
+    );
     events.push(
         br#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1732400000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":321,"completion_tokens":100,"total_tokens":421}}"#
             .iter()
@@ -361,7 +478,12 @@ fn measure(secs: f64, mut f: impl FnMut()) -> Cell {
     }
     samples.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
-    Cell { median_ns: q(0.5), p10_ns: q(0.1), p90_ns: q(0.9), iters: samples.len() as u64 * batch }
+    Cell {
+        median_ns: q(0.5),
+        p10_ns: q(0.1),
+        p90_ns: q(0.9),
+        iters: samples.len() as u64 * batch,
+    }
 }
 
 struct Row {
@@ -405,10 +527,16 @@ fn print_row(r: &Row) {
 }
 
 fn main() {
-    let secs: f64 = std::env::var("GUARDRAIL_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0.3);
+    let secs: f64 = std::env::var("GUARDRAIL_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.3);
     let filter = std::env::var("GUARDRAIL_BENCH_FILTER").unwrap_or_default();
-    let all_sizes: [(&'static str, usize); 4] = [("1K", 1024), ("4K", 4096), ("64K", 65536), ("1M", 1 << 20)];
-    let wanted = std::env::var("GUARDRAIL_BENCH_SIZES").unwrap_or_default().to_ascii_uppercase();
+    let all_sizes: [(&'static str, usize); 4] =
+        [("1K", 1024), ("4K", 4096), ("64K", 65536), ("1M", 1 << 20)];
+    let wanted = std::env::var("GUARDRAIL_BENCH_SIZES")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     let sizes: Vec<(&'static str, usize)> = all_sizes
         .iter()
         .copied()
@@ -449,7 +577,14 @@ fn main() {
             let (body, text) = chat_body(seed, n, pii);
             // Prose of the same size for the detectors (the message texts joined).
             let mut add = |name: &'static str, bytes: usize, cell: Cell, note: String| {
-                let row = Row { name, kind, size_label: label, bytes, cell, note };
+                let row = Row {
+                    name,
+                    kind,
+                    size_label: label,
+                    bytes,
+                    cell,
+                    note,
+                };
                 print_row(&row);
                 rows.push(row);
             };
@@ -458,13 +593,17 @@ fn main() {
                 let (action, out_len) = {
                     let mut v = PiiVault::default();
                     match pipeline::inspect_request(&settings, &body, &mut v) {
-                        Ok(ins) => (format!("{:?}", ins.report.action), ins.rewritten(None, None).map(|b| b.len())),
+                        Ok(ins) => (
+                            format!("{:?}", ins.report.action),
+                            ins.rewritten(None, None).map(|b| b.len()),
+                        ),
                         Err(r) => (format!("local reply {}", r.status), None),
                     }
                 };
                 let cell = measure(secs, || {
                     let mut v = PiiVault::default();
-                    if let Ok(ins) = pipeline::inspect_request(&settings, black_box(&body), &mut v) {
+                    if let Ok(ins) = pipeline::inspect_request(&settings, black_box(&body), &mut v)
+                    {
                         black_box(ins.rewritten(None, None));
                         black_box(&ins.report);
                     }
@@ -484,23 +623,41 @@ fn main() {
                 let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_str()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let ids = if ids.is_empty() { String::new() } else { format!(" [{}]", ids.join(",")) };
+                let ids = if ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", ids.join(","))
+                };
                 if std::env::var_os("GUARDRAIL_BENCH_SHOW_HITS").is_some() {
                     // What fired on this synthetic text (for the detector's owners).
                     for h in v.hits.iter().take(5) {
                         if let Some((a, b)) = h.span {
-                            eprintln!("  {kind} {label} hit {}: {:?}", h.id, text.get(a..b).unwrap_or("?"));
+                            eprintln!(
+                                "  {kind} {label} hit {}: {:?}",
+                                h.id,
+                                text.get(a..b).unwrap_or("?")
+                            );
                         }
                     }
                 }
-                add("injection.scan", text.len(), cell, format!("score {:.2}, {} hits{ids}", v.score, v.hits.len()));
+                add(
+                    "injection.scan",
+                    text.len(),
+                    cell,
+                    format!("score {:.2}, {} hits{ids}", v.score, v.hits.len()),
+                );
             }
             if want("pii.detect") {
                 let m = settings.pii.detect(&text);
                 let cell = measure(secs, || {
                     black_box(settings.pii.detect(black_box(&text)));
                 });
-                add("pii.detect", text.len(), cell, format!("{} matches", m.len()));
+                add(
+                    "pii.detect",
+                    text.len(),
+                    cell,
+                    format!("{} matches", m.len()),
+                );
             }
             // Anonymised text and its vault: the response side restores these tokens.
             let mut vault = PiiVault::default();
@@ -520,10 +677,15 @@ fn main() {
             let content = anon.clone().unwrap_or_else(|| text.clone());
             if want("response json") {
                 // The model's answer echoes the (tokenised) prompt text: restore every token.
-                let resp = completion_body(&content[..content.len().min(n.saturating_sub(300).max(64))]);
+                let resp =
+                    completion_body(&content[..content.len().min(n.saturating_sub(300).max(64))]);
                 let r = pipeline::rewrite_json_response(&settings, &vault, &resp);
                 let cell = measure(secs, || {
-                    black_box(pipeline::rewrite_json_response(&settings, &vault, black_box(&resp)));
+                    black_box(pipeline::rewrite_json_response(
+                        &settings,
+                        &vault,
+                        black_box(&resp),
+                    ));
                 });
                 let note = match &r.body {
                     Some(b) => format!("restored, {} B out", b.len()),
@@ -549,7 +711,12 @@ fn main() {
                     }
                     black_box(rw.finish(&settings, &vault));
                 });
-                add("response sse", wire, cell, format!("{} events, {} B out", events.len(), out_len));
+                add(
+                    "response sse",
+                    wire,
+                    cell,
+                    format!("{} events, {} B out", events.len(), out_len),
+                );
             }
         }
         println!();
@@ -561,7 +728,9 @@ fn main() {
             let body = turns_body(0x7E57 ^ n as u64, n);
             let turns = {
                 let mut v = PiiVault::default();
-                pipeline::inspect_request(&settings, &body, &mut v).map(|ins| ins.body.slots.len()).unwrap_or(0)
+                pipeline::inspect_request(&settings, &body, &mut v)
+                    .map(|ins| ins.body.slots.len())
+                    .unwrap_or(0)
             };
             let cell = measure(secs, || {
                 let mut v = PiiVault::default();
@@ -570,7 +739,14 @@ fn main() {
                 }
                 black_box(&v);
             });
-            let row = Row { name: "request pipeline", kind: "turns", size_label: label, bytes: body.len(), cell, note: format!("{turns} messages") };
+            let row = Row {
+                name: "request pipeline",
+                kind: "turns",
+                size_label: label,
+                bytes: body.len(),
+                cell,
+                note: format!("{turns} messages"),
+            };
             print_row(&row);
             rows.push(row);
         }
@@ -578,33 +754,80 @@ fn main() {
     }
 
     println!("bytes = what the call consumes: request body (pipeline), message text (injection, pii), response body");
-    println!("(json), SSE wire bytes (sse; one push per event). us/KB = median_us / (bytes / 1024).");
+    println!(
+        "(json), SSE wire bytes (sse; one push per event). us/KB = median_us / (bytes / 1024)."
+    );
     println!();
 
     // Targets (issue 6) and linearity.
-    let find = |name: &str, kind: &str, label: &str| rows.iter().find(|r| r.name == name && r.kind == kind && r.size_label == label);
+    let find = |name: &str, kind: &str, label: &str| {
+        rows.iter()
+            .find(|r| r.name == name && r.kind == kind && r.size_label == label)
+    };
     let mut summary: Vec<String> = Vec::new();
     println!("Targets (4 KB):");
     let targets = [
-        ("request pipeline", "benign", 20.0, "full request pipeline, benign 4 KB"),
-        ("injection.scan", "benign", 10.0, "injection per 4 KB (benign)"),
-        ("injection.scan", "pii", 10.0, "injection per 4 KB (PII-dense)"),
-        ("pii.anonymize", "benign", 10.0, "PII detection + tokenisation per 4 KB (benign)"),
-        ("pii.anonymize", "pii", 10.0, "PII detection + tokenisation per 4 KB (PII-dense)"),
+        (
+            "request pipeline",
+            "benign",
+            20.0,
+            "full request pipeline, benign 4 KB",
+        ),
+        (
+            "injection.scan",
+            "benign",
+            10.0,
+            "injection per 4 KB (benign)",
+        ),
+        (
+            "injection.scan",
+            "pii",
+            10.0,
+            "injection per 4 KB (PII-dense)",
+        ),
+        (
+            "pii.anonymize",
+            "benign",
+            10.0,
+            "PII detection + tokenisation per 4 KB (benign)",
+        ),
+        (
+            "pii.anonymize",
+            "pii",
+            10.0,
+            "PII detection + tokenisation per 4 KB (PII-dense)",
+        ),
     ];
     for (name, kind, target, what) in targets {
         if let Some(r) = find(name, kind, "4K") {
             // Normalise to exactly 4096 bytes of input.
             let us = r.cell.median_ns / 1000.0 * 4096.0 / r.bytes as f64;
             let ok = if us < target { "OK" } else { "SLOW" };
-            println!("  {:<52} {:>9.2} us  (target < {:>4.0} us)  {}", what, us, target, ok);
-            summary.push(format!("native.{}.{}.4k_us={:.2}", name.replace(' ', "_"), kind, us));
+            println!(
+                "  {:<52} {:>9.2} us  (target < {:>4.0} us)  {}",
+                what, us, target, ok
+            );
+            summary.push(format!(
+                "native.{}.{}.4k_us={:.2}",
+                name.replace(' ', "_"),
+                kind,
+                us
+            ));
         }
     }
     println!();
-    println!("Linearity (us/KB at 1 MB divided by us/KB at 4 KB; ~1.0 is linear, > 2 is superlinear):");
+    println!(
+        "Linearity (us/KB at 1 MB divided by us/KB at 4 KB; ~1.0 is linear, > 2 is superlinear):"
+    );
     let mut worst: Option<(String, f64)> = None;
-    for name in ["request pipeline", "injection.scan", "pii.detect", "pii.anonymize", "response json", "response sse"] {
+    for name in [
+        "request pipeline",
+        "injection.scan",
+        "pii.detect",
+        "pii.anonymize",
+        "response json",
+        "response sse",
+    ] {
         let mut parts = Vec::new();
         for kind in ["benign", "pii", "turns"] {
             if let (Some(a), Some(b)) = (find(name, kind, "4K"), find(name, kind, "1M")) {
@@ -626,7 +849,11 @@ fn main() {
         summary.push(format!("native.linearity_worst={r:.2} ({w})"));
     }
     if let Ok(path) = std::env::var("GUARDRAIL_BENCH_SUMMARY") {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             for s in summary {
                 let _ = writeln!(f, "{s}");
             }

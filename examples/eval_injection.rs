@@ -41,11 +41,22 @@ fn table(rows: &[&Row], threshold: f64, title: &str) {
         }
     }
     println!("\n== {title} (detected = score >= {threshold:.2}) ==");
-    println!("{:<8} {:<40} {:>6} {:>9} {:>8}", "kind", "source", "rows", "detected", "rate");
+    println!(
+        "{:<8} {:<40} {:>6} {:>9} {:>8}",
+        "kind", "source", "rows", "detected", "rate"
+    );
     for ((label, src), (n, d)) in &per {
         let kind = if *label == 1 { "attack" } else { "benign" };
         let what = if *label == 1 { "recall" } else { "FPR" };
-        println!("{:<8} {:<40} {:>6} {:>9} {:>7.3} {}", kind, src, n, d, *d as f64 / (*n).max(1) as f64, what);
+        println!(
+            "{:<8} {:<40} {:>6} {:>9} {:>7.3} {}",
+            kind,
+            src,
+            n,
+            d,
+            *d as f64 / (*n).max(1) as f64,
+            what
+        );
     }
     println!("balanced accuracy: {:.3}", balanced(rows, threshold));
 }
@@ -61,8 +72,16 @@ fn balanced(rows: &[&Row], t: f64) -> f64 {
         }
     }
     let mean = |label: i64| {
-        let v: Vec<f64> = per.iter().filter(|(k, _)| k.0 == label).map(|(_, (n, c))| *c as f64 / (*n).max(1) as f64).collect();
-        if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+        let v: Vec<f64> = per
+            .iter()
+            .filter(|(k, _)| k.0 == label)
+            .map(|(_, (n, c))| *c as f64 / (*n).max(1) as f64)
+            .collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
     };
     let (a, b) = (mean(1), mean(0));
     match (a.is_nan(), b.is_nan()) {
@@ -80,7 +99,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         if a == "--config" {
             let c = args.next().ok_or("--config needs a value")?;
-            let json = if c.trim_start().starts_with('{') { c } else { std::fs::read_to_string(&c)? };
+            let json = if c.trim_start().starts_with('{') {
+                c
+            } else {
+                std::fs::read_to_string(&c)?
+            };
             cfg = serde_json::from_str(&json)?;
         } else {
             paths.push(a);
@@ -125,9 +148,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{:>9} {:>10} {:>11}", "threshold", "all", "kept-aside");
     let mut t = 0.30;
     while t <= 0.951 {
-        println!("{:>9.2} {:>10.3} {:>11.3}", t, balanced(&all, t), balanced(&kept, t));
+        println!(
+            "{:>9.2} {:>10.3} {:>11.3}",
+            t,
+            balanced(&all, t),
+            balanced(&kept, t)
+        );
         t += 0.05;
     }
-    println!("\nscan cost: {:.2} us/KB over {} KB", elapsed * 1e6 / (bytes as f64 / 1024.0), bytes / 1024);
+    println!(
+        "\nscan cost: {:.2} us/KB over {} KB",
+        elapsed * 1e6 / (bytes as f64 / 1024.0),
+        bytes / 1024
+    );
     Ok(())
 }

@@ -269,7 +269,10 @@ fn main() {
             let t = Instant::now();
             for _ in 0..iters {
                 let mut vault = PiiVault::default();
-                n += engine.anonymize(std::hint::black_box(text), &mut vault).map(|s| s.len()).unwrap_or(0);
+                n += engine
+                    .anonymize(std::hint::black_box(text), &mut vault)
+                    .map(|s| s.len())
+                    .unwrap_or(0);
             }
             best_anon = best_anon.min(t.elapsed().as_secs_f64() * 1e6 / iters as f64);
             let t = Instant::now();

@@ -19,7 +19,10 @@ const PARAGRAPHS: &[&str] = &[
 ];
 
 fn main() -> Result<(), String> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let size = args.first().copied().unwrap_or(4096);
     let batches = args.get(1).copied().unwrap_or(30).max(1);
     let det = InjectionDetector::compile(&InjectionConfig::default()).map_err(|e| e.to_string())?;
@@ -31,7 +34,11 @@ fn main() -> Result<(), String> {
     }
     let text: String = text.chars().take(size).collect();
     let v = det.scan(&text);
-    println!("score on the benign prompt: {:.3} ({} hits)", v.score, v.hits.len());
+    println!(
+        "score on the benign prompt: {:.3} ({} hits)",
+        v.score,
+        v.hits.len()
+    );
     // Best of several batches: the machine is shared, the minimum is the least disturbed.
     let iters = (2_000_000 / size.max(1)).clamp(1, 500);
     let mut best = f64::MAX;

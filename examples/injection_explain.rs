@@ -9,8 +9,19 @@ fn show(det: &InjectionDetector, label: &str, text: &str) {
     let v = det.scan(text);
     let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_str()).collect();
     ids.dedup();
-    let preview: String = text.chars().take(110).collect::<String>().replace('\n', " ");
-    println!("{:.3} {:<8} {} [{}] {}", v.score, det.action_for(v.score).as_str(), label, ids.join(","), preview);
+    let preview: String = text
+        .chars()
+        .take(110)
+        .collect::<String>()
+        .replace('\n', " ");
+    println!(
+        "{:.3} {:<8} {} [{}] {}",
+        v.score,
+        det.action_for(v.score).as_str(),
+        label,
+        ids.join(","),
+        preview
+    );
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_str(&line)?;
-            show(&det, &v["label"].to_string(), v["text"].as_str().unwrap_or(""));
+            show(
+                &det,
+                &v["label"].to_string(),
+                v["text"].as_str().unwrap_or(""),
+            );
         }
     }
     Ok(())

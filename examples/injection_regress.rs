@@ -27,8 +27,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     None => h.id.clone(),
                 })
                 .collect();
-            let fv: Vec<String> = det.feature_vector(text).iter().map(|x| format!("{:016x}", x.to_bits())).collect();
-            writeln!(out, "{:016x} {:.6} {} | {}", verdict.score.to_bits(), verdict.score, ids.join(","), fv.join(" "))?;
+            let fv: Vec<String> = det
+                .feature_vector(text)
+                .iter()
+                .map(|x| format!("{:016x}", x.to_bits()))
+                .collect();
+            writeln!(
+                out,
+                "{:016x} {:.6} {} | {}",
+                verdict.score.to_bits(),
+                verdict.score,
+                ids.join(","),
+                fv.join(" ")
+            )?;
         }
     }
     Ok(())

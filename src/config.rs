@@ -15,13 +15,20 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { field: field.into(), message: message.into() }
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid plugin configuration: field `{}`: {}", self.field, self.message)
+        write!(
+            f,
+            "invalid plugin configuration: field `{}`: {}",
+            self.field, self.message
+        )
     }
 }
 
@@ -122,7 +129,9 @@ pub struct ResponseConfig {
 
 impl Default for ResponseConfig {
     fn default() -> Self {
-        ResponseConfig { max_body_bytes: 900 * 1024 }
+        ResponseConfig {
+            max_body_bytes: 900 * 1024,
+        }
     }
 }
 
@@ -151,8 +160,12 @@ pub fn parse_plugin_config(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
     let value: serde_json::Value = serde_json::from_str(trimmed)
         .map_err(|e| ConfigError::new("(root)", format!("configuration is not valid JSON: {e}")))?;
     let value = match value {
-        serde_json::Value::String(inner) => serde_json::from_str(&inner)
-            .map_err(|e| ConfigError::new("(root)", format!("configuration string is not valid JSON: {e}")))?,
+        serde_json::Value::String(inner) => serde_json::from_str(&inner).map_err(|e| {
+            ConfigError::new(
+                "(root)",
+                format!("configuration string is not valid JSON: {e}"),
+            )
+        })?,
         v => v,
     };
     if !value.is_object() {
@@ -182,32 +195,68 @@ impl Settings {
     pub fn compile(cfg: &PluginConfig, token_key: Vec<u8>) -> Result<Settings, ConfigError> {
         if token_key.is_empty() {
             // An empty HMAC key makes tokens an unkeyed hash, reversible by brute force.
-            return Err(ConfigError::new("pii.token_key", "expected a non-empty key"));
+            return Err(ConfigError::new(
+                "pii.token_key",
+                "expected a non-empty key",
+            ));
         }
         if cfg.request.max_body_bytes == 0 {
-            return Err(ConfigError::new("request.max_body_bytes", "expected a positive number of bytes"));
+            return Err(ConfigError::new(
+                "request.max_body_bytes",
+                "expected a positive number of bytes",
+            ));
         }
         if cfg.response.max_body_bytes == 0 {
-            return Err(ConfigError::new("response.max_body_bytes", "expected a positive number of bytes"));
+            return Err(ConfigError::new(
+                "response.max_body_bytes",
+                "expected a positive number of bytes",
+            ));
         }
         if cfg.request.methods.is_empty() {
-            return Err(ConfigError::new("request.methods", "expected at least one HTTP method"));
+            return Err(ConfigError::new(
+                "request.methods",
+                "expected at least one HTTP method",
+            ));
         }
         if cfg.request.content_types.is_empty() {
-            return Err(ConfigError::new("request.content_types", "expected at least one media type"));
+            return Err(ConfigError::new(
+                "request.content_types",
+                "expected at least one media type",
+            ));
         }
-        if let Some(p) = cfg.request.path_prefixes.iter().find(|p| !p.starts_with('/')) {
-            return Err(ConfigError::new("request.path_prefixes", format!("expected paths starting with '/', got {p:?}")));
+        if let Some(p) = cfg
+            .request
+            .path_prefixes
+            .iter()
+            .find(|p| !p.starts_with('/'))
+        {
+            return Err(ConfigError::new(
+                "request.path_prefixes",
+                format!("expected paths starting with '/', got {p:?}"),
+            ));
         }
         let request = RequestConfig {
-            methods: cfg.request.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
-            content_types: cfg.request.content_types.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
+            methods: cfg
+                .request
+                .methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
+            content_types: cfg
+                .request
+                .content_types
+                .iter()
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect(),
             ..cfg.request.clone()
         };
         Ok(Settings {
             mode: cfg.mode,
             upstream_headers: cfg.decision_headers.upstream,
-            client_headers: cfg.decision_headers.client.unwrap_or(cfg.mode == Mode::Monitor),
+            client_headers: cfg
+                .decision_headers
+                .client
+                .unwrap_or(cfg.mode == Mode::Monitor),
             request,
             response: cfg.response.clone(),
             injection: InjectionDetector::compile(&cfg.injection)?,
@@ -236,16 +285,26 @@ impl Settings {
 
     /// Whether a request with this method, path and content type is inspected.
     pub fn inspects(&self, method: &[u8], path: &[u8], content_type: Option<&[u8]>) -> bool {
-        let method_ok = self.request.methods.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(method));
+        let method_ok = self
+            .request
+            .methods
+            .iter()
+            .any(|m| m.as_bytes().eq_ignore_ascii_case(method));
         let path_ok = self.request.path_prefixes.is_empty()
-            || self.request.path_prefixes.iter().any(|p| path.starts_with(p.as_bytes()));
+            || self
+                .request
+                .path_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_bytes()));
         let ct_ok = match content_type {
             // No content type on a POST body: inspect (raw text scan), never pass unscanned.
             None => true,
             Some(ct) => {
                 let media = ct.split(|&b| b == b';').next().unwrap_or_default();
                 let media = media.trim_ascii();
-                self.request.content_types.iter().any(|c| media.len() >= c.len() && media[..c.len()].eq_ignore_ascii_case(c.as_bytes()))
+                self.request.content_types.iter().any(|c| {
+                    media.len() >= c.len() && media[..c.len()].eq_ignore_ascii_case(c.as_bytes())
+                })
             }
         };
         method_ok && path_ok && ct_ok
@@ -282,7 +341,11 @@ mod tests {
     fn monitor_mode_reports_to_client_by_default() {
         let s = Settings::from_json(br#"{"mode":"monitor"}"#, vec![1; 32]).unwrap();
         assert!(s.client_headers);
-        let s = Settings::from_json(br#"{"mode":"monitor","decision_headers":{"client":false,"upstream":true}}"#, vec![1; 32]).unwrap();
+        let s = Settings::from_json(
+            br#"{"mode":"monitor","decision_headers":{"client":false,"upstream":true}}"#,
+            vec![1; 32],
+        )
+        .unwrap();
         assert!(!s.client_headers);
         assert!(s.upstream_headers);
     }
@@ -293,10 +356,22 @@ mod tests {
             (r#"{"bogus":1}"#, "bogus"),
             (r#"{"mode":3}"#, "mode"),
             (r#"{"mode":"loud"}"#, "mode"),
-            (r#"{"decision_headers":{"upstrem":true}}"#, "decision_headers.upstrem"),
-            (r#"{"request":{"max_body_bytes":"big"}}"#, "request.max_body_bytes"),
-            (r#"{"request":{"max_body_bytes":0}}"#, "request.max_body_bytes"),
-            (r#"{"request":{"path_prefixes":["v1"]}}"#, "request.path_prefixes"),
+            (
+                r#"{"decision_headers":{"upstrem":true}}"#,
+                "decision_headers.upstrem",
+            ),
+            (
+                r#"{"request":{"max_body_bytes":"big"}}"#,
+                "request.max_body_bytes",
+            ),
+            (
+                r#"{"request":{"max_body_bytes":0}}"#,
+                "request.max_body_bytes",
+            ),
+            (
+                r#"{"request":{"path_prefixes":["v1"]}}"#,
+                "request.path_prefixes",
+            ),
             (r#"{"request":{"oversize":"drop"}}"#, "request.oversize"),
             ("[1]", "(root)"),
             ("{", "(root)"),
@@ -310,8 +385,13 @@ mod tests {
 
     #[test]
     fn inspects_by_method_path_and_content_type() {
-        let s = Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![1; 32]).unwrap();
-        assert!(s.inspects(b"POST", b"/v1/chat/completions", Some(b"application/json; charset=utf-8")));
+        let s =
+            Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![1; 32]).unwrap();
+        assert!(s.inspects(
+            b"POST",
+            b"/v1/chat/completions",
+            Some(b"application/json; charset=utf-8")
+        ));
         assert!(s.inspects(b"post", b"/v1/x", Some(b"Application/JSON")));
         assert!(s.inspects(b"POST", b"/v1/x", None));
         assert!(!s.inspects(b"GET", b"/v1/models", None));

@@ -13,8 +13,19 @@ pub struct LocalReply {
 }
 
 impl LocalReply {
-    pub fn new(status: u32, error_type: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        LocalReply { status, error_type, code, message: message.into(), headers: Vec::new() }
+    pub fn new(
+        status: u32,
+        error_type: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        LocalReply {
+            status,
+            error_type,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn body(&self) -> Vec<u8> {
@@ -39,7 +50,12 @@ mod tests {
 
     #[test]
     fn body_is_openai_shaped() {
-        let r = LocalReply::new(400, "invalid_request_error", "prompt_injection_detected", "blocked");
+        let r = LocalReply::new(
+            400,
+            "invalid_request_error",
+            "prompt_injection_detected",
+            "blocked",
+        );
         let v: serde_json::Value = serde_json::from_slice(&r.body()).unwrap();
         assert_eq!(v["error"]["code"], "prompt_injection_detected");
         assert_eq!(v["error"]["type"], "invalid_request_error");

@@ -58,9 +58,17 @@ mod tests {
                     w[pos] = c;
                     let x = u64::from_le_bytes(w);
                     let want_eq = w.iter().position(|&b| b == b'"');
-                    assert_eq!((eq(x, b'"') != 0).then(|| first(eq(x, b'"'))), want_eq, "{w:?}");
+                    assert_eq!(
+                        (eq(x, b'"') != 0).then(|| first(eq(x, b'"'))),
+                        want_eq,
+                        "{w:?}"
+                    );
                     let want_lt = w.iter().position(|&b| b < 0x20);
-                    assert_eq!((below(x, 0x20) != 0).then(|| first(below(x, 0x20))), want_lt, "{w:?}");
+                    assert_eq!(
+                        (below(x, 0x20) != 0).then(|| first(below(x, 0x20))),
+                        want_lt,
+                        "{w:?}"
+                    );
                     let want_z = w.iter().position(|&b| b == 0);
                     assert_eq!((zero(x) != 0).then(|| first(zero(x))), want_z, "{w:?}");
                 }

@@ -7,8 +7,8 @@
 //! all its strings scanned as user text; a body that is not JSON is scanned as raw text.
 
 use super::json::{self, index_at, path_is, Document, Leaf, LeafValue, RootKind, Seg, Splice, P};
-use std::borrow::Cow;
 use super::Role;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -72,7 +72,11 @@ impl<'a> RequestBody<'a> {
                     format: Format::Raw,
                     doc: None,
                     raw: Some(text),
-                    slots: vec![TextSlot { role: Role::User, leaf: None, text: Cow::Borrowed(text) }],
+                    slots: vec![TextSlot {
+                        role: Role::User,
+                        leaf: None,
+                        text: Cow::Borrowed(text),
+                    }],
                     json_error: Some(e),
                 })
             }
@@ -97,7 +101,9 @@ impl<'a> RequestBody<'a> {
             };
             for l in &doc.leaves {
                 let p = doc.path(l);
-                if let (3, Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) = (p.len(), p.first(), index_at(p, 1), &l.value) {
+                if let (3, Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) =
+                    (p.len(), p.first(), index_at(p, 1), &l.value)
+                {
                     if matches!(p.get(2), Some(Seg::Key(k)) if k == "role") {
                         if let Some(v) = top_slot(top).and_then(|t| roles.get_mut(t)) {
                             // `i` is an array index of this document: bounded by its size.
@@ -113,14 +119,19 @@ impl<'a> RequestBody<'a> {
                 }
             }
             let role_of = |top: &str, i: usize| {
-                top_slot(top).and_then(|t| roles.get(t)).and_then(|v| v.get(i).copied().flatten()).unwrap_or(Role::User)
+                top_slot(top)
+                    .and_then(|t| roles.get(t))
+                    .and_then(|v| v.get(i).copied().flatten())
+                    .unwrap_or(Role::User)
             };
             // Content blocks typed `tool_result` (Anthropic) carry tool output inside a user turn.
             let mut tool_result_blocks: Vec<(usize, usize)> = Vec::new();
             for l in &doc.leaves {
                 let p = doc.path(l);
-                if path_is(p, &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")])
-                    && l.str().is_some_and(|s| s.eq_str("tool_result"))
+                if path_is(
+                    p,
+                    &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")],
+                ) && l.str().is_some_and(|s| s.eq_str("tool_result"))
                 {
                     if let (Some(i), Some(j)) = (index_at(p, 1), index_at(p, 3)) {
                         tool_result_blocks.push((i, j));
@@ -131,17 +142,39 @@ impl<'a> RequestBody<'a> {
             for (n, l) in doc.leaves.iter().enumerate() {
                 let LeafValue::Str(s) = l.value else { continue };
                 if let Some(role) = slot_role(doc.path(l), &role_of, &tool_result_blocks) {
-                    slots.push(TextSlot { role, leaf: Some(n), text: s.text() });
+                    slots.push(TextSlot {
+                        role,
+                        leaf: Some(n),
+                        text: s.text(),
+                    });
                 }
             }
-            return RequestBody { bytes, format: Format::Chat, doc: Some(doc), raw: None, slots, json_error: None };
+            return RequestBody {
+                bytes,
+                format: Format::Chat,
+                doc: Some(doc),
+                raw: None,
+                slots,
+                json_error: None,
+            };
         }
         for (n, l) in doc.leaves.iter().enumerate() {
             if let LeafValue::Str(s) = l.value {
-                slots.push(TextSlot { role: Role::User, leaf: Some(n), text: s.text() });
+                slots.push(TextSlot {
+                    role: Role::User,
+                    leaf: Some(n),
+                    text: s.text(),
+                });
             }
         }
-        RequestBody { bytes, format: Format::OtherJson, doc: Some(doc), raw: None, slots, json_error: None }
+        RequestBody {
+            bytes,
+            format: Format::OtherJson,
+            doc: Some(doc),
+            raw: None,
+            slots,
+            json_error: None,
+        }
     }
 
     /// The text of a slot (decoded once, when the body was parsed).
@@ -152,7 +185,11 @@ impl<'a> RequestBody<'a> {
     /// Where a slot is, for logs: `messages[2].content` (structure only, never the text).
     pub fn location(&self, slot: &TextSlot<'_>) -> String {
         match (slot.leaf, &self.doc) {
-            (Some(n), Some(doc)) => doc.leaves.get(n).map(|l| json::render_path(doc.path(l))).unwrap_or_default(),
+            (Some(n), Some(doc)) => doc
+                .leaves
+                .get(n)
+                .map(|l| json::render_path(doc.path(l)))
+                .unwrap_or_default(),
             _ => "body".to_string(),
         }
     }
@@ -171,7 +208,10 @@ impl<'a> RequestBody<'a> {
         for key in ["max_completion_tokens", "max_tokens", "max_output_tokens"] {
             if let Some(l) = self.leaf_at(&[P::K(key)]) {
                 if l.value == LeafValue::Num {
-                    let raw = self.bytes.get(l.start..l.end).and_then(|b| std::str::from_utf8(b).ok())?;
+                    let raw = self
+                        .bytes
+                        .get(l.start..l.end)
+                        .and_then(|b| std::str::from_utf8(b).ok())?;
                     if let Ok(v) = raw.parse::<u64>() {
                         return Some((v, key));
                     }
@@ -183,7 +223,9 @@ impl<'a> RequestBody<'a> {
 
     /// `"stream": true`.
     pub fn is_stream(&self) -> bool {
-        self.leaf_at(&[P::K("stream")]).map(|l| l.value == LeafValue::Bool(true)).unwrap_or(false)
+        self.leaf_at(&[P::K("stream")])
+            .map(|l| l.value == LeafValue::Bool(true))
+            .unwrap_or(false)
     }
 
     /// Total bytes of inspected text (for token estimates).
@@ -193,7 +235,12 @@ impl<'a> RequestBody<'a> {
 
     /// Writes edits back. `texts` replaces slot texts; `model` and `max_tokens` rewrite or add
     /// those fields. Every other byte is kept.
-    pub fn rewrite(&self, texts: &[(usize, String)], model: Option<&str>, max_tokens: Option<u64>) -> Vec<u8> {
+    pub fn rewrite(
+        &self,
+        texts: &[(usize, String)],
+        model: Option<&str>,
+        max_tokens: Option<u64>,
+    ) -> Vec<u8> {
         let Some(doc) = &self.doc else {
             // Raw body: the only slot is the whole text.
             return match texts.first() {
@@ -203,21 +250,38 @@ impl<'a> RequestBody<'a> {
         };
         let mut splices = Vec::with_capacity(texts.len() + 2);
         for (slot_idx, new) in texts {
-            if let Some(leaf) = self.slots.get(*slot_idx).and_then(|s| s.leaf).and_then(|n| doc.leaves.get(n)) {
-                splices.push(Splice { start: leaf.start, end: leaf.end, text: json::encode_str(new) });
+            if let Some(leaf) = self
+                .slots
+                .get(*slot_idx)
+                .and_then(|s| s.leaf)
+                .and_then(|n| doc.leaves.get(n))
+            {
+                splices.push(Splice {
+                    start: leaf.start,
+                    end: leaf.end,
+                    text: json::encode_str(new),
+                });
             }
         }
         let mut inserts = String::new();
         if let Some(m) = model {
             match self.leaf_at(&[P::K("model")]) {
-                Some(l) => splices.push(Splice { start: l.start, end: l.end, text: json::encode_str(m) }),
+                Some(l) => splices.push(Splice {
+                    start: l.start,
+                    end: l.end,
+                    text: json::encode_str(m),
+                }),
                 None => inserts.push_str(&format!("\"model\":{},", json::encode_str(m))),
             }
         }
         if let Some(n) = max_tokens {
             let key = self.max_tokens().map(|(_, k)| k);
             match key.and_then(|k| self.leaf_at(&[P::K(k)])) {
-                Some(l) => splices.push(Splice { start: l.start, end: l.end, text: n.to_string() }),
+                Some(l) => splices.push(Splice {
+                    start: l.start,
+                    end: l.end,
+                    text: n.to_string(),
+                }),
                 None => inserts.push_str(&format!("\"max_tokens\":{n},")),
             }
         }
@@ -228,7 +292,11 @@ impl<'a> RequestBody<'a> {
             if doc.leaves.is_empty() {
                 inserts.pop();
             }
-            splices.push(Splice { start: at, end: at, text: inserts });
+            splices.push(Splice {
+                start: at,
+                end: at,
+                text: inserts,
+            });
         }
         json::apply_splices(self.bytes, &mut splices).0
     }
@@ -236,7 +304,11 @@ impl<'a> RequestBody<'a> {
 
 /// Which role a string leaf speaks for, or None when it is not text a detector must see
 /// (ids, roles, types, model names, URLs of images...).
-fn slot_role(p: &[Seg<'_>], role_of: &dyn Fn(&str, usize) -> Role, tool_results: &[(usize, usize)]) -> Option<Role> {
+fn slot_role(
+    p: &[Seg<'_>],
+    role_of: &dyn Fn(&str, usize) -> Role,
+    tool_results: &[(usize, usize)],
+) -> Option<Role> {
     let top = match p.first() {
         Some(Seg::Key(k)) => k.as_ref(),
         _ => return None,
@@ -252,27 +324,57 @@ fn slot_role(p: &[Seg<'_>], role_of: &dyn Fn(&str, usize) -> Role, tool_results:
             if path_is(p, &[P::K(top), P::I]) {
                 return Some(Role::User); // `input: ["text", ...]`
             }
-            if path_is(p, &[P::K(top), P::I, P::K("content")]) || path_is(p, &[P::K(top), P::I, P::K("name")]) {
+            if path_is(p, &[P::K(top), P::I, P::K("content")])
+                || path_is(p, &[P::K(top), P::I, P::K("name")])
+            {
                 return Some(role);
             }
             if path_is(p, &[P::K(top), P::I, P::K("output")]) {
                 return Some(Role::Tool); // Responses `function_call_output`
             }
             if path_is(p, &[P::K(top), P::I, P::K("arguments")])
-                || path_is(p, &[P::K(top), P::I, P::K("function_call"), P::K("arguments")])
-                || path_is(p, &[P::K(top), P::I, P::K("tool_calls"), P::I, P::K("function"), P::K("arguments")])
+                || path_is(
+                    p,
+                    &[P::K(top), P::I, P::K("function_call"), P::K("arguments")],
+                )
+                || path_is(
+                    p,
+                    &[
+                        P::K(top),
+                        P::I,
+                        P::K("tool_calls"),
+                        P::I,
+                        P::K("function"),
+                        P::K("arguments"),
+                    ],
+                )
             {
                 return Some(Role::Assistant);
             }
             let j = index_at(p, 3);
-            let in_tool_result = j.map(|j| tool_results.binary_search(&(i, j)).is_ok()).unwrap_or(false);
+            let in_tool_result = j
+                .map(|j| tool_results.binary_search(&(i, j)).is_ok())
+                .unwrap_or(false);
             if path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("text")]) {
                 return Some(if in_tool_result { Role::Tool } else { role });
             }
             // Anthropic tool_result: `content` string or blocks with `text`.
             if in_tool_result
-                && (path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("content")])
-                    || path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("content"), P::I, P::K("text")]))
+                && (path_is(
+                    p,
+                    &[P::K(top), P::I, P::K("content"), P::I, P::K("content")],
+                ) || path_is(
+                    p,
+                    &[
+                        P::K(top),
+                        P::I,
+                        P::K("content"),
+                        P::I,
+                        P::K("content"),
+                        P::I,
+                        P::K("text"),
+                    ],
+                ))
             {
                 return Some(Role::Tool);
             }
@@ -310,7 +412,10 @@ mod tests {
 
     fn texts(body: &str) -> Vec<(Role, String, String)> {
         let b = RequestBody::parse(body.as_bytes()).unwrap();
-        b.slots.iter().map(|s| (s.role, b.location(s), b.text(s).to_string())).collect()
+        b.slots
+            .iter()
+            .map(|s| (s.role, b.location(s), b.text(s).to_string()))
+            .collect()
     }
 
     #[test]
@@ -326,13 +431,20 @@ mod tests {
                 _ => format!(r#"{{"role":"tool","content":"t{i}"}}"#),
             });
         }
-        let body = format!(r#"{{"input":[{{"role":"system","content":"x"}}],"messages":[{}]}}"#, msgs.join(","));
+        let body = format!(
+            r#"{{"input":[{{"role":"system","content":"x"}}],"messages":[{}]}}"#,
+            msgs.join(",")
+        );
         let t = texts(&body);
         assert_eq!(t.len(), 3001);
         assert_eq!(t[0], (Role::System, "input[0].content".into(), "x".into()));
         for (i, (role, loc, text)) in t[1..].iter().enumerate() {
             let want = [Role::System, Role::Assistant, Role::User, Role::Tool][i % 4];
-            assert_eq!((*role, loc.as_str()), (want, format!("messages[{i}].content").as_str()), "{text}");
+            assert_eq!(
+                (*role, loc.as_str()),
+                (want, format!("messages[{i}].content").as_str()),
+                "{text}"
+            );
         }
     }
 
@@ -349,11 +461,27 @@ mod tests {
             texts(body),
             vec![
                 (Role::System, "messages[0].content".into(), "be nice".into()),
-                (Role::Developer, "messages[1].content".into(), "dev rules".into()),
+                (
+                    Role::Developer,
+                    "messages[1].content".into(),
+                    "dev rules".into()
+                ),
                 (Role::User, "messages[2].name".into(), "alice".into()),
-                (Role::User, "messages[2].content[0].text".into(), "hello".into()),
-                (Role::Assistant, "messages[3].tool_calls[0].function.arguments".into(), "{\"q\":\"w\"}".into()),
-                (Role::Tool, "messages[4].content".into(), "tool says hi".into()),
+                (
+                    Role::User,
+                    "messages[2].content[0].text".into(),
+                    "hello".into()
+                ),
+                (
+                    Role::Assistant,
+                    "messages[3].tool_calls[0].function.arguments".into(),
+                    "{\"q\":\"w\"}".into()
+                ),
+                (
+                    Role::Tool,
+                    "messages[4].content".into(),
+                    "tool says hi".into()
+                ),
                 (Role::User, "messages[5].content".into(), "bye".into()),
             ]
         );
@@ -363,11 +491,19 @@ mod tests {
     fn responses_api_and_anthropic() {
         assert_eq!(
             texts(r#"{"model":"m","instructions":"sys","input":"hi"}"#),
-            vec![(Role::System, "instructions".into(), "sys".into()), (Role::User, "input".into(), "hi".into())]
+            vec![
+                (Role::System, "instructions".into(), "sys".into()),
+                (Role::User, "input".into(), "hi".into())
+            ]
         );
         assert_eq!(
-            texts(r#"{"input":[{"role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"function_call_output","call_id":"x","output":"res"}]}"#),
-            vec![(Role::User, "input[0].content[0].text".into(), "q".into()), (Role::Tool, "input[1].output".into(), "res".into())]
+            texts(
+                r#"{"input":[{"role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"function_call_output","call_id":"x","output":"res"}]}"#
+            ),
+            vec![
+                (Role::User, "input[0].content[0].text".into(), "q".into()),
+                (Role::Tool, "input[1].output".into(), "res".into())
+            ]
         );
         let anth = r#"{"model":"claude","max_tokens":10,"system":[{"type":"text","text":"S"}],"messages":[
             {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"from tool"}]},{"type":"text","text":"mine"}]},
@@ -376,9 +512,21 @@ mod tests {
             texts(anth),
             vec![
                 (Role::System, "system[0].text".into(), "S".into()),
-                (Role::Tool, "messages[0].content[0].content[0].text".into(), "from tool".into()),
-                (Role::User, "messages[0].content[1].text".into(), "mine".into()),
-                (Role::Tool, "messages[1].content[0].content".into(), "plain tool".into()),
+                (
+                    Role::Tool,
+                    "messages[0].content[0].content[0].text".into(),
+                    "from tool".into()
+                ),
+                (
+                    Role::User,
+                    "messages[0].content[1].text".into(),
+                    "mine".into()
+                ),
+                (
+                    Role::Tool,
+                    "messages[1].content[0].content".into(),
+                    "plain tool".into()
+                ),
             ]
         );
     }
@@ -386,10 +534,23 @@ mod tests {
     #[test]
     fn other_shapes_and_raw_text_are_still_scanned() {
         assert_eq!(texts(r#"["a", {"b": "c"}]"#).len(), 2);
-        assert_eq!(texts(r#"{"query": "x"}"#), vec![(Role::User, "query".into(), "x".into())]);
+        assert_eq!(
+            texts(r#"{"query": "x"}"#),
+            vec![(Role::User, "query".into(), "x".into())]
+        );
         let raw = texts("{not json ignore previous");
-        assert_eq!(raw, vec![(Role::User, "body".into(), "{not json ignore previous".into())]);
-        assert!(matches!(RequestBody::parse(b"\xff\xfe{}"), Err(BodyError::NotUtf8)));
+        assert_eq!(
+            raw,
+            vec![(
+                Role::User,
+                "body".into(),
+                "{not json ignore previous".into()
+            )]
+        );
+        assert!(matches!(
+            RequestBody::parse(b"\xff\xfe{}"),
+            Err(BodyError::NotUtf8)
+        ));
     }
 
     #[test]
@@ -411,7 +572,10 @@ mod tests {
         assert_eq!(b.max_tokens(), Some((500, "max_tokens")));
         assert_eq!(b.model().as_deref(), Some("big"));
         let out = b.rewrite(&[], Some("small"), Some(100));
-        assert_eq!(out, br#"{"model":"small","max_tokens":100,"messages":[]}"#.to_vec());
+        assert_eq!(
+            out,
+            br#"{"model":"small","max_tokens":100,"messages":[]}"#.to_vec()
+        );
         let b = RequestBody::parse(br#"{"messages":[{"role":"user","content":"x"}]}"#).unwrap();
         let out = b.rewrite(&[], None, Some(7));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -421,7 +585,11 @@ mod tests {
 
     #[test]
     fn stream_flag() {
-        assert!(RequestBody::parse(br#"{"stream":true,"messages":[]}"#).unwrap().is_stream());
-        assert!(!RequestBody::parse(br#"{"stream":"yes","messages":[]}"#).unwrap().is_stream());
+        assert!(RequestBody::parse(br#"{"stream":true,"messages":[]}"#)
+            .unwrap()
+            .is_stream());
+        assert!(!RequestBody::parse(br#"{"stream":"yes","messages":[]}"#)
+            .unwrap()
+            .is_stream());
     }
 }

@@ -158,27 +158,33 @@ pub struct Document<'a> {
 impl<'a> Document<'a> {
     /// The path of a leaf of this document (empty for a leaf of another document).
     pub fn path(&self, l: &Leaf<'a>) -> &[Seg<'a>] {
-        self.segs.get(l.path.0..l.path.0.saturating_add(l.path.1)).unwrap_or(&[])
+        self.segs
+            .get(l.path.0..l.path.0.saturating_add(l.path.1))
+            .unwrap_or(&[])
     }
 
     /// The first leaf whose path matches `pattern`.
     pub fn find(&self, pattern: &[P<'_>]) -> Option<&Leaf<'a>> {
-        self.leaves.iter().find(|l| l.path.1 == pattern.len() && path_is(self.path(l), pattern))
+        self.leaves
+            .iter()
+            .find(|l| l.path.1 == pattern.len() && path_is(self.path(l), pattern))
     }
 
     /// The first number leaf at `pattern`, as an unsigned integer.
     pub fn u64_at(&self, bytes: &[u8], pattern: &[P<'_>]) -> Option<u64> {
-        let l = self
-            .leaves
-            .iter()
-            .find(|l| l.value == LeafValue::Num && l.path.1 == pattern.len() && path_is(self.path(l), pattern))?;
+        let l = self.leaves.iter().find(|l| {
+            l.value == LeafValue::Num && l.path.1 == pattern.len() && path_is(self.path(l), pattern)
+        })?;
         num_u64(bytes, l)
     }
 }
 
 /// A number leaf's text parsed as an unsigned integer (`None` for fractions, negatives...).
 pub fn num_u64(bytes: &[u8], l: &Leaf<'_>) -> Option<u64> {
-    std::str::from_utf8(bytes.get(l.start..l.end)?).ok()?.parse().ok()
+    std::str::from_utf8(bytes.get(l.start..l.end)?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +228,8 @@ fn hex_digit(c: u8) -> Option<u32> {
 /// Four hex digits at `b[i..i + 4]`.
 fn hex4_at(b: &[u8], i: usize) -> Option<u32> {
     let d = b.get(i..i + 4)?;
-    d.iter().try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
+    d.iter()
+        .try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
 }
 
 /// Decodes the raw body of a string the scanner validated, appending to `out`. A lone
@@ -293,7 +300,10 @@ struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     fn err(&self, reason: &'static str) -> JsonError {
-        JsonError { offset: self.i, reason }
+        JsonError {
+            offset: self.i,
+            reason,
+        }
     }
 
     fn ws(&mut self) {
@@ -322,7 +332,9 @@ impl<'a> Scanner<'a> {
     fn hex4(&mut self) -> Result<u32, JsonError> {
         let mut v = 0u32;
         for _ in 0..4 {
-            let c = self.peek().ok_or_else(|| self.err("truncated \\u escape"))?;
+            let c = self
+                .peek()
+                .ok_or_else(|| self.err("truncated \\u escape"))?;
             let d = hex_digit(c).ok_or_else(|| self.err("invalid \\u escape"))?;
             v = v * 16 + d;
             self.i += 1;
@@ -388,14 +400,21 @@ impl<'a> Scanner<'a> {
                         // replaces reported the error after the quote when there were escapes.)
                         let raw = match self.text {
                             Some(t) => t.get(start..self.i),
-                            None => self.b.get(start..self.i).and_then(|r| std::str::from_utf8(r).ok()),
+                            None => self
+                                .b
+                                .get(start..self.i)
+                                .and_then(|r| std::str::from_utf8(r).ok()),
                         };
                         let Some(raw) = raw else {
                             self.i += usize::from(escaped);
                             return Err(self.err("invalid UTF-8 in string"));
                         };
                         self.i += 1;
-                        return Ok(JsonStr { raw, escaped, len: raw.len().saturating_sub(shrink) });
+                        return Ok(JsonStr {
+                            raw,
+                            escaped,
+                            len: raw.len().saturating_sub(shrink),
+                        });
                     }
                     b'\\' => {
                         escaped = true;
@@ -480,7 +499,11 @@ pub fn scan_str(text: &str) -> Result<Document<'_>, JsonError> {
 }
 
 fn scan_with<'a>(bytes: &'a [u8], text: Option<&'a str>) -> Result<Document<'a>, JsonError> {
-    let mut s = Scanner { b: bytes, text, i: 0 };
+    let mut s = Scanner {
+        b: bytes,
+        text,
+        i: 0,
+    };
     // Sized for a typical chat chunk or small request, so those never reallocate.
     let mut leaves: Vec<Leaf<'_>> = Vec::with_capacity(16);
     let mut segs: Vec<Seg<'_>> = Vec::with_capacity(64);
@@ -547,7 +570,12 @@ fn scan_with<'a>(bytes: &'a [u8], text: Option<&'a str>) -> Result<Document<'a>,
             let from = segs.len();
             // Borrowed keys and indexes copy without allocating; only escaped keys allocate.
             segs.extend(path.iter().cloned());
-            leaves.push(Leaf { path: (from, path.len()), start, end: s.i, value });
+            leaves.push(Leaf {
+                path: (from, path.len()),
+                start,
+                end: s.i,
+                value,
+            });
         }
         // After a value: close containers or move to the next member.
         loop {
@@ -557,7 +585,12 @@ fn scan_with<'a>(bytes: &'a [u8], text: Option<&'a str>) -> Result<Document<'a>,
                     if s.i != bytes.len() {
                         return Err(s.err("trailing characters after document"));
                     }
-                    return Ok(Document { root, root_start, leaves, segs });
+                    return Ok(Document {
+                        root,
+                        root_start,
+                        leaves,
+                        segs,
+                    });
                 }
                 Some(Seg::Key(_)) => match s.peek() {
                     Some(b',') => {
@@ -699,7 +732,11 @@ pub fn render_path(path: &[Seg<'_>]) -> String {
                     out.push('.');
                 }
                 // Keys come from the client: keep them short and printable in logs.
-                out.extend(k.chars().take(32).map(|c| if c.is_ascii_graphic() { c } else { '?' }));
+                out.extend(
+                    k.chars()
+                        .take(32)
+                        .map(|c| if c.is_ascii_graphic() { c } else { '?' }),
+                );
             }
             Seg::Index(i) => out.push_str(&format!("[{i}]")),
         }
@@ -773,7 +810,10 @@ pub(crate) mod owned {
 
     impl<'a> Scanner<'a> {
         fn err(&self, reason: &'static str) -> JsonError {
-            JsonError { offset: self.i, reason }
+            JsonError {
+                offset: self.i,
+                reason,
+            }
         }
 
         fn ws(&mut self) {
@@ -802,8 +842,12 @@ pub(crate) mod owned {
         fn hex4(&mut self) -> Result<u32, JsonError> {
             let mut v = 0u32;
             for _ in 0..4 {
-                let c = self.peek().ok_or_else(|| self.err("truncated \\u escape"))?;
-                let d = (c as char).to_digit(16).ok_or_else(|| self.err("invalid \\u escape"))?;
+                let c = self
+                    .peek()
+                    .ok_or_else(|| self.err("truncated \\u escape"))?;
+                let d = (c as char)
+                    .to_digit(16)
+                    .ok_or_else(|| self.err("invalid \\u escape"))?;
                 v = v * 16 + d;
                 self.i += 1;
             }
@@ -820,7 +864,8 @@ pub(crate) mod owned {
                 match c {
                     b'"' => {
                         let raw = self.b.get(start..self.i).unwrap_or_default();
-                        let s = std::str::from_utf8(raw).map_err(|_| self.err("invalid UTF-8 in string"))?;
+                        let s = std::str::from_utf8(raw)
+                            .map_err(|_| self.err("invalid UTF-8 in string"))?;
                         self.i += 1;
                         return Ok(s.to_owned());
                     }
@@ -835,7 +880,8 @@ pub(crate) mod owned {
                 match c {
                     b'"' => {
                         self.i += 1;
-                        return String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"));
+                        return String::from_utf8(out)
+                            .map_err(|_| self.err("invalid UTF-8 in string"));
                     }
                     b'\\' => {
                         self.i += 1;
@@ -993,23 +1039,48 @@ pub(crate) mod owned {
                 }
                 b'"' => {
                     let v = s.string()?;
-                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Str(v) });
+                    leaves.push(Leaf {
+                        path: path.clone(),
+                        start,
+                        end: s.i,
+                        value: LeafValue::Str(v),
+                    });
                 }
                 b't' => {
                     s.expect_lit(b"true")?;
-                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(true) });
+                    leaves.push(Leaf {
+                        path: path.clone(),
+                        start,
+                        end: s.i,
+                        value: LeafValue::Bool(true),
+                    });
                 }
                 b'f' => {
                     s.expect_lit(b"false")?;
-                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Bool(false) });
+                    leaves.push(Leaf {
+                        path: path.clone(),
+                        start,
+                        end: s.i,
+                        value: LeafValue::Bool(false),
+                    });
                 }
                 b'n' => {
                     s.expect_lit(b"null")?;
-                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Null });
+                    leaves.push(Leaf {
+                        path: path.clone(),
+                        start,
+                        end: s.i,
+                        value: LeafValue::Null,
+                    });
                 }
                 b'-' | b'0'..=b'9' => {
                     s.number()?;
-                    leaves.push(Leaf { path: path.clone(), start, end: s.i, value: LeafValue::Num });
+                    leaves.push(Leaf {
+                        path: path.clone(),
+                        start,
+                        end: s.i,
+                        value: LeafValue::Num,
+                    });
                 }
                 _ => return Err(s.err("unexpected character")),
             }
@@ -1021,7 +1092,11 @@ pub(crate) mod owned {
                         if s.i != bytes.len() {
                             return Err(s.err("trailing characters after document"));
                         }
-                        return Ok(Document { root, root_start, leaves });
+                        return Ok(Document {
+                            root,
+                            root_start,
+                            leaves,
+                        });
                     }
                     Some(Frame::Object) => match s.peek() {
                         Some(b',') => {
@@ -1089,10 +1164,16 @@ mod tests {
 
     #[test]
     fn encode_str_round_trips_every_escape_at_every_position() {
-        let specials = ["\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1f}", "\u{8}", "é", "€", "😀", "\u{7f}", "/"];
+        let specials = [
+            "\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1f}", "\u{8}", "é", "€", "😀", "\u{7f}", "/",
+        ];
         for sp in specials {
             for pos in 0..20 {
-                let s: String = format!("{}{sp}{}", "ab".repeat(pos / 2 + 1).get(..pos).unwrap(), "xyz".repeat(5));
+                let s: String = format!(
+                    "{}{sp}{}",
+                    "ab".repeat(pos / 2 + 1).get(..pos).unwrap(),
+                    "xyz".repeat(5)
+                );
                 let enc = encode_str(&s);
                 assert!(!enc[1..enc.len() - 1].bytes().any(|b| b < 0x20), "{enc:?}");
                 let doc = format!("[{enc}]");
@@ -1114,16 +1195,25 @@ mod tests {
         // with multi-byte UTF-8 around: the SWAR skip must never step over one.
         for special in ["\"", "\\n", "\u{1}"] {
             for pos in 0..24 {
-                let body: String = (0..40).map(|i| if i % 7 == 3 { 'é' } else { 'a' }).collect();
-                let (pre, post) = body.split_at(body.char_indices().nth(pos).map(|(i, _)| i).unwrap());
+                let body: String = (0..40)
+                    .map(|i| if i % 7 == 3 { 'é' } else { 'a' })
+                    .collect();
+                let (pre, post) =
+                    body.split_at(body.char_indices().nth(pos).map(|(i, _)| i).unwrap());
                 let doc = format!("[\"{pre}{special}{post}\"]");
                 match special {
                     "\"" => assert!(scan(doc.as_bytes()).is_err(), "{doc:?}"),
                     "\\n" => {
                         let d = scan(doc.as_bytes()).unwrap();
-                        assert_eq!(d.leaves[0].as_str().as_deref(), Some(format!("{pre}\n{post}").as_str()));
+                        assert_eq!(
+                            d.leaves[0].as_str().as_deref(),
+                            Some(format!("{pre}\n{post}").as_str())
+                        );
                     }
-                    _ => assert_eq!(scan(doc.as_bytes()).unwrap_err().reason, "control character in string"),
+                    _ => assert_eq!(
+                        scan(doc.as_bytes()).unwrap_err().reason,
+                        "control character in string"
+                    ),
                 }
             }
         }
@@ -1149,7 +1239,11 @@ mod tests {
                     LeafValue::Bool(b) => Some(b),
                     _ => None,
                 };
-                (render_path(d.path(l)), l.as_str().map(|s| s.into_owned()), b)
+                (
+                    render_path(d.path(l)),
+                    l.as_str().map(|s| s.into_owned()),
+                    b,
+                )
             })
             .collect();
         assert_eq!(
@@ -1165,7 +1259,10 @@ mod tests {
         assert_eq!(d.leaves[0].value, LeafValue::Num);
         assert_eq!(d.leaves[3].value, LeafValue::Null);
         let x = d.leaves[1].str().unwrap();
-        assert_eq!((x.raw(), x.has_escapes(), x.len(), x.as_plain()), ("x\\ny", true, 3, None));
+        assert_eq!(
+            (x.raw(), x.has_escapes(), x.len(), x.as_plain()),
+            ("x\\ny", true, 3, None)
+        );
         let s = &d.leaves[1];
         assert_eq!(&doc[s.start..s.end], br#""x\ny""#);
         assert_eq!(&doc[d.leaves[4].start..d.leaves[4].end], b"-1.5e3");
@@ -1201,21 +1298,34 @@ mod tests {
             b"\"\\u12\"",
         ];
         for b in bad {
-            assert!(scan(b).is_err(), "accepted {:?}", String::from_utf8_lossy(b));
+            assert!(
+                scan(b).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(b)
+            );
         }
     }
 
     #[test]
     fn depth_is_bounded() {
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(scan(deep.as_bytes()).unwrap_err().reason, "nesting too deep");
+        assert_eq!(
+            scan(deep.as_bytes()).unwrap_err().reason,
+            "nesting too deep"
+        );
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(scan(ok.as_bytes()).is_ok());
     }
 
     #[test]
     fn agrees_with_serde_json_on_strings() {
-        let cases = ["plain", "quote \" and \\ backslash", "ctl \u{1} \u{1f}", "ünïcødé 中文 😀", "\n\r\t"];
+        let cases = [
+            "plain",
+            "quote \" and \\ backslash",
+            "ctl \u{1} \u{1f}",
+            "ünïcødé 中文 😀",
+            "\n\r\t",
+        ];
         for c in cases {
             let enc = encode_str(c);
             assert_eq!(serde_json::from_str::<String>(&enc).unwrap(), c);
@@ -1229,7 +1339,11 @@ mod tests {
         let doc = br#"{ "model" :"m",  "x":"abc" , "n": 5 }"#;
         let d = scan(doc).unwrap();
         let x = d.find(&[P::K("x")]).unwrap();
-        let mut sp = vec![Splice { start: x.start, end: x.end, text: encode_str("A\"B") }];
+        let mut sp = vec![Splice {
+            start: x.start,
+            end: x.end,
+            text: encode_str("A\"B"),
+        }];
         let (out, n) = apply_splices(doc, &mut sp);
         assert_eq!(n, 1);
         assert_eq!(out, br#"{ "model" :"m",  "x":"A\"B" , "n": 5 }"#.to_vec());
@@ -1238,9 +1352,21 @@ mod tests {
     #[test]
     fn overlapping_splices_are_skipped() {
         let mut sp = vec![
-            Splice { start: 0, end: 3, text: "X".into() },
-            Splice { start: 2, end: 4, text: "Y".into() },
-            Splice { start: 9, end: 99, text: "Z".into() },
+            Splice {
+                start: 0,
+                end: 3,
+                text: "X".into(),
+            },
+            Splice {
+                start: 2,
+                end: 4,
+                text: "Y".into(),
+            },
+            Splice {
+                start: 9,
+                end: 99,
+                text: "Z".into(),
+            },
         ];
         let (out, n) = apply_splices(b"abcdef", &mut sp);
         assert_eq!(n, 1);
@@ -1273,7 +1399,10 @@ mod tests {
                         assert_eq!(t.len(), s.len());
                         assert_eq!(s.as_plain().is_some(), !s.raw().contains('\\'));
                         assert!(s.eq_str(&t));
-                        assert_eq!(Some(s.raw()), std::str::from_utf8(&bytes[l.start + 1..l.end - 1]).ok());
+                        assert_eq!(
+                            Some(s.raw()),
+                            std::str::from_utf8(&bytes[l.start + 1..l.end - 1]).ok()
+                        );
                         owned::LeafValue::Str(t)
                     }
                     LeafValue::Num => owned::LeafValue::Num,
@@ -1288,7 +1417,12 @@ mod tests {
     /// Same acceptance, same error (reason and offset), same leaves (paths, spans, values).
     fn same_as_owned(bytes: &[u8]) {
         let want = owned::scan(bytes).map(|d| (d.root, d.root_start, d.leaves));
-        assert_eq!(as_owned(bytes), want, "{:?}", String::from_utf8_lossy(bytes));
+        assert_eq!(
+            as_owned(bytes),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
         // The string-by-string UTF-8 check agrees with the up-front one.
         assert_eq!(scan_with(bytes, None), scan(bytes));
         if let Ok(t) = std::str::from_utf8(bytes) {
@@ -1346,7 +1480,18 @@ mod tests {
         }
         // Long strings: a quote, backslash or control byte at every offset of the 8-byte words.
         for pos in 0..20 {
-            for special in ["\\n", "\\\"", "\u{1}", "\"", "ä", "\\u00e4", "\\", "\\ud83d\\ude00", "\\ud83d", "\u{7f}"] {
+            for special in [
+                "\\n",
+                "\\\"",
+                "\u{1}",
+                "\"",
+                "ä",
+                "\\u00e4",
+                "\\",
+                "\\ud83d\\ude00",
+                "\\ud83d",
+                "\u{7f}",
+            ] {
                 let body = format!("{}{special}{}", "a".repeat(pos), "b".repeat(17));
                 same_as_owned(format!("{{\"k\":\"{body}\"}}").as_bytes());
                 same_as_owned(format!("{{\"{body}\":\"{body}{body}\"}}").as_bytes());
@@ -1355,17 +1500,30 @@ mod tests {
         }
         let deep_ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         let deep_bad = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-        let deep_obj = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        let deep_obj = format!(
+            "{}1{}",
+            "{\"a\":".repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
         same_as_owned(deep_ok.as_bytes());
         same_as_owned(deep_bad.as_bytes());
         same_as_owned(deep_obj.as_bytes());
-        same_as_owned(deep_obj.replacen("{\"a\":", "", 1).strip_suffix('}').unwrap().as_bytes());
+        same_as_owned(
+            deep_obj
+                .replacen("{\"a\":", "", 1)
+                .strip_suffix('}')
+                .unwrap()
+                .as_bytes(),
+        );
         // Mutations of valid documents: every truncation and every single-byte change.
         let bases: [&[u8]; 2] = [
             br#"{"id":"c\u00e41","choices":[{"index":0,"delta":{"content":"a\"b\\c\ud83d\ude00"},"n":-0.5E+2}],"ok":true,"z":null}"#,
             "{\"k\\ud800ey\": [\"plain words here ä€😀 and more\", {\"x\": [false, 12e-3, \"\\u00e4\\n\"]}], \"e\": []}".as_bytes(),
         ];
-        let subst = [b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'0', b'-', b'e', b'u', b'd', b' ', 0x01, 0xc3, 0x80, b'a'];
+        let subst = [
+            b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'0', b'-', b'e', b'u', b'd', b' ',
+            0x01, 0xc3, 0x80, b'a',
+        ];
         for base in bases {
             for cut in 0..=base.len() {
                 same_as_owned(&base[..cut]);
@@ -1388,9 +1546,30 @@ mod tests {
     fn random_documents_equal_owned_reference() {
         // Random token soups biased towards almost-valid JSON.
         let tokens: [&[u8]; 24] = [
-            b"{", b"}", b"[", b"]", b",", b":", b"\"", b"\"k\"", b"\"v\\n\"", b"\"\\u00e4\"", b"\"\\ud83d\\ude00\"",
-            b"\"\\ud800\"", b"1", b"-0.5e3", b"true", b"null", b" ", b"\\", b"\xc3\xa4", b"\xff", b"\"abcdefghijkl\"",
-            b"{\"a\":", b"[1,", b"\"x\":",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b"\"",
+            b"\"k\"",
+            b"\"v\\n\"",
+            b"\"\\u00e4\"",
+            b"\"\\ud83d\\ude00\"",
+            b"\"\\ud800\"",
+            b"1",
+            b"-0.5e3",
+            b"true",
+            b"null",
+            b" ",
+            b"\\",
+            b"\xc3\xa4",
+            b"\xff",
+            b"\"abcdefghijkl\"",
+            b"{\"a\":",
+            b"[1,",
+            b"\"x\":",
         ];
         let mut rng = crate::testutil::XorShift(0x9E37_79B9_7F4A_7C15u64);
         let mut next = |n: usize| rng.below(n);
@@ -1403,7 +1582,10 @@ mod tests {
             same_as_owned(&d);
             accepted += usize::from(scan(&d).is_ok());
         }
-        assert!(accepted > 200, "the generator should produce valid documents too ({accepted})");
+        assert!(
+            accepted > 200,
+            "the generator should produce valid documents too ({accepted})"
+        );
     }
 
     #[test]
@@ -1435,13 +1617,27 @@ mod tests {
         let doc = br#"{"usage":{"prompt_tokens":12,"out\u0070ut_tokens":3.5},"model":"m","n":-1}"#;
         let d = scan(doc).unwrap();
         let paths: Vec<&[Seg<'_>]> = d.leaves.iter().map(|l| d.path(l)).collect();
-        assert!(matches!(&paths[0][1], Seg::Key(Cow::Borrowed("prompt_tokens"))));
+        assert!(matches!(
+            &paths[0][1],
+            Seg::Key(Cow::Borrowed("prompt_tokens"))
+        ));
         assert!(matches!(&paths[1][1], Seg::Key(Cow::Owned(k)) if k == "output_tokens"));
-        assert_eq!(d.u64_at(doc, &[P::K("usage"), P::K("prompt_tokens")]), Some(12));
+        assert_eq!(
+            d.u64_at(doc, &[P::K("usage"), P::K("prompt_tokens")]),
+            Some(12)
+        );
         assert_eq!(d.u64_at(doc, &[P::K("usage"), P::K("output_tokens")]), None);
         assert_eq!(d.u64_at(doc, &[P::K("n")]), None);
-        assert_eq!(d.find(&[P::K("model")]).and_then(Leaf::as_str).as_deref(), Some("m"));
-        assert_eq!(d.find(&[P::K("model")]).and_then(|l| l.str()).and_then(|s| s.as_plain()), Some("m"));
+        assert_eq!(
+            d.find(&[P::K("model")]).and_then(Leaf::as_str).as_deref(),
+            Some("m")
+        );
+        assert_eq!(
+            d.find(&[P::K("model")])
+                .and_then(|l| l.str())
+                .and_then(|s| s.as_plain()),
+            Some("m")
+        );
         // A leaf of another document has no path here rather than a wrong one or a panic.
         let other = scan(br#"[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]"#).unwrap();
         assert_eq!(d.path(&other.leaves[0]), &[] as &[Seg<'_>]);

@@ -107,7 +107,9 @@ pub fn data_of(text: &str) -> Option<Cow<'_, str>> {
         let end = find_eol(b, start);
         let line = text.get(start..end).unwrap_or("");
         start = end + 1;
-        let Some(v) = line.strip_prefix("data:") else { continue };
+        let Some(v) = line.strip_prefix("data:") else {
+            continue;
+        };
         let value = v.strip_prefix(' ').unwrap_or(v);
         match &mut out {
             Some(s) => {
@@ -143,7 +145,9 @@ impl SseFramer {
         loop {
             // Bytes other than CR and LF only extend the line: skip them eight at a time.
             self.pos = find_eol(&self.buf, self.pos);
-            let Some(&c) = self.buf.get(self.pos) else { break };
+            let Some(&c) = self.buf.get(self.pos) else {
+                break;
+            };
             let term_len = match c {
                 b'\n' => 1,
                 _ => match self.buf.get(self.pos + 1) {
@@ -158,7 +162,13 @@ impl SseFramer {
             self.line_start = self.pos;
             if empty_line {
                 if self.pos - event_start > term_len {
-                    events.push(SseEvent { raw: self.buf.get(event_start..self.pos).unwrap_or_default().to_vec() });
+                    events.push(SseEvent {
+                        raw: self
+                            .buf
+                            .get(event_start..self.pos)
+                            .unwrap_or_default()
+                            .to_vec(),
+                    });
                 }
                 // A lone blank line between events carries nothing: it is dropped.
                 event_start = self.pos;
@@ -213,7 +223,12 @@ mod tests {
         let datas: Vec<Option<String>> = whole.0.iter().map(|e| e.data()).collect();
         assert_eq!(
             datas,
-            vec![Some("{\"x\":1}".into()), Some("two\nlines".into()), Some("cr".into()), Some("[DONE]".into())]
+            vec![
+                Some("{\"x\":1}".into()),
+                Some("two\nlines".into()),
+                Some("cr".into()),
+                Some("[DONE]".into())
+            ]
         );
         let joined: Vec<u8> = whole.0.iter().flat_map(|e| e.raw.clone()).collect();
         assert_eq!(joined, STREAM.as_bytes());
@@ -235,9 +250,16 @@ mod tests {
 
     #[test]
     fn with_data_keeps_other_fields() {
-        let e = SseEvent { raw: b"event: delta\nid: 7\ndata: old\n\n".to_vec() };
-        assert_eq!(e.with_data("new"), b"event: delta\nid: 7\ndata: new\n\n".to_vec());
-        let e = SseEvent { raw: b"data: a\ndata: b\n\n".to_vec() };
+        let e = SseEvent {
+            raw: b"event: delta\nid: 7\ndata: old\n\n".to_vec(),
+        };
+        assert_eq!(
+            e.with_data("new"),
+            b"event: delta\nid: 7\ndata: new\n\n".to_vec()
+        );
+        let e = SseEvent {
+            raw: b"data: a\ndata: b\n\n".to_vec(),
+        };
         assert_eq!(e.with_data("x\ny"), b"data: x\ndata: y\n\n".to_vec());
     }
 
@@ -246,7 +268,9 @@ mod tests {
         let text = String::from_utf8_lossy(&e.raw);
         let mut out: Option<String> = None;
         for line in text.split(['\n', '\r']) {
-            let Some(v) = line.strip_prefix("data:") else { continue };
+            let Some(v) = line.strip_prefix("data:") else {
+                continue;
+            };
             let value = v.strip_prefix(' ').unwrap_or(v);
             match &mut out {
                 Some(s) => {
@@ -313,15 +337,25 @@ mod tests {
         for raw in raws {
             let e = SseEvent { raw: raw.to_vec() };
             assert_eq!(e.data(), data_reference(&e), "{raw:?}");
-            assert_eq!(e.data_cow().map(|c| c.into_owned()), data_reference(&e), "{raw:?}");
+            assert_eq!(
+                e.data_cow().map(|c| c.into_owned()),
+                data_reference(&e),
+                "{raw:?}"
+            );
             for d in ["new", "x\ny", "", "\u{e4}"] {
-                assert_eq!(e.with_data(d), with_data_reference(&e, d), "{raw:?} / {d:?}");
+                assert_eq!(
+                    e.with_data(d),
+                    with_data_reference(&e, d),
+                    "{raw:?} / {d:?}"
+                );
                 let mut out = b"prefix".to_vec();
                 e.write_with_data(d, &mut out);
                 assert_eq!(&out[6..], &with_data_reference(&e, d)[..]);
             }
         }
-        let single = SseEvent { raw: b"data: {\"x\":1}\n\n".to_vec() };
+        let single = SseEvent {
+            raw: b"data: {\"x\":1}\n\n".to_vec(),
+        };
         assert!(matches!(single.data_cow(), Some(Cow::Borrowed(_))));
     }
 

@@ -19,10 +19,28 @@ pub struct HostError(pub u32);
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
-    fn proxy_get_buffer_bytes(buffer_type: u32, start: usize, max_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_set_buffer_bytes(buffer_type: u32, start: usize, size: usize, data: *const u8, data_size: usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_set_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        size: usize,
+        data: *const u8,
+        data_size: usize,
+    ) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_replace_header_map_value(map_type: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
@@ -34,9 +52,26 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
-    fn proxy_get_shared_data(key: *const u8, key_size: usize, data: *mut *mut u8, size: *mut usize, cas: *mut u32) -> u32;
-    fn proxy_set_shared_data(key: *const u8, key_size: usize, value: *const u8, value_size: usize, cas: u32) -> u32;
-    fn proxy_define_metric(metric_type: u32, name: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+        cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
 }
 
@@ -88,9 +123,16 @@ pub fn get_buffer(buffer: BufferType, start: usize, max: usize) -> Result<Vec<u8
 }
 
 /// Replaces `size` bytes at `start` of the buffer with `value`.
-pub fn set_buffer(buffer: BufferType, start: usize, size: usize, value: &[u8]) -> Result<(), HostError> {
+pub fn set_buffer(
+    buffer: BufferType,
+    start: usize,
+    size: usize,
+    value: &[u8],
+) -> Result<(), HostError> {
     // SAFETY: pointer and length describe a live slice.
-    check(unsafe { proxy_set_buffer_bytes(buffer as u32, start, size, value.as_ptr(), value.len()) })
+    check(unsafe {
+        proxy_set_buffer_bytes(buffer as u32, start, size, value.as_ptr(), value.len())
+    })
 }
 
 /// Header names and raw values.
@@ -120,10 +162,16 @@ fn deserialize_map(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let Some(n) = u32_at(0) else { return out };
     let mut pos = 4 + n.saturating_mul(8);
     for i in 0..n {
-        let (Some(kl), Some(vl)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else { break };
-        let Some(k) = bytes.get(pos..pos + kl) else { break };
+        let (Some(kl), Some(vl)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else {
+            break;
+        };
+        let Some(k) = bytes.get(pos..pos + kl) else {
+            break;
+        };
         pos += kl + 1;
-        let Some(v) = bytes.get(pos..pos + vl) else { break };
+        let Some(v) = bytes.get(pos..pos + vl) else {
+            break;
+        };
         pos += vl + 1;
         out.push((k.to_vec(), v.to_vec()));
     }
@@ -132,7 +180,15 @@ fn deserialize_map(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {
     // SAFETY: pointers and lengths describe live strings.
-    check(unsafe { proxy_replace_header_map_value(map as u32, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+    check(unsafe {
+        proxy_replace_header_map_value(
+            map as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
 }
 
 pub fn remove_header(map: MapType, name: &[u8]) -> Result<(), HostError> {
@@ -156,12 +212,25 @@ fn serialize_map(pairs: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-pub fn send_local_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+pub fn send_local_response(
+    status: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), HostError> {
     let h = serialize_map(headers);
     let details = "mesh_guardrail";
     // SAFETY: pointers and lengths describe live buffers.
     check(unsafe {
-        proxy_send_local_response(status, details.as_ptr(), details.len(), body.as_ptr(), body.len(), h.as_ptr(), h.len(), -1)
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            h.as_ptr(),
+            h.len(),
+            -1,
+        )
     })
 }
 
@@ -170,7 +239,8 @@ pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
     let mut size = 0usize;
     let mut cas = 0u32;
     // SAFETY: as in `get_buffer`.
-    let status = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
     match status {
         OK => Ok(Some((take(data, size), cas))),
         NOT_FOUND => Ok(None),
@@ -181,7 +251,15 @@ pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
 /// Ok(false) when the CAS token no longer matches.
 pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, HostError> {
     // SAFETY: pointers and lengths describe live buffers.
-    let status = unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas.unwrap_or(0)) };
+    let status = unsafe {
+        proxy_set_shared_data(
+            key.as_ptr(),
+            key.len(),
+            value.as_ptr(),
+            value.len(),
+            cas.unwrap_or(0),
+        )
+    };
     match status {
         OK => Ok(true),
         CAS_MISMATCH => Ok(false),
@@ -192,7 +270,14 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> Result<bool
 pub fn define_counter(name: &str) -> Option<u32> {
     let mut id = 0u32;
     // SAFETY: pointer and length describe a live &str; `id` outlives the call.
-    let status = unsafe { proxy_define_metric(MetricType::Counter as u32, name.as_ptr(), name.len(), &mut id) };
+    let status = unsafe {
+        proxy_define_metric(
+            MetricType::Counter as u32,
+            name.as_ptr(),
+            name.len(),
+            &mut id,
+        )
+    };
     (status == OK).then_some(id)
 }
 

@@ -58,7 +58,10 @@ pub struct GuardrailHttp {
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
 fn header_value<'a>(headers: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v.as_slice())
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -102,7 +105,10 @@ impl GuardrailHttp {
             }
         }
         if let Err(e) = abi::send_local_response(r.status, &headers, &r.body()) {
-            log(LogLevel::Error, &format!("local reply refused (host status {})", e.0));
+            log(
+                LogLevel::Error,
+                &format!("local reply refused (host status {})", e.0),
+            );
         }
         self.metrics.error(r.code);
         self.state = RequestState::Replied;
@@ -135,9 +141,17 @@ impl GuardrailHttp {
         let bytes = match read {
             Ok(b) => b,
             Err(e) => {
-                log(LogLevel::Error, &format!("cannot read request body (host status {})", e.0));
+                log(
+                    LogLevel::Error,
+                    &format!("cannot read request body (host status {})", e.0),
+                );
                 self.metrics.error("body_read_failed");
-                let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be inspected.");
+                let r = LocalReply::new(
+                    500,
+                    "api_error",
+                    "guardrail_error",
+                    "The request could not be inspected.",
+                );
                 return self.reply(&r);
             }
         };
@@ -152,7 +166,10 @@ impl GuardrailHttp {
             self.metrics.pii(kind, n);
         }
         self.metrics.action(ins.report.action);
-        self.decision = vec![(H_SCORE, pipeline::score_header(ins.report.score)), (H_ACTION, ins.report.action.as_str().to_string())];
+        self.decision = vec![
+            (H_SCORE, pipeline::score_header(ins.report.score)),
+            (H_ACTION, ins.report.action.as_str().to_string()),
+        ];
         if let Some(p) = &pii_header {
             self.decision.push((H_PII, p.clone()));
         }
@@ -194,17 +211,39 @@ impl GuardrailHttp {
             // The body's length changes: correct the declared length (the headers are held,
             // so the upstream sees the new one). Without it Envoy frames the body itself.
             let length_fixed = !self.declared_length
-                || abi::set_header(MapType::HttpRequestHeaders, "content-length", &new_body.len().to_string()).is_ok()
+                || abi::set_header(
+                    MapType::HttpRequestHeaders,
+                    "content-length",
+                    &new_body.len().to_string(),
+                )
+                .is_ok()
                 || abi::remove_header(MapType::HttpRequestHeaders, b"content-length").is_ok();
             if !length_fixed {
-                log(LogLevel::Error, "cannot correct content-length of a rewritten request body");
-                let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be rewritten.");
+                log(
+                    LogLevel::Error,
+                    "cannot correct content-length of a rewritten request body",
+                );
+                let r = LocalReply::new(
+                    500,
+                    "api_error",
+                    "guardrail_error",
+                    "The request could not be rewritten.",
+                );
                 return self.reply(&r);
             }
-            if let Err(e) = abi::set_buffer(BufferType::HttpRequestBody, 0, bytes.len(), &new_body) {
+            if let Err(e) = abi::set_buffer(BufferType::HttpRequestBody, 0, bytes.len(), &new_body)
+            {
                 // Forwarding the original would leak what was meant to be removed: refuse.
-                log(LogLevel::Error, &format!("cannot rewrite request body (host status {})", e.0));
-                let r = LocalReply::new(500, "api_error", "guardrail_error", "The request could not be rewritten.");
+                log(
+                    LogLevel::Error,
+                    &format!("cannot rewrite request body (host status {})", e.0),
+                );
+                let r = LocalReply::new(
+                    500,
+                    "api_error",
+                    "guardrail_error",
+                    "The request could not be rewritten.",
+                );
                 return self.reply(&r);
             }
         }
@@ -226,7 +265,10 @@ impl GuardrailHttp {
                     413,
                     "invalid_request_error",
                     "request_too_large",
-                    format!("The request body exceeds the guardrail limit of {} bytes.", self.settings.request.max_body_bytes),
+                    format!(
+                        "The request body exceeds the guardrail limit of {} bytes.",
+                        self.settings.request.max_body_bytes
+                    ),
                 );
                 self.reply(&r)
             }
@@ -245,8 +287,15 @@ impl GuardrailHttp {
     /// Quota admission for a request whose body is not inspected.
     fn admit_unread(&mut self) -> Action {
         let settings = self.settings.clone();
-        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else { return Action::Continue };
-        match q.admit(&SharedDataStore, id, Self::now_secs(), &crate::quota::UsageEstimate::default()) {
+        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else {
+            return Action::Continue;
+        };
+        match q.admit(
+            &SharedDataStore,
+            id,
+            Self::now_secs(),
+            &crate::quota::UsageEstimate::default(),
+        ) {
             Ok(adm) => {
                 self.metrics.add(&format!("quota.admitted.{}", adm.tier), 1);
                 self.admission = Some(adm);
@@ -261,7 +310,9 @@ impl GuardrailHttp {
             return;
         }
         self.settled = true;
-        let (Some(q), Some(adm)) = (self.settings.quota.as_ref(), self.admission.as_ref()) else { return };
+        let (Some(q), Some(adm)) = (self.settings.quota.as_ref(), self.admission.as_ref()) else {
+            return;
+        };
         let now = Self::now_secs();
         if !self.response_ok {
             q.refund(&SharedDataStore, adm, now);
@@ -273,7 +324,10 @@ impl GuardrailHttp {
             completion_tokens: pipeline::estimate_tokens(text_bytes),
         });
         let s = q.settle(&SharedDataStore, adm, usage, now);
-        self.metrics.add(&format!("quota.cost_micro_usd.{}", adm.tier), i64::try_from(s.cost_micro_usd).unwrap_or(i64::MAX));
+        self.metrics.add(
+            &format!("quota.cost_micro_usd.{}", adm.tier),
+            i64::try_from(s.cost_micro_usd).unwrap_or(i64::MAX),
+        );
     }
 }
 
@@ -285,7 +339,9 @@ impl HttpContext for GuardrailHttp {
         let headers = abi::header_pairs(MapType::HttpRequestHeaders).unwrap_or_default();
         Self::strip_forged_headers(&headers);
         let get = |n: &str| header_value(&headers, n);
-        self.request_id = get("x-request-id").map(|b| lossy(b).chars().take(64).collect()).unwrap_or_default();
+        self.request_id = get("x-request-id")
+            .map(|b| lossy(b).chars().take(64).collect())
+            .unwrap_or_default();
         let settings = self.settings.clone();
 
         if let Some(q) = settings.quota.as_ref() {
@@ -341,8 +397,11 @@ impl HttpContext for GuardrailHttp {
         }
         // A declared length over the limit is answered now, before Envoy's own buffer limit
         // (1 MiB by default) can race the filter with a plain-text 413 of its own.
-        let declared = get("content-length")
-            .and_then(|v| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<usize>().ok()));
+        let declared = get("content-length").and_then(|v| {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+        });
         if declared.is_some_and(|n| n > settings.request.max_body_bytes) {
             return self.oversize();
         }
@@ -359,7 +418,11 @@ impl HttpContext for GuardrailHttp {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.state != RequestState::Buffering {
-            return if self.state == RequestState::Replied { Action::Pause } else { Action::Continue };
+            return if self.state == RequestState::Replied {
+                Action::Pause
+            } else {
+                Action::Continue
+            };
         }
         if body_size > self.settings.request.max_body_bytes {
             return self.oversize();
@@ -410,9 +473,16 @@ impl HttpContext for GuardrailHttp {
             return Action::Continue;
         }
         let ct = get("content-type").unwrap_or_default();
-        let media = ct.split(|&b| b == b';').next().unwrap_or_default().trim_ascii().to_ascii_lowercase();
+        let media = ct
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .to_ascii_lowercase();
         let rewrites = pipeline::response_rewrites(&settings);
-        let encoded = get("content-encoding").map(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity")).unwrap_or(false);
+        let encoded = get("content-encoding")
+            .map(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity"))
+            .unwrap_or(false);
         if encoded {
             // A compressed response cannot be read: it passes, counted (ask upstreams not to
             // compress, or put the decompressor filter before this one).
@@ -472,12 +542,15 @@ impl HttpContext for GuardrailHttp {
             }
             ResponseMode::Sse(rw) => {
                 // Without pausing, the buffer holds only this chunk: read it, replace it.
-                let chunk = abi::get_buffer(BufferType::HttpResponseBody, 0, body_size).unwrap_or_default();
+                let chunk =
+                    abi::get_buffer(BufferType::HttpResponseBody, 0, body_size).unwrap_or_default();
                 let mut out = rw.push(&settings, &self.vault, &chunk);
                 if end_of_stream {
                     out.extend(rw.finish(&settings, &self.vault));
                 }
-                if out != chunk && abi::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out).is_err() {
+                if out != chunk
+                    && abi::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out).is_err()
+                {
                     self.metrics.error("response_rewrite_failed");
                 }
                 if end_of_stream {

@@ -23,8 +23,16 @@ impl Metrics {
         Metrics {
             requests_inspected: c("requests_inspected"),
             requests_skipped: c("requests_skipped"),
-            actions: [c("action.allow"), c("action.flag"), c("action.sanitize"), c("action.block")],
-            pii: PiiKind::ALL.iter().map(|k| (*k, c(&format!("pii.{}", k.label())))).collect(),
+            actions: [
+                c("action.allow"),
+                c("action.flag"),
+                c("action.sanitize"),
+                c("action.block"),
+            ],
+            pii: PiiKind::ALL
+                .iter()
+                .map(|k| (*k, c(&format!("pii.{}", k.label()))))
+                .collect(),
             dynamic: RefCell::new(HashMap::new()),
         }
     }
@@ -49,7 +57,9 @@ impl Metrics {
     /// (configuration or code), never from request data.
     pub fn add(&self, name: &str, by: i64) {
         let mut map = self.dynamic.borrow_mut();
-        let id = *map.entry(name.to_string()).or_insert_with(|| abi::define_counter(&format!("mesh_guardrail.{name}")));
+        let id = *map
+            .entry(name.to_string())
+            .or_insert_with(|| abi::define_counter(&format!("mesh_guardrail.{name}")));
         abi::increment(id, by);
     }
 

@@ -71,7 +71,10 @@ impl RootContext for GuardrailRoot {
         let bytes = match abi::get_buffer(BufferType::PluginConfiguration, 0, size) {
             Ok(b) => b,
             Err(e) => {
-                log(LogLevel::Critical, &format!("cannot read plugin configuration (host status {})", e.0));
+                log(
+                    LogLevel::Critical,
+                    &format!("cannot read plugin configuration (host status {})", e.0),
+                );
                 return false;
             }
         };

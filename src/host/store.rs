@@ -14,10 +14,16 @@ const CREATE_ONLY_CAS: u32 = u32::MAX;
 
 impl Store for SharedDataStore {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        abi::get_shared_data(key).map_err(|e| StoreError(format!("get_shared_data failed with host status {}", e.0)))
+        abi::get_shared_data(key)
+            .map_err(|e| StoreError(format!("get_shared_data failed with host status {}", e.0)))
     }
 
-    fn compare_and_swap(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, StoreError> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<bool, StoreError> {
         abi::set_shared_data(key, value, Some(cas.unwrap_or(CREATE_ONLY_CAS)))
             .map_err(|e| StoreError(format!("set_shared_data failed with host status {}", e.0)))
     }

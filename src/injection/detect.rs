@@ -127,11 +127,24 @@ const MARKERS: &[&str] = &[
     "<|channel|>",
 ];
 
-const ROLE_WORDS: &[&str] = &["system", "instruction", "instructions", "developer", "admin", "assistant", "user", "human", "response"];
+const ROLE_WORDS: &[&str] = &[
+    "system",
+    "instruction",
+    "instructions",
+    "developer",
+    "admin",
+    "assistant",
+    "user",
+    "human",
+    "response",
+];
 
 impl Scanner {
     pub fn new(decode_payloads: bool) -> Result<Scanner, String> {
-        Ok(Scanner { lex: Lexicon::build(RULES, SETS)?, decode_payloads })
+        Ok(Scanner {
+            lex: Lexicon::build(RULES, SETS)?,
+            decode_payloads,
+        })
     }
 
     /// Analyses a text: normalised view plus every hit.
@@ -146,29 +159,53 @@ impl Scanner {
         let n = &norm.bytes;
         let mut scratch: Vec<WordHit> = Vec::with_capacity(n.len() / 8 + 8);
         let toks = self.lex.tokenize(n);
-        self.lex.word_hits(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
+        self.lex
+            .word_hits(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
         let leet_hit = self.phrase_hits(&toks, &scratch, hits);
         if !toks.spaced_runs.is_empty() {
             scratch.clear();
-            let extra = self.lex.expand_spaced(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
+            let extra =
+                self.lex
+                    .expand_spaced(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
             let before = hits.len();
             let _ = self.phrase_hits(&extra, &scratch, hits);
-            let found = hits.iter().skip(before).any(|h| is_instruction_feature(h.feature));
+            let found = hits
+                .iter()
+                .skip(before)
+                .any(|h| is_instruction_feature(h.feature));
             for &(s, e) in &toks.spaced_runs {
                 // A long spelled-out run is itself an evasion signal; a short one only when it
                 // spelled a rule word.
                 if e - s >= 11 || found {
-                    hits.push(RawHit { feature: F_EVASION, id: "evasion_spacing", ns: s, ne: e, sentence: false });
+                    hits.push(RawHit {
+                        feature: F_EVASION,
+                        id: "evasion_spacing",
+                        ns: s,
+                        ne: e,
+                        sentence: false,
+                    });
                 }
             }
         }
         if leet_hit {
-            hits.push(RawHit { feature: F_EVASION, id: "evasion_leetspeak", ns: 0, ne: 0, sentence: false });
+            hits.push(RawHit {
+                feature: F_EVASION,
+                id: "evasion_leetspeak",
+                ns: 0,
+                ne: 0,
+                sentence: false,
+            });
         }
         if norm.mixed_script > 0 || norm.invisible_in_words > 0 {
             let strong = hits.iter().any(|h| h.feature <= 4 || h.feature == 6);
             if strong || norm.mixed_script >= 3 || norm.invisible_in_words >= 3 {
-                hits.push(RawHit { feature: F_EVASION, id: "evasion_obfuscation", ns: 0, ne: 0, sentence: false });
+                hits.push(RawHit {
+                    feature: F_EVASION,
+                    id: "evasion_obfuscation",
+                    ns: 0,
+                    ne: 0,
+                    sentence: false,
+                });
             }
         }
         markers(n, &toks.specials, hits);
@@ -189,7 +226,9 @@ impl Scanner {
             if !toks.leet.is_empty() {
                 leet |= toks.any_leet(m.ts, m.te);
             }
-            let Some(rule) = self.lex.rules.get(m.rule as usize) else { continue };
+            let Some(rule) = self.lex.rules.get(m.rule as usize) else {
+                continue;
+            };
             hits.push(RawHit {
                 feature: family_feature(rule.family),
                 id: rule.id,
@@ -198,7 +237,7 @@ impl Scanner {
                 sentence: true,
             });
         }
-    leet
+        leet
     }
 
     /// Text inside `<!-- -->` and markdown `[//]: # (...)` comments, rescanned: instructions
@@ -212,19 +251,42 @@ impl Scanner {
             }
             if n.get(p..p + 4) == Some(b"<!--") {
                 let end = find(n, b"-->", p + 4).map_or(n.len(), |e| e + 3);
-                let inner = n.get(p + 4..end.saturating_sub(3).max(p + 4)).unwrap_or(&[]);
+                let inner = n
+                    .get(p + 4..end.saturating_sub(3).max(p + 4))
+                    .unwrap_or(&[]);
                 self.rescan_container(inner, p, end, F_HIDDEN, "hidden_comment", hits);
                 from = end.max(p + 4);
             } else if n.get(p..p + 5) == Some(b"[//]:") {
-                let end = n.iter().skip(p).position(|&b| b == b'\n').map_or(n.len(), |k| p + k);
-                self.rescan_container(n.get(p + 5..end).unwrap_or(&[]), p, end, F_HIDDEN, "hidden_comment", hits);
+                let end = n
+                    .iter()
+                    .skip(p)
+                    .position(|&b| b == b'\n')
+                    .map_or(n.len(), |k| p + k);
+                self.rescan_container(
+                    n.get(p + 5..end).unwrap_or(&[]),
+                    p,
+                    end,
+                    F_HIDDEN,
+                    "hidden_comment",
+                    hits,
+                );
                 from = end.max(p + 5);
             }
         }
     }
 
-    fn rescan_container(&self, inner: &[u8], s: usize, e: usize, feature: usize, id: &'static str, hits: &mut Vec<RawHit>) {
-        let Ok(inner) = std::str::from_utf8(inner) else { return };
+    fn rescan_container(
+        &self,
+        inner: &[u8],
+        s: usize,
+        e: usize,
+        feature: usize,
+        id: &'static str,
+        hits: &mut Vec<RawHit>,
+    ) {
+        let Ok(inner) = std::str::from_utf8(inner) else {
+            return;
+        };
         if inner.trim().is_empty() {
             return;
         }
@@ -232,9 +294,21 @@ impl Scanner {
         let mut sub = Vec::new();
         self.collect(inner, &sub_norm, 1, &mut sub);
         if sub.iter().any(|h| is_instruction_feature(h.feature)) {
-            hits.push(RawHit { feature, id, ns: s, ne: e, sentence: false });
+            hits.push(RawHit {
+                feature,
+                id,
+                ns: s,
+                ne: e,
+                sentence: false,
+            });
             for h in sub {
-                hits.push(RawHit { feature: h.feature, id: h.id, ns: s, ne: e, sentence: false });
+                hits.push(RawHit {
+                    feature: h.feature,
+                    id: h.id,
+                    ns: s,
+                    ne: e,
+                    sentence: false,
+                });
             }
         }
     }
@@ -266,14 +340,20 @@ impl Scanner {
             if run.len() < 20 {
                 continue;
             }
-            let decoded = if run.len() >= 32 && run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
-                decode_hex(run)
-            } else {
-                decode_b64(run)
-            };
+            let decoded =
+                if run.len() >= 32 && run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
+                    decode_hex(run)
+                } else {
+                    decode_b64(run)
+                };
             let Some(decoded) = decoded else { continue };
-            let Ok(inner) = std::str::from_utf8(&decoded) else { continue };
-            let printable = inner.chars().filter(|c| !c.is_control() || c.is_whitespace()).count();
+            let Ok(inner) = std::str::from_utf8(&decoded) else {
+                continue;
+            };
+            let printable = inner
+                .chars()
+                .filter(|c| !c.is_control() || c.is_whitespace())
+                .count();
             let total = inner.chars().count();
             if total < 8 || printable * 100 < total * 95 || !inner.contains(' ') {
                 continue;
@@ -283,9 +363,21 @@ impl Scanner {
             let mut sub = Vec::new();
             self.collect(inner, &sub_norm, 1, &mut sub);
             if sub.iter().any(|h| is_instruction_feature(h.feature)) {
-                hits.push(RawHit { feature: F_ENCODED, id: "encoded_payload", ns, ne, sentence: false });
+                hits.push(RawHit {
+                    feature: F_ENCODED,
+                    id: "encoded_payload",
+                    ns,
+                    ne,
+                    sentence: false,
+                });
                 for h in sub {
-                    hits.push(RawHit { feature: h.feature, id: h.id, ns, ne, sentence: false });
+                    hits.push(RawHit {
+                        feature: h.feature,
+                        id: h.id,
+                        ns,
+                        ne,
+                        sentence: false,
+                    });
                 }
             }
         }
@@ -328,7 +420,9 @@ fn decode_b64(run: &[u8]) -> Option<Vec<u8>> {
 
 fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
     let v = |b: u8| (b as char).to_digit(16);
-    run.chunks(2).map(|p| Some((v(*p.first()?)? * 16 + v(*p.get(1)?)?) as u8)).collect()
+    run.chunks(2)
+        .map(|p| Some((v(*p.first()?)? * 16 + v(*p.get(1)?)?) as u8))
+        .collect()
 }
 
 pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -348,12 +442,26 @@ pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// Chat-template and role markers: `<|im_start|>system`, `[INST]`, `<<SYS>>`, `### System:`,
 /// `</user>`, and role labels at the start of a line (`System:`), the latter a weaker signal.
 fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
-    let line_starts = std::iter::once(0usize).chain(specials.iter().filter(|&&p| n.get(p as usize) == Some(&b'\n')).map(|&p| p as usize + 1));
+    let line_starts = std::iter::once(0usize).chain(
+        specials
+            .iter()
+            .filter(|&&p| n.get(p as usize) == Some(&b'\n'))
+            .map(|&p| p as usize + 1),
+    );
     for i in specials.iter().map(|&p| p as usize) {
         match n.get(i).copied().unwrap_or(0) {
             b'<' | b'[' => {
-                if let Some(m) = MARKERS.iter().find(|m| n.get(i..i + m.len()) == Some(m.as_bytes())) {
-                    hits.push(RawHit { feature: F_ROLE_MARKER, id: "role_marker", ns: i, ne: i + m.len(), sentence: false });
+                if let Some(m) = MARKERS
+                    .iter()
+                    .find(|m| n.get(i..i + m.len()) == Some(m.as_bytes()))
+                {
+                    hits.push(RawHit {
+                        feature: F_ROLE_MARKER,
+                        id: "role_marker",
+                        ns: i,
+                        ne: i + m.len(),
+                        sentence: false,
+                    });
                 }
             }
             b'#' if n.get(i..i + 3) == Some(b"###") && (i == 0 || n.get(i - 1) != Some(&b'#')) => {
@@ -361,10 +469,19 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
                 while n.get(j).is_some_and(|&c| c == b' ' || c == b'#') {
                     j += 1;
                 }
-                if let Some(w) = ROLE_WORDS.iter().find(|w| n.get(j..j + w.len()) == Some(w.as_bytes())) {
+                if let Some(w) = ROLE_WORDS
+                    .iter()
+                    .find(|w| n.get(j..j + w.len()) == Some(w.as_bytes()))
+                {
                     let after = n.get(j + w.len()).copied().unwrap_or(b'\n');
                     if !after.is_ascii_alphanumeric() {
-                        hits.push(RawHit { feature: F_ROLE_MARKER, id: "role_marker", ns: i, ne: j + w.len(), sentence: false });
+                        hits.push(RawHit {
+                            feature: F_ROLE_MARKER,
+                            id: "role_marker",
+                            ns: i,
+                            ne: j + w.len(),
+                            sentence: false,
+                        });
                     }
                 }
             }
@@ -375,7 +492,14 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
         while n.get(i) == Some(&b' ') {
             i += 1;
         }
-        for (w, strong) in [("system", true), ("developer", true), ("assistant", false), ("user", false), ("human", false), ("ai", false)] {
+        for (w, strong) in [
+            ("system", true),
+            ("developer", true),
+            ("assistant", false),
+            ("user", false),
+            ("human", false),
+            ("ai", false),
+        ] {
             if n.get(i..i + w.len()) != Some(w.as_bytes()) {
                 continue;
             }
@@ -383,7 +507,13 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
             if n.get(j) == Some(&b' ') && strong {
                 // "System message:", "system prompt:"
                 let rest = n.get(j + 1..).unwrap_or(&[]);
-                for tail in [&b"message"[..], b"prompt", b"note", b"instruction", b"override"] {
+                for tail in [
+                    &b"message"[..],
+                    b"prompt",
+                    b"note",
+                    b"instruction",
+                    b"override",
+                ] {
                     if rest.starts_with(tail) {
                         j += 1 + tail.len();
                         break;
@@ -391,8 +521,18 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
                 }
             }
             if n.get(j) == Some(&b':') {
-                let (f, id) = if strong { (F_ROLE_MARKER, "role_marker") } else { (F_TRANSCRIPT, "chat_transcript") };
-                hits.push(RawHit { feature: f, id, ns: i, ne: j + 1, sentence: false });
+                let (f, id) = if strong {
+                    (F_ROLE_MARKER, "role_marker")
+                } else {
+                    (F_TRANSCRIPT, "chat_transcript")
+                };
+                hits.push(RawHit {
+                    feature: f,
+                    id,
+                    ns: i,
+                    ne: j + 1,
+                    sentence: false,
+                });
             }
         }
     }
@@ -405,7 +545,13 @@ fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit
     for &(ns, ne) in &toks.dan {
         let (s, e) = norm.orig_span(ns as usize, ne as usize, text);
         if text.get(s..e) == Some("DAN") {
-            hits.push(RawHit { feature: 5, id: "persona", ns: ns as usize, ne: ne as usize, sentence: true });
+            hits.push(RawHit {
+                feature: 5,
+                id: "persona",
+                ns: ns as usize,
+                ne: ne as usize,
+                sentence: true,
+            });
         }
     }
 }
@@ -417,34 +563,83 @@ fn exfil(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
         let p = p as usize;
         if n.get(p..p + 6) == Some(b"](http") {
             let url_start = p + 2;
-            let url_end = n.iter().skip(url_start).position(|&b| b == b')' || b == b' ' || b == b'\n').map_or(n.len(), |k| url_start + k);
+            let url_end = n
+                .iter()
+                .skip(url_start)
+                .position(|&b| b == b')' || b == b' ' || b == b'\n')
+                .map_or(n.len(), |k| url_start + k);
             let url = n.get(url_start..url_end).unwrap_or(&[]);
             let pre = n.get(p.saturating_sub(200)..p).unwrap_or(&[]);
-            let bang = pre.iter().rposition(|&b| b == b'[').filter(|&k| k > 0 && pre.get(k - 1) == Some(&b'!'));
-            let (Some(k), Some(q)) = (bang, url.iter().position(|&b| b == b'?')) else { continue };
+            let bang = pre
+                .iter()
+                .rposition(|&b| b == b'[')
+                .filter(|&k| k > 0 && pre.get(k - 1) == Some(&b'!'));
+            let (Some(k), Some(q)) = (bang, url.iter().position(|&b| b == b'?')) else {
+                continue;
+            };
             let query = url.get(q..).unwrap_or(&[]);
             if !query.contains(&b'=') {
                 continue;
             }
             let start = p.saturating_sub(200) + k - 1;
             let end = (url_end + 1).min(n.len());
-            hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: end, sentence: false });
-            let templated = query.iter().any(|&b| matches!(b, b'{' | b'}' | b'[' | b'<' | b'$'))
-                || [&b"data"[..], b"secret", b"prompt", b"history", b"conversation", b"password", b"summary", b"chat", b"info"]
-                    .iter()
-                    .any(|w| find(query, w, 0).is_some());
+            hits.push(RawHit {
+                feature: F_EXFIL,
+                id: "exfil_image",
+                ns: start,
+                ne: end,
+                sentence: false,
+            });
+            let templated = query
+                .iter()
+                .any(|&b| matches!(b, b'{' | b'}' | b'[' | b'<' | b'$'))
+                || [
+                    &b"data"[..],
+                    b"secret",
+                    b"prompt",
+                    b"history",
+                    b"conversation",
+                    b"password",
+                    b"summary",
+                    b"chat",
+                    b"info",
+                ]
+                .iter()
+                .any(|w| find(query, w, 0).is_some());
             if templated {
-                hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: start, ne: end, sentence: false });
+                hits.push(RawHit {
+                    feature: F_EXFIL,
+                    id: "exfil_image",
+                    ns: start,
+                    ne: end,
+                    sentence: false,
+                });
             }
         } else if n.get(p..p + 4) == Some(b"<img") {
-            let end = n.iter().skip(p).position(|&b| b == b'>').map_or(n.len(), |k| p + k + 1);
+            let end = n
+                .iter()
+                .skip(p)
+                .position(|&b| b == b'>')
+                .map_or(n.len(), |k| p + k + 1);
             let tag = n.get(p..end).unwrap_or(&[]);
             if let Some(h) = find(tag, b"http", 0) {
                 let url = tag.get(h..).unwrap_or(&[]);
                 if url.contains(&b'?') && url.contains(&b'=') {
-                    hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: p, ne: end, sentence: false });
+                    hits.push(RawHit {
+                        feature: F_EXFIL,
+                        id: "exfil_image",
+                        ns: p,
+                        ne: end,
+                        sentence: false,
+                    });
                     if url.iter().any(|&b| matches!(b, b'{' | b'}' | b'[' | b'$')) {
-                        hits.push(RawHit { feature: F_EXFIL, id: "exfil_image", ns: p, ne: end, sentence: false });
+                        hits.push(RawHit {
+                            feature: F_EXFIL,
+                            id: "exfil_image",
+                            ns: p,
+                            ne: end,
+                            sentence: false,
+                        });
                     }
                 }
             }
@@ -485,7 +680,12 @@ pub fn feature_vector(hits: &[RawHit], text_len: usize) -> [f64; N_FEATURES] {
     f[22] = f[2] * persona.max(f[7]);
     // How many distinct techniques a text combines: jailbreaks stack several.
     // Context-only families (AI talk, role-play framing, imperatives, transcripts) do not count.
-    let distinct = counts.iter().take(17).enumerate().filter(|&(k, &c)| c > 0 && !matches!(k, 5 | 7 | 9 | 12)).count();
+    let distinct = counts
+        .iter()
+        .take(17)
+        .enumerate()
+        .filter(|&(k, &c)| c > 0 && !matches!(k, 5 | 7 | 9 | 12))
+        .count();
     f[23] = (distinct.saturating_sub(1).min(4) as f64) / 4.0;
     f
 }
@@ -496,14 +696,20 @@ pub fn sentence_span(n: &[u8], s: usize, e: usize) -> (usize, usize) {
     let mut a = s.min(n.len());
     let lim_a = a.saturating_sub(300);
     // Back to just after the previous sentence end (or to the limit).
-    a = n.get(lim_a..a).and_then(|w| w.iter().rposition(|&b| is_end(b))).map_or(lim_a, |p| lim_a + p + 1);
+    a = n
+        .get(lim_a..a)
+        .and_then(|w| w.iter().rposition(|&b| is_end(b)))
+        .map_or(lim_a, |p| lim_a + p + 1);
     if a == lim_a && lim_a > 0 {
         a = s;
     }
     let mut b = e.min(n.len());
     let lim_b = (b + 300).min(n.len());
     // Forward to the next sentence end (or to the limit).
-    b = n.get(b..lim_b).and_then(|w| w.iter().position(|&c| is_end(c))).map_or(lim_b, |p| b + p);
+    b = n
+        .get(b..lim_b)
+        .and_then(|w| w.iter().position(|&c| is_end(c)))
+        .map_or(lim_b, |p| b + p);
     if b < n.len() && n.get(b).is_some_and(|&c| c != b'\n') && b < lim_b {
         b += 1;
     } else if b == lim_b && lim_b < n.len() {

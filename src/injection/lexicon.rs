@@ -30,7 +30,11 @@ pub struct HitSink<'a> {
 
 impl<'a> HitSink<'a> {
     pub fn new(lex: &'a Lexicon, out: &'a mut Vec<WordHit>) -> HitSink<'a> {
-        HitSink { last0: vec![u32::MAX; lex.rules.len()], reach: &lex.reach, out }
+        HitSink {
+            last0: vec![u32::MAX; lex.rules.len()],
+            reach: &lex.reach,
+            out,
+        }
     }
 
     /// The `(rule, slot)` entries of tokens `a..b` (normalised `ns..ne`).
@@ -42,10 +46,24 @@ impl<'a> HitSink<'a> {
                 if let Some(x) = l0 {
                     *x = a;
                 }
-                self.out.push(WordHit { rule: r, slot: s, a, b, ns, ne });
+                self.out.push(WordHit {
+                    rule: r,
+                    slot: s,
+                    a,
+                    b,
+                    ns,
+                    ne,
+                });
             } else if let (Some(&mut l), Some(&rr)) = (l0, self.reach.get(r as usize)) {
                 if l != u32::MAX && a >= l && a - l <= rr {
-                    self.out.push(WordHit { rule: r, slot: s, a, b, ns, ne });
+                    self.out.push(WordHit {
+                        rule: r,
+                        slot: s,
+                        a,
+                        b,
+                        ns,
+                        ne,
+                    });
                 }
             }
         }
@@ -103,7 +121,10 @@ impl Tokens {
 }
 
 fn is_joiner(b: u8) -> bool {
-    matches!(b, b'-' | b'_' | b'.' | b'*' | b'\'' | b'`' | b'~' | b'^' | b'+' | b'|' | b'/')
+    matches!(
+        b,
+        b'-' | b'_' | b'.' | b'*' | b'\'' | b'`' | b'~' | b'^' | b'+' | b'|' | b'/'
+    )
 }
 
 fn leet(b: u8) -> u8 {
@@ -139,7 +160,10 @@ static CLASS: [u8; 256] = {
         if matches!(c, b'<' | b'[' | b']' | b'#' | b'\n') {
             v |= C_SPECIAL;
         }
-        if matches!(c, b'-' | b'_' | b'.' | b'*' | b'\'' | b'`' | b'~' | b'^' | b'+' | b'|' | b'/') {
+        if matches!(
+            c,
+            b'-' | b'_' | b'.' | b'*' | b'\'' | b'`' | b'~' | b'^' | b'+' | b'|' | b'/'
+        ) {
             v |= C_JOINER;
         }
         if c >= 0x80 {
@@ -175,7 +199,12 @@ struct RunTracker {
 
 impl RunTracker {
     fn new() -> RunTracker {
-        RunTracker { start: u32::MAX, start_ns: 0, prev_ne: 0, runs: Vec::new() }
+        RunTracker {
+            start: u32::MAX,
+            start_ns: 0,
+            prev_ne: 0,
+            runs: Vec::new(),
+        }
     }
 
     /// Token `k` of `ns..ne`, single-character or not.
@@ -199,7 +228,8 @@ impl RunTracker {
     #[inline]
     fn close(&mut self, end: u32) {
         if self.start != u32::MAX && end - self.start >= 4 {
-            self.runs.push((self.start_ns as usize, self.prev_ne as usize));
+            self.runs
+                .push((self.start_ns as usize, self.prev_ne as usize));
         }
         self.start = u32::MAX;
     }
@@ -298,17 +328,33 @@ impl Lexicon {
         rules: &[(&'static str, Family, &'static str)],
         sets: &[(&'static str, &'static str)],
     ) -> Result<Lexicon, String> {
-        let mut lex = Lexicon { info: Vec::new(), flat: Vec::new(), entries: Vec::new(), reach: Vec::new(), cum: Vec::new(), cum_of: Vec::new(), trans: empty_trans()?, head: Vec::new(), filter: vec![0; FILTER_BITS / 64], nodes: vec![Node::default()], root: vec![0; 256], rules: Vec::new() };
+        let mut lex = Lexicon {
+            info: Vec::new(),
+            flat: Vec::new(),
+            entries: Vec::new(),
+            reach: Vec::new(),
+            cum: Vec::new(),
+            cum_of: Vec::new(),
+            trans: empty_trans()?,
+            head: Vec::new(),
+            filter: vec![0; FILTER_BITS / 64],
+            nodes: vec![Node::default()],
+            root: vec![0; 256],
+            rules: Vec::new(),
+        };
         for (ri, &(id, family, pat)) in rules.iter().enumerate() {
             let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
             let mut gaps: Vec<u8> = Vec::new();
             let mut pending_gap = 0u8;
             for part in pat.split_whitespace() {
                 if let Some(g) = part.strip_prefix('~') {
-                    pending_gap = g.parse::<u8>().map_err(|_| format!("rule {id}: bad gap {part}"))?;
+                    pending_gap = g
+                        .parse::<u8>()
+                        .map_err(|_| format!("rule {id}: bad gap {part}"))?;
                     continue;
                 }
-                let slot = u8::try_from(gaps.len()).map_err(|_| format!("rule {id}: too many slots"))?;
+                let slot =
+                    u8::try_from(gaps.len()).map_err(|_| format!("rule {id}: too many slots"))?;
                 gaps.push(pending_gap);
                 pending_gap = 0;
                 for alt in part.split('|') {
@@ -329,7 +375,12 @@ impl Lexicon {
                 return Err(format!("rule {id}: 1 to {MAX_SLOTS} slots"));
             }
             let reach = gaps.iter().map(|&g| u32::from(g) + 4).sum();
-            lex.rules.push(Rule { id, family, gaps, reach });
+            lex.rules.push(Rule {
+                id,
+                family,
+                gaps,
+                reach,
+            });
         }
         // Letter transitions as one table of 16-bit node ids.
         if lex.nodes.len() > TRANS_ROWS {
@@ -368,7 +419,10 @@ impl Lexicon {
         }
         let mut cum_range: Vec<(u32, u32)> = Vec::with_capacity(lex.nodes.len());
         for (k, node) in lex.nodes.iter().enumerate() {
-            let (ps, pe) = parent.get(k).and_then(|&p| cum_range.get(p as usize).copied()).unwrap_or((0, 0));
+            let (ps, pe) = parent
+                .get(k)
+                .and_then(|&p| cum_range.get(p as usize).copied())
+                .unwrap_or((0, 0));
             let cum_s = lex.cum.len() as u32;
             for j in ps..pe {
                 if let Some(&e) = lex.cum.get(j as usize) {
@@ -380,7 +434,17 @@ impl Lexicon {
             lex.cum.extend_from_slice(&node.exact);
             let cum_x = lex.cum.len() as u32;
             cum_range.push((cum_s, cum_p));
-            lex.info.push(NodeInfo { cs: 0, ce: 0, es: 0, ee: 0, ps: 0, pe: 0, cum_s, cum_p, cum_x });
+            lex.info.push(NodeInfo {
+                cs: 0,
+                ce: 0,
+                es: 0,
+                ee: 0,
+                ps: 0,
+                pe: 0,
+                cum_s,
+                cum_p,
+                cum_x,
+            });
         }
         for (k, node) in lex.nodes.iter().enumerate() {
             let cs = lex.flat.len() as u32;
@@ -422,7 +486,11 @@ impl Lexicon {
                 }
             }
         }
-        lex.cum_of = lex.info.iter().map(|i| (i.cum_s, i.cum_p, i.cum_x)).collect();
+        lex.cum_of = lex
+            .info
+            .iter()
+            .map(|i| (i.cum_s, i.cum_p, i.cum_x))
+            .collect();
         lex.reach = lex.rules.iter().map(|r| r.reach).collect();
         Ok(lex)
     }
@@ -461,7 +529,11 @@ impl Lexicon {
                     id
                 }
             } else {
-                let found = self.nodes.get(node).and_then(|n| n.children.iter().find(|c| c.0 == b)).map(|c| c.1);
+                let found = self
+                    .nodes
+                    .get(node)
+                    .and_then(|n| n.children.iter().find(|c| c.0 == b))
+                    .map(|c| c.1);
                 match found {
                     Some(x) => x as usize,
                     None => {
@@ -477,7 +549,11 @@ impl Lexicon {
             node = next;
         }
         if let Some(n) = self.nodes.get_mut(node) {
-            let list = if is_prefix || cjk { &mut n.prefix } else { &mut n.exact };
+            let list = if is_prefix || cjk {
+                &mut n.prefix
+            } else {
+                &mut n.exact
+            };
             if !list.contains(&(rule, slot)) {
                 list.push((rule, slot));
             }
@@ -515,13 +591,22 @@ impl Lexicon {
                 // The first three letters in one lookup, then letter by letter.
                 let l0 = usize::from(LETTER[usize::from(b)]);
                 let l1 = usize::from(LETTER[usize::from(at(i + 1))]);
-                let l2 = if l1 != 0 { usize::from(LETTER[usize::from(at(i + 2))]) } else { 0 };
-                let e = self.head.get((l0 * 27 + l1) * 27 + l2).copied().unwrap_or(0);
+                let l2 = if l1 != 0 {
+                    usize::from(LETTER[usize::from(at(i + 2))])
+                } else {
+                    0
+                };
+                let e = self
+                    .head
+                    .get((l0 * 27 + l1) * 27 + l2)
+                    .copied()
+                    .unwrap_or(0);
                 let mut node = usize::from(e & 0x3fff);
                 let mut k = usize::from(e >> 14);
                 if k == 3 {
                     for &c in rest.get(3..).unwrap_or(&[]) {
-                        let x = self.trans[node & (TRANS_ROWS - 1)][usize::from(LETTER[usize::from(c)] & 31)];
+                        let x = self.trans[node & (TRANS_ROWS - 1)]
+                            [usize::from(LETTER[usize::from(c)] & 31)];
                         if x == 0 {
                             break;
                         }
@@ -537,7 +622,9 @@ impl Lexicon {
                 let next = CLASS[usize::from(at(i))];
                 // A joiner ends the word unless an alphanumeric follows it ("end." but not
                 // "ig.nore"); digits, `@` and `$` need the general path.
-                if next & (C_WORD | C_JOINER) == 0 || (next & C_WORD == 0 && !at(i + 1).is_ascii_alphanumeric()) {
+                if next & (C_WORD | C_JOINER) == 0
+                    || (next & C_WORD == 0 && !at(i + 1).is_ascii_alphanumeric())
+                {
                     // The common case: the word ends here. The walk failed on a letter when
                     // it stopped short of the end.
                     let (es, ee) = match self.cum_of.get(node) {
@@ -545,7 +632,13 @@ impl Lexicon {
                         None => (0, 0),
                     };
                     if ee > es {
-                        t.cand.push(Cand { idx: count, ns: ns as u32, ne: i as u32, es, ee });
+                        t.cand.push(Cand {
+                            idx: count,
+                            ns: ns as u32,
+                            ne: i as u32,
+                            es,
+                            ee,
+                        });
                     }
                     if j == 1 || runs.start != u32::MAX {
                         runs.add(count, ns as u32, i as u32, j == 1);
@@ -562,9 +655,17 @@ impl Lexicon {
                 // Digits, joiners, `@`, `$` follow: the general word path, from the start.
                 i = ns;
             }
-            if b.is_ascii_alphanumeric() || ((b == b'@' || b == b'$') && at(i + 1).is_ascii_lowercase() && !at(i.wrapping_sub(1)).is_ascii_alphanumeric()) {
+            if b.is_ascii_alphanumeric()
+                || ((b == b'@' || b == b'$')
+                    && at(i + 1).is_ascii_lowercase()
+                    && !at(i.wrapping_sub(1)).is_ascii_alphanumeric())
+            {
                 let ns = i;
-                let run = n.get(i..).map_or(0, |r| r.iter().position(|c| !c.is_ascii_lowercase()).unwrap_or(r.len()));
+                let run = n.get(i..).map_or(0, |r| {
+                    r.iter()
+                        .position(|c| !c.is_ascii_lowercase())
+                        .unwrap_or(r.len())
+                });
                 let mut has_letter = run > 0;
                 i += run;
                 let mut has_digit = false;
@@ -578,7 +679,9 @@ impl Lexicon {
                     if c.is_ascii_lowercase() {
                         has_letter = true;
                         i += 1;
-                    } else if c.is_ascii_digit() || ((c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase()) {
+                    } else if c.is_ascii_digit()
+                        || ((c == b'@' || c == b'$') && at(i + 1).is_ascii_lowercase())
+                    {
                         has_digit = true;
                         i += 1;
                     } else if is_joiner(c)
@@ -633,7 +736,13 @@ impl Lexicon {
             } else if b >= 0x80 {
                 let (c, l) = char_at(n, i);
                 if is_cjk(c) {
-                    t.cand.push(Cand { idx: count, ns: i as u32, ne: (i + l) as u32, es: u32::MAX, ee: 0 });
+                    t.cand.push(Cand {
+                        idx: count,
+                        ns: i as u32,
+                        ne: (i + l) as u32,
+                        es: u32::MAX,
+                        ee: 0,
+                    });
                     runs.add(count, i as u32, (i + l) as u32, false);
                     count += 1;
                     i += l;
@@ -673,11 +782,25 @@ impl Lexicon {
 
     /// Appends a non-CJK token outside the lowercase fast path, with its bookkeeping.
     #[allow(clippy::too_many_arguments)]
-    fn push_token(&self, t: &mut Tokens, runs: &mut RunTracker, count: &mut u32, span: (usize, usize), word: &[u8], entries: (u32, u32)) {
+    fn push_token(
+        &self,
+        t: &mut Tokens,
+        runs: &mut RunTracker,
+        count: &mut u32,
+        span: (usize, usize),
+        word: &[u8],
+        entries: (u32, u32),
+    ) {
         let (ns, ne) = (span.0 as u32, span.1 as u32);
         let k = *count;
         if entries.1 > entries.0 {
-            t.cand.push(Cand { idx: k, ns, ne, es: entries.0, ee: entries.1 });
+            t.cand.push(Cand {
+                idx: k,
+                ns,
+                ne,
+                es: entries.0,
+                ee: entries.1,
+            });
         }
         if ne - ns == 3 && word == b"dan" {
             t.dan.push((ns, ne));
@@ -696,7 +819,13 @@ impl Lexicon {
             if c.es == u32::MAX {
                 self.cjk_hits(n, c.ns as usize, c.idx, sink);
             } else {
-                sink.push(self.cum.get(c.es as usize..c.ee as usize).unwrap_or(&[]), c.idx, c.idx + 1, c.ns, c.ne);
+                sink.push(
+                    self.cum.get(c.es as usize..c.ee as usize).unwrap_or(&[]),
+                    c.idx,
+                    c.idx + 1,
+                    c.ns,
+                    c.ne,
+                );
             }
         }
     }
@@ -723,7 +852,13 @@ impl Lexicon {
             }
             pos += l;
             q += 1;
-            sink.push(self.node_entries(node, true), k, k + q, i as u32, pos as u32);
+            sink.push(
+                self.node_entries(node, true),
+                k,
+                k + q,
+                i as u32,
+                pos as u32,
+            );
             if q > 12 {
                 break;
             }
@@ -733,7 +868,11 @@ impl Lexicon {
     /// Trie step on a lowercase ASCII letter (node 0 is the root).
     #[inline]
     fn step_letter(&self, node: usize, c: u8) -> Option<usize> {
-        match self.trans.get(node).map(|row| row[usize::from(LETTER[usize::from(c)] & 31)]) {
+        match self
+            .trans
+            .get(node)
+            .map(|row| row[usize::from(LETTER[usize::from(c)] & 31)])
+        {
             Some(x) if x != 0 => Some(usize::from(x)),
             _ => None,
         }
@@ -757,13 +896,23 @@ impl Lexicon {
             return self.step_letter(node, b);
         }
         let info = self.info.get(node)?;
-        self.flat.get(info.cs as usize..info.ce as usize)?.iter().find(|c| c.0 == b).map(|c| c.1 as usize)
+        self.flat
+            .get(info.cs as usize..info.ce as usize)?
+            .iter()
+            .find(|c| c.0 == b)
+            .map(|c| c.1 as usize)
     }
 
     fn node_entries(&self, node: usize, prefix: bool) -> &[(u16, u8)] {
         match self.info.get(node) {
-            Some(i) if prefix => self.entries.get(i.ps as usize..i.pe as usize).unwrap_or(&[]),
-            Some(i) => self.entries.get(i.es as usize..i.ee as usize).unwrap_or(&[]),
+            Some(i) if prefix => self
+                .entries
+                .get(i.ps as usize..i.pe as usize)
+                .unwrap_or(&[]),
+            Some(i) => self
+                .entries
+                .get(i.es as usize..i.ee as usize)
+                .unwrap_or(&[]),
             None => &[],
         }
     }
@@ -777,7 +926,11 @@ impl Lexicon {
         // The filter only drops words without entries: any entry needs the word to start
         // with a lexicon word's first three bytes (or to be a shorter lexicon word).
         let h = filter_key(word);
-        if self.filter.get(h / 64).is_none_or(|x| x & (1 << (h % 64)) == 0) {
+        if self
+            .filter
+            .get(h / 64)
+            .is_none_or(|x| x & (1 << (h % 64)) == 0)
+        {
             return None;
         }
         let (&b0, rest) = word.split_first()?;
@@ -845,7 +998,13 @@ impl Lexicon {
                 let s = pos.get(a).copied().unwrap_or(ns as u32);
                 let e = pos.get(b.saturating_sub(1)).map_or(ne as u32, |x| x + 1);
                 if ee > es {
-                    sink.push(self.cum.get(es as usize..ee as usize).unwrap_or(&[]), out.count, out.count + 1, s, e);
+                    sink.push(
+                        self.cum.get(es as usize..ee as usize).unwrap_or(&[]),
+                        out.count,
+                        out.count + 1,
+                        s,
+                        e,
+                    );
                 }
                 out.count += 1;
             }
@@ -865,7 +1024,8 @@ impl Lexicon {
         // with a word in every slot can match: the other rules' hits are left out (their
         // buckets stay empty).
         let nkeys = self.rules.len() * MAX_SLOTS;
-        let key = |h: &WordHit| (h.rule as usize) * MAX_SLOTS + (h.slot as usize).min(MAX_SLOTS - 1);
+        let key =
+            |h: &WordHit| (h.rule as usize) * MAX_SLOTS + (h.slot as usize).min(MAX_SLOTS - 1);
         let mut ends = vec![0u32; nkeys + 2];
         for h in scratch.iter() {
             if let Some(c) = ends.get_mut(key(h) + 1) {
@@ -876,7 +1036,9 @@ impl Lexicon {
         let mut any = false;
         for ((ri, r), cov) in self.rules.iter().enumerate().zip(covered.iter_mut()) {
             let nslots = r.gaps.len().min(MAX_SLOTS);
-            let counts = ends.get(ri * MAX_SLOTS + 1..ri * MAX_SLOTS + 1 + nslots).unwrap_or(&[]);
+            let counts = ends
+                .get(ri * MAX_SLOTS + 1..ri * MAX_SLOTS + 1 + nslots)
+                .unwrap_or(&[]);
             *cov = counts.len() == nslots && counts.iter().all(|&c| c > 0);
             any |= *cov;
         }
@@ -909,7 +1071,10 @@ impl Lexicon {
         }
         let bucket = |rule: usize, slot: usize| -> &[WordHit] {
             let k = rule * MAX_SLOTS + slot;
-            let (a, b) = (ends.get(k + 1).copied().unwrap_or(0), ends.get(k + 2).copied().unwrap_or(0));
+            let (a, b) = (
+                ends.get(k + 1).copied().unwrap_or(0),
+                ends.get(k + 2).copied().unwrap_or(0),
+            );
             sorted.get(a as usize..b as usize).unwrap_or(&[])
         };
         for (ri, r) in self.rules.iter().enumerate() {
@@ -932,7 +1097,13 @@ impl Lexicon {
                     continue;
                 }
                 if let Some((end, ne)) = chain(slots, &r.gaps, 1, h.b, h.ne) {
-                    out.push(PhraseMatch { rule: ri as u16, ts: h.a, te: end, ns: h.ns, ne });
+                    out.push(PhraseMatch {
+                        rule: ri as u16,
+                        ts: h.a,
+                        te: end,
+                        ns: h.ns,
+                        ne,
+                    });
                     last_end = end;
                 }
             }
@@ -944,12 +1115,18 @@ impl Lexicon {
 const MAX_SLOTS: usize = 6;
 /// Rows of `Lexicon::trans` (a power of two, so a masked node id needs no bounds check).
 const TRANS_ROWS: usize = 4096;
-const _: () = assert!(TRANS_ROWS <= 1 << 14, "node ids must fit 14 bits of Lexicon::head");
+const _: () = assert!(
+    TRANS_ROWS <= 1 << 14,
+    "node ids must fit 14 bits of Lexicon::head"
+);
 const FILTER_BITS: usize = 32768;
 
 /// An all-zero transition table, built on the heap.
 fn empty_trans() -> Result<Box<[[u16; 32]; TRANS_ROWS]>, String> {
-    vec![[0u16; 32]; TRANS_ROWS].into_boxed_slice().try_into().map_err(|_| "transition table".to_string())
+    vec![[0u16; 32]; TRANS_ROWS]
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| "transition table".to_string())
 }
 
 /// Filter bit of a word: 5 bits of each of its first three bytes (0 past the end).
@@ -960,11 +1137,23 @@ fn filter_key(word: &[u8]) -> usize {
 
 /// Depth-first search for the rest of a slot chain; returns the end token of the first full
 /// match and where its last word ends in the normalised text.
-fn chain(slots: &[&[WordHit]], gaps: &[u8], slot: usize, prev_end: u32, prev_ne: u32) -> Option<(u32, u32)> {
-    let Some(cands) = slots.get(slot) else { return Some((prev_end, prev_ne)) };
+fn chain(
+    slots: &[&[WordHit]],
+    gaps: &[u8],
+    slot: usize,
+    prev_end: u32,
+    prev_ne: u32,
+) -> Option<(u32, u32)> {
+    let Some(cands) = slots.get(slot) else {
+        return Some((prev_end, prev_ne));
+    };
     let gap = u32::from(*gaps.get(slot)?);
     let from = cands.partition_point(|h| h.a < prev_end);
-    for h in cands.get(from..)?.iter().take_while(|h| h.a <= prev_end.saturating_add(gap)) {
+    for h in cands
+        .get(from..)?
+        .iter()
+        .take_while(|h| h.a <= prev_end.saturating_add(gap))
+    {
         if let Some(e) = chain(slots, gaps, slot + 1, h.b, h.ne) {
             return Some(e);
         }

@@ -41,7 +41,11 @@ impl Normalized {
         }
         let s = self.orig_start(start, original);
         let last = self.orig_start(end - 1, original);
-        let e = last + original.get(last..).and_then(|t| t.chars().next()).map_or(0, char::len_utf8);
+        let e = last
+            + original
+                .get(last..)
+                .and_then(|t| t.chars().next())
+                .map_or(0, char::len_utf8);
         (s, e.max(s))
     }
 }
@@ -62,7 +66,12 @@ pub fn normalize(text: &str) -> Normalized {
         }
         #[cfg(not(target_arch = "wasm32"))]
         bytes.extend(text.bytes().map(fold_ascii));
-        return Normalized { bytes, map: Vec::new(), invisible_in_words: 0, mixed_script: 0 };
+        return Normalized {
+            bytes,
+            map: Vec::new(),
+            invisible_in_words: 0,
+            mixed_script: 0,
+        };
     }
     let mut map: Vec<u32> = Vec::with_capacity(text.len() + 8);
     let mut invisible_in_words = 0u32;
@@ -115,7 +124,12 @@ pub fn normalize(text: &str) -> Normalized {
             }
         }
     }
-    Normalized { bytes, map, invisible_in_words, mixed_script }
+    Normalized {
+        bytes,
+        map,
+        invisible_in_words,
+        mixed_script,
+    }
 }
 
 /// ASCII folding: lowercase, and tab, CR, VT and FF become spaces.
@@ -168,9 +182,24 @@ fn fold(c: char) -> Fold {
     match u {
         // Zero-width, bidi controls, soft hyphen, word joiners, BOM, variation selectors,
         // combining marks (diacritics are dropped after their base letter).
-        0x00ad | 0x034f | 0x061c | 0x115f | 0x1160 | 0x17b4 | 0x17b5 | 0x180e | 0x200b..=0x200f
-        | 0x202a..=0x202e | 0x2060..=0x206f | 0xfe00..=0xfe0f | 0xfeff | 0x0300..=0x036f
-        | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x20d0..=0x20ff | 0xe0000..=0xe007f => Fold::Drop,
+        0x00ad
+        | 0x034f
+        | 0x061c
+        | 0x115f
+        | 0x1160
+        | 0x17b4
+        | 0x17b5
+        | 0x180e
+        | 0x200b..=0x200f
+        | 0x202a..=0x202e
+        | 0x2060..=0x206f
+        | 0xfe00..=0xfe0f
+        | 0xfeff
+        | 0x0300..=0x036f
+        | 0x1ab0..=0x1aff
+        | 0x1dc0..=0x1dff
+        | 0x20d0..=0x20ff
+        | 0xe0000..=0xe007f => Fold::Drop,
         // Exotic spaces.
         0x00a0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000 => {
             Fold::Ascii(b' ', false)
@@ -301,7 +330,9 @@ fn fold_letter(c: char) -> Fold {
 
 /// Decodes the UTF-8 character starting at `i` (lenient: invalid bytes give U+FFFD, length 1).
 pub fn char_at(bytes: &[u8], i: usize) -> (char, usize) {
-    let Some(&b0) = bytes.get(i) else { return ('\u{fffd}', 1) };
+    let Some(&b0) = bytes.get(i) else {
+        return ('\u{fffd}', 1);
+    };
     let len = match b0 {
         0x00..=0x7f => return (b0 as char, 1),
         0xc0..=0xdf => 2,
@@ -309,7 +340,11 @@ pub fn char_at(bytes: &[u8], i: usize) -> (char, usize) {
         0xf0..=0xf7 => 4,
         _ => return ('\u{fffd}', 1),
     };
-    match bytes.get(i..i + len).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.chars().next()) {
+    match bytes
+        .get(i..i + len)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.chars().next())
+    {
         Some(c) => (c, len),
         None => ('\u{fffd}', 1),
     }

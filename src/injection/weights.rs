@@ -10,28 +10,28 @@
 pub const BIAS: f64 = -3.5;
 /// One weight per feature, in the order of `detect::FEATURE_NAMES`.
 pub const WEIGHTS: [f64; 24] = [
-    6.2, // override
-    3.144, // override_weak
-    3.61, // context_switch
-    6.2, // extraction
-    4.5, // persona
-    1.2, // persona_weak
-    3.527, // policy_evasion
-    0.8, // ai_ref
-    1.038, // dual_response
-    1.0, // imperative
-    1.881, // say_command
-    6.2, // role_marker
-    0.5188, // transcript
-    5.0, // exfil
-    6.2, // encoded
-    6.2, // hidden_comment
-    0.9754, // evasion
-    0.5797, // persona_x_policy
+    6.2,     // override
+    3.144,   // override_weak
+    3.61,    // context_switch
+    6.2,     // extraction
+    4.5,     // persona
+    1.2,     // persona_weak
+    3.527,   // policy_evasion
+    0.8,     // ai_ref
+    1.038,   // dual_response
+    1.0,     // imperative
+    1.881,   // say_command
+    6.2,     // role_marker
+    0.5188,  // transcript
+    5.0,     // exfil
+    6.2,     // encoded
+    6.2,     // hidden_comment
+    0.9754,  // evasion
+    0.5797,  // persona_x_policy
     0.06784, // override_x_ai
-    0.0, // long_text
-    1.293, // ai_x_policy
-    1.822, // ai_x_persona
-    0.2052, // switch_x_persona
-    1.009, // breadth
+    0.0,     // long_text
+    1.293,   // ai_x_policy
+    1.822,   // ai_x_persona
+    0.2052,  // switch_x_persona
+    1.009,   // breadth
 ];

@@ -332,14 +332,24 @@ struct WordIndex {
 }
 
 const fn build_index() -> WordIndex {
-    let mut words = [CtxWord { word: b"", list: 0, pre: 0, mask: 0 }; N_WORDS];
+    let mut words = [CtxWord {
+        word: b"",
+        list: 0,
+        pre: 0,
+        mask: 0,
+    }; N_WORDS];
     let mut n = 0;
     let mut l = 0;
     while l < LISTS.len() {
         let mut k = 0;
         while k < LISTS[l].len() {
             let (pre, mask) = prefix4(LISTS[l][k]);
-            words[n] = CtxWord { word: LISTS[l][k], list: l as u8, pre, mask };
+            words[n] = CtxWord {
+                word: LISTS[l][k],
+                list: l as u8,
+                pre,
+                mask,
+            };
             n += 1;
             k += 1;
         }
@@ -1139,7 +1149,10 @@ pub(crate) fn find_byte(hay: &[u8], c: u8, from: usize) -> Option<usize> {
         }
         i += 8;
     }
-    rest.get(i..)?.iter().position(|&x| x == c).map(|p| from + i + p)
+    rest.get(i..)?
+        .iter()
+        .position(|&x| x == c)
+        .map(|p| from + i + p)
 }
 
 pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -1253,7 +1266,16 @@ mod tests {
             .iter()
             .copied()
             .chain([
-                &b" "[..], b"x", b"[", b"]", b"PHONE", b"Order", b"\xc3\xbc", b".", b"12", b"ca",
+                &b" "[..],
+                b"x",
+                b"[",
+                b"]",
+                b"PHONE",
+                b"Order",
+                b"\xc3\xbc",
+                b".",
+                b"12",
+                b"ca",
             ])
             .collect();
         let mut rng = crate::testutil::XorShift(0x9E37_79B9_7F4A_7C15u64);

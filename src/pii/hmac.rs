@@ -106,8 +106,14 @@ mod tests {
         }
         let ipad: Vec<u8> = k0.iter().map(|b| b ^ 0x36).collect();
         let opad: Vec<u8> = k0.iter().map(|b| b ^ 0x5c).collect();
-        let inner = Sha256::new().chain_update(&ipad).chain_update(msg).finalize();
-        let outer = Sha256::new().chain_update(&opad).chain_update(inner).finalize();
+        let inner = Sha256::new()
+            .chain_update(&ipad)
+            .chain_update(msg)
+            .finalize();
+        let outer = Sha256::new()
+            .chain_update(&opad)
+            .chain_update(inner)
+            .finalize();
         outer.into()
     }
 

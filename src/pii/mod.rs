@@ -754,11 +754,48 @@ mod tests {
     /// Adversarial texts: PII pieces, token pieces, unicode, key block markers, near misses.
     fn adversarial(g: &mut Gen) -> String {
         let alphabet = [
-            "a", "1", "12", "123", " ", "-", ".", "@", ":", "(", ")", "+", "[", "]", "_", "ü", "😀",
-            "\n", "x", "D", "E", "DE89", "sk-", "AKIA", "ghp_", "xoxb-", "github_pat_",
-            "-----BEGIN PRIVATE KEY-----", "PRIVATE KEY-----", "[EMAIL_", "3f9a61c2]",
-            "[PHONE]", "phone ", "card ", "0", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOP",
-            "a@b.de", "555-123-4567", "10.0.0.1", "fe80::1", "4111 1111 1111 1111",
+            "a",
+            "1",
+            "12",
+            "123",
+            " ",
+            "-",
+            ".",
+            "@",
+            ":",
+            "(",
+            ")",
+            "+",
+            "[",
+            "]",
+            "_",
+            "ü",
+            "😀",
+            "\n",
+            "x",
+            "D",
+            "E",
+            "DE89",
+            "sk-",
+            "AKIA",
+            "ghp_",
+            "xoxb-",
+            "github_pat_",
+            "-----BEGIN PRIVATE KEY-----",
+            "PRIVATE KEY-----",
+            "[EMAIL_",
+            "3f9a61c2]",
+            "[PHONE]",
+            "phone ",
+            "card ",
+            "0",
+            "abcdefghijklmnopqrstuvwxyz",
+            "ABCDEFGHIJKLMNOP",
+            "a@b.de",
+            "555-123-4567",
+            "10.0.0.1",
+            "fe80::1",
+            "4111 1111 1111 1111",
         ];
         let mut s: String = (0..g.below(40)).map(|_| g.pick(&alphabet)).collect();
         if g.below(3) == 0 {
@@ -783,10 +820,18 @@ mod tests {
                 let mut vault = PiiVault::default();
                 let anon = e.anonymize(&req, &mut vault).unwrap_or_else(|| req.clone());
                 for text in [&anon, &resp, &req] {
-                    assert_eq!(e.restore(text, &vault), e.restore_full(text, &vault), "restore {text:?}");
+                    assert_eq!(
+                        e.restore(text, &vault),
+                        e.restore_full(text, &vault),
+                        "restore {text:?}"
+                    );
                     // Empty vault: only newly invented PII can change the text.
                     let empty = PiiVault::default();
-                    assert_eq!(e.restore(text, &empty), e.restore_full(text, &empty), "restore {text:?}");
+                    assert_eq!(
+                        e.restore(text, &empty),
+                        e.restore_full(text, &empty),
+                        "restore {text:?}"
+                    );
                     // Streamed: pieces emitted without a scan when nothing can match in
                     // them give what scanning every piece gives.
                     for n in [1, 4] {

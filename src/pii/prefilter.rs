@@ -37,7 +37,12 @@ struct State {
 #[inline]
 fn check(b: &[u8], j: usize, tokens: bool, st: &mut State) -> bool {
     let c = b[j];
-    let before = |k: usize| j.checked_sub(k).and_then(|i| b.get(i)).copied().unwrap_or(0);
+    let before = |k: usize| {
+        j.checked_sub(k)
+            .and_then(|i| b.get(i))
+            .copied()
+            .unwrap_or(0)
+    };
     let after = |s: &[u8]| b.get(j + 1..).is_some_and(|r| r.starts_with(s));
     match c {
         b'0'..=b'9' => {
@@ -71,7 +76,10 @@ fn check(b: &[u8], j: usize, tokens: bool, st: &mut State) -> bool {
 /// False only when `text` provably holds no PII value, no key block header and (with
 /// `tokens`) no token; see the module docs.
 pub(crate) fn may_match(b: &[u8], tokens: bool) -> bool {
-    let mut st = State { digits: 0, colon: false };
+    let mut st = State {
+        digits: 0,
+        colon: false,
+    };
     let mut base = 0;
     while let Some(w) = swar::word(b, base) {
         if interesting(w) != 0 {
@@ -108,11 +116,18 @@ mod tests {
             for pos in 0..8 {
                 let mut w = [b'a'; 8];
                 w[pos] = c;
-                assert_eq!(interesting(u64::from_le_bytes(w)) != 0, want, "byte {c:#x} at {pos}");
+                assert_eq!(
+                    interesting(u64::from_le_bytes(w)) != 0,
+                    want,
+                    "byte {c:#x} at {pos}"
+                );
             }
         }
         // Non-ASCII (UTF-8) bytes never flag.
-        assert_eq!(interesting(u64::from_le_bytes(*b"\xc3\xa4\xf0\x9f\x98\x80\xe2\x82")), 0);
+        assert_eq!(
+            interesting(u64::from_le_bytes(*b"\xc3\xa4\xf0\x9f\x98\x80\xe2\x82")),
+            0
+        );
     }
 
     #[test]
@@ -138,7 +153,16 @@ mod tests {
         ] {
             assert!(may_match(hit.as_bytes(), false), "{hit}");
         }
-        for miss in ["", "a", "12 3", "a:b", "Atlas", "well-known", "snake_case", "DE8 9"] {
+        for miss in [
+            "",
+            "a",
+            "12 3",
+            "a:b",
+            "Atlas",
+            "well-known",
+            "snake_case",
+            "DE8 9",
+        ] {
             assert!(!may_match(miss.as_bytes(), false), "{miss}");
         }
     }
@@ -157,11 +181,55 @@ mod tests {
     #[test]
     fn never_misses_what_the_scanners_find() {
         let pieces = [
-            "a", "b", "x", "o", "k", "s", "g", "h", "D", "E", "A", "K", "I", "S", "1", "2", "0",
-            "9", " ", ".", "-", "_", "@", ":", "[", "]", "(", ")", "+", "/", "ü", "😀", "\n",
-            "sk-", "AKIA", "ASIA", "ghp_", "github_pat_", "xoxb-", "-----BEGIN ",
-            "PRIVATE KEY-----", "abcdefghij", "ABCDEFGHIJ", "0123456789", "de.com", "[EMAIL_",
-            "3f9a61c2]", "phone ", "card ",
+            "a",
+            "b",
+            "x",
+            "o",
+            "k",
+            "s",
+            "g",
+            "h",
+            "D",
+            "E",
+            "A",
+            "K",
+            "I",
+            "S",
+            "1",
+            "2",
+            "0",
+            "9",
+            " ",
+            ".",
+            "-",
+            "_",
+            "@",
+            ":",
+            "[",
+            "]",
+            "(",
+            ")",
+            "+",
+            "/",
+            "ü",
+            "😀",
+            "\n",
+            "sk-",
+            "AKIA",
+            "ASIA",
+            "ghp_",
+            "github_pat_",
+            "xoxb-",
+            "-----BEGIN ",
+            "PRIVATE KEY-----",
+            "abcdefghij",
+            "ABCDEFGHIJ",
+            "0123456789",
+            "de.com",
+            "[EMAIL_",
+            "3f9a61c2]",
+            "phone ",
+            "card ",
         ];
         let mut g = Gen(0x2545_F491_4F6C_DD1D);
         let mut skipped = 0;
@@ -175,16 +243,30 @@ mod tests {
                 }
             }
         }
-        assert!(skipped > 1000, "the generator should also produce skippable text ({skipped})");
+        assert!(
+            skipped > 1000,
+            "the generator should also produce skippable text ({skipped})"
+        );
         // Real values, at every offset relative to the 8-byte words.
         let values = [
-            "jane.doe@example.com", "+1 (555) 123-4567", "460-89-9847", "4111 1111 1111 1111",
-            "DE89370400440532013000", "192.168.1.20", "2001:db8::8a2e:370:7334", "fe80::1",
-            "sk-proj-abcdefghijklmnopqrstuvwx", "AKIAIOSFODNN7EXAMPLE",
-            "ghp_0123456789abcdefghijABCDEFGHIJ012345", "xoxb-1234567890-abcdef",
-            "github_pat_abcdefghijklmnopqrstuvwxyz", "gb42nawi04454264788619",
-            "-----BEGIN PRIVATE KEY-----\nabc", "sk-abcdefghijklmnopqrstuvwxyz",
-            "xoxp-abcdefghijklmn", "ASIAABCDEFGHIJKLMNOP",
+            "jane.doe@example.com",
+            "+1 (555) 123-4567",
+            "460-89-9847",
+            "4111 1111 1111 1111",
+            "DE89370400440532013000",
+            "192.168.1.20",
+            "2001:db8::8a2e:370:7334",
+            "fe80::1",
+            "sk-proj-abcdefghijklmnopqrstuvwx",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "xoxb-1234567890-abcdef",
+            "github_pat_abcdefghijklmnopqrstuvwxyz",
+            "gb42nawi04454264788619",
+            "-----BEGIN PRIVATE KEY-----\nabc",
+            "sk-abcdefghijklmnopqrstuvwxyz",
+            "xoxp-abcdefghijklmn",
+            "ASIAABCDEFGHIJKLMNOP",
         ];
         for v in values {
             for pad in 0..9 {

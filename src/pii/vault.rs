@@ -95,7 +95,13 @@ impl PiiVault {
     /// Appends the token for `value` to `out`: `[TYPE_` + first 8 hex of
     /// HMAC-SHA256(key, value) + `]`; if that token already stands for another value in this
     /// request, more hex digits are used. Four map lookups for a new value, one for a repeat.
-    pub(crate) fn push_token(&mut self, kind: PiiKind, value: &str, key: &HmacKey, out: &mut String) {
+    pub(crate) fn push_token(
+        &mut self,
+        kind: PiiKind,
+        value: &str,
+        key: &HmacKey,
+        out: &mut String,
+    ) {
         let k = kind as usize;
         if let Some(t) = self.by_value[k].get(value) {
             out.push_str(t);
@@ -164,7 +170,10 @@ mod tests {
         let want = format!("[EMAIL_{}]", &to_hex(&hmac_sha256(b"k1", b"a@b.de"))[..8]);
         assert_eq!(t1, want);
         let mut other = PiiVault::new();
-        assert_ne!(other.token_for(PiiKind::Email, "a@b.de", &HmacKey::new(b"k2")), t1);
+        assert_ne!(
+            other.token_for(PiiKind::Email, "a@b.de", &HmacKey::new(b"k2")),
+            t1
+        );
 
         assert_eq!(v.original(&t1), Some("a@b.de"));
         assert!(v.knows(PiiKind::Email, "a@b.de"));
@@ -181,7 +190,9 @@ mod tests {
         let mac = to_hex(&hmac_sha256(b"k", b"real"));
         // Another value already holds the 8-hex token of "real".
         v.insert_token_for_test(&format!("[SSN_{}]", &mac[..8]), "other");
-        let t = v.token_for(PiiKind::Ssn, "real", &HmacKey::new(b"k")).to_string();
+        let t = v
+            .token_for(PiiKind::Ssn, "real", &HmacKey::new(b"k"))
+            .to_string();
         assert_eq!(t, format!("[SSN_{}]", &mac[..10]));
         assert_eq!(v.original(&t), Some("real"));
         assert_eq!(v.original(&format!("[SSN_{}]", &mac[..8])), Some("other"));

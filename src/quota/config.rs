@@ -63,7 +63,10 @@ impl Default for QuotaConfig {
             ]),
             pricing: BTreeMap::from([(
                 "default".to_string(),
-                PriceConfig { input_per_1m_usd: 1.0, output_per_1m_usd: 2.0 },
+                PriceConfig {
+                    input_per_1m_usd: 1.0,
+                    output_per_1m_usd: 2.0,
+                },
             )]),
         }
     }
@@ -171,7 +174,10 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
     let user_header = header_name("quota.user_header", &cfg.user_header)?;
     let tier_header = header_name("quota.tier_header", &cfg.tier_header)?;
     if user_header == tier_header {
-        return Err(ConfigError::new("quota.tier_header", "must differ from quota.user_header"));
+        return Err(ConfigError::new(
+            "quota.tier_header",
+            "must differ from quota.user_header",
+        ));
     }
 
     let mut pricing = BTreeMap::new();
@@ -183,17 +189,36 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
                 format!("expected a model name of 1 to {MAX_MODEL_NAME} characters without control characters"),
             ));
         }
-        let input_pico = usd_to_micro(&format!("{field}.input_per_1m_usd"), p.input_per_1m_usd, MAX_PRICE_PER_1M_USD)?;
-        let output_pico =
-            usd_to_micro(&format!("{field}.output_per_1m_usd"), p.output_per_1m_usd, MAX_PRICE_PER_1M_USD)?;
-        pricing.insert(model.clone(), Price { input_pico, output_pico });
+        let input_pico = usd_to_micro(
+            &format!("{field}.input_per_1m_usd"),
+            p.input_per_1m_usd,
+            MAX_PRICE_PER_1M_USD,
+        )?;
+        let output_pico = usd_to_micro(
+            &format!("{field}.output_per_1m_usd"),
+            p.output_per_1m_usd,
+            MAX_PRICE_PER_1M_USD,
+        )?;
+        pricing.insert(
+            model.clone(),
+            Price {
+                input_pico,
+                output_pico,
+            },
+        );
     }
-    let default_price = *pricing
-        .get("default")
-        .ok_or_else(|| ConfigError::new("quota.pricing", "expected a `default` entry that prices unlisted models"))?;
+    let default_price = *pricing.get("default").ok_or_else(|| {
+        ConfigError::new(
+            "quota.pricing",
+            "expected a `default` entry that prices unlisted models",
+        )
+    })?;
 
     if cfg.tiers.is_empty() {
-        return Err(ConfigError::new("quota.tiers", "expected at least one tier"));
+        return Err(ConfigError::new(
+            "quota.tiers",
+            "expected at least one tier",
+        ));
     }
     let mut tiers = BTreeMap::new();
     for (name, t) in &cfg.tiers {
@@ -205,7 +230,11 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
             ));
         }
         let daily_cost_micro = match t.daily_cost_usd {
-            Some(usd) => Some(usd_to_micro(&format!("{field}.daily_cost_usd"), usd, MAX_USD)?),
+            Some(usd) => Some(usd_to_micro(
+                &format!("{field}.daily_cost_usd"),
+                usd,
+                MAX_USD,
+            )?),
             None => None,
         };
         let downgrade = match &t.downgrade {
@@ -230,7 +259,10 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
                         "needs daily_cost_usd on the same tier (the fraction is of the cost budget)",
                     ));
                 }
-                Some(Downgrade { below_ppm: (f * 1e6).round() as u64, model: d.model.clone() })
+                Some(Downgrade {
+                    below_ppm: (f * 1e6).round() as u64,
+                    model: d.model.clone(),
+                })
             }
         };
         if t.clamp_max_tokens && daily_cost_micro.is_none() && t.daily_tokens.is_none() {
@@ -252,7 +284,10 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
         );
     }
     if !tiers.contains_key(&cfg.default_tier) {
-        return Err(ConfigError::new("quota.default_tier", "expected the name of a tier in quota.tiers"));
+        return Err(ConfigError::new(
+            "quota.default_tier",
+            "expected the name of a tier in quota.tiers",
+        ));
     }
     if cfg.missing_user == MissingUser::Anonymous && !tiers.contains_key(ANONYMOUS_TIER) {
         return Err(ConfigError::new(
@@ -281,7 +316,10 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
 
 fn usd_to_micro(field: &str, usd: f64, max: f64) -> Result<u64, ConfigError> {
     if !usd.is_finite() || usd < 0.0 || usd > max {
-        return Err(ConfigError::new(field, format!("expected a finite number from 0 to {max}")));
+        return Err(ConfigError::new(
+            field,
+            format!("expected a finite number from 0 to {max}"),
+        ));
     }
     Ok((usd * 1e6).round() as u64)
 }
@@ -289,7 +327,9 @@ fn usd_to_micro(field: &str, usd: f64, max: f64) -> Result<u64, ConfigError> {
 fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_HEADER_NAME
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !ok {
         return Err(ConfigError::new(field, "expected an HTTP header name"));
     }
@@ -300,7 +340,9 @@ fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
 pub(crate) fn tier_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_TIER_NAME
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 #[cfg(test)]
@@ -322,7 +364,13 @@ mod tests {
         assert_eq!(c.default_tier, "free");
         assert_eq!(c.tiers["free"].daily_requests, Some(10));
         assert_eq!(c.tiers["free"].daily_cost_micro, Some(1_000_000));
-        assert_eq!(c.default_price, Price { input_pico: 1_000_000, output_pico: 2_000_000 });
+        assert_eq!(
+            c.default_price,
+            Price {
+                input_pico: 1_000_000,
+                output_pico: 2_000_000
+            }
+        );
         assert_eq!(c.system_budget_micro, None);
         assert_eq!(c.default_completion_tokens, 256);
     }
@@ -339,8 +387,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.user_header, "x-user-id");
         assert_eq!(c.system_budget_micro, Some(1_000_000_000));
-        assert_eq!(c.pricing["gpt-4o-mini"], Price { input_pico: 150_000, output_pico: 600_000 });
-        assert_eq!(c.tiers["free"].downgrade, Some(Downgrade { below_ppm: 200_000, model: "gpt-4o-mini".into() }));
+        assert_eq!(
+            c.pricing["gpt-4o-mini"],
+            Price {
+                input_pico: 150_000,
+                output_pico: 600_000
+            }
+        );
+        assert_eq!(
+            c.tiers["free"].downgrade,
+            Some(Downgrade {
+                below_ppm: 200_000,
+                model: "gpt-4o-mini".into()
+            })
+        );
     }
 
     #[test]
@@ -348,11 +408,23 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (r#"{"default_tier":"gold"}"#, "quota.default_tier"),
             (r#"{"tiers":{}}"#, "quota.tiers"),
-            (r#"{"tiers":{"free":{"daily_cost_usd":-1}}}"#, "quota.tiers.free.daily_cost_usd"),
-            (r#"{"tiers":{"free":{"daily_cost_usd":1e300}}}"#, "quota.tiers.free.daily_cost_usd"),
-            (r#"{"tiers":{"free":{},"bad name":{}}}"#, "quota.tiers.bad name"),
+            (
+                r#"{"tiers":{"free":{"daily_cost_usd":-1}}}"#,
+                "quota.tiers.free.daily_cost_usd",
+            ),
+            (
+                r#"{"tiers":{"free":{"daily_cost_usd":1e300}}}"#,
+                "quota.tiers.free.daily_cost_usd",
+            ),
+            (
+                r#"{"tiers":{"free":{},"bad name":{}}}"#,
+                "quota.tiers.bad name",
+            ),
             (r#"{"tiers":{"free":{},"":{}}}"#, "quota.tiers."),
-            (r#"{"pricing":{"gpt-4o":{"input_per_1m_usd":1,"output_per_1m_usd":1}}}"#, "quota.pricing"),
+            (
+                r#"{"pricing":{"gpt-4o":{"input_per_1m_usd":1,"output_per_1m_usd":1}}}"#,
+                "quota.pricing",
+            ),
             (
                 r#"{"pricing":{"default":{"input_per_1m_usd":-0.5,"output_per_1m_usd":1}}}"#,
                 "quota.pricing.default.input_per_1m_usd",
@@ -374,7 +446,10 @@ mod tests {
                     "pricing":{"default":{"input_per_1m_usd":1,"output_per_1m_usd":1},"m":{"input_per_1m_usd":1,"output_per_1m_usd":1}}}"#,
                 "quota.tiers.free.downgrade",
             ),
-            (r#"{"tiers":{"free":{"clamp_max_tokens":true}}}"#, "quota.tiers.free.clamp_max_tokens"),
+            (
+                r#"{"tiers":{"free":{"clamp_max_tokens":true}}}"#,
+                "quota.tiers.free.clamp_max_tokens",
+            ),
         ];
         for (json, field) in cases {
             let err = compile(&parse(json)).unwrap_err();
@@ -384,7 +459,10 @@ mod tests {
 
     #[test]
     fn nan_and_infinity_are_refused_when_built_in_code() {
-        let mut cfg = QuotaConfig { daily_budget_usd: Some(f64::NAN), ..QuotaConfig::default() };
+        let mut cfg = QuotaConfig {
+            daily_budget_usd: Some(f64::NAN),
+            ..QuotaConfig::default()
+        };
         assert_eq!(compile(&cfg).unwrap_err().field, "quota.daily_budget_usd");
         cfg.daily_budget_usd = Some(f64::INFINITY);
         assert_eq!(compile(&cfg).unwrap_err().field, "quota.daily_budget_usd");
@@ -392,19 +470,35 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        assert!(serde_json::from_str::<QuotaConfig>(r#"{"tiers":{"free":{"daily_request":1}}}"#).is_err());
+        assert!(
+            serde_json::from_str::<QuotaConfig>(r#"{"tiers":{"free":{"daily_request":1}}}"#)
+                .is_err()
+        );
         assert!(serde_json::from_str::<QuotaConfig>(r#"{"user_hdr":"x"}"#).is_err());
         assert!(serde_json::from_str::<QuotaConfig>(r#"{"missing_user":"allow"}"#).is_err());
     }
 
     #[test]
     fn cost_is_exact_and_rounds_up() {
-        let p = Price { input_pico: 1_000_000, output_pico: 2_000_000 };
+        let p = Price {
+            input_pico: 1_000_000,
+            output_pico: 2_000_000,
+        };
         assert_eq!(p.cost_micro(11, 7), 25);
-        let mini = Price { input_pico: 150_000, output_pico: 600_000 };
+        let mini = Price {
+            input_pico: 150_000,
+            output_pico: 600_000,
+        };
         assert_eq!(mini.cost_micro(1, 0), 1); // 0.15 micro-USD rounds up
         assert_eq!(mini.cost_micro(100, 0), 15);
         assert_eq!(Price::default().cost_micro(u64::MAX, u64::MAX), 0);
-        assert_eq!(Price { input_pico: u64::MAX, output_pico: u64::MAX }.cost_micro(u64::MAX, u64::MAX), u64::MAX);
+        assert_eq!(
+            Price {
+                input_pico: u64::MAX,
+                output_pico: u64::MAX
+            }
+            .cost_micro(u64::MAX, u64::MAX),
+            u64::MAX
+        );
     }
 }

@@ -45,12 +45,18 @@ pub(crate) fn render(tier: &Tier, used: &Counters, now: u64) -> Vec<(String, Str
     let mut headers = Vec::new();
     let mut policy = Vec::new();
     let mut state = Vec::new();
-    let limits = [("requests", tier.daily_requests, used.requests), ("tokens", tier.daily_tokens, used.tokens)];
+    let limits = [
+        ("requests", tier.daily_requests, used.requests),
+        ("tokens", tier.daily_tokens, used.tokens),
+    ];
     for (unit, limit, used) in limits {
         let Some(limit) = limit else { continue };
         let remaining = limit.saturating_sub(used);
         headers.push((format!("x-ratelimit-limit-{unit}"), limit.to_string()));
-        headers.push((format!("x-ratelimit-remaining-{unit}"), remaining.to_string()));
+        headers.push((
+            format!("x-ratelimit-remaining-{unit}"),
+            remaining.to_string(),
+        ));
         headers.push((format!("x-ratelimit-reset-{unit}"), reset_text.clone()));
         policy.push(format!("\"{unit}\";q={limit};w={SECS_PER_DAY}"));
         state.push(format!("\"{unit}\";r={remaining};t={reset}"));
@@ -61,7 +67,10 @@ pub(crate) fn render(tier: &Tier, used: &Counters, now: u64) -> Vec<(String, Str
     }
     if let Some(limit) = tier.daily_cost_micro {
         headers.push(("x-guardrail-budget-limit-usd".to_string(), usd(limit)));
-        headers.push(("x-guardrail-budget-remaining-usd".to_string(), usd(limit.saturating_sub(used.cost_micro))));
+        headers.push((
+            "x-guardrail-budget-remaining-usd".to_string(),
+            usd(limit.saturating_sub(used.cost_micro)),
+        ));
     }
     headers
 }
@@ -75,9 +84,14 @@ mod tests {
 
     #[test]
     fn durations_in_openai_style() {
-        for (secs, text) in
-            [(1, "1s"), (59, "59s"), (60, "1m0s"), (360, "6m0s"), (22_325, "6h12m5s"), (86_400, "24h0m0s")]
-        {
+        for (secs, text) in [
+            (1, "1s"),
+            (59, "59s"),
+            (60, "1m0s"),
+            (360, "6m0s"),
+            (22_325, "6h12m5s"),
+            (86_400, "24h0m0s"),
+        ] {
             assert_eq!(openai_duration(secs), text);
         }
         assert_eq!(secs_to_midnight(0), 86_400);
@@ -104,19 +118,35 @@ mod tests {
             downgrade: None,
             clamp_max_tokens: false,
         };
-        let used = Counters { day: 0, requests: 1, tokens: 1200, cost_micro: 25 };
+        let used = Counters {
+            day: 0,
+            requests: 1,
+            tokens: 1200,
+            cost_micro: 25,
+        };
         let h = render(&tier, &used, 64_075);
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("x-ratelimit-limit-requests"), Some("5"));
         assert_eq!(get("x-ratelimit-remaining-requests"), Some("4"));
         assert_eq!(get("x-ratelimit-reset-requests"), Some("6h12m5s"));
         assert_eq!(get("x-ratelimit-remaining-tokens"), Some("0"));
-        assert_eq!(get("ratelimit-policy"), Some("\"requests\";q=5;w=86400, \"tokens\";q=1000;w=86400"));
-        assert_eq!(get("ratelimit"), Some("\"requests\";r=4;t=22325, \"tokens\";r=0;t=22325"));
+        assert_eq!(
+            get("ratelimit-policy"),
+            Some("\"requests\";q=5;w=86400, \"tokens\";q=1000;w=86400")
+        );
+        assert_eq!(
+            get("ratelimit"),
+            Some("\"requests\";r=4;t=22325, \"tokens\";r=0;t=22325")
+        );
         assert_eq!(get("x-guardrail-budget-limit-usd"), Some("1.000000"));
         assert_eq!(get("x-guardrail-budget-remaining-usd"), Some("0.999975"));
 
-        let bare = Tier { daily_requests: None, daily_tokens: None, daily_cost_micro: None, ..tier };
+        let bare = Tier {
+            daily_requests: None,
+            daily_tokens: None,
+            daily_cost_micro: None,
+            ..tier
+        };
         assert!(render(&bare, &used, 0).is_empty());
     }
 }

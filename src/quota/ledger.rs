@@ -43,13 +43,19 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub fn zero(day: u64) -> Self {
-        Counters { day, ..Counters::default() }
+        Counters {
+            day,
+            ..Counters::default()
+        }
     }
 
     pub fn encode(&self) -> [u8; RECORD_LEN] {
         let mut out = [0u8; RECORD_LEN];
         out[0] = RECORD_VERSION;
-        for (i, word) in [self.day, self.requests, self.tokens, self.cost_micro].iter().enumerate() {
+        for (i, word) in [self.day, self.requests, self.tokens, self.cost_micro]
+            .iter()
+            .enumerate()
+        {
             if let Some(slot) = out.get_mut(1 + 8 * i..9 + 8 * i) {
                 slot.copy_from_slice(&word.to_le_bytes());
             }
@@ -68,7 +74,12 @@ impl Counters {
                 .map(u64::from_le_bytes)
                 .unwrap_or(0)
         };
-        Some(Counters { day: word(0), requests: word(1), tokens: word(2), cost_micro: word(3) })
+        Some(Counters {
+            day: word(0),
+            requests: word(1),
+            tokens: word(2),
+            cost_micro: word(3),
+        })
     }
 
     /// Adds a reservation, saturating.
@@ -181,7 +192,10 @@ pub(crate) fn update<T, R>(
             Step::Keep(t) => return Ok(t),
             Step::Refuse(r) => return Err(UpdateError::Refused(r)),
             Step::Write(next, t) => {
-                if store.compare_and_swap(key, &next.encode(), cas).map_err(|_| UpdateError::Store)? {
+                if store
+                    .compare_and_swap(key, &next.encode(), cas)
+                    .map_err(|_| UpdateError::Store)?
+                {
                     return Ok(t);
                 }
             }
@@ -200,7 +214,12 @@ mod tests {
 
     #[test]
     fn record_round_trips_and_rejects_garbage() {
-        let c = Counters { day: 20_000, requests: 3, tokens: u64::MAX, cost_micro: 25 };
+        let c = Counters {
+            day: 20_000,
+            requests: 3,
+            tokens: u64::MAX,
+            cost_micro: 25,
+        };
         assert_eq!(Counters::decode(&c.encode()), Some(c));
         assert_eq!(Counters::decode(b""), None);
         assert_eq!(Counters::decode(&[2u8; RECORD_LEN]), None);
@@ -240,12 +259,14 @@ mod tests {
     fn update_retries_and_gives_up() {
         let store = MemStore::new();
         store.inject_conflicts(MAX_CAS_ATTEMPTS - 1);
-        let r: Result<(), UpdateError<()>> = update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
+        let r: Result<(), UpdateError<()>> =
+            update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
         assert!(r.is_ok());
         assert_eq!(read(&store, "k", 1).unwrap().requests, 1);
 
         store.inject_conflicts(MAX_CAS_ATTEMPTS);
-        let r: Result<(), UpdateError<()>> = update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
+        let r: Result<(), UpdateError<()>> =
+            update(&store, "k", 1, |c, _| Step::Write(c.plus(1, 0, 0), ()));
         assert!(matches!(r, Err(UpdateError::Contended)));
         assert_eq!(read(&store, "k", 1).unwrap().requests, 1);
     }
@@ -253,8 +274,17 @@ mod tests {
     #[test]
     fn other_days_read_as_zero() {
         let store = MemStore::new();
-        let _: Result<(), UpdateError<()>> = update(&store, "k", 7, |c, _| Step::Write(c.plus(2, 3, 4), ()));
-        assert_eq!(read(&store, "k", 7).unwrap(), Counters { day: 7, requests: 2, tokens: 3, cost_micro: 4 });
+        let _: Result<(), UpdateError<()>> =
+            update(&store, "k", 7, |c, _| Step::Write(c.plus(2, 3, 4), ()));
+        assert_eq!(
+            read(&store, "k", 7).unwrap(),
+            Counters {
+                day: 7,
+                requests: 2,
+                tokens: 3,
+                cost_micro: 4
+            }
+        );
         assert_eq!(read(&store, "k", 8).unwrap(), Counters::zero(8));
         assert_eq!(read(&store, "k", 6).unwrap().day, 7);
     }

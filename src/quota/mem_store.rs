@@ -82,14 +82,21 @@ impl Store for MemStore {
         Ok(self.map.borrow().get(key).cloned())
     }
 
-    fn compare_and_swap(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, StoreError> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<bool, StoreError> {
         if self.failing.get() {
             return Err(StoreError("injected failure".into()));
         }
         if self.take_conflict(key) {
             let token = self.fresh_cas();
             let mut map = self.map.borrow_mut();
-            let entry = map.entry(key.to_string()).or_insert_with(|| (Vec::new(), token));
+            let entry = map
+                .entry(key.to_string())
+                .or_insert_with(|| (Vec::new(), token));
             entry.1 = token;
             return Ok(false);
         }
@@ -98,7 +105,9 @@ impl Store for MemStore {
             return Ok(false);
         }
         let token = self.fresh_cas();
-        self.map.borrow_mut().insert(key.to_string(), (value.to_vec(), token));
+        self.map
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_vec(), token));
         Ok(true)
     }
 }

@@ -29,7 +29,9 @@ mod headers;
 mod ledger;
 mod mem_store;
 
-pub use config::{DowngradeConfig, MissingUser, PriceConfig, QuotaConfig, TierConfig, UnknownTier, ANONYMOUS_TIER};
+pub use config::{
+    DowngradeConfig, MissingUser, PriceConfig, QuotaConfig, TierConfig, UnknownTier, ANONYMOUS_TIER,
+};
 pub use mem_store::MemStore;
 
 use crate::config::ConfigError;
@@ -48,7 +50,12 @@ pub trait Store {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError>;
     /// Writes `value` if the key's CAS token is still `cas` (None: the key must be unset).
     /// Ok(false) means somebody else wrote first: read again and retry.
-    fn compare_and_swap(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, StoreError>;
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +172,9 @@ pub struct QuotaPolicy {
 
 impl QuotaPolicy {
     pub fn compile(cfg: &QuotaConfig) -> Result<Self, ConfigError> {
-        Ok(QuotaPolicy { c: config::compile(cfg)? })
+        Ok(QuotaPolicy {
+            c: config::compile(cfg)?,
+        })
     }
 
     /// Lowercase name of the request header carrying the user id.
@@ -185,17 +194,25 @@ impl QuotaPolicy {
     /// then ignored). No tier header: `default_tier`. A tier header naming no configured tier
     /// (compared exactly, after trimming spaces): `default_tier`, or 400 `unknown_tier` with
     /// `unknown_tier: reject`. Any user id bytes are accepted (hashed into the key if needed).
-    pub fn identify(&self, user: Option<&[u8]>, tier: Option<&[u8]>) -> Result<Identity, QuotaRejection> {
+    pub fn identify(
+        &self,
+        user: Option<&[u8]>,
+        tier: Option<&[u8]>,
+    ) -> Result<Identity, QuotaRejection> {
         let Some(raw) = user.map(trim).filter(|u| !u.is_empty()) else {
             return match self.c.missing_user {
-                MissingUser::Anonymous => {
-                    Ok(Identity { user: ledger::ANONYMOUS_USER.to_string(), tier: ANONYMOUS_TIER.to_string() })
-                }
+                MissingUser::Anonymous => Ok(Identity {
+                    user: ledger::ANONYMOUS_USER.to_string(),
+                    tier: ANONYMOUS_TIER.to_string(),
+                }),
                 MissingUser::Reject => Err(QuotaRejection {
                     status: 401,
                     error_type: "invalid_request_error",
                     code: "missing_user_id",
-                    message: format!("a user id is required (request header {})", self.c.user_header),
+                    message: format!(
+                        "a user id is required (request header {})",
+                        self.c.user_header
+                    ),
                     retry_after_secs: None,
                     headers: Vec::new(),
                 }),
@@ -203,7 +220,10 @@ impl QuotaPolicy {
         };
         let tier = match tier.map(trim).filter(|t| !t.is_empty()) {
             None => self.c.default_tier.clone(),
-            Some(t) => match std::str::from_utf8(t).ok().filter(|t| self.c.tiers.contains_key(*t)) {
+            Some(t) => match std::str::from_utf8(t)
+                .ok()
+                .filter(|t| self.c.tiers.contains_key(*t))
+            {
                 Some(known) => known.to_string(),
                 None => match self.c.unknown_tier {
                     UnknownTier::DefaultTier => self.c.default_tier.clone(),
@@ -212,7 +232,10 @@ impl QuotaPolicy {
                             status: 400,
                             error_type: "invalid_request_error",
                             code: "unknown_tier",
-                            message: format!("request header {} names no configured tier", self.c.tier_header),
+                            message: format!(
+                                "request header {} names no configured tier",
+                                self.c.tier_header
+                            ),
                             retry_after_secs: None,
                             headers: Vec::new(),
                         })
@@ -220,20 +243,30 @@ impl QuotaPolicy {
                 },
             },
         };
-        Ok(Identity { user: ledger::user_key(raw), tier })
+        Ok(Identity {
+            user: ledger::user_key(raw),
+            tier,
+        })
     }
 
     /// Headers phase: refuses a user (or the system) already out of quota. Read-only.
-    pub fn precheck(&self, store: &dyn Store, id: &Identity, now_unix_secs: u64) -> Result<(), QuotaRejection> {
+    pub fn precheck(
+        &self,
+        store: &dyn Store,
+        id: &Identity,
+        now_unix_secs: u64,
+    ) -> Result<(), QuotaRejection> {
         let now = now_unix_secs;
         let tier = self.tier_of(id)?;
         let day = now / SECS_PER_DAY;
-        let used = ledger::read(store, &ledger::record_key(&id.user), day).map_err(|_| unavailable("store error"))?;
+        let used = ledger::read(store, &ledger::record_key(&id.user), day)
+            .map_err(|_| unavailable("store error"))?;
         if let Err(limit) = exhausted(tier, &used) {
             return Err(self.exceeded(tier, limit, &used, now));
         }
         if let Some(budget) = self.c.system_budget_micro {
-            let sys = ledger::read(store, SYSTEM_KEY, day).map_err(|_| unavailable("store error"))?;
+            let sys =
+                ledger::read(store, SYSTEM_KEY, day).map_err(|_| unavailable("store error"))?;
             if sys.cost_micro >= budget {
                 return Err(self.exceeded(tier, Limit::System, &used, now));
             }
@@ -252,16 +285,20 @@ impl QuotaPolicy {
         let tier = self.tier_of(id)?;
         let day = now / SECS_PER_DAY;
         let key = ledger::record_key(&id.user);
-        let reserved = ledger::update(store, &key, day, |used, _| match self.plan(tier, used, est) {
-            Ok(plan) => {
-                let after = used.plus(1, plan.tokens, plan.cost);
-                Step::Write(after, (plan, after))
+        let reserved = ledger::update(store, &key, day, |used, _| {
+            match self.plan(tier, used, est) {
+                Ok(plan) => {
+                    let after = used.plus(1, plan.tokens, plan.cost);
+                    Step::Write(after, (plan, after))
+                }
+                Err(limit) => Step::Refuse((limit, *used)),
             }
-            Err(limit) => Step::Refuse((limit, *used)),
         });
         let (plan, after) = match reserved {
             Ok(r) => r,
-            Err(UpdateError::Refused((limit, used))) => return Err(self.exceeded(tier, limit, &used, now)),
+            Err(UpdateError::Refused((limit, used))) => {
+                return Err(self.exceeded(tier, limit, &used, now))
+            }
             Err(UpdateError::Store) => return Err(unavailable("store error")),
             Err(UpdateError::Contended) => return Err(unavailable("quota ledger busy")),
         };
@@ -306,11 +343,24 @@ impl QuotaPolicy {
 
     /// End of response: replaces the reservation with the real usage (priced by the model the
     /// upstream was asked for). Does nothing once the admission is finished.
-    pub fn settle(&self, store: &dyn Store, adm: &Admission, usage: Usage, _now: u64) -> Settlement {
+    pub fn settle(
+        &self,
+        store: &dyn Store,
+        adm: &Admission,
+        usage: Usage,
+        _now: u64,
+    ) -> Settlement {
         if adm.finished.replace(true) {
-            return Settlement { tier: adm.tier.clone(), cost_micro_usd: 0, tokens: 0, recorded: false };
+            return Settlement {
+                tier: adm.tier.clone(),
+                cost_micro_usd: 0,
+                tokens: 0,
+                recorded: false,
+            };
         }
-        let cost = self.price(adm.model.as_deref()).cost_micro(usage.prompt_tokens, usage.completion_tokens);
+        let cost = self
+            .price(adm.model.as_deref())
+            .cost_micro(usage.prompt_tokens, usage.completion_tokens);
         let tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
         let swap = |c: Counters| {
             let mut c = c.minus(0, adm.reserved_tokens, adm.reserved_cost_micro_usd);
@@ -319,7 +369,12 @@ impl QuotaPolicy {
             c
         };
         let recorded = self.adjust(store, adm, swap);
-        Settlement { tier: adm.tier.clone(), cost_micro_usd: cost, tokens, recorded }
+        Settlement {
+            tier: adm.tier.clone(),
+            cost_micro_usd: cost,
+            tokens,
+            recorded,
+        }
     }
 
     /// Takes the whole reservation back (request, tokens, cost): for an upstream call that
@@ -328,13 +383,22 @@ impl QuotaPolicy {
         if adm.finished.replace(true) {
             return;
         }
-        self.adjust(store, adm, |c| c.minus(1, adm.reserved_tokens, adm.reserved_cost_micro_usd));
+        self.adjust(store, adm, |c| {
+            c.minus(1, adm.reserved_tokens, adm.reserved_cost_micro_usd)
+        });
     }
 
     /// Read-only quota headers for a response that did not go through [`QuotaPolicy::admit`]
     /// (e.g. a request blocked for another reason). Empty if the store cannot be read.
-    pub fn status_headers(&self, store: &dyn Store, id: &Identity, now: u64) -> Vec<(String, String)> {
-        let Ok(tier) = self.tier_of(id) else { return Vec::new() };
+    pub fn status_headers(
+        &self,
+        store: &dyn Store,
+        id: &Identity,
+        now: u64,
+    ) -> Vec<(String, String)> {
+        let Ok(tier) = self.tier_of(id) else {
+            return Vec::new();
+        };
         match ledger::read(store, &ledger::record_key(&id.user), now / SECS_PER_DAY) {
             Ok(used) => headers::render(tier, &used, now),
             Err(_) => Vec::new(),
@@ -374,7 +438,9 @@ impl QuotaPolicy {
     /// Price of a model: exact name, else the longest configured name that the model extends
     /// with `-` (a dated snapshot such as `gpt-4o-mini-2024-07-18`), else `default`.
     fn price(&self, model: Option<&str>) -> Price {
-        let Some(model) = model else { return self.c.default_price };
+        let Some(model) = model else {
+            return self.c.default_price;
+        };
         if let Some(p) = self.c.pricing.get(model) {
             return *p;
         }
@@ -394,12 +460,17 @@ impl QuotaPolicy {
     /// Decides what a request reserves given the user's counters, or which limit it hits.
     fn plan(&self, tier: &Tier, used: &Counters, est: &UsageEstimate) -> Result<Plan, Limit> {
         exhausted(tier, used)?;
-        let remaining_cost = tier.daily_cost_micro.map(|l| l.saturating_sub(used.cost_micro));
+        let remaining_cost = tier
+            .daily_cost_micro
+            .map(|l| l.saturating_sub(used.cost_micro));
 
         let mut model = est.model.clone();
         let mut route_model = None;
-        if let (Some(dg), Some(limit), Some(remaining)) = (&tier.downgrade, tier.daily_cost_micro, remaining_cost) {
-            let below = u128::from(remaining) * 1_000_000 < u128::from(dg.below_ppm) * u128::from(limit);
+        if let (Some(dg), Some(limit), Some(remaining)) =
+            (&tier.downgrade, tier.daily_cost_micro, remaining_cost)
+        {
+            let below =
+                u128::from(remaining) * 1_000_000 < u128::from(dg.below_ppm) * u128::from(limit);
             if below && model.as_deref() != Some(dg.model.as_str()) {
                 route_model = Some(dg.model.clone());
                 model = route_model.clone();
@@ -408,7 +479,9 @@ impl QuotaPolicy {
 
         let price = self.price(model.as_deref());
         let prompt = est.prompt_tokens;
-        let mut completion = est.max_completion_tokens.unwrap_or(self.c.default_completion_tokens);
+        let mut completion = est
+            .max_completion_tokens
+            .unwrap_or(self.c.default_completion_tokens);
         let mut clamp = None;
         if tier.clamp_max_tokens {
             // Completion tokens the remaining cost and token budgets can still pay for.
@@ -420,8 +493,12 @@ impl QuotaPolicy {
                     out => u64::try_from(left / u128::from(out)).unwrap_or(u64::MAX),
                 }
             });
-            let token_cap = tier.daily_tokens.map(|l| l.saturating_sub(used.tokens).saturating_sub(prompt));
-            let cap = cost_cap.unwrap_or(u64::MAX).min(token_cap.unwrap_or(u64::MAX));
+            let token_cap = tier
+                .daily_tokens
+                .map(|l| l.saturating_sub(used.tokens).saturating_sub(prompt));
+            let cap = cost_cap
+                .unwrap_or(u64::MAX)
+                .min(token_cap.unwrap_or(u64::MAX));
             if completion > cap {
                 if cap == 0 {
                     return Err(match (cost_cap, tier.daily_cost_micro, tier.daily_tokens) {
@@ -447,24 +524,35 @@ impl QuotaPolicy {
     fn exceeded(&self, tier: &Tier, limit: Limit, used: &Counters, now: u64) -> QuotaRejection {
         let name = &tier.name;
         let (code, message) = match limit {
-            Limit::Requests(l) => {
-                ("daily_request_limit_exceeded", format!("daily request limit of {l} reached for tier {name}"))
-            }
-            Limit::Tokens(l) => {
-                ("daily_token_limit_exceeded", format!("daily token limit of {l} reached for tier {name}"))
-            }
+            Limit::Requests(l) => (
+                "daily_request_limit_exceeded",
+                format!("daily request limit of {l} reached for tier {name}"),
+            ),
+            Limit::Tokens(l) => (
+                "daily_token_limit_exceeded",
+                format!("daily token limit of {l} reached for tier {name}"),
+            ),
             Limit::Cost(l) => (
                 "daily_cost_limit_exceeded",
-                format!("daily cost limit of {} USD reached for tier {name}", headers::usd(l)),
+                format!(
+                    "daily cost limit of {} USD reached for tier {name}",
+                    headers::usd(l)
+                ),
             ),
-            Limit::System => ("system_budget_exceeded", "the service's daily budget is spent".to_string()),
+            Limit::System => (
+                "system_budget_exceeded",
+                "the service's daily budget is spent".to_string(),
+            ),
         };
         let retry = headers::secs_to_midnight(now);
         QuotaRejection {
             status: 429,
             error_type: "insufficient_quota",
             code,
-            message: format!("{message}; it resets at 00:00 UTC, in {}", headers::openai_duration(retry)),
+            message: format!(
+                "{message}; it resets at 00:00 UTC, in {}",
+                headers::openai_duration(retry)
+            ),
             retry_after_secs: Some(retry),
             headers: headers::render(tier, used, now),
         }
@@ -552,7 +640,11 @@ mod tests {
     }
 
     fn est(prompt: u64, max: Option<u64>) -> UsageEstimate {
-        UsageEstimate { model: None, prompt_tokens: prompt, max_completion_tokens: max }
+        UsageEstimate {
+            model: None,
+            prompt_tokens: prompt,
+            max_completion_tokens: max,
+        }
     }
 
     fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -575,29 +667,58 @@ mod tests {
         for expected in ["4", "3", "2", "1", "0"] {
             assert_eq!(p.precheck(&store, &alice, NOW), Ok(()));
             let adm = p.admit(&store, &alice, NOW, &est(10, Some(10))).unwrap();
-            assert_eq!(header(&adm.headers, "x-ratelimit-limit-requests"), Some("5"));
-            assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some(expected));
-            assert_eq!(header(&adm.headers, "x-ratelimit-reset-requests"), Some("6h12m5s"));
-            assert_eq!(header(&adm.headers, "ratelimit-policy"), Some("\"requests\";q=5;w=86400"));
-            assert_eq!(header(&adm.headers, "ratelimit"), Some(format!("\"requests\";r={expected};t=22325").as_str()));
+            assert_eq!(
+                header(&adm.headers, "x-ratelimit-limit-requests"),
+                Some("5")
+            );
+            assert_eq!(
+                header(&adm.headers, "x-ratelimit-remaining-requests"),
+                Some(expected)
+            );
+            assert_eq!(
+                header(&adm.headers, "x-ratelimit-reset-requests"),
+                Some("6h12m5s")
+            );
+            assert_eq!(
+                header(&adm.headers, "ratelimit-policy"),
+                Some("\"requests\";q=5;w=86400")
+            );
+            assert_eq!(
+                header(&adm.headers, "ratelimit"),
+                Some(format!("\"requests\";r={expected};t=22325").as_str())
+            );
             assert_eq!(header(&adm.headers, "x-ratelimit-limit-tokens"), None);
             assert_eq!(adm.tier, "free");
-            p.settle(&store, &adm, Usage { prompt_tokens: 10, completion_tokens: 10 }, NOW);
+            p.settle(
+                &store,
+                &adm,
+                Usage {
+                    prompt_tokens: 10,
+                    completion_tokens: 10,
+                },
+                NOW,
+            );
         }
-        for rejected in
-            [p.precheck(&store, &alice, NOW).unwrap_err(), p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err()]
-        {
+        for rejected in [
+            p.precheck(&store, &alice, NOW).unwrap_err(),
+            p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err(),
+        ] {
             assert_eq!(rejected.status, 429);
             assert_eq!(rejected.error_type, "insufficient_quota");
             assert_eq!(rejected.code, "daily_request_limit_exceeded");
             assert_eq!(rejected.retry_after_secs, Some(22_325));
             assert!(
-                rejected.message.starts_with("daily request limit of 5 reached for tier free"),
+                rejected
+                    .message
+                    .starts_with("daily request limit of 5 reached for tier free"),
                 "{}",
                 rejected.message
             );
             assert!(!rejected.message.contains("alice"));
-            assert_eq!(header(&rejected.headers, "x-ratelimit-remaining-requests"), Some("0"));
+            assert_eq!(
+                header(&rejected.headers, "x-ratelimit-remaining-requests"),
+                Some("0")
+            );
         }
         assert_eq!(user_counters(&store, &alice, NOW).requests, 5);
     }
@@ -612,7 +733,10 @@ mod tests {
         }
         assert!(p.admit(&store, &alice, NOW, &est(1, Some(1))).is_err());
         let adm = p.admit(&store, &bob, NOW, &est(1, Some(1))).unwrap();
-        assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some("4"));
+        assert_eq!(
+            header(&adm.headers, "x-ratelimit-remaining-requests"),
+            Some("4")
+        );
     }
 
     #[test]
@@ -630,19 +754,34 @@ mod tests {
             let id = p.identify(Some(format!("u{i}").as_bytes()), *tier).unwrap();
             assert_eq!(id.tier, *name);
             let adm = p.admit(&store, &id, NOW, &est(1, None)).unwrap();
-            assert_eq!(header(&adm.headers, "x-ratelimit-limit-requests"), Some(*limit));
+            assert_eq!(
+                header(&adm.headers, "x-ratelimit-limit-requests"),
+                Some(*limit)
+            );
         }
     }
 
     #[test]
     fn unknown_tier_falls_back_or_is_refused() {
-        let unknown: &[&[u8]] = &[b"PREMIUM", b"gold", b"\xff\xfe", &[b'p'; 10_240], b"prem\nium"];
+        let unknown: &[&[u8]] = &[
+            b"PREMIUM",
+            b"gold",
+            b"\xff\xfe",
+            &[b'p'; 10_240],
+            b"prem\nium",
+        ];
         let fallback = basic();
         let strict = policy(r#"{"unknown_tier":"reject","tiers":{"free":{"daily_requests":5}}}"#);
         for tier in unknown {
-            assert_eq!(fallback.identify(Some(b"alice"), Some(tier)).unwrap().tier, "free");
+            assert_eq!(
+                fallback.identify(Some(b"alice"), Some(tier)).unwrap().tier,
+                "free"
+            );
             let r = strict.identify(Some(b"alice"), Some(tier)).unwrap_err();
-            assert_eq!((r.status, r.error_type, r.code), (400, "invalid_request_error", "unknown_tier"));
+            assert_eq!(
+                (r.status, r.error_type, r.code),
+                (400, "invalid_request_error", "unknown_tier")
+            );
             assert!(r.message.is_ascii() && !r.message.contains("gold"));
         }
     }
@@ -652,7 +791,10 @@ mod tests {
         let strict = basic();
         for missing in [None, Some(&b""[..]), Some(&b"  \t"[..])] {
             let r = strict.identify(missing, Some(b"premium")).unwrap_err();
-            assert_eq!((r.status, r.error_type, r.code), (401, "invalid_request_error", "missing_user_id"));
+            assert_eq!(
+                (r.status, r.error_type, r.code),
+                (401, "invalid_request_error", "missing_user_id")
+            );
         }
 
         let open = policy(
@@ -662,11 +804,20 @@ mod tests {
         // All anonymous requests share one bucket, whatever tier they claim.
         let a = open.identify(None, Some(b"free")).unwrap();
         let b = open.identify(Some(b""), None).unwrap();
-        assert_eq!(a, Identity { user: "anon".into(), tier: "anonymous".into() });
+        assert_eq!(
+            a,
+            Identity {
+                user: "anon".into(),
+                tier: "anonymous".into()
+            }
+        );
         assert_eq!(a, b);
         open.admit(&store, &a, NOW, &est(1, None)).unwrap();
         open.admit(&store, &b, NOW, &est(1, None)).unwrap();
-        assert_eq!(open.admit(&store, &a, NOW, &est(1, None)).unwrap_err().code, "daily_request_limit_exceeded");
+        assert_eq!(
+            open.admit(&store, &a, NOW, &est(1, None)).unwrap_err().code,
+            "daily_request_limit_exceeded"
+        );
         // A real user called "anon" is not the anonymous bucket.
         let named = open.identify(Some(b"anon"), None).unwrap();
         assert_eq!(named.tier, "free");
@@ -679,20 +830,48 @@ mod tests {
         let store = MemStore::new();
         let alice = user(&p, "alice");
         let first = p.admit(&store, &alice, NOW, &est(30, Some(20))).unwrap();
-        assert_eq!(header(&first.headers, "x-ratelimit-limit-tokens"), Some("100"));
-        assert_eq!(header(&first.headers, "x-ratelimit-remaining-tokens"), Some("50"));
-        assert_eq!(header(&first.headers, "x-ratelimit-reset-tokens"), Some("6h12m5s"));
-        assert_eq!(header(&first.headers, "ratelimit-policy"), Some("\"tokens\";q=100;w=86400"));
+        assert_eq!(
+            header(&first.headers, "x-ratelimit-limit-tokens"),
+            Some("100")
+        );
+        assert_eq!(
+            header(&first.headers, "x-ratelimit-remaining-tokens"),
+            Some("50")
+        );
+        assert_eq!(
+            header(&first.headers, "x-ratelimit-reset-tokens"),
+            Some("6h12m5s")
+        );
+        assert_eq!(
+            header(&first.headers, "ratelimit-policy"),
+            Some("\"tokens\";q=100;w=86400")
+        );
         assert_eq!(header(&first.headers, "x-ratelimit-limit-requests"), None);
         assert_eq!(header(&first.headers, "x-guardrail-budget-limit-usd"), None);
         // Settling for fewer tokens gives the difference back.
-        p.settle(&store, &first, Usage { prompt_tokens: 30, completion_tokens: 10 }, NOW);
+        p.settle(
+            &store,
+            &first,
+            Usage {
+                prompt_tokens: 30,
+                completion_tokens: 10,
+            },
+            NOW,
+        );
         let second = p.admit(&store, &alice, NOW, &est(30, Some(30))).unwrap();
-        assert_eq!(header(&second.headers, "x-ratelimit-remaining-tokens"), Some("0"));
+        assert_eq!(
+            header(&second.headers, "x-ratelimit-remaining-tokens"),
+            Some("0")
+        );
         let r = p.admit(&store, &alice, NOW, &est(1, Some(1))).unwrap_err();
         assert_eq!((r.status, r.code), (429, "daily_token_limit_exceeded"));
-        assert!(r.message.starts_with("daily token limit of 100 reached for tier free"));
-        assert_eq!(header(&r.headers, "x-ratelimit-remaining-tokens"), Some("0"));
+        assert!(r
+            .message
+            .starts_with("daily token limit of 100 reached for tier free"));
+        assert_eq!(
+            header(&r.headers, "x-ratelimit-remaining-tokens"),
+            Some("0")
+        );
     }
 
     #[test]
@@ -705,40 +884,78 @@ mod tests {
             // The estimate (11 + 1000 completion tokens) is far above the real cost.
             let adm = p.admit(&store, &alice, NOW, &est(11, Some(1000))).unwrap();
             assert_eq!(adm.reserved_cost_micro_usd, 2_011);
-            let s = p.settle(&store, &adm, Usage { prompt_tokens: 11, completion_tokens: 7 }, NOW);
+            let s = p.settle(
+                &store,
+                &adm,
+                Usage {
+                    prompt_tokens: 11,
+                    completion_tokens: 7,
+                },
+                NOW,
+            );
             assert_eq!((s.cost_micro_usd, s.tokens, s.recorded), (25, 18, true));
             let h = p.status_headers(&store, &alice, NOW);
             assert_eq!(header(&h, "x-guardrail-budget-limit-usd"), Some("0.000100"));
-            assert_eq!(header(&h, "x-guardrail-budget-remaining-usd"), Some(remaining));
+            assert_eq!(
+                header(&h, "x-guardrail-budget-remaining-usd"),
+                Some(remaining)
+            );
         }
         let r = p.admit(&store, &alice, NOW, &est(11, Some(7))).unwrap_err();
         assert_eq!((r.status, r.code), (429, "daily_cost_limit_exceeded"));
-        assert!(r.message.starts_with("daily cost limit of 0.000100 USD reached for tier free"));
-        assert_eq!(p.precheck(&store, &alice, NOW).unwrap_err().code, "daily_cost_limit_exceeded");
+        assert!(r
+            .message
+            .starts_with("daily cost limit of 0.000100 USD reached for tier free"));
+        assert_eq!(
+            p.precheck(&store, &alice, NOW).unwrap_err().code,
+            "daily_cost_limit_exceeded"
+        );
         assert_eq!(user_counters(&store, &alice, NOW).cost_micro, 100);
     }
 
     #[test]
     fn system_budget_spans_users_and_rolls_back_the_user() {
-        let p = policy(r#"{"daily_budget_usd":0.00005,"tiers":{"free":{"daily_requests":10,"daily_cost_usd":1.0}}}"#);
+        let p = policy(
+            r#"{"daily_budget_usd":0.00005,"tiers":{"free":{"daily_requests":10,"daily_cost_usd":1.0}}}"#,
+        );
         let store = MemStore::new();
         for name in ["alice", "bob"] {
             let id = user(&p, name);
             let adm = p.admit(&store, &id, NOW, &est(11, Some(7))).unwrap();
             assert!(adm.system_reserved);
-            p.settle(&store, &adm, Usage { prompt_tokens: 11, completion_tokens: 7 }, NOW);
+            p.settle(
+                &store,
+                &adm,
+                Usage {
+                    prompt_tokens: 11,
+                    completion_tokens: 7,
+                },
+                NOW,
+            );
         }
         assert_eq!(
             counters(&store, SYSTEM_KEY, NOW),
-            Counters { day: 20_000, requests: 2, tokens: 36, cost_micro: 50 }
+            Counters {
+                day: 20_000,
+                requests: 2,
+                tokens: 36,
+                cost_micro: 50
+            }
         );
         let carol = user(&p, "carol");
-        for r in
-            [p.admit(&store, &carol, NOW, &est(1, None)).unwrap_err(), p.precheck(&store, &carol, NOW).unwrap_err()]
-        {
-            assert_eq!((r.status, r.error_type, r.code), (429, "insufficient_quota", "system_budget_exceeded"));
+        for r in [
+            p.admit(&store, &carol, NOW, &est(1, None)).unwrap_err(),
+            p.precheck(&store, &carol, NOW).unwrap_err(),
+        ] {
+            assert_eq!(
+                (r.status, r.error_type, r.code),
+                (429, "insufficient_quota", "system_budget_exceeded")
+            );
             assert_eq!(r.retry_after_secs, Some(22_325));
-            assert_eq!(header(&r.headers, "x-ratelimit-remaining-requests"), Some("10"));
+            assert_eq!(
+                header(&r.headers, "x-ratelimit-remaining-requests"),
+                Some("10")
+            );
         }
         // Carol's tentative reservation was rolled back.
         assert_eq!(user_counters(&store, &carol, NOW).requests, 0);
@@ -753,25 +970,70 @@ mod tests {
         let store = MemStore::new();
         let alice = user(&p, "alice");
         let kept = p.admit(&store, &alice, NOW, &est(10, Some(10))).unwrap();
-        p.settle(&store, &kept, Usage { prompt_tokens: 10, completion_tokens: 10 }, NOW);
-        let before = (user_counters(&store, &alice, NOW), counters(&store, SYSTEM_KEY, NOW));
+        p.settle(
+            &store,
+            &kept,
+            Usage {
+                prompt_tokens: 10,
+                completion_tokens: 10,
+            },
+            NOW,
+        );
+        let before = (
+            user_counters(&store, &alice, NOW),
+            counters(&store, SYSTEM_KEY, NOW),
+        );
 
         let adm = p.admit(&store, &alice, NOW, &est(100, Some(100))).unwrap();
-        assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some("3"));
+        assert_eq!(
+            header(&adm.headers, "x-ratelimit-remaining-requests"),
+            Some("3")
+        );
         p.refund(&store, &adm, NOW);
-        assert_eq!((user_counters(&store, &alice, NOW), counters(&store, SYSTEM_KEY, NOW)), before);
+        assert_eq!(
+            (
+                user_counters(&store, &alice, NOW),
+                counters(&store, SYSTEM_KEY, NOW)
+            ),
+            before
+        );
         let h = p.status_headers(&store, &alice, NOW);
         assert_eq!(header(&h, "x-ratelimit-remaining-requests"), Some("4"));
         assert_eq!(header(&h, "x-ratelimit-remaining-tokens"), Some("980"));
-        assert_eq!(header(&h, "x-guardrail-budget-remaining-usd"), Some("0.999970"));
+        assert_eq!(
+            header(&h, "x-guardrail-budget-remaining-usd"),
+            Some("0.999970")
+        );
 
         // A second refund, or a settle after the refund, changes nothing.
         p.refund(&store, &adm, NOW);
-        let s = p.settle(&store, &adm, Usage { prompt_tokens: 5, completion_tokens: 5 }, NOW);
+        let s = p.settle(
+            &store,
+            &adm,
+            Usage {
+                prompt_tokens: 5,
+                completion_tokens: 5,
+            },
+            NOW,
+        );
         assert_eq!((s.cost_micro_usd, s.recorded), (0, false));
-        let s = p.settle(&store, &kept, Usage { prompt_tokens: 5, completion_tokens: 5 }, NOW);
+        let s = p.settle(
+            &store,
+            &kept,
+            Usage {
+                prompt_tokens: 5,
+                completion_tokens: 5,
+            },
+            NOW,
+        );
         assert!(!s.recorded);
-        assert_eq!((user_counters(&store, &alice, NOW), counters(&store, SYSTEM_KEY, NOW)), before);
+        assert_eq!(
+            (
+                user_counters(&store, &alice, NOW),
+                counters(&store, SYSTEM_KEY, NOW)
+            ),
+            before
+        );
     }
 
     #[test]
@@ -790,9 +1052,25 @@ mod tests {
             let alice = user(&p, "alice");
             let adm = p.admit(&store, &alice, NOW, &est(11, max)).unwrap();
             assert_eq!(adm.reserved_tokens, 11 + max.unwrap_or(256));
-            let s = p.settle(&store, &adm, Usage { prompt_tokens: 11, completion_tokens: completion }, NOW);
-            assert_eq!((s.tokens, s.cost_micro_usd, s.recorded), (tokens, cost, true));
-            let expected = Counters { day: 20_000, requests: 1, tokens, cost_micro: cost };
+            let s = p.settle(
+                &store,
+                &adm,
+                Usage {
+                    prompt_tokens: 11,
+                    completion_tokens: completion,
+                },
+                NOW,
+            );
+            assert_eq!(
+                (s.tokens, s.cost_micro_usd, s.recorded),
+                (tokens, cost, true)
+            );
+            let expected = Counters {
+                day: 20_000,
+                requests: 1,
+                tokens,
+                cost_micro: cost,
+            };
             assert_eq!(user_counters(&store, &alice, NOW), expected);
             assert_eq!(counters(&store, SYSTEM_KEY, NOW), expected);
         }
@@ -811,7 +1089,10 @@ mod tests {
         let tomorrow = NOW + SECS_PER_DAY;
         assert_eq!(p.precheck(&store, &alice, tomorrow), Ok(()));
         let adm = p.admit(&store, &alice, tomorrow, &est(1, Some(1))).unwrap();
-        assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some("4"));
+        assert_eq!(
+            header(&adm.headers, "x-ratelimit-remaining-requests"),
+            Some("4")
+        );
         // Yesterday's last request finishes after midnight: today's counters stay as they are.
         let today = user_counters(&store, &alice, tomorrow);
         let late = late.unwrap();
@@ -821,16 +1102,30 @@ mod tests {
         // overwriting it.
         let straggler = p.admit(&store, &alice, NOW, &est(1, Some(1))).unwrap();
         assert_eq!(straggler.day, tomorrow / SECS_PER_DAY);
-        assert_eq!(header(&straggler.headers, "x-ratelimit-remaining-requests"), Some("3"));
+        assert_eq!(
+            header(&straggler.headers, "x-ratelimit-remaining-requests"),
+            Some("3")
+        );
         assert_eq!(user_counters(&store, &alice, tomorrow).requests, 2);
         // One second before midnight the reset is 1s away.
         let bob = user(&p, "bob");
-        let adm = p.admit(&store, &bob, NOW + 22_324, &est(1, Some(1))).unwrap();
-        assert_eq!(header(&adm.headers, "x-ratelimit-reset-requests"), Some("1s"));
+        let adm = p
+            .admit(&store, &bob, NOW + 22_324, &est(1, Some(1)))
+            .unwrap();
+        assert_eq!(
+            header(&adm.headers, "x-ratelimit-reset-requests"),
+            Some("1s")
+        );
         for _ in 0..4 {
-            p.admit(&store, &bob, NOW + 22_324, &est(1, Some(1))).unwrap();
+            p.admit(&store, &bob, NOW + 22_324, &est(1, Some(1)))
+                .unwrap();
         }
-        assert_eq!(p.admit(&store, &bob, NOW + 22_324, &est(1, Some(1))).unwrap_err().retry_after_secs, Some(1));
+        assert_eq!(
+            p.admit(&store, &bob, NOW + 22_324, &est(1, Some(1)))
+                .unwrap_err()
+                .retry_after_secs,
+            Some(1)
+        );
     }
 
     /// A store where another worker's admission runs between our read and our write, for the
@@ -848,10 +1143,18 @@ mod tests {
         fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
             self.inner.get(key)
         }
-        fn compare_and_swap(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, StoreError> {
+        fn compare_and_swap(
+            &self,
+            key: &str,
+            value: &[u8],
+            cas: Option<u32>,
+        ) -> Result<bool, StoreError> {
             if self.rivals.get() > 0 {
                 self.rivals.set(self.rivals.get() - 1);
-                match self.policy.admit(self.inner, &self.rival, NOW, &est(11, Some(7))) {
+                match self
+                    .policy
+                    .admit(self.inner, &self.rival, NOW, &est(11, Some(7)))
+                {
                     Ok(_) => self.rival_admitted.set(self.rival_admitted.get() + 1),
                     Err(_) => self.rival_refused.set(self.rival_refused.get() + 1),
                 }
@@ -884,19 +1187,31 @@ mod tests {
             let alice = user(policy, "alice");
             let mut admitted = 0;
             for _ in 0..ours {
-                if policy.admit(&racing, &alice, NOW, &est(11, Some(7))).is_ok() {
+                if policy
+                    .admit(&racing, &alice, NOW, &est(11, Some(7)))
+                    .is_ok()
+                {
                     admitted += 1;
                 }
             }
             let total = admitted + racing.rival_admitted.get();
             assert_eq!(total, limit, "{rival} {rivals} {ours}");
             let rivals_run = rivals - racing.rivals.get();
-            assert_eq!(racing.rival_admitted.get() + racing.rival_refused.get(), rivals_run);
+            assert_eq!(
+                racing.rival_admitted.get() + racing.rival_refused.get(),
+                rivals_run
+            );
             assert!(rivals_run >= limit.min(rivals), "the race did happen");
             if policy.c.system_budget_micro.is_some() {
-                assert_eq!(counters(&store, SYSTEM_KEY, NOW).cost_micro, 25 * u64::from(limit));
+                assert_eq!(
+                    counters(&store, SYSTEM_KEY, NOW).cost_micro,
+                    25 * u64::from(limit)
+                );
             } else {
-                assert_eq!(user_counters(&store, &alice, NOW).requests, u64::from(limit));
+                assert_eq!(
+                    user_counters(&store, &alice, NOW).requests,
+                    u64::from(limit)
+                );
             }
         }
     }
@@ -922,14 +1237,24 @@ mod tests {
 
         // Contention on the system record rolls the user's reservation back.
         store.inject_conflicts_on(":sys", 16);
-        assert_eq!(p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err().code, "quota_unavailable");
+        assert_eq!(
+            p.admit(&store, &alice, NOW, &est(1, None))
+                .unwrap_err()
+                .code,
+            "quota_unavailable"
+        );
         assert_eq!(user_counters(&store, &alice, NOW).requests, 1);
         assert_eq!(counters(&store, SYSTEM_KEY, NOW).requests, 1);
 
         let adm = p.admit(&store, &alice, NOW, &est(1, None)).unwrap();
         store.set_failing(true);
         assert_eq!(p.precheck(&store, &alice, NOW).unwrap_err().status, 503);
-        assert_eq!(p.admit(&store, &alice, NOW, &est(1, None)).unwrap_err().status, 503);
+        assert_eq!(
+            p.admit(&store, &alice, NOW, &est(1, None))
+                .unwrap_err()
+                .status,
+            503
+        );
         assert!(p.status_headers(&store, &alice, NOW).is_empty());
         assert!(!p.settle(&store, &adm, Usage::default(), NOW).recorded);
         store.set_failing(false);
@@ -956,16 +1281,28 @@ mod tests {
         for raw in hostile {
             let id = p.identify(Some(raw), None).unwrap();
             let key = ledger::record_key(&id.user);
-            assert!(key.len() <= 76 && key.bytes().all(|b| b.is_ascii_graphic()), "{key}");
+            assert!(
+                key.len() <= 76 && key.bytes().all(|b| b.is_ascii_graphic()),
+                "{key}"
+            );
             assert!(keys.insert(key));
             let adm = p.admit(&store, &id, NOW, &est(1, None)).unwrap();
-            assert_eq!(header(&adm.headers, "x-ratelimit-remaining-requests"), Some("4"));
-            assert!(adm.headers.iter().all(|(k, v)| k.is_ascii() && v.bytes().all(|b| (0x20..0x7f).contains(&b))));
+            assert_eq!(
+                header(&adm.headers, "x-ratelimit-remaining-requests"),
+                Some("4")
+            );
+            assert!(adm
+                .headers
+                .iter()
+                .all(|(k, v)| k.is_ascii() && v.bytes().all(|b| (0x20..0x7f).contains(&b))));
         }
         // The system record was not touched by a user called "mg:q:v1:sys".
         assert_eq!(store.value(SYSTEM_KEY), None);
         // Surrounding whitespace is not part of the id.
-        assert_eq!(user(&p, "alice"), p.identify(Some(b"  alice\t"), None).unwrap());
+        assert_eq!(
+            user(&p, "alice"),
+            p.identify(Some(b"  alice\t"), None).unwrap()
+        );
     }
 
     #[test]
@@ -977,7 +1314,11 @@ mod tests {
         );
         let store = MemStore::new();
         let alice = user(&p, "alice");
-        let big = UsageEstimate { model: Some("gpt-4o".into()), prompt_tokens: 100, max_completion_tokens: Some(100) };
+        let big = UsageEstimate {
+            model: Some("gpt-4o".into()),
+            prompt_tokens: 100,
+            max_completion_tokens: Some(100),
+        };
         // 1000 micro-USD budget; each request costs 300. Remaining 1000, 700, 400: no routing.
         for _ in 0..3 {
             let adm = p.admit(&store, &alice, NOW, &big).unwrap();
@@ -989,23 +1330,45 @@ mod tests {
         assert_eq!(adm.route_model.as_deref(), Some("gpt-4o-mini"));
         assert_eq!(adm.model.as_deref(), Some("gpt-4o-mini"));
         assert_eq!(adm.reserved_cost_micro_usd, 75);
-        let s = p.settle(&store, &adm, Usage { prompt_tokens: 100, completion_tokens: 100 }, NOW);
+        let s = p.settle(
+            &store,
+            &adm,
+            Usage {
+                prompt_tokens: 100,
+                completion_tokens: 100,
+            },
+            NOW,
+        );
         assert_eq!(s.cost_micro_usd, 75);
         // Asking for the cheap model already: no route decision to report.
-        let mini = UsageEstimate { model: Some("gpt-4o-mini".into()), ..big.clone() };
-        assert_eq!(p.admit(&store, &alice, NOW, &mini).unwrap().route_model, None);
+        let mini = UsageEstimate {
+            model: Some("gpt-4o-mini".into()),
+            ..big.clone()
+        };
+        assert_eq!(
+            p.admit(&store, &alice, NOW, &mini).unwrap().route_model,
+            None
+        );
     }
 
     #[test]
     fn clamp_max_tokens_to_what_the_budget_pays_for() {
-        let p = policy(r#"{"tiers":{"free":{"daily_cost_usd":0.0001,"daily_tokens":1000,"clamp_max_tokens":true}}}"#);
+        let p = policy(
+            r#"{"tiers":{"free":{"daily_cost_usd":0.0001,"daily_tokens":1000,"clamp_max_tokens":true}}}"#,
+        );
         // (spent micro-USD, spent tokens, prompt, max_tokens) -> clamp, or the refusal code
-        type Case = (u64, u64, u64, Option<u64>, Result<Option<u64>, &'static str>);
+        type Case = (
+            u64,
+            u64,
+            u64,
+            Option<u64>,
+            Result<Option<u64>, &'static str>,
+        );
         let cases: [Case; 6] = [
-            (0, 0, 10, Some(20), Ok(None)),                         // 10 + 40 = 50 <= 100
-            (0, 0, 10, Some(100), Ok(Some(45))),                    // (100 - 10) / 2
-            (0, 0, 10, None, Ok(Some(45))),                         // default 256 clamped too
-            (0, 990, 5, Some(100), Ok(Some(5))),                    // token budget: 1000 - 990 - 5
+            (0, 0, 10, Some(20), Ok(None)),      // 10 + 40 = 50 <= 100
+            (0, 0, 10, Some(100), Ok(Some(45))), // (100 - 10) / 2
+            (0, 0, 10, None, Ok(Some(45))),      // default 256 clamped too
+            (0, 990, 5, Some(100), Ok(Some(5))), // token budget: 1000 - 990 - 5
             (95, 0, 5, Some(10), Err("daily_cost_limit_exceeded")), // prompt takes the rest
             (0, 995, 5, Some(10), Err("daily_token_limit_exceeded")),
         ];
@@ -1013,8 +1376,15 @@ mod tests {
             let store = MemStore::new();
             let alice = user(&p, "alice");
             let key = ledger::record_key(&alice.user);
-            let seeded = Counters { day: NOW / SECS_PER_DAY, requests: 0, tokens, cost_micro: cost };
-            assert!(store.compare_and_swap(&key, &seeded.encode(), None).unwrap());
+            let seeded = Counters {
+                day: NOW / SECS_PER_DAY,
+                requests: 0,
+                tokens,
+                cost_micro: cost,
+            };
+            assert!(store
+                .compare_and_swap(&key, &seeded.encode(), None)
+                .unwrap());
             match (p.admit(&store, &alice, NOW, &est(prompt, max)), expected) {
                 (Ok(adm), Ok(clamp)) => {
                     assert_eq!(adm.clamp_max_tokens, clamp);
@@ -1045,7 +1415,11 @@ mod tests {
             (Some("claude-3"), 3_000_000),
         ];
         for (model, cost) in cases {
-            assert_eq!(p.price(model).cost_micro(1_000_000, 1_000_000), cost, "{model:?}");
+            assert_eq!(
+                p.price(model).cost_micro(1_000_000, 1_000_000),
+                cost,
+                "{model:?}"
+            );
         }
     }
 
@@ -1053,17 +1427,27 @@ mod tests {
     fn token_estimates_round_up() {
         for (bytes, tokens) in [(0, 0), (1, 1), (4, 1), (5, 2), (4096, 1024)] {
             assert_eq!(QuotaPolicy::estimate_prompt_tokens(bytes), tokens);
-            assert_eq!(QuotaPolicy::estimate_completion_tokens_from_text(bytes), tokens);
+            assert_eq!(
+                QuotaPolicy::estimate_completion_tokens_from_text(bytes),
+                tokens
+            );
         }
     }
 
     #[test]
     fn accessors_and_cleanup() {
         let p = policy(r#"{"user_header":"X-Auth-User","tier_header":"X-Auth-Tier"}"#);
-        assert_eq!((p.user_header(), p.tier_header()), ("x-auth-user", "x-auth-tier"));
-        assert_eq!(p.tier_names().collect::<Vec<_>>(), ["enterprise", "free", "premium"]);
+        assert_eq!(
+            (p.user_header(), p.tier_header()),
+            ("x-auth-user", "x-auth-tier")
+        );
+        assert_eq!(
+            p.tier_names().collect::<Vec<_>>(),
+            ["enterprise", "free", "premium"]
+        );
         let store = MemStore::new();
-        p.admit(&store, &user(&p, "alice"), NOW, &est(1, None)).unwrap();
+        p.admit(&store, &user(&p, "alice"), NOW, &est(1, None))
+            .unwrap();
         p.cleanup(&store, NOW + 10 * SECS_PER_DAY);
         assert_eq!(store.len(), 1);
     }
