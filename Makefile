@@ -8,6 +8,9 @@
 #   make e2e     only the e2e suite (expects `make build`)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
 #   make bench   native engine, the module in V8 (Node.js), and Envoy with/without the filter
+#   make oci     the module as an OCI image layout in target/oci (Istio's Wasm oci-variant media
+#                types; deterministic); prints the manifest digest = WasmPlugin spec.sha256
+#   make oci-pin writes that digest into examples/istio/wasmplugin.yaml (spec.sha256)
 #
 # Envoy is resolved by scripts/envoy.sh: $ENVOY_BIN, func-e, envoy on PATH, then .venv/bin/envoy.
 
@@ -25,7 +28,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e eval eval-pii eval-envoy eval-pii-envoy bench
+.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e eval eval-pii eval-envoy eval-pii-envoy bench oci oci-pin
 
 setup: rust-setup venv
 
@@ -88,3 +91,10 @@ eval-pii-envoy: venv build
 # BENCH_PART=native|wasm|envoy runs one part of it (default: all three).
 bench: setup build
 	bash scripts/bench.sh $(BENCH_PART)
+
+# The module as an OCI image (scripts/oci.py: push/pull to a registry too, see its --help).
+oci: build
+	python3 scripts/oci.py build
+
+oci-pin: oci
+	python3 scripts/oci.py pin
