@@ -91,11 +91,29 @@ pub enum CompressedPolicy {
     Pass,
 }
 
+/// How the filter holds an inspected request while it reads the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldHeaders {
+    /// Learn it per VM from the host: the first inspected requests hold their headers; a body
+    /// that arrives while they are held proves the host supports it (`hold`), a request still
+    /// waiting for its body after 25 to 50 ms is released and the VM streams from then on.
+    #[default]
+    Auto,
+    /// Hold the request headers until the body is inspected. Needs Envoy's
+    /// `allow_on_headers_stop_iteration: true`; without it every inspected request hangs.
+    Always,
+    /// Let the headers go upstream at once and hold only the body (what Istio's `WasmPlugin`
+    /// supports). No upstream decision headers; a blocked request resets the upstream stream.
+    Never,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestConfig {
     /// Largest body the filter buffers and inspects. Below Envoy's default 1 MiB buffer limit.
     pub max_body_bytes: usize,
+    pub hold_headers: HoldHeaders,
     pub oversize: OversizePolicy,
     pub compressed: CompressedPolicy,
     /// Only these methods are inspected.
@@ -110,6 +128,7 @@ impl Default for RequestConfig {
     fn default() -> Self {
         RequestConfig {
             max_body_bytes: 900 * 1024,
+            hold_headers: HoldHeaders::Auto,
             oversize: OversizePolicy::Reject,
             compressed: CompressedPolicy::Reject,
             methods: vec!["POST".into()],

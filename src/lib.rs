@@ -10,12 +10,14 @@
 //! - `injection`: prompt-injection scoring and sanitising.
 //! - `pii`: PII detection, reversible tokens (the vault) and streaming restoration.
 //! - `quota`: per-user quotas and budgets over a compare-and-swap `Store`.
+//! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
 //! - `pipeline`: combines the verdicts into one decision per request and response.
 //! - `reply`: OpenAI-shaped local replies.
 //! - `host`: the only module that talks to Envoy (wasm32-wasip1 only).
 
 pub mod body;
 pub mod config;
+pub mod hold;
 pub mod injection;
 pub mod pii;
 pub mod pipeline;

@@ -276,6 +276,15 @@ pub fn usage_of(bytes: &[u8], doc: &Document<'_>) -> Option<Usage> {
     })
 }
 
+/// Whether a request body may be rewritten under this configuration (PII tokens, sanitised
+/// injection spans, quota's model downgrade or `max_tokens` clamp). Without a header hold
+/// `content-length` must be removed before the headers leave, so err on the side of `true`.
+pub fn request_may_rewrite(settings: &Settings) -> bool {
+    settings.pii_mode() == Mode::Enforce
+        || (settings.injection.enabled && settings.injection_mode() == Mode::Enforce)
+        || settings.quota.is_some()
+}
+
 /// Whether responses need rewriting at all under this configuration.
 pub fn response_rewrites(settings: &Settings) -> bool {
     settings.pii_mode() == Mode::Enforce && settings.pii.response != ResponseMode::Off

@@ -73,6 +73,15 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
 }
 
 fn check(status: u32) -> Result<(), HostError> {
@@ -288,4 +297,33 @@ pub fn increment(id: Option<u32>, by: i64) {
             proxy_increment_metric(id, by);
         }
     }
+}
+
+/// The root context's timer period (0 stops it).
+pub fn set_tick_period_ms(period: u32) -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    check(unsafe { proxy_set_tick_period_milliseconds(period) })
+}
+
+/// Makes `context_id` (an HTTP stream) the target of the next host calls, from the root context.
+pub fn set_effective_context(context_id: u32) -> Result<(), HostError> {
+    // SAFETY: a plain value.
+    check(unsafe { proxy_set_effective_context(context_id) })
+}
+
+/// Resumes the effective context's request after the filter paused it.
+pub fn resume_request() -> Result<(), HostError> {
+    // SAFETY: a plain value (0 is the HTTP request stream).
+    check(unsafe { proxy_continue_stream(0) })
+}
+
+/// A host property as raw bytes (`path` parts joined by NUL, e.g. `plugin_root_id`); `None`
+/// when the host has no such property.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let joined = path.join("\0");
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size = 0usize;
+    // SAFETY: as in `get_buffer`.
+    let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    (status == OK).then(|| take(data, size))
 }

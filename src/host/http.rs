@@ -3,8 +3,9 @@
 
 use super::abi::{self, log, HostError};
 use super::metrics::Metrics;
-use super::store::SharedDataStore;
+use super::{announce_hold, Shared};
 use crate::config::{CompressedPolicy, OversizePolicy, Settings};
+use crate::hold::{BodyArrival, HoldMode};
 use crate::pii::PiiVault;
 use crate::pipeline::{self, StreamRewriter};
 use crate::quota::{Admission, Identity, QuotaRejection, Usage};
@@ -36,10 +37,17 @@ enum ResponseMode {
 }
 
 pub struct GuardrailHttp {
+    shared: Rc<Shared>,
     settings: Rc<Settings>,
     metrics: Rc<Metrics>,
+    context_id: u32,
     state: RequestState,
+    /// The request headers are still held (not yet forwarded upstream).
     headers_paused: bool,
+    /// Held while the VM learns its hold mode (registered with the probe).
+    probing: bool,
+    /// `content-length` goes if the probe releases the headers (set when registered).
+    drop_length_on_release: bool,
     /// The request declared a `content-length` (to correct if the body is rewritten).
     declared_length: bool,
     request_id: String,
@@ -69,12 +77,16 @@ fn lossy(b: &[u8]) -> String {
 }
 
 impl GuardrailHttp {
-    pub fn new(settings: Rc<Settings>, metrics: Rc<Metrics>) -> Self {
+    pub fn new(shared: Rc<Shared>, context_id: u32) -> Self {
         GuardrailHttp {
-            settings,
-            metrics,
+            settings: shared.settings.clone(),
+            metrics: shared.metrics.clone(),
+            shared,
+            context_id,
             state: RequestState::Skip,
             headers_paused: false,
+            probing: false,
+            drop_length_on_release: false,
             declared_length: false,
             request_id: String::new(),
             identity: None,
@@ -186,7 +198,7 @@ impl GuardrailHttp {
         if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
             let estimate = ins.estimate();
             self.prompt_estimate = estimate.prompt_tokens;
-            match q.admit(&SharedDataStore, id, Self::now_secs(), &estimate) {
+            match q.admit(&self.shared.store, id, Self::now_secs(), &estimate) {
                 Ok(adm) => {
                     self.metrics.add(&format!("quota.admitted.{}", adm.tier), 1);
                     route_model = adm.route_model.clone();
@@ -291,7 +303,7 @@ impl GuardrailHttp {
             return Action::Continue;
         };
         match q.admit(
-            &SharedDataStore,
+            &self.shared.store,
             id,
             Self::now_secs(),
             &crate::quota::UsageEstimate::default(),
@@ -315,7 +327,7 @@ impl GuardrailHttp {
         };
         let now = Self::now_secs();
         if !self.response_ok {
-            q.refund(&SharedDataStore, adm, now);
+            q.refund(&self.shared.store, adm, now);
             self.metrics.add("quota.refunded", 1);
             return;
         }
@@ -323,11 +335,29 @@ impl GuardrailHttp {
             prompt_tokens: self.prompt_estimate,
             completion_tokens: pipeline::estimate_tokens(text_bytes),
         });
-        let s = q.settle(&SharedDataStore, adm, usage, now);
+        let s = q.settle(&self.shared.store, adm, usage, now);
         self.metrics.add(
             &format!("quota.cost_micro_usd.{}", adm.tier),
             i64::try_from(s.cost_micro_usd).unwrap_or(i64::MAX),
         );
+    }
+
+    /// The first body (or trailers) callback of a request held while the VM learns its mode.
+    fn body_arrived(&mut self) {
+        if !self.probing {
+            return;
+        }
+        self.probing = false;
+        let arrival = self.shared.probe.borrow_mut().body_arrived(self.context_id);
+        if arrival == BodyArrival::Released {
+            // The root context's timer forwarded the headers (without `content-length` if
+            // the body may change).
+            self.headers_paused = false;
+            if self.drop_length_on_release {
+                self.declared_length = false;
+            }
+        }
+        announce_hold(&self.shared.probe, &self.settings);
     }
 }
 
@@ -349,7 +379,7 @@ impl HttpContext for GuardrailHttp {
             let tier = get(q.tier_header());
             match q.identify(user, tier) {
                 Ok(id) => {
-                    if let Err(rej) = q.precheck(&SharedDataStore, &id, Self::now_secs()) {
+                    if let Err(rej) = q.precheck(&self.shared.store, &id, Self::now_secs()) {
                         return self.quota_reply(&rej);
                     }
                     self.identity = Some(id);
@@ -409,14 +439,42 @@ impl HttpContext for GuardrailHttp {
         // A rewritten body fixes `content-length` when it is written (the headers are still
         // held then); an unchanged body keeps the client's, at no extra host call.
         self.declared_length = get("content-length").is_some();
-        // Hold the headers while the body is read: a blocked or over-quota request must not
-        // open an upstream request at all, and decision headers can only be added to headers
-        // not yet forwarded. Envoy needs `allow_on_headers_stop_iteration: true` for this.
-        self.headers_paused = true;
-        Action::Pause
+        let drop_length = self.declared_length && pipeline::request_may_rewrite(&settings);
+        let mode = self.shared.probe.borrow().mode();
+        match mode {
+            // Hold the headers while the body is read: a blocked or over-quota request must not
+            // open an upstream request at all, and decision headers can only be added to
+            // headers not yet forwarded. Envoy needs `allow_on_headers_stop_iteration: true`.
+            Some(HoldMode::Hold) => {
+                self.headers_paused = true;
+                Action::Pause
+            }
+            // The headers leave now; the body callbacks hold the body until it is inspected, and
+            // a local reply then resets the upstream request before any body byte reaches it.
+            Some(HoldMode::Stream) => {
+                if drop_length
+                    && abi::remove_header(MapType::HttpRequestHeaders, b"content-length").is_ok()
+                {
+                    self.declared_length = false;
+                }
+                Action::Continue
+            }
+            // Undecided: hold, and let the probe learn from this request (see `crate::hold`).
+            None => {
+                self.shared
+                    .probe
+                    .borrow_mut()
+                    .hold(self.context_id, abi::now_nanos(), drop_length);
+                self.probing = true;
+                self.drop_length_on_release = drop_length;
+                self.headers_paused = true;
+                Action::Pause
+            }
+        }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.body_arrived();
         if self.state != RequestState::Buffering {
             return if self.state == RequestState::Replied {
                 Action::Pause
@@ -435,8 +493,20 @@ impl HttpContext for GuardrailHttp {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         // HTTP/2 with trailers: the body callback never saw end_of_stream.
+        self.body_arrived();
         if self.state == RequestState::Buffering {
-            return self.inspect_body(abi::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX));
+            let action =
+                self.inspect_body(abi::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX));
+            if action == Action::Continue && !self.headers_paused {
+                // Headers already forwarded, body held by the body callbacks: Envoy forwards
+                // the trailers but drops the held body when the trailers callback continues
+                // (measured: Envoy 1.36 and 1.40, h2c). Pausing and resuming the stream
+                // forwards the held body, then the trailers.
+                if abi::resume_request().is_ok() {
+                    return Action::Pause;
+                }
+            }
+            return action;
         }
         if self.state == RequestState::Replied {
             return Action::Pause;
@@ -455,7 +525,7 @@ impl HttpContext for GuardrailHttp {
         if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
             let headers = match &self.admission {
                 Some(adm) => adm.headers.clone(),
-                None => q.status_headers(&SharedDataStore, id, Self::now_secs()),
+                None => q.status_headers(&self.shared.store, id, Self::now_secs()),
             };
             for (k, v) in headers {
                 let _ = abi::set_header(MapType::HttpResponseHeaders, &k, &v);
@@ -563,6 +633,11 @@ impl HttpContext for GuardrailHttp {
     }
 
     fn on_log(&mut self) {
+        if self.probing {
+            // Ended (client gone) while held and undecided: nothing to release.
+            self.shared.probe.borrow_mut().forget(self.context_id);
+            self.probing = false;
+        }
         // A request that never settled (upstream failure, client abort, stream cut): refund.
         if !self.settled && self.admission.is_some() {
             self.response_ok = false;

@@ -7,11 +7,14 @@ mod metrics;
 mod store;
 
 use crate::config::Settings;
+use crate::hold::{HoldMode, HoldProbe};
 use abi::log;
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use std::cell::RefCell;
 use std::rc::Rc;
+use store::SharedDataStore;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -25,10 +28,36 @@ proxy_wasm::main! {{
 /// Environment variable (Wasm `vm_config.environment_variables`) holding the token key.
 const TOKEN_KEY_ENV: &str = "GUARDRAIL_TOKEN_KEY";
 
+/// What every HTTP context of one root context shares.
+pub(crate) struct Shared {
+    pub settings: Rc<Settings>,
+    pub metrics: Rc<Metrics>,
+    pub store: SharedDataStore,
+    pub probe: RefCell<HoldProbe>,
+}
+
 #[derive(Default)]
 struct GuardrailRoot {
-    settings: Option<Rc<Settings>>,
-    metrics: Option<Rc<Metrics>>,
+    shared: Option<Rc<Shared>>,
+}
+
+/// Logs the VM's hold mode once, when it is decided.
+pub(crate) fn announce_hold(probe: &RefCell<HoldProbe>, settings: &Settings) {
+    let Some(mode) = probe.borrow_mut().announce() else {
+        return;
+    };
+    match mode {
+        HoldMode::Hold => log(
+            LogLevel::Info,
+            "request hold mode: hold (request headers are held until the body is inspected)",
+        ),
+        HoldMode::Stream => log(
+            if settings.upstream_headers { LogLevel::Warn } else { LogLevel::Info },
+            "request hold mode: stream (the host does not hold request headers, e.g. Istio's WasmPlugin: \
+             headers go upstream at once, the body is held until inspected; upstream decision headers \
+             are unavailable)",
+        ),
+    }
 }
 
 impl Context for GuardrailRoot {}
@@ -89,18 +118,41 @@ impl RootContext for GuardrailRoot {
         match Settings::compile(&parsed, key) {
             Ok(settings) => {
                 let metrics = Metrics::define();
+                let root_id = abi::property(&["plugin_root_id"]).unwrap_or_default();
+                let quota_cfg = parsed.quota.clone().unwrap_or_default();
+                let store =
+                    SharedDataStore::new(crate::quota::shared_data_prefix(&root_id, &quota_cfg));
+                let probe = RefCell::new(HoldProbe::new(settings.request.hold_headers));
                 log(
                     LogLevel::Info,
                     &format!(
-                        "configured: mode={:?} injection={} pii_response={:?} quota={}",
+                        "configured: mode={:?} hold_headers={:?} injection={} pii_response={:?} quota={}",
                         settings.mode,
+                        settings.request.hold_headers,
                         settings.injection.enabled,
                         settings.pii.response,
                         settings.quota.is_some()
                     ),
                 );
-                self.settings = Some(Rc::new(settings));
-                self.metrics = Some(Rc::new(metrics));
+                announce_hold(&probe, &settings);
+                let timer = if probe.borrow().needs_timer() {
+                    crate::hold::TICK_MS
+                } else {
+                    0
+                };
+                if let Err(e) = abi::set_tick_period_ms(timer) {
+                    log(
+                        LogLevel::Critical,
+                        &format!("cannot start the hold-mode timer (host status {})", e.0),
+                    );
+                    return false;
+                }
+                self.shared = Some(Rc::new(Shared {
+                    settings: Rc::new(settings),
+                    metrics: Rc::new(metrics),
+                    store,
+                    probe,
+                }));
                 true
             }
             Err(e) => {
@@ -110,11 +162,40 @@ impl RootContext for GuardrailRoot {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        match (&self.settings, &self.metrics) {
-            (Some(s), Some(m)) => Some(Box::new(http::GuardrailHttp::new(s.clone(), m.clone()))),
-            // Never configured: Envoy refused the filter; nothing should reach here.
-            _ => None,
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Never configured: Envoy refused the filter; nothing should reach here.
+        let shared = self.shared.as_ref()?;
+        Some(Box::new(http::GuardrailHttp::new(
+            shared.clone(),
+            context_id,
+        )))
+    }
+
+    /// While the VM is learning its hold mode: release requests whose body never came.
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.as_ref() else {
+            return;
+        };
+        let due = shared.probe.borrow_mut().due(abi::now_nanos());
+        announce_hold(&shared.probe, &shared.settings);
+        if !shared.probe.borrow().needs_timer() {
+            let _ = abi::set_tick_period_ms(0);
+        }
+        // Last: each release makes that request the effective context of later host calls.
+        for w in due {
+            if abi::set_effective_context(w.context_id).is_err() {
+                continue; // the request is gone
+            }
+            if w.drop_length {
+                // The body may be rewritten after the headers have left.
+                let _ = abi::remove_header(MapType::HttpRequestHeaders, b"content-length");
+            }
+            if let Err(e) = abi::resume_request() {
+                log(
+                    LogLevel::Error,
+                    &format!("cannot release a held request (host status {})", e.0),
+                );
+            }
         }
     }
 

@@ -39,6 +39,10 @@ pub struct QuotaConfig {
     pub tiers: BTreeMap<String, TierConfig>,
     /// Prices by model name; `default` is required and prices every other model.
     pub pricing: BTreeMap<String, PriceConfig>,
+    /// Names this instance's counters in the Envoy's shared data. Default: a fingerprint of
+    /// this `quota` section, so instances configured differently never share counters (and a
+    /// changed section starts new ones). Set it to keep counters across changes of limits.
+    pub namespace: Option<String>,
 }
 
 impl Default for QuotaConfig {
@@ -55,6 +59,7 @@ impl Default for QuotaConfig {
             missing_user: MissingUser::Reject,
             unknown_tier: UnknownTier::DefaultTier,
             daily_budget_usd: None,
+            namespace: None,
             default_completion_tokens: 256,
             tiers: BTreeMap::from([
                 ("free".to_string(), tier(10, 1.0)),
@@ -171,6 +176,19 @@ pub(crate) struct Compiled {
 }
 
 pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
+    if let Some(ns) = &cfg.namespace {
+        if ns.is_empty()
+            || ns.len() > MAX_TIER_NAME
+            || !ns
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::new(
+                "quota.namespace",
+                format!("expected 1 to {MAX_TIER_NAME} characters of [A-Za-z0-9._-]"),
+            ));
+        }
+    }
     let user_header = header_name("quota.user_header", &cfg.user_header)?;
     let tier_header = header_name("quota.tier_header", &cfg.tier_header)?;
     if user_header == tier_header {

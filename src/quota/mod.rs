@@ -40,6 +40,46 @@ use ledger::{Counters, Step, UpdateError, SECS_PER_DAY, SYSTEM_KEY};
 use std::cell::Cell;
 use std::fmt;
 
+/// Name and format version at the head of every shared-data key this filter writes.
+const SHARED_DATA_HEAD: &str = "mesh_guardrail/v1/";
+const MAX_ROOT_ID_IN_KEY: usize = 64;
+
+/// The prefix of every shared-data key of one plugin instance:
+/// `mesh_guardrail/v1/<root id>/<namespace>/`. The namespace is `quota.namespace` when set,
+/// else a fingerprint of the compiled `quota` section: instances configured differently (in
+/// Istio every `WasmPlugin` shares one namespace of the proxy) never read each other's records.
+pub fn shared_data_prefix(root_id: &[u8], cfg: &QuotaConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let root: String = root_id
+        .iter()
+        .take(MAX_ROOT_ID_IN_KEY)
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ns = match &cfg.namespace {
+        Some(ns) => ns.clone(),
+        None => {
+            // Debug output of the parsed section: independent of key order, spacing and
+            // spelled-out defaults in the JSON, stable for one build.
+            let canonical = format!(
+                "{:?}",
+                QuotaConfig {
+                    namespace: None,
+                    ..cfg.clone()
+                }
+            );
+            let digest = Sha256::digest(canonical.as_bytes());
+            digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        }
+    };
+    format!("{SHARED_DATA_HEAD}{root}/{ns}/")
+}
+
 /// Shared key/value store with compare-and-swap (proxy-wasm shared data in the host; an
 /// in-memory map in tests; later a fleet-wide backend).
 ///
@@ -615,10 +655,44 @@ fn trim(bytes: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn shared_data_prefix_separates_instances() {
+        let base = QuotaConfig::default();
+        let p = shared_data_prefix(b"mesh_guardrail", &base);
+        assert!(p.starts_with("mesh_guardrail/v1/mesh_guardrail/"), "{p}");
+        assert!(p.ends_with('/'));
+        // Stable for the same section, different for another root id or other limits.
+        assert_eq!(p, shared_data_prefix(b"mesh_guardrail", &base.clone()));
+        assert_ne!(p, shared_data_prefix(b"other", &base));
+        let mut tighter = base.clone();
+        tighter.default_completion_tokens += 1;
+        assert_ne!(p, shared_data_prefix(b"mesh_guardrail", &tighter));
+        // An explicit namespace survives changes of limits.
+        let named = QuotaConfig {
+            namespace: Some("llm-gw".into()),
+            ..base.clone()
+        };
+        let named_tighter = QuotaConfig {
+            namespace: Some("llm-gw".into()),
+            ..tighter
+        };
+        assert_eq!(
+            shared_data_prefix(b"r", &named),
+            "mesh_guardrail/v1/r/llm-gw/"
+        );
+        assert_eq!(
+            shared_data_prefix(b"r", &named),
+            shared_data_prefix(b"r", &named_tighter)
+        );
+        // A root id cannot smuggle separators into keys.
+        assert!(shared_data_prefix(b"a/b\n", &named).starts_with("mesh_guardrail/v1/a_b_/"));
+    }
 
     /// 6h12m5s before a UTC midnight.
     const NOW: u64 = 20_000 * SECS_PER_DAY + 64_075;

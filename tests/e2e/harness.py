@@ -5,6 +5,10 @@ Nothing is built here (`make test` / `make build` build first). Paths and knobs:
   GUARDRAIL_WASM        the Wasm module (default target/wasm32-wasip1/release/mesh_guardrail.wasm)
   ENVOY_BIN             forwarded to scripts/envoy.sh, which resolves Envoy (see that script)
   E2E_ENVOY_LOG_LEVEL   Envoy's default log level (default: warning; the wasm component is info)
+  ENVOY_VERSION         1.36 to 1.40: that Envoy (scripts/envoy.sh installs it in .tools/)
+  E2E_HOLD_MODE         how Envoy loads the filter (default hold):
+                          hold    allow_on_headers_stop_iteration: true, vm_id mesh_guardrail
+                          stream  as istiod loads a WasmPlugin: no such field, empty vm_id
 
 Envoy is started as:
   scripts/envoy.sh -c <generated.json> --use-dynamic-base-id --concurrency N
@@ -34,6 +38,10 @@ ENVOY_SH = os.path.join(ROOT, "scripts", "envoy.sh")
 MOCK_PY = os.path.join(ROOT, "examples", "mock_llm.py")
 LOG_DIR = os.path.join(ROOT, "tests", "e2e", ".logs")
 TEST_TOKEN_KEY = "e2e-test-token-key-not-a-secret"
+HOLD_MODE = os.environ.get("E2E_HOLD_MODE", "hold")
+if HOLD_MODE not in ("hold", "stream"):
+    raise RuntimeError("E2E_HOLD_MODE must be hold or stream, not %r" % HOLD_MODE)
+STREAM_MODE = HOLD_MODE == "stream"
 
 START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 15.0
@@ -184,13 +192,15 @@ class MockLLM:
 # Envoy
 # ---------------------------------------------------------------------------------------------
 def envoy_config(plugin_config, upstream_port, wasm=None, vm_env=None, listener_port=0, admin_port=0,
-                 configuration_as="string", route_timeout="120s"):
+                 configuration_as="string", route_timeout="120s", hold_mode=None):
     """The Envoy bootstrap (a dict, written as JSON) used by the e2e tests.
 
     `plugin_config`: a dict (serialised to JSON) or a raw string passed verbatim.
     `configuration_as`: "string" (google.protobuf.StringValue, the project's default) or "struct"
     (google.protobuf.Struct; Envoy hands the filter its JSON form).
+    `hold_mode`: "hold" or "stream" (default: E2E_HOLD_MODE).
     """
+    hold_mode = hold_mode or HOLD_MODE
     if configuration_as == "struct":
         if not isinstance(plugin_config, dict):
             raise ValueError("a Struct configuration needs a dict")
@@ -200,24 +210,28 @@ def envoy_config(plugin_config, upstream_port, wasm=None, vm_env=None, listener_
         configuration = {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": value}
     key_values = {"GUARDRAIL_TOKEN_KEY": TEST_TOKEN_KEY}
     key_values.update(vm_env or {})
+    wasm_config = {
+        "name": "mesh_guardrail",
+        "root_id": "mesh_guardrail",
+        "configuration": configuration,
+        "vm_config": {
+            "vm_id": "mesh_guardrail",
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": wasm or WASM}},
+            "environment_variables": {"key_values": key_values},
+        },
+    }
+    if hold_mode == "hold":
+        # The filter can then hold request headers while it reads the body (Envoy >= 1.35).
+        wasm_config["allow_on_headers_stop_iteration"] = True
+    else:
+        # As istiod generates a WasmPlugin's ECDS resource: no header hold, no vm_id.
+        wasm_config["vm_config"]["vm_id"] = ""
     wasm_filter = {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "mesh_guardrail",
-                "root_id": "mesh_guardrail",
-                # Required: the filter pauses request headers while it reads the body; without
-                # this (Envoy >= 1.35) such requests hang.
-                "allow_on_headers_stop_iteration": True,
-                "configuration": configuration,
-                "vm_config": {
-                    "vm_id": "mesh_guardrail",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": wasm or WASM}},
-                    "environment_variables": {"key_values": key_values},
-                },
-            },
+            "config": wasm_config,
         },
     }
     hcm = {

@@ -265,10 +265,15 @@ def test_monitor_mode_decision_headers_reach_upstream_and_client(start_envoy, mo
                 headers={"x-guardrail-action": "forged"})
     assert r.status == 200, r
     up = mock.last()["headers"]
-    assert up.get("x-guardrail-action") in ("allow", "flag", "sanitize", "block"), up
     assert "forged" not in up.get("x-guardrail-action", "")
-    score = float(up.get("x-guardrail-injection-score", "nan"))
-    assert 0.0 <= score <= 1.0
+    if harness.STREAM_MODE:
+        # Without the header hold the headers leave before the body is read: no decision
+        # headers upstream (documented), and the forged one is still removed.
+        assert "x-guardrail-action" not in up and "x-guardrail-injection-score" not in up, up
+    else:
+        assert up.get("x-guardrail-action") in ("allow", "flag", "sanitize", "block"), up
+        score = float(up.get("x-guardrail-injection-score", "nan"))
+        assert 0.0 <= score <= 1.0
     assert r.headers.get("x-guardrail-action") in ("allow", "flag", "sanitize", "block"), r.headers
 
 
@@ -285,4 +290,8 @@ def test_h2c_request_with_trailers_is_inspected(start_envoy, mock):
     assert json.loads(data)["choices"][0]["message"]["content"] == BENIGN
     last = mock.last()
     assert json.loads(last["body"]) == body
-    assert last["headers"].get("x-guardrail-action") in ("allow", "flag", "sanitize", "block"), last["headers"]
+    if harness.STREAM_MODE:
+        # The body (held by the filter) still reaches the upstream whole, before the trailers.
+        assert last["headers"].get("x-guardrail-action") is None, last["headers"]
+    else:
+        assert last["headers"].get("x-guardrail-action") in ("allow", "flag", "sanitize", "block"), last["headers"]

@@ -72,7 +72,11 @@ def test_monitor_mode_reports_but_changes_nothing(start_envoy, mock):
     assert float(r.headers["x-guardrail-injection-score"]) >= 0.9
     last = mock.last()
     assert json.loads(last["body"])["messages"][0]["content"] == BLATANT
-    assert last["headers"]["x-guardrail-action"] == "block"
+    if harness.STREAM_MODE:
+        # Without the header hold the headers left before the body was read.
+        assert "x-guardrail-action" not in last["headers"]
+    else:
+        assert last["headers"]["x-guardrail-action"] == "block"
     r = chat(envoy, BENIGN)
     assert r.headers["x-guardrail-action"] == "allow"
     assert float(r.headers["x-guardrail-injection-score"]) < 0.5

@@ -245,9 +245,16 @@ def test_parallel_requests_admit_exactly_the_limit(start_envoy, mock, round_):
         assert r.headers["x-ratelimit-remaining-requests"] == "0"
     # Each admission saw its own slot: remaining values are exactly 19..0, none handed out twice.
     assert sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in ok) == list(range(20))
-    # Exactly the admitted ones reached the upstream.
-    upstream = [q for q in mock.requests() if q["headers"].get("x-user-id") == user]
+    # Exactly the admitted ones reached the upstream. Without the header hold (stream mode) a
+    # refused request's headers had left, and Envoy reset that upstream request before any
+    # body byte reached it.
+    seen = [q for q in mock.requests() if q["headers"].get("x-user-id") == user]
+    upstream = [q for q in seen if q.get("complete", True)]
     assert len(upstream) == 20
+    started = [q for q in seen if not q.get("complete", True)]
+    assert all(q["body"] == "" for q in started), [q["body"][:80] for q in started]
+    if not harness.STREAM_MODE:
+        assert started == []
     # And the ledger agrees afterwards.
     r = chat(e, user)
     assert r.status == 429 and r.headers["x-ratelimit-remaining-requests"] == "0", r
