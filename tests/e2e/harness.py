@@ -273,7 +273,10 @@ class Envoy:
     _seq = 0
 
     def __init__(self, plugin_config, upstream_port, concurrency=1, env=None, configuration_as="string",
-                 name=None):
+                 name=None, bootstrap=None, extra_env=None):
+        """`bootstrap`: a complete Envoy bootstrap (dict) used instead of `envoy_config(...)`
+        (`plugin_config` and `env` are then unused). `extra_env`: variables added to the Envoy
+        process environment (e.g. for Wasm `host_env_keys`)."""
         require_wasm()
         os.makedirs(LOG_DIR, exist_ok=True)
         Envoy._seq += 1
@@ -284,8 +287,9 @@ class Envoy:
         self.admin_path = os.path.join(self.workdir, "admin_address")
         self.plugin_config = plugin_config
         with open(self.config_path, "w") as f:
-            json.dump(envoy_config(plugin_config, upstream_port, vm_env=env,
-                                   configuration_as=configuration_as), f, indent=1)
+            json.dump(bootstrap if bootstrap is not None else
+                      envoy_config(plugin_config, upstream_port, vm_env=env, configuration_as=configuration_as),
+                      f, indent=1)
         level = os.environ.get("E2E_ENVOY_LOG_LEVEL", "warning")
         self.cmd = [ENVOY_SH, "-c", self.config_path,
                     "--use-dynamic-base-id",          # no shared-memory clash between instances
@@ -297,7 +301,8 @@ class Envoy:
         # on a timer, and the last lines of an Envoy that exits at startup could be missing.)
         self._stderr = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self._stderr, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, **extra_env) if extra_env else None)
         self.url = None
         self.admin_url = None
         try:
