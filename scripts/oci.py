@@ -54,6 +54,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEFAULT_WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "mesh_guardrail.wasm")
 DEFAULT_LAYOUT = os.path.join(ROOT, "target", "oci")
 DEFAULT_PLUGIN_FILE = os.path.join(ROOT, "examples", "istio", "wasmplugin.yaml")
+# The EnvoyFilter's ECDS Wasm config fetches the same oci:// image (istio-agent checks the same digest).
+ENVOYFILTER_FILE = os.path.join(ROOT, "examples", "istio", "envoyfilter-hold.yaml")
+_NESTED_SHA = re.compile(r'^(?P<indent>\s+)sha256:(?P<pre>\s*)(?P<q>"?)[0-9a-f]{64}(?P=q)(?P<post>\s*(#.*)?)$')
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -463,6 +466,34 @@ def pin(path=DEFAULT_PLUGIN_FILE, wasm_path=DEFAULT_WASM, digest=None):
     return {"sha256": value, "url": new_url, "changed": changed}
 
 
+def envoyfilter_sha256s(path=ENVOYFILTER_FILE):
+    """The `sha256:` values of the EnvoyFilter's remote Wasm code (one per patch carrying it)."""
+    with open(path, encoding="utf-8") as f:
+        return [m.group(0).split("sha256:", 1)[1].split("#")[0].strip().strip('"')
+                for m in map(_NESTED_SHA.match, f.read().splitlines()) if m]
+
+
+def pin_envoyfilter(value, path=ENVOYFILTER_FILE):
+    """Keeps the EnvoyFilter's remote code sha256 in step with the WasmPlugin's."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    lines = text.split("\n")
+    hits = 0
+    for i, line in enumerate(lines):
+        m = _NESTED_SHA.match(line)
+        if m:
+            hits += 1
+            lines[i] = '%ssha256:%s%s%s%s%s' % (m.group("indent"), m.group("pre") or " ", m.group("q"), value,
+                                                m.group("q"), m.group("post"))
+    if not hits:
+        raise OciError("%s: no sha256 line to rewrite" % path)
+    new_text = "\n".join(lines)
+    if new_text != text:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new_text)
+    return new_text != text
+
+
 # ---------------------------------------------------------------------------------------------
 def main(argv=None):
     p = argparse.ArgumentParser(prog="oci.py", description=__doc__,
@@ -510,6 +541,10 @@ def main(argv=None):
             r = pin(a.file, a.wasm, a.digest)
             print("%s %s: spec.sha256 %s (url %s)"
                   % ("pinned" if r["changed"] else "already pinned", os.path.relpath(a.file), r["sha256"], r["url"]))
+            if os.path.abspath(a.file) == DEFAULT_PLUGIN_FILE and os.path.isfile(ENVOYFILTER_FILE):
+                changed = pin_envoyfilter(r["sha256"])
+                print("%s %s: sha256 %s" % ("pinned" if changed else "already pinned",
+                                            os.path.relpath(ENVOYFILTER_FILE), r["sha256"]))
     except OciError as e:
         print("oci.py %s: error: %s" % (a.cmd, e), file=sys.stderr)
         return 1

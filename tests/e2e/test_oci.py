@@ -184,6 +184,9 @@ def test_wasmplugin_sha256_is_the_manifest_digest(layout):
         "source, the Rust toolchain and the $CARGO_HOME path)" % (spec["sha256"], digest))
     if "@sha256:" in spec["url"]:
         assert spec["url"].endswith("@" + digest)
+    # The EnvoyFilter (hold mode) fetches the same image: the same digest, in every patch.
+    shas = oci.envoyfilter_sha256s()
+    assert shas and all(s == want for s in shas), (shas, want)
 
 
 def test_pin_rewrites_only_the_sha256_value(wasm, tmp_path):
