@@ -7,6 +7,7 @@
 #                then the e2e suite through a real Envoy
 #   make e2e     only the e2e suite (expects `make build`), on Envoy 1.36 to 1.40 in hold and
 #                stream mode (ENVOY_VERSION=1.38 / HOLD_MODES=stream narrow it)
+#   make fuzz    cargo-fuzz, each target FUZZ_SECONDS (60) with the committed corpus (fuzz/corpus)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
 #   make bench   native engine, the module in V8 (Node.js), and Envoy with/without the filter
 #   make oci     the module as an OCI image layout in target/oci (Istio's Wasm oci-variant media
@@ -30,7 +31,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e eval eval-pii eval-envoy eval-pii-envoy bench oci oci-pin
+.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e fuzz eval eval-pii eval-envoy eval-pii-envoy bench oci oci-pin
 
 setup: rust-setup venv
 
@@ -55,7 +56,7 @@ build: rust-setup
 run: setup build
 	scripts/run.sh
 
-test: setup build lint unit wasm-test e2e
+test: setup build lint unit wasm-test e2e fuzz
 
 lint:
 	cargo fmt --check
@@ -97,6 +98,12 @@ eval-envoy: venv build
 
 eval-pii-envoy: venv build
 	$(PY) scripts/eval_envoy.py pii $(PII_FILES)
+
+# cargo-fuzz over the pure core (scripts/fuzz.sh): request pipeline, JSON response, SSE in
+# random chunks, plugin configuration; FUZZ_SECONDS (default 60) per target; a crash fails.
+FUZZ_SECONDS ?= 60
+fuzz: rust-setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 # BENCH_PART=native|wasm|envoy runs one part of it (default: all three).
 bench: setup build
