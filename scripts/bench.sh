@@ -14,7 +14,7 @@
 #    benign and PII-dense, 1 KB to 900 KB. Precise where wrk is noisy.
 # 3. Through Envoy (scripts/bench_envoy.py): the same Envoy with and without the filter (config {}),
 #    and with reference filters that compute nothing (benches/reference-filter: an SDK filter that
-#    calls no host function, DESIGN.md's do-nothing filter, and one making exactly mesh-guardrail's
+#    calls no host function, the do-nothing filter (reads the body), and one making exactly mesh-guardrail's
 #    host calls), so the filter's cost splits layer by layer; wrk with
 #    4 KB and 64 KB bodies in alternating rounds, the SSE time to first byte, the module size and
 #    the memory of the worker VMs.

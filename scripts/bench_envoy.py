@@ -12,7 +12,7 @@ What it does (all on 127.0.0.1, free ports, everything it starts is killed on ex
     with-filter config loading benches/reference-filter instead, filters that compute nothing:
       sdk-noop   an SDK filter that returns Continue everywhere and calls no host function
                  (4 KB only; --no-ladder skips it),
-      reference  holds the headers, buffers and reads the body, adds two headers (DESIGN.md's
+      reference  holds the headers, buffers and reads the body, adds two headers (the
                  "do-nothing filter"; --no-reference skips all three),
       mirror     exactly the host calls mesh-guardrail makes on a benign request (4 KB only),
     so the cost of the filter splits into Envoy's cost of any Wasm filter, of the host work,
@@ -515,7 +515,7 @@ def run(args, envoy_cmd, envoy_which, version):
         print("  benches/reference-filter in envoy/bench-with-filter.yaml instead of mesh-guardrail, computing nothing:")
         if args.ladder:
             print("  sdk-noop  = returns Continue everywhere, calls no host function (Envoy + V8 cost of any SDK filter)")
-        print("  reference = holds the headers, buffers and reads the body, adds two headers (DESIGN.md's do-nothing filter)")
+        print("  reference = holds the headers, buffers and reads the body, adds two headers (the do-nothing filter)")
         if args.ladder:
             print("  mirror    = the host calls mesh-guardrail makes on these bodies: request headers and body read,")
             print("              response headers read (content-length removed) and body read, two counters")

@@ -6,7 +6,7 @@
 //!   Envoy and V8 cost for any Rust SDK filter (context create, the per-phase calls, log, done,
 //!   delete).
 //! - `request` (or empty, the default): holds the request headers, buffers and reads the body,
-//!   adds two request headers. This is DESIGN.md's "do-nothing filter".
+//!   adds two request headers. The "do-nothing filter" of a filter that reads the body.
 //! - `mirror`: the host calls mesh-guardrail makes with config `{}` on a benign chat request
 //!   (checked by scripts/wasm_bench.mjs --hostcalls): request header map read and held, body
 //!   buffered and read; response header map read, `content-length` removed, body buffered and

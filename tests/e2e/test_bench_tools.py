@@ -1,6 +1,6 @@
 """The reference filters of `make bench` (benches/reference-filter) are only worth their numbers
 if they do what the bench says they do: `mirror` makes exactly the host calls mesh-guardrail
-makes on the bench's bodies, `noop` makes none, and `request` (DESIGN.md's do-nothing filter)
+makes on the bench's bodies, `noop` makes none, and `request` (the do-nothing filter)
 reads the request headers and body and sets two headers. The layer-by-layer split of the
 filter's Envoy cost rests on this. Checked with the proxy-wasm host of scripts/wasm_bench.mjs
 (Node.js, `--hostcalls`), which counts the host functions each module calls per request.
