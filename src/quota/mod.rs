@@ -28,6 +28,7 @@ mod config;
 mod headers;
 mod ledger;
 mod mem_store;
+pub mod rls;
 
 pub use config::{
     DowngradeConfig, MissingUser, PriceConfig, QuotaConfig, TierConfig, UnknownTier, ANONYMOUS_TIER,
