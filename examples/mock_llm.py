@@ -26,6 +26,13 @@ Per-request options (request headers, for tests):
   x-mock-delay-ms: N          wait N ms before answering
   x-mock-delta-size: N        SSE: characters per content delta (default 4)
   x-mock-chunk-delay-ms: N    SSE: wait N ms between chunks
+  x-mock-gzip: 1              gzip the answer (JSON, or each SSE chunk flushed) when the
+                              request's accept-encoding allows gzip, as real LLM APIs do
+  x-mock-trailers: 1          end the answer (JSON or SSE, sent chunked) with HTTP/1.1 trailers
+                              (`x-mock-end: 1`; the proxy's cluster must enable trailers)
+  x-mock-no-finish: 1         SSE: no finishing chunk and no `data: [DONE]` (a cut stream)
+
+`--gzip`: as `x-mock-gzip: 1` on every request.
 
 `--random --seed N`: answers vary (seeded, reproducible for the same request order) and
 sometimes contain PII (emails, phone numbers, Luhn-valid card numbers) or instructions.
@@ -43,6 +50,7 @@ import random
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_MODEL = "mock-gpt"
@@ -218,26 +226,60 @@ class Handler(BaseHTTPRequestHandler):
             out[k] = out[k] + ", " + v if k in out else v
         return out
 
+    def wants_gzip(self):
+        """gzip the answer: asked for (x-mock-gzip or --gzip) and the client accepts gzip."""
+        if not (self.headers.get("x-mock-gzip") == "1" or getattr(self.server, "gzip", False)):
+            return False
+        accepted = self.headers.get("Accept-Encoding") or ""
+        return any(t.split(";", 1)[0].strip().lower() == "gzip" for t in accepted.split(","))
+
+    def wants_trailers(self):
+        return self.headers.get("x-mock-trailers") == "1"
+
     def send_json(self, status, obj, extra_headers=None):
         data = json.dumps(obj).encode()
+        gz = status < 400 and self.path.startswith("/v1/") and self.wants_gzip()
+        trailers = status < 400 and self.path.startswith("/v1/") and self.wants_trailers()
+        if gz:
+            c = zlib.compressobj(6, zlib.DEFLATED, 31)
+            data = c.compress(data) + c.flush()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if gz:
+            self.send_header("Content-Encoding", "gzip")
+        if trailers:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "x-mock-end")
+        else:
+            self.send_header("Content-Length", str(len(data)))
         for k, v in (extra_headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if trailers:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\nx-mock-end: 1\r\n\r\n")
+            self.wfile.flush()
+        else:
             self.wfile.write(data)
 
     def start_sse(self):
+        self.gzip_stream = zlib.compressobj(6, zlib.DEFLATED, 31) if self.wants_gzip() else None
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
+        if self.gzip_stream:
+            self.send_header("Content-Encoding", "gzip")
+        if self.wants_trailers():
+            self.send_header("Trailer", "x-mock-end")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
     def sse_write(self, text):
         data = text.encode()
+        if self.gzip_stream:
+            data = self.gzip_stream.compress(data) + self.gzip_stream.flush(zlib.Z_SYNC_FLUSH)
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
@@ -246,7 +288,13 @@ class Handler(BaseHTTPRequestHandler):
         self.sse_write(prefix + "data: " + json.dumps(obj) + "\n\n")
 
     def sse_end(self):
-        self.wfile.write(b"0\r\n\r\n")
+        if self.gzip_stream:
+            tail = self.gzip_stream.flush()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
+        if self.wants_trailers():
+            self.wfile.write(b"0\r\nx-mock-end: 1\r\n\r\n")
+        else:
+            self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
     def opt_int(self, name, default=None):
@@ -396,6 +444,8 @@ class Handler(BaseHTTPRequestHandler):
         for piece in self.pieces(answer):
             self.chunk_pause()
             self.sse_event(chunk({"content": piece}))
+        if self.headers.get("x-mock-no-finish") == "1":
+            return self.sse_end()
         self.chunk_pause()
         self.sse_event(chunk({}, "stop"))
         if include_usage:
@@ -469,10 +519,12 @@ def main(argv=None):
     ap.add_argument("--random", action="store_true", help="varying answers, some with PII or instructions")
     ap.add_argument("--seed", type=int, default=0, help="seed for --random")
     ap.add_argument("--quiet", action="store_true", help="no per-request access log on stderr")
+    ap.add_argument("--gzip", action="store_true", help="gzip answers the client accepts gzipped")
     args = ap.parse_args(argv)
     srv = Server((args.host, args.port), Handler)
     srv.state = State(RandomAnswers(args.seed) if args.random else None)
     srv.quiet = args.quiet
+    srv.gzip = args.gzip
     host, port = srv.server_address[:2]
     print("mock_llm listening on http://%s:%d" % (host, port), flush=True)
     try:

@@ -13,10 +13,15 @@
 //! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
 //! - `pipeline`: combines the verdicts into one decision per request and response.
 //! - `reply`: OpenAI-shaped local replies.
-//! - `host`: the only module that talks to Envoy (wasm32-wasip1 only).
+//! - `filter`: the per-request state machine (headers, bodies, trailers, local replies,
+//!   quota admission and settlement, response rewriting), generic over a small `Host` trait
+//!   and table-tested against a native mock host.
+//! - `host`: the only module that talks to Envoy (wasm32-wasip1 only): a thin adapter that
+//!   implements `filter::Host` over the proxy-wasm ABI.
 
 pub mod body;
 pub mod config;
+pub mod filter;
 pub mod hold;
 pub mod injection;
 pub mod pii;

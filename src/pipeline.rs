@@ -398,6 +398,12 @@ impl StreamRewriter {
         out
     }
 
+    /// Whether anything is held back (an unterminated event, or text that could still be the
+    /// start of a match): bytes that only [`StreamRewriter::finish`] would send on.
+    pub fn holding(&self) -> bool {
+        self.framer.buffered() > 0 || self.streams.values().any(|r| r.held_len() > 0)
+    }
+
     /// The stream ended: flushes held text and any unterminated event.
     pub fn finish(&mut self, settings: &Settings, vault: &PiiVault) -> Vec<u8> {
         let mut out = Vec::new();

@@ -11,9 +11,7 @@ const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
 const CAS_MISMATCH: u32 = 8;
 
-/// A host call refused with this status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostError(pub u32);
+pub use crate::filter::{HeaderPairs, HostError};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -143,9 +141,6 @@ pub fn set_buffer(
         proxy_set_buffer_bytes(buffer as u32, start, size, value.as_ptr(), value.len())
     })
 }
-
-/// Header names and raw values.
-pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// All headers of a map in one host call (names as Envoy gives them: lower case; values as
 /// raw bytes, never assumed UTF-8).

@@ -7,12 +7,11 @@ mod metrics;
 mod store;
 
 use crate::config::Settings;
-use crate::hold::{HoldMode, HoldProbe};
+use crate::filter::{announce_hold, on_tick};
 use abi::log;
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
-use std::cell::RefCell;
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use std::rc::Rc;
 use store::SharedDataStore;
 
@@ -30,34 +29,24 @@ const TOKEN_KEY_ENV: &str = "GUARDRAIL_TOKEN_KEY";
 
 /// What every HTTP context of one root context shares.
 pub(crate) struct Shared {
-    pub settings: Rc<Settings>,
-    pub metrics: Rc<Metrics>,
+    /// The state machine's part: settings and the hold-mode probe.
+    pub filter: Rc<crate::filter::Shared>,
+    pub metrics: Metrics,
     pub store: SharedDataStore,
-    pub probe: RefCell<HoldProbe>,
+}
+
+impl Shared {
+    fn host(&self) -> http::AbiHost<'_> {
+        http::AbiHost {
+            metrics: &self.metrics,
+            store: &self.store,
+        }
+    }
 }
 
 #[derive(Default)]
 struct GuardrailRoot {
     shared: Option<Rc<Shared>>,
-}
-
-/// Logs the VM's hold mode once, when it is decided.
-pub(crate) fn announce_hold(probe: &RefCell<HoldProbe>, settings: &Settings) {
-    let Some(mode) = probe.borrow_mut().announce() else {
-        return;
-    };
-    match mode {
-        HoldMode::Hold => log(
-            LogLevel::Info,
-            "request hold mode: hold (request headers are held until the body is inspected)",
-        ),
-        HoldMode::Stream => log(
-            if settings.upstream_headers { LogLevel::Warn } else { LogLevel::Info },
-            "request hold mode: stream (the host does not hold request headers, e.g. Istio's WasmPlugin: \
-             headers go upstream at once, the body is held until inspected; upstream decision headers \
-             are unavailable)",
-        ),
-    }
 }
 
 impl Context for GuardrailRoot {}
@@ -122,7 +111,6 @@ impl RootContext for GuardrailRoot {
                 let quota_cfg = parsed.quota.clone().unwrap_or_default();
                 let store =
                     SharedDataStore::new(crate::quota::shared_data_prefix(&root_id, &quota_cfg));
-                let probe = RefCell::new(HoldProbe::new(settings.request.hold_headers));
                 log(
                     LogLevel::Info,
                     &format!(
@@ -134,8 +122,13 @@ impl RootContext for GuardrailRoot {
                         settings.quota.is_some()
                     ),
                 );
-                announce_hold(&probe, &settings);
-                let timer = if probe.borrow().needs_timer() {
+                let shared = Rc::new(Shared {
+                    filter: Rc::new(crate::filter::Shared::new(Rc::new(settings))),
+                    metrics,
+                    store,
+                });
+                announce_hold(&shared.filter, &shared.host());
+                let timer = if shared.filter.probe.borrow().needs_timer() {
                     crate::hold::TICK_MS
                 } else {
                     0
@@ -147,12 +140,7 @@ impl RootContext for GuardrailRoot {
                     );
                     return false;
                 }
-                self.shared = Some(Rc::new(Shared {
-                    settings: Rc::new(settings),
-                    metrics: Rc::new(metrics),
-                    store,
-                    probe,
-                }));
+                self.shared = Some(shared);
                 true
             }
             Err(e) => {
@@ -176,27 +164,10 @@ impl RootContext for GuardrailRoot {
         let Some(shared) = self.shared.as_ref() else {
             return;
         };
-        let due = shared.probe.borrow_mut().due(abi::now_nanos());
-        announce_hold(&shared.probe, &shared.settings);
-        if !shared.probe.borrow().needs_timer() {
+        let mut host = shared.host();
+        on_tick(&shared.filter, &mut host, |_| {
             let _ = abi::set_tick_period_ms(0);
-        }
-        // Last: each release makes that request the effective context of later host calls.
-        for w in due {
-            if abi::set_effective_context(w.context_id).is_err() {
-                continue; // the request is gone
-            }
-            if w.drop_length {
-                // The body may be rewritten after the headers have left.
-                let _ = abi::remove_header(MapType::HttpRequestHeaders, b"content-length");
-            }
-            if let Err(e) = abi::resume_request() {
-                log(
-                    LogLevel::Error,
-                    &format!("cannot release a held request (host status {})", e.0),
-                );
-            }
-        }
+        });
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -260,6 +260,11 @@ def envoy_config(plugin_config, upstream_port, wasm=None, vm_env=None, listener_
             }],
             "clusters": [{
                 "name": "mock_llm", "type": "STATIC", "connect_timeout": "2s",
+                # HTTP/1.1 chunked trailers from the upstream reach the filter (the mock's
+                # x-mock-trailers), as an HTTP/2 upstream's trailers would.
+                "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}},
                 "load_assignment": {"cluster_name": "mock_llm", "endpoints": [{"lb_endpoints": [{"endpoint": {
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]},
             }],

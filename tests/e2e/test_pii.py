@@ -163,3 +163,51 @@ def test_no_raw_values_in_envoy_log(start_envoy):
     log = envoy.log_text()
     for value in (EMAIL, CARD, IBAN, PHONE, SSN):
         assert value not in log
+
+
+# --------------------------------------------------------------------------------------------
+# Compression (issue 12 row 13): the OpenAI SDK sends `accept-encoding: gzip, deflate`; an
+# upstream that honours it would hand the filter a gzip body it cannot read, and the client
+# would get tokens instead of its own text. The filter asks for an uncompressed answer.
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_openai_sdk_with_a_gzip_upstream_reads_its_own_email(start_envoy, mock, stream):
+    e = start_envoy({})
+    client = openai.OpenAI(base_url=e.url + "/v1", api_key="x", max_retries=0, timeout=15,
+                           default_headers={"x-mock-gzip": "1"})
+    msgs = [{"role": "user", "content": "Mail me at %s please." % EMAIL}]
+    if stream:
+        parts = client.chat.completions.create(model="mock-gpt", messages=msgs, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in parts if c.choices)
+    else:
+        text = client.chat.completions.create(model="mock-gpt", messages=msgs).choices[0].message.content
+    assert text == "Mail me at %s please." % EMAIL, text
+    up = mock.last()
+    assert EMAIL not in up["body"] and TOKEN.search(up["body"]), up["body"]
+    assert "accept-encoding" not in up["headers"], up["headers"]
+
+
+def test_gzip_mock_compresses_when_the_filter_does_not_read_answers(start_envoy, mock):
+    # The control: with nothing that reads answers (PII responses off, no quota), the client's
+    # accept-encoding reaches the upstream and the answer comes back gzipped.
+    e = start_envoy({"pii": {"response": "off"}})
+    r = harness.request(e.url, "POST", "/v1/chat/completions", body=harness.chat_body("hello"),
+                        headers={"x-mock-gzip": "1", "accept-encoding": "gzip"})
+    assert r.status == 200 and r.headers.get("content-encoding") == "gzip", r
+    assert mock.last()["headers"].get("accept-encoding") == "gzip"
+
+
+# --------------------------------------------------------------------------------------------
+# Response trailers (issue 12 row 4): a stream that ends in trailers, cut before its finishing
+# chunk, still delivers the text the filter held back (here the restored email at its end).
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("delta", [3, 7])
+def test_sse_ending_in_trailers_keeps_held_text(start_envoy, delta):
+    e = start_envoy({})
+    r = chat(e, "Write to %s" % EMAIL, stream=True,
+             headers={"x-mock-trailers": "1", "x-mock-no-finish": "1", "x-mock-delta-size": str(delta)})
+    assert r.status == 200, r
+    events = harness.parse_sse(r.text)
+    text = "".join(c.get("delta", {}).get("content") or ""
+                   for ev in events if ev != "[DONE]" for c in json.loads(ev).get("choices", []))
+    assert text == "Write to %s" % EMAIL, events

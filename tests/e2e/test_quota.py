@@ -480,3 +480,69 @@ def test_bad_quota_config_is_refused_and_names_the_field(start_envoy, mock, quot
                    and any(lvl in line for lvl in ("[warning]", "[error]", "[critical]"))]
     assert any(field in line for line in wasm_errors), "no error line names `%s`:\n%s" % (
         field, "\n".join(wasm_errors) or harness.tail(log, 40))
+
+
+# --------------------------------------------------------------------------------------------
+# 8. free usage (issue 12 row 4): a response that started 2xx is charged, from `usage` if seen,
+#    else from the text seen and the reservation; only a request with no 2xx answer is refunded
+# --------------------------------------------------------------------------------------------
+SMALL_RESPONSES = dict(COST, response={"max_body_bytes": 1024})
+
+
+def budget_now(envoy, user):
+    """The user's remaining budget in micro-USD, read without spending (a GET is not counted)."""
+    r = request(envoy.url, "GET", "/v1/models", headers={"x-user-id": user})
+    assert r.status == 200, r
+    return micro(r.headers["x-guardrail-budget-remaining-usd"])
+
+
+def settled_budget(envoy, user, want, timeout=5.0):
+    """Waits for the settlement (on_log may run just after the client has its answer)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        got = budget_now(envoy, user)
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_json_answer_over_the_response_limit_is_charged_the_reservation(start_envoy):
+    e = start_envoy(SMALL_RESPONSES, concurrency=WORKERS)
+    user = uid("big")
+    r = costed(e, user, headers={"x-mock-reply": "word " * 600})
+    assert r.status == 200 and len(r.body) > 1024, r
+    assert r.json()["usage"]["total_tokens"] == 18  # passed unread: its usage is not seen
+    # Charged the reservation (15), not refunded (100).
+    assert settled_budget(e, user, 100 - RESERVED) == 100 - RESERVED
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_answer_ending_in_trailers_is_charged_its_usage(cost_envoy, stream):
+    user = uid("trl")
+    r = costed(cost_envoy, user, stream=stream, include_usage=stream, headers={"x-mock-trailers": "1"})
+    assert r.status == 200, r
+    if stream:
+        assert parse_sse(r.text)[-1] == "[DONE]"
+    assert settled_budget(cost_envoy, user, 100 - SETTLED) == 100 - SETTLED
+
+
+def test_client_abort_mid_stream_is_charged(cost_envoy):
+    import http.client
+    import time
+    user = uid("abort")
+    host, port = cost_envoy.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=15)
+    body = json.dumps(chat_body(PROMPT, stream=True, max_tokens=7))
+    conn.request("POST", CHAT, body=body, headers={
+        "content-type": "application/json", "x-user-id": user, "x-mock-reply": "pong " * 40,
+        "x-mock-chunk-delay-ms": "100"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    first = resp.read1(64) if hasattr(resp, "read1") else resp.read(64)
+    assert first
+    conn.sock.close()  # the client goes away mid-stream
+    conn.close()
+    time.sleep(0.3)
+    # No usage seen: the text seen (a few tokens) and the reservation (7 completion tokens).
+    assert settled_budget(cost_envoy, user, 100 - RESERVED) == 100 - RESERVED

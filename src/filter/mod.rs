@@ -1,0 +1,953 @@
+//! The per-request state machine, pure: every effect goes through a [`Host`].
+//!
+//! One [`RequestFilter`] per HTTP stream. It buffers what must be inspected, applies the
+//! pipeline's decisions (rewrites, local replies, decision headers), admits and settles quota,
+//! and rewrites JSON and SSE responses. It never imports `proxy_wasm`: the host layer
+//! (`src/host/http.rs`) is a thin adapter that implements [`Host`] over the proxy-wasm ABI and
+//! forwards each callback here, and the tests drive the same code through a native mock host
+//! that models Envoy's buffering (`mock`, test builds only).
+//!
+//! Host calls may be refused (Envoy returns a status instead of doing it, e.g. setting a
+//! request header after the headers were forwarded). Each call site decides what a refusal
+//! means; a refused body rewrite never forwards the original body.
+
+use crate::config::{CompressedPolicy, OversizePolicy, Settings};
+use crate::hold::{BodyArrival, HoldMode, HoldProbe};
+use crate::pii::PiiVault;
+use crate::pipeline::{self, StreamRewriter};
+use crate::quota::{Admission, Identity, QuotaRejection, Store, Usage};
+use crate::reply::LocalReply;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+#[cfg(test)]
+pub(crate) mod mock;
+#[cfg(test)]
+mod tests;
+
+const H_SCORE: &str = "x-guardrail-injection-score";
+const H_ACTION: &str = "x-guardrail-action";
+const H_PII: &str = "x-guardrail-pii";
+const H_ROUTE: &str = "x-guardrail-route";
+
+/// Most bytes of an SSE response held in the host's buffer while the rewriter holds text back
+/// (so that a stream ending in trailers can still send it). Above it the chunk goes on and the
+/// held text waits in the rewriter, as for a stream that ends with its last body chunk.
+pub const SSE_HOLD_LIMIT: usize = 64 * 1024;
+
+/// What a callback tells the host to do with the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    /// Stop here (headers: hold them; body: buffer it) until a later callback continues.
+    Pause,
+}
+
+/// A host call refused with this status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostError(pub u32);
+
+/// Header names and raw values (names as the host gives them: lower case; values as bytes,
+/// never assumed UTF-8).
+pub type HeaderPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeaderMap {
+    RequestHeaders,
+    ResponseHeaders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Body {
+    Request,
+    Response,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+/// Everything the state machine asks of its host.
+pub trait Host {
+    /// All headers of a map in one call.
+    fn header_pairs(&self, map: HeaderMap) -> Result<HeaderPairs, HostError>;
+    fn set_header(&mut self, map: HeaderMap, name: &str, value: &str) -> Result<(), HostError>;
+    /// Removes every value of `name`.
+    fn remove_header(&mut self, map: HeaderMap, name: &[u8]) -> Result<(), HostError>;
+    /// Up to `max` bytes from `start` of the current (buffered) body.
+    fn get_buffer(&self, body: Body, start: usize, max: usize) -> Result<Vec<u8>, HostError>;
+    /// Replaces `size` bytes at `start` with `value`. Envoy accepts `start == 0` (replace a
+    /// prefix) or `start >= length` (append) only.
+    fn set_buffer(
+        &mut self,
+        body: Body,
+        start: usize,
+        size: usize,
+        value: &[u8],
+    ) -> Result<(), HostError>;
+    fn send_local_response(
+        &mut self,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), HostError>;
+    /// Resumes the (effective) request after the filter paused it.
+    fn resume_request(&mut self) -> Result<(), HostError>;
+    /// From the root context: makes `context_id` the target of the next calls.
+    fn set_effective_context(&mut self, context_id: u32) -> Result<(), HostError>;
+    /// The quota store (shared by every worker).
+    fn store(&self) -> &dyn Store;
+    /// Adds to the counter `mesh_guardrail.<name>`; `name` comes from a bounded set
+    /// (configuration or code), never from request data.
+    fn count(&self, name: &str, by: i64);
+    fn log(&self, level: Level, message: &str);
+    /// Nanoseconds since the Unix epoch.
+    fn now_nanos(&self) -> u64;
+}
+
+/// What every request of one root context (one VM's plugin instance) shares.
+pub struct Shared {
+    pub settings: Rc<Settings>,
+    pub probe: RefCell<HoldProbe>,
+}
+
+impl Shared {
+    pub fn new(settings: Rc<Settings>) -> Self {
+        let probe = RefCell::new(HoldProbe::new(settings.request.hold_headers));
+        Shared { settings, probe }
+    }
+}
+
+/// Logs the VM's hold mode once, when it is decided.
+pub fn announce_hold<H: Host + ?Sized>(shared: &Shared, host: &H) {
+    let Some(mode) = shared.probe.borrow_mut().announce() else {
+        return;
+    };
+    match mode {
+        HoldMode::Hold => host.log(
+            Level::Info,
+            "request hold mode: hold (request headers are held until the body is inspected)",
+        ),
+        HoldMode::Stream => host.log(
+            if shared.settings.upstream_headers { Level::Warn } else { Level::Info },
+            "request hold mode: stream (the host does not hold request headers, e.g. Istio's WasmPlugin: \
+             headers go upstream at once, the body is held until inspected; upstream decision headers \
+             are unavailable)",
+        ),
+    }
+}
+
+/// The root context's timer while the VM learns its hold mode: releases the requests whose
+/// body never came (without `content-length` if their body may change). `stop_timer` runs,
+/// before any release, once the timer is no longer needed.
+pub fn on_tick<H: Host + ?Sized>(shared: &Shared, host: &mut H, stop_timer: impl FnOnce(&mut H)) {
+    let due = shared.probe.borrow_mut().due(host.now_nanos());
+    announce_hold(shared, host);
+    if !shared.probe.borrow().needs_timer() {
+        stop_timer(host);
+    }
+    // Last: each release makes that request the effective context of later host calls.
+    for w in due {
+        if host.set_effective_context(w.context_id).is_err() {
+            continue; // the request is gone
+        }
+        if w.drop_length {
+            // The body may be rewritten after the headers have left.
+            let _ = host.remove_header(HeaderMap::RequestHeaders, b"content-length");
+        }
+        if let Err(e) = host.resume_request() {
+            host.log(
+                Level::Error,
+                &format!("cannot release a held request (host status {})", e.0),
+            );
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum RequestState {
+    /// Not inspected (method, path, content type, no body, or a pass policy).
+    Skip,
+    /// Buffering the body until end of stream (or trailers).
+    Buffering,
+    Done,
+    /// A local reply was sent.
+    Replied,
+}
+
+enum ResponseMode {
+    /// Not read (no admission to settle, compressed, or a media type the filter does not read).
+    Pass,
+    Json,
+    Sse(Box<StreamRewriter>),
+}
+
+/// The state of one HTTP stream.
+pub struct RequestFilter {
+    shared: Rc<Shared>,
+    settings: Rc<Settings>,
+    context_id: u32,
+    state: RequestState,
+    /// The request headers are still held (not yet forwarded upstream).
+    headers_paused: bool,
+    /// Held while the VM learns its hold mode (registered with the probe).
+    probing: bool,
+    /// `content-length` goes if the probe releases the headers (set when registered).
+    drop_length_on_release: bool,
+    /// The request declared a `content-length` (to correct if the body is rewritten).
+    declared_length: bool,
+    request_id: String,
+    identity: Option<Identity>,
+    admission: Option<Admission>,
+    settled: bool,
+    /// Prompt tokens estimated from the request, for settling a response without `usage`.
+    prompt_estimate: u64,
+    vault: PiiVault,
+    /// Decision headers, kept for the response.
+    decision: Vec<(&'static str, String)>,
+    response: ResponseMode,
+    /// The response started with a 2xx status: it is charged, never refunded.
+    response_ok: bool,
+    response_too_large: bool,
+    /// Bytes of rewritten SSE output at the front of the host's (paused) response buffer.
+    sse_buffered: Option<usize>,
+}
+
+/// A header's value from a fetched map (Envoy hands names in lower case).
+fn header_value<'a>(headers: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v.as_slice())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn guardrail_error(message: &'static str) -> LocalReply {
+    LocalReply::new(500, "api_error", "guardrail_error", message)
+}
+
+impl RequestFilter {
+    pub fn new(shared: Rc<Shared>, context_id: u32) -> Self {
+        RequestFilter {
+            settings: shared.settings.clone(),
+            shared,
+            context_id,
+            state: RequestState::Skip,
+            headers_paused: false,
+            probing: false,
+            drop_length_on_release: false,
+            declared_length: false,
+            request_id: String::new(),
+            identity: None,
+            admission: None,
+            settled: false,
+            prompt_estimate: 0,
+            vault: PiiVault::default(),
+            decision: Vec::new(),
+            response: ResponseMode::Pass,
+            response_ok: false,
+            response_too_large: false,
+            sse_buffered: None,
+        }
+    }
+
+    fn now_secs<H: Host>(host: &H) -> u64 {
+        host.now_nanos() / 1_000_000_000
+    }
+
+    fn error<H: Host>(host: &H, code: &str) {
+        host.count(&format!("errors.{code}"), 1);
+    }
+
+    /// Sends an OpenAI-shaped local reply. Always followed by `Action::Pause`.
+    fn reply<H: Host>(&mut self, host: &mut H, r: &LocalReply) -> Action {
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        for (k, v) in &r.headers {
+            headers.push((k.as_str(), v.as_str()));
+        }
+        if self.settings.client_headers {
+            for (k, v) in &self.decision {
+                headers.push((k, v.as_str()));
+            }
+        }
+        if let Err(e) = host.send_local_response(r.status, &headers, &r.body()) {
+            host.log(
+                Level::Error,
+                &format!("local reply refused (host status {})", e.0),
+            );
+        }
+        Self::error(host, r.code);
+        self.state = RequestState::Replied;
+        Action::Pause
+    }
+
+    fn quota_reply<H: Host>(&mut self, host: &mut H, rej: &QuotaRejection) -> Action {
+        let mut r = LocalReply::new(rej.status, rej.error_type, rej.code, rej.message.clone());
+        r.headers = rej.headers.clone();
+        if let Some(s) = rej.retry_after_secs {
+            r.headers.push(("retry-after".into(), s.to_string()));
+        }
+        host.count(&format!("quota.rejected.{}", rej.code), 1);
+        self.reply(host, &r)
+    }
+
+    /// Removes every `x-guardrail-*` header the client sent: they cannot be forged.
+    fn strip_forged_headers<H: Host>(host: &mut H, headers: &[(Vec<u8>, Vec<u8>)]) {
+        for (name, _) in headers {
+            if name.len() >= 12 && name[..12].eq_ignore_ascii_case(b"x-guardrail-") {
+                let _ = host.remove_header(HeaderMap::RequestHeaders, name);
+            }
+        }
+    }
+
+    /// Whether the filter reads this request's answer: to restore or redact PII, or to settle
+    /// quota from its `usage`.
+    fn reads_answers(&self) -> bool {
+        pipeline::response_rewrites(&self.settings) || self.settings.quota.is_some()
+    }
+
+    /// Asks the upstream for an uncompressed answer when the filter must read it: a compressed
+    /// answer would pass unread (tokens instead of the client's own PII, no usage). Called
+    /// while the request headers can still change (both hold modes).
+    fn uncompressed_answers<H: Host>(&self, host: &mut H, headers: &[(Vec<u8>, Vec<u8>)]) {
+        if !self.reads_answers() || header_value(headers, "accept-encoding").is_none() {
+            return;
+        }
+        if host
+            .remove_header(HeaderMap::RequestHeaders, b"accept-encoding")
+            .is_err()
+        {
+            Self::error(host, "accept_encoding_kept");
+        }
+    }
+
+    /// Inspects the whole buffered body, read once by the caller (the rewrite replaces exactly
+    /// the bytes read).
+    fn inspect_body<H: Host>(&mut self, host: &mut H, read: Result<Vec<u8>, HostError>) -> Action {
+        self.state = RequestState::Done;
+        let bytes = match read {
+            Ok(b) => b,
+            Err(e) => {
+                host.log(
+                    Level::Error,
+                    &format!("cannot read request body (host status {})", e.0),
+                );
+                Self::error(host, "body_read_failed");
+                return self.reply(
+                    host,
+                    &guardrail_error("The request could not be inspected."),
+                );
+            }
+        };
+        host.count("requests_inspected", 1);
+        let settings = self.settings.clone();
+        let ins = match pipeline::inspect_request(&settings, &bytes, &mut self.vault) {
+            Ok(i) => i,
+            Err(r) => return self.reply(host, &r),
+        };
+        let pii_header = self.vault.counts_header();
+        for (kind, n) in self.vault.counts() {
+            if n > 0 {
+                host.count(&format!("pii.{}", kind.label()), i64::from(n));
+            }
+        }
+        host.count(&format!("action.{}", ins.report.action.as_str()), 1);
+        self.decision = vec![
+            (H_SCORE, pipeline::score_header(ins.report.score)),
+            (H_ACTION, ins.report.action.as_str().to_string()),
+        ];
+        if let Some(p) = &pii_header {
+            self.decision.push((H_PII, p.clone()));
+        }
+        if let Some(line) = ins.log_line(&self.request_id, pii_header.as_deref()) {
+            host.log(Level::Warn, &line);
+        }
+        if let Some(r) = &ins.reply {
+            return self.reply(host, r);
+        }
+
+        // Quota: reserve the estimated cost before any upstream work.
+        let mut route_model = None;
+        let mut clamp = None;
+        if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
+            let estimate = ins.estimate();
+            self.prompt_estimate = estimate.prompt_tokens;
+            match q.admit(host.store(), id, Self::now_secs(host), &estimate) {
+                Ok(adm) => {
+                    host.count(&format!("quota.admitted.{}", adm.tier), 1);
+                    route_model = adm.route_model.clone();
+                    clamp = adm.clamp_max_tokens;
+                    let mut route = Vec::new();
+                    if let Some(m) = &route_model {
+                        route.push(format!("model={m}"));
+                    }
+                    if let Some(c) = clamp {
+                        route.push(format!("max_tokens={c}"));
+                    }
+                    if !route.is_empty() {
+                        self.decision.push((H_ROUTE, route.join(",")));
+                    }
+                    self.admission = Some(adm);
+                }
+                Err(rej) => return self.quota_reply(host, &rej),
+            }
+        }
+
+        if let Some(new_body) = ins.rewritten(route_model.as_deref(), clamp) {
+            // The body's length changes: correct the declared length (the headers are held,
+            // so the upstream sees the new one). Without it Envoy frames the body itself.
+            let length_fixed = !self.declared_length
+                || host
+                    .set_header(
+                        HeaderMap::RequestHeaders,
+                        "content-length",
+                        &new_body.len().to_string(),
+                    )
+                    .is_ok()
+                || host
+                    .remove_header(HeaderMap::RequestHeaders, b"content-length")
+                    .is_ok();
+            if !length_fixed {
+                host.log(
+                    Level::Error,
+                    "cannot correct content-length of a rewritten request body",
+                );
+                self.refund(host);
+                return self.reply(
+                    host,
+                    &guardrail_error("The request could not be rewritten."),
+                );
+            }
+            if let Err(e) = host.set_buffer(Body::Request, 0, bytes.len(), &new_body) {
+                // Forwarding the original would leak what was meant to be removed: refuse.
+                host.log(
+                    Level::Error,
+                    &format!("cannot rewrite request body (host status {})", e.0),
+                );
+                self.refund(host);
+                return self.reply(
+                    host,
+                    &guardrail_error("The request could not be rewritten."),
+                );
+            }
+        }
+        if self.settings.upstream_headers && self.headers_paused {
+            for (k, v) in &self.decision {
+                if host.set_header(HeaderMap::RequestHeaders, k, v).is_err() {
+                    Self::error(host, "upstream_header_refused");
+                }
+            }
+        }
+        Action::Continue
+    }
+
+    /// A body over `request.max_body_bytes`: 413, or forwarded unscanned under `oversize: pass`.
+    fn oversize<H: Host>(&mut self, host: &mut H) -> Action {
+        match self.settings.request.oversize {
+            OversizePolicy::Reject => {
+                let r = LocalReply::new(
+                    413,
+                    "invalid_request_error",
+                    "request_too_large",
+                    format!(
+                        "The request body exceeds the guardrail limit of {} bytes.",
+                        self.settings.request.max_body_bytes
+                    ),
+                );
+                self.reply(host, &r)
+            }
+            OversizePolicy::Pass => {
+                self.state = RequestState::Skip;
+                Self::error(host, "oversize_passed");
+                host.count("requests_skipped", 1);
+                if self.settings.upstream_headers {
+                    let _ = host.set_header(HeaderMap::RequestHeaders, H_ACTION, "skip");
+                }
+                self.admit_unread(host)
+            }
+        }
+    }
+
+    /// Quota admission for a request whose body is not inspected.
+    fn admit_unread<H: Host>(&mut self, host: &mut H) -> Action {
+        let settings = self.settings.clone();
+        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else {
+            return Action::Continue;
+        };
+        match q.admit(
+            host.store(),
+            id,
+            Self::now_secs(host),
+            &crate::quota::UsageEstimate::default(),
+        ) {
+            Ok(adm) => {
+                host.count(&format!("quota.admitted.{}", adm.tier), 1);
+                self.admission = Some(adm);
+                Action::Continue
+            }
+            Err(rej) => self.quota_reply(host, &rej),
+        }
+    }
+
+    /// Takes the reservation back: nothing went (or will go) upstream for it.
+    fn refund<H: Host>(&mut self, host: &mut H) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        if let (Some(q), Some(adm)) = (self.settings.quota.as_ref(), self.admission.as_ref()) {
+            q.refund(host.store(), adm, Self::now_secs(host));
+            host.count("quota.refunded", 1);
+        }
+    }
+
+    /// Settles the admission once. A response that started 2xx is charged: from `usage` if it
+    /// was seen, else the prompt estimate plus the text seen; when the answer was not read to
+    /// its end (over `response.max_body_bytes`, compressed or of another media type, cut short
+    /// or abandoned by the client) at least the whole reservation. Only a request that got no
+    /// 2xx response is refunded.
+    fn settle<H: Host>(
+        &mut self,
+        host: &mut H,
+        usage: Option<Usage>,
+        text_bytes: usize,
+        complete: bool,
+    ) {
+        if self.settled {
+            return;
+        }
+        if !self.response_ok {
+            self.refund(host);
+            return;
+        }
+        self.settled = true;
+        let (Some(q), Some(adm)) = (self.settings.quota.as_ref(), self.admission.as_ref()) else {
+            return;
+        };
+        let usage = usage.unwrap_or_else(|| {
+            let mut completion = pipeline::estimate_tokens(text_bytes);
+            if !complete {
+                let reserved = adm.reserved_tokens.saturating_sub(self.prompt_estimate);
+                completion = completion.max(reserved);
+            }
+            Usage {
+                prompt_tokens: self.prompt_estimate,
+                completion_tokens: completion,
+            }
+        });
+        let s = q.settle(host.store(), adm, usage, Self::now_secs(host));
+        host.count(
+            &format!("quota.cost_micro_usd.{}", adm.tier),
+            i64::try_from(s.cost_micro_usd).unwrap_or(i64::MAX),
+        );
+        if !complete {
+            host.count("quota.settled_unread", 1);
+        }
+    }
+
+    /// The first body (or trailers) callback of a request held while the VM learns its mode.
+    fn body_arrived<H: Host>(&mut self, host: &H) {
+        if !self.probing {
+            return;
+        }
+        self.probing = false;
+        let arrival = self.shared.probe.borrow_mut().body_arrived(self.context_id);
+        if arrival == BodyArrival::Released {
+            // The root context's timer forwarded the headers (without `content-length` if
+            // the body may change).
+            self.headers_paused = false;
+            if self.drop_length_on_release {
+                self.declared_length = false;
+            }
+        }
+        announce_hold(&self.shared, host);
+    }
+
+    pub fn on_request_headers<H: Host>(&mut self, host: &mut H, end_of_stream: bool) -> Action {
+        // One host call for all headers: each call into Envoy costs microseconds.
+        let headers = host
+            .header_pairs(HeaderMap::RequestHeaders)
+            .unwrap_or_default();
+        Self::strip_forged_headers(host, &headers);
+        let get = |n: &str| header_value(&headers, n);
+        self.request_id = get("x-request-id")
+            .map(|b| lossy(b).chars().take(64).collect())
+            .unwrap_or_default();
+        let settings = self.settings.clone();
+
+        if let Some(q) = settings.quota.as_ref() {
+            let user = get(q.user_header());
+            let tier = get(q.tier_header());
+            match q.identify(user, tier) {
+                Ok(id) => {
+                    if let Err(rej) = q.precheck(host.store(), &id, Self::now_secs(host)) {
+                        return self.quota_reply(host, &rej);
+                    }
+                    self.identity = Some(id);
+                }
+                Err(rej) => return self.quota_reply(host, &rej),
+            }
+        }
+
+        let method = get(":method").unwrap_or_default();
+        let path = get(":path").unwrap_or_default();
+        let content_type = get("content-type");
+        if end_of_stream || !settings.inspects(method, path, content_type) {
+            host.count("requests_skipped", 1);
+            self.state = RequestState::Skip;
+            // A body the filter does not read (a content type outside `request.content_types`)
+            // still costs a request: it is admitted against quota with an empty estimate, so a
+            // content type cannot be used to step around the limits.
+            if !end_of_stream && settings.inspects(method, path, None) {
+                self.uncompressed_answers(host, &headers);
+                return self.admit_unread(host);
+            }
+            return Action::Continue;
+        }
+        if let Some(enc) = get("content-encoding") {
+            if !enc.trim_ascii().eq_ignore_ascii_case(b"identity") {
+                match settings.request.compressed {
+                    CompressedPolicy::Reject => {
+                        let r = LocalReply::new(
+                            415,
+                            "invalid_request_error",
+                            "unsupported_content_encoding",
+                            "Compressed request bodies cannot be inspected; send the body uncompressed.",
+                        );
+                        return self.reply(host, &r);
+                    }
+                    CompressedPolicy::Pass => {
+                        Self::error(host, "compressed_passed");
+                        host.count("requests_skipped", 1);
+                        if settings.upstream_headers {
+                            let _ = host.set_header(HeaderMap::RequestHeaders, H_ACTION, "skip");
+                        }
+                        self.uncompressed_answers(host, &headers);
+                        return self.admit_unread(host);
+                    }
+                }
+            }
+        }
+        // A declared length over the limit is answered now, before Envoy's own buffer limit
+        // (1 MiB by default) can race the filter with a plain-text 413 of its own.
+        let declared = get("content-length").and_then(|v| {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+        });
+        self.uncompressed_answers(host, &headers);
+        if declared.is_some_and(|n| n > settings.request.max_body_bytes) {
+            return self.oversize(host);
+        }
+        self.state = RequestState::Buffering;
+        // A rewritten body fixes `content-length` when it is written (the headers are still
+        // held then); an unchanged body keeps the client's, at no extra host call.
+        self.declared_length = get("content-length").is_some();
+        let drop_length = self.declared_length && pipeline::request_may_rewrite(&settings);
+        let mode = self.shared.probe.borrow().mode();
+        match mode {
+            // Hold the headers while the body is read: a blocked or over-quota request must not
+            // open an upstream request at all, and decision headers can only be added to
+            // headers not yet forwarded. Envoy needs `allow_on_headers_stop_iteration: true`.
+            Some(HoldMode::Hold) => {
+                self.headers_paused = true;
+                Action::Pause
+            }
+            // The headers leave now; the body callbacks hold the body until it is inspected, and
+            // a local reply then resets the upstream request before any body byte reaches it.
+            Some(HoldMode::Stream) => {
+                if drop_length
+                    && host
+                        .remove_header(HeaderMap::RequestHeaders, b"content-length")
+                        .is_ok()
+                {
+                    self.declared_length = false;
+                }
+                Action::Continue
+            }
+            // Undecided: hold, and let the probe learn from this request (see `crate::hold`).
+            None => {
+                self.shared
+                    .probe
+                    .borrow_mut()
+                    .hold(self.context_id, host.now_nanos(), drop_length);
+                self.probing = true;
+                self.drop_length_on_release = drop_length;
+                self.headers_paused = true;
+                Action::Pause
+            }
+        }
+    }
+
+    pub fn on_request_body<H: Host>(
+        &mut self,
+        host: &mut H,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        self.body_arrived(host);
+        if self.state != RequestState::Buffering {
+            return if self.state == RequestState::Replied {
+                Action::Pause
+            } else {
+                Action::Continue
+            };
+        }
+        if body_size > self.settings.request.max_body_bytes {
+            return self.oversize(host);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let read = host.get_buffer(Body::Request, 0, body_size);
+        self.inspect_body(host, read)
+    }
+
+    pub fn on_request_trailers<H: Host>(&mut self, host: &mut H) -> Action {
+        // HTTP/2 with trailers: the body callback never saw end_of_stream.
+        self.body_arrived(host);
+        if self.state == RequestState::Buffering {
+            let read = host.get_buffer(Body::Request, 0, usize::MAX);
+            let action = self.inspect_body(host, read);
+            if action == Action::Continue && !self.headers_paused {
+                // Headers already forwarded, body held by the body callbacks: Envoy forwards
+                // the trailers but drops the held body when the trailers callback continues
+                // (measured: Envoy 1.36 and 1.40, h2c). Pausing and resuming the stream
+                // forwards the held body, then the trailers.
+                if host.resume_request().is_ok() {
+                    return Action::Pause;
+                }
+            }
+            return action;
+        }
+        if self.state == RequestState::Replied {
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    pub fn on_response_headers<H: Host>(&mut self, host: &mut H, end_of_stream: bool) -> Action {
+        let headers = host
+            .header_pairs(HeaderMap::ResponseHeaders)
+            .unwrap_or_default();
+        let get = |n: &str| header_value(&headers, n);
+        let status = get(":status").unwrap_or_default();
+        self.response_ok = status.first() == Some(&b'2');
+        let settings = self.settings.clone();
+
+        // Quota headers on every response of an identified user.
+        if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
+            let headers = match &self.admission {
+                Some(adm) => adm.headers.clone(),
+                None => q.status_headers(host.store(), id, Self::now_secs(host)),
+            };
+            for (k, v) in headers {
+                let _ = host.set_header(HeaderMap::ResponseHeaders, &k, &v);
+            }
+        }
+        if settings.client_headers {
+            for (k, v) in &self.decision {
+                let _ = host.set_header(HeaderMap::ResponseHeaders, k, v);
+            }
+        }
+        if end_of_stream {
+            self.settle(host, None, 0, true);
+            return Action::Continue;
+        }
+        if self.state == RequestState::Skip && self.admission.is_none() {
+            return Action::Continue;
+        }
+        let ct = get("content-type").unwrap_or_default();
+        let media = ct
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .to_ascii_lowercase();
+        let rewrites = pipeline::response_rewrites(&settings);
+        let encoded = get("content-encoding")
+            .map(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity"))
+            .unwrap_or(false);
+        if encoded {
+            // A compressed response cannot be read: it passes, counted (the request-headers
+            // phase asked for an uncompressed answer; this upstream compressed anyway).
+            Self::error(host, "compressed_response_passed");
+            return Action::Continue;
+        }
+        if media == b"text/event-stream" {
+            self.response = ResponseMode::Sse(Box::new(StreamRewriter::new(&settings)));
+            if rewrites {
+                let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
+            }
+        } else if media.ends_with(b"json") {
+            self.response = ResponseMode::Json;
+            if rewrites {
+                let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
+            }
+        }
+        Action::Continue
+    }
+
+    /// A whole JSON response (end of stream, or trailers): restore/redact, read `usage`.
+    fn finish_json<H: Host>(&mut self, host: &mut H, body_size: usize) {
+        let bytes = match host.get_buffer(Body::Response, 0, body_size) {
+            Ok(b) => b,
+            Err(_) => {
+                Self::error(host, "response_read_failed");
+                self.settle(host, None, 0, false);
+                return;
+            }
+        };
+        let r = pipeline::rewrite_json_response(&self.settings, &self.vault, &bytes);
+        if let Some(new) = &r.body {
+            if host
+                .set_buffer(Body::Response, 0, bytes.len(), new)
+                .is_err()
+            {
+                Self::error(host, "response_rewrite_failed");
+            }
+        }
+        self.settle(host, r.usage, r.text_bytes, true);
+    }
+
+    pub fn on_response_body<H: Host>(
+        &mut self,
+        host: &mut H,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        let settings = self.settings.clone();
+        match &mut self.response {
+            ResponseMode::Pass => {
+                if end_of_stream {
+                    // Not read: charged at least the reservation.
+                    self.settle(host, None, 0, false);
+                }
+                Action::Continue
+            }
+            ResponseMode::Json => {
+                if self.response_too_large {
+                    if end_of_stream {
+                        self.settle(host, None, 0, false);
+                    }
+                    return Action::Continue;
+                }
+                if body_size > settings.response.max_body_bytes {
+                    self.response_too_large = true;
+                    Self::error(host, "response_too_large_passed");
+                    if end_of_stream {
+                        self.settle(host, None, 0, false);
+                    }
+                    return Action::Continue;
+                }
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                self.finish_json(host, body_size);
+                Action::Continue
+            }
+            ResponseMode::Sse(rw) => {
+                // The buffer holds this chunk, after any output kept from paused chunks.
+                let kept = self.sse_buffered.take().unwrap_or(0);
+                let buffer = host
+                    .get_buffer(Body::Response, 0, body_size)
+                    .unwrap_or_default();
+                let chunk = buffer.get(kept..).unwrap_or_default();
+                let mut out = rw.push(&settings, &self.vault, chunk);
+                if end_of_stream {
+                    out.extend(rw.finish(&settings, &self.vault));
+                }
+                let mut write = Vec::new();
+                let new: &[u8] = if kept == 0 {
+                    &out
+                } else {
+                    write.reserve(kept + out.len());
+                    write.extend_from_slice(buffer.get(..kept).unwrap_or_default());
+                    write.extend_from_slice(&out);
+                    &write
+                };
+                let changed = new != buffer.as_slice();
+                if changed
+                    && host
+                        .set_buffer(Body::Response, 0, buffer.len(), new)
+                        .is_err()
+                {
+                    Self::error(host, "response_rewrite_failed");
+                }
+                if end_of_stream {
+                    let (usage, text) = (rw.usage, rw.text_bytes);
+                    self.settle(host, usage, text, true);
+                    return Action::Continue;
+                }
+                // Text held back must still reach the client if the stream ends in trailers,
+                // and a trailers callback can only add to a body the host is buffering: keep
+                // this chunk's output buffered until the rewriter lets go of what it holds.
+                let now_buffered = if changed { new.len() } else { buffer.len() };
+                if rw.holding() && now_buffered <= SSE_HOLD_LIMIT {
+                    self.sse_buffered = Some(now_buffered);
+                    return Action::Pause;
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    /// The response ends in trailers (HTTP/2, or HTTP/1 chunked trailers): its body callbacks
+    /// never saw end of stream. Finish it here.
+    pub fn on_response_trailers<H: Host>(&mut self, host: &mut H) -> Action {
+        let settings = self.settings.clone();
+        match &mut self.response {
+            ResponseMode::Pass => self.settle(host, None, 0, false),
+            ResponseMode::Json => {
+                if self.response_too_large {
+                    self.settle(host, None, 0, false);
+                } else {
+                    // The body callbacks paused: the host is buffering the whole body.
+                    self.finish_json(host, usize::MAX);
+                }
+            }
+            ResponseMode::Sse(rw) => {
+                let rest = rw.finish(&settings, &self.vault);
+                if !rest.is_empty() {
+                    if let Some(kept) = self.sse_buffered.take() {
+                        // The last chunk paused: append to what the host buffers.
+                        if host.set_buffer(Body::Response, kept, 0, &rest).is_err() {
+                            Self::error(host, "response_rewrite_failed");
+                        }
+                    } else {
+                        // Held past SSE_HOLD_LIMIT: nothing buffered to add to.
+                        Self::error(host, "response_trailer_text_dropped");
+                    }
+                }
+                let (usage, text) = (rw.usage, rw.text_bytes);
+                self.settle(host, usage, text, true);
+            }
+        }
+        Action::Continue
+    }
+
+    pub fn on_log<H: Host>(&mut self, host: &mut H) {
+        if self.probing {
+            // Ended (client gone) while held and undecided: nothing to release.
+            self.shared.probe.borrow_mut().forget(self.context_id);
+            self.probing = false;
+        }
+        // Not settled: the response was cut or the client left. A response that started 2xx
+        // is charged (usage if the stream carried it, else text seen and the reservation);
+        // one that never started is refunded.
+        if !self.settled && self.admission.is_some() {
+            let (usage, text) = match &self.response {
+                ResponseMode::Sse(rw) => (rw.usage, rw.text_bytes),
+                _ => (None, 0),
+            };
+            self.settle(host, usage, text, false);
+        }
+    }
+}
