@@ -209,14 +209,14 @@ fn unknown_field_name(msg: &str) -> Option<String> {
 }
 
 impl Settings {
-    /// Validates and compiles. `token_key` is resolved by the host (environment variable,
-    /// `pii.token_key`, or random per VM).
+    /// Validates and compiles. `token_key` is resolved by the host ([`resolve_token_key`]:
+    /// environment variable, `pii.token_key`, or random per VM).
     pub fn compile(cfg: &PluginConfig, token_key: Vec<u8>) -> Result<Settings, ConfigError> {
-        if token_key.is_empty() {
-            // An empty HMAC key makes tokens an unkeyed hash, reversible by brute force.
+        if token_key.len() < MIN_TOKEN_KEY_BYTES {
+            // A short HMAC key makes tokens reversible by brute force over the key.
             return Err(ConfigError::new(
                 "pii.token_key",
-                "expected a non-empty key",
+                format!("expected a key of at least {MIN_TOKEN_KEY_BYTES} bytes"),
             ));
         }
         if cfg.request.max_body_bytes == 0 {
@@ -330,6 +330,56 @@ impl Settings {
     }
 }
 
+/// Shortest accepted PII token key.
+pub const MIN_TOKEN_KEY_BYTES: usize = 16;
+/// The Wasm VM environment variable holding the PII token key.
+pub const TOKEN_KEY_ENV: &str = "GUARDRAIL_TOKEN_KEY";
+
+/// Where the PII token key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKeySource {
+    /// The VM environment variable [`TOKEN_KEY_ENV`] (e.g. from a Kubernetes Secret).
+    Environment,
+    /// `pii.token_key` in the plugin configuration: Envoy shows it in `/config_dump`.
+    PluginConfig,
+    /// Neither is set: the host draws a random key per VM.
+    None,
+}
+
+/// The token key chosen from the VM environment variable (wins; empty counts as unset) and
+/// `pii.token_key`. A key under [`MIN_TOKEN_KEY_BYTES`] bytes is refused wherever it is set,
+/// naming the variable or the field. The key itself is never part of an error.
+pub fn resolve_token_key(
+    env: Option<&[u8]>,
+    config: Option<&str>,
+) -> Result<(Vec<u8>, TokenKeySource), ConfigError> {
+    let short = |field: &str, what: &str, len: usize| {
+        ConfigError::new(
+            field,
+            format!(
+                "{what} must be at least {MIN_TOKEN_KEY_BYTES} bytes (got {len}); use a random secret of 32 bytes or more"
+            ),
+        )
+    };
+    if let Some(k) = config {
+        if k.len() < MIN_TOKEN_KEY_BYTES {
+            return Err(short("pii.token_key", "the PII token key", k.len()));
+        }
+    }
+    match env.filter(|k| !k.is_empty()) {
+        Some(k) if k.len() < MIN_TOKEN_KEY_BYTES => Err(short(
+            TOKEN_KEY_ENV,
+            "the PII token key (VM environment variable)",
+            k.len(),
+        )),
+        Some(k) => Ok((k.to_vec(), TokenKeySource::Environment)),
+        None => match config {
+            Some(k) => Ok((k.as_bytes().to_vec(), TokenKeySource::PluginConfig)),
+            None => Ok((Vec::new(), TokenKeySource::None)),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
@@ -417,5 +467,51 @@ mod tests {
         assert!(!s.inspects(b"POST", b"/healthz", Some(b"application/json")));
         assert!(!s.inspects(b"POST", b"/v1/x", Some(b"image/png")));
         assert!(!s.inspects(b"POST", b"/v1/x", Some(b"\xff\xfe")));
+    }
+
+    #[test]
+    fn token_keys_under_16_bytes_are_refused() {
+        // Issue 12 row 12: a 1-byte key used to be accepted.
+        let long = "0123456789abcdef";
+        assert_eq!(
+            resolve_token_key(None, Some("k")).unwrap_err().field,
+            "pii.token_key"
+        );
+        assert_eq!(
+            resolve_token_key(None, Some(&long[..15]))
+                .unwrap_err()
+                .field,
+            "pii.token_key"
+        );
+        let e = resolve_token_key(Some(b"key-a"), None).unwrap_err();
+        assert_eq!(e.field, "GUARDRAIL_TOKEN_KEY");
+        assert!(!e.to_string().contains("key-a"), "{e}");
+        // A short configured key is refused even when the environment wins.
+        assert_eq!(
+            resolve_token_key(Some(long.as_bytes()), Some("short"))
+                .unwrap_err()
+                .field,
+            "pii.token_key"
+        );
+        assert_eq!(
+            resolve_token_key(Some(long.as_bytes()), None).unwrap(),
+            (long.as_bytes().to_vec(), TokenKeySource::Environment)
+        );
+        assert_eq!(
+            resolve_token_key(Some(b""), Some(long)).unwrap(),
+            (long.as_bytes().to_vec(), TokenKeySource::PluginConfig)
+        );
+        assert_eq!(
+            resolve_token_key(None, None).unwrap(),
+            (Vec::new(), TokenKeySource::None)
+        );
+        // Settings refuse a short key however it was resolved.
+        assert_eq!(
+            Settings::from_json(b"{}", vec![1; 15])
+                .err()
+                .map(|e| e.field),
+            Some("pii.token_key".to_string())
+        );
+        assert!(Settings::from_json(b"{}", vec![1; 16]).is_ok());
     }
 }
