@@ -45,6 +45,7 @@ pub enum Mode {
 use crate::injection::{InjectionConfig, InjectionDetector};
 use crate::pii::{PiiConfig, PiiEngine};
 use crate::quota::{QuotaConfig, QuotaPolicy};
+use crate::reply::LocalReply;
 
 /// The plugin configuration as users write it (JSON in the Envoy filter config).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -254,6 +255,27 @@ impl Settings {
                 format!("expected paths starting with '/', got {p:?}"),
             ));
         }
+        // Requests are compared after normalisation: a prefix must be in normal form itself.
+        for p in &cfg.request.path_prefixes {
+            match crate::path::normalize(p.as_bytes()) {
+                Ok(n) if n.path == p.as_bytes() && !n.encoded_slash => {}
+                Ok(n) => {
+                    return Err(ConfigError::new(
+                        "request.path_prefixes",
+                        format!(
+                            "expected normalised paths (no //, . or .. segments, query or encoded slash, unreserved characters unescaped), got {p:?}; its normal form is {:?}",
+                            String::from_utf8_lossy(&n.path)
+                        ),
+                    ))
+                }
+                Err(_) => {
+                    return Err(ConfigError::new(
+                        "request.path_prefixes",
+                        format!("malformed percent-encoding in {p:?}"),
+                    ))
+                }
+            }
+        }
         let request = RequestConfig {
             methods: cfg
                 .request
@@ -302,21 +324,54 @@ impl Settings {
         self.pii.mode.unwrap_or(self.mode)
     }
 
-    /// Whether a request with this method, path and content type is inspected.
-    pub fn inspects(&self, method: &[u8], path: &[u8], content_type: Option<&[u8]>) -> bool {
+    /// What to do with a request, from its method, `:path` and content type (the headers
+    /// phase; a request without a body is never inspected and does not come here).
+    ///
+    /// - a method outside `request.methods`, or a path outside `request.path_prefixes`
+    ///   (compared after [`crate::path::normalize`]): [`RequestRoute::Skip`];
+    /// - with `request.path_prefixes`: a malformed escape in the path, or a path that falls
+    ///   under a prefix only once `%2F`/`%5C` are read as slashes: 400 `invalid_path` (an
+    ///   upstream may route it to an inspected path, or not);
+    /// - a content type outside `request.content_types`: 415 `unsupported_content_type`.
+    ///   Upstreams often parse a body whatever its declared type, so a body the filter would
+    ///   not read must not reach them. No content type: inspected (JSON or raw text).
+    pub fn route(&self, method: &[u8], path: &[u8], content_type: Option<&[u8]>) -> RequestRoute {
         let method_ok = self
             .request
             .methods
             .iter()
             .any(|m| m.as_bytes().eq_ignore_ascii_case(method));
-        let path_ok = self.request.path_prefixes.is_empty()
-            || self
-                .request
-                .path_prefixes
-                .iter()
-                .any(|p| path.starts_with(p.as_bytes()));
+        if !method_ok {
+            return RequestRoute::Skip;
+        }
+        if !self.request.path_prefixes.is_empty() {
+            let under = |p: &[u8]| {
+                self.request
+                    .path_prefixes
+                    .iter()
+                    .any(|pre| p.starts_with(pre.as_bytes()))
+            };
+            let Ok(n) = crate::path::normalize(path) else {
+                return RequestRoute::Refuse(LocalReply::new(
+                    400,
+                    "invalid_request_error",
+                    "invalid_path",
+                    "The request path has a malformed percent-encoding.",
+                ));
+            };
+            if !under(&n.path) {
+                if n.encoded_slash && under(&crate::path::with_slashes_decoded(&n.path)) {
+                    return RequestRoute::Refuse(LocalReply::new(
+                        400,
+                        "invalid_request_error",
+                        "invalid_path",
+                        "The request path encodes a slash (%2F or %5C); send it unencoded.",
+                    ));
+                }
+                return RequestRoute::Skip;
+            }
+        }
         let ct_ok = match content_type {
-            // No content type on a POST body: inspect (raw text scan), never pass unscanned.
             None => true,
             Some(ct) => {
                 let media = ct.split(|&b| b == b';').next().unwrap_or_default();
@@ -326,8 +381,28 @@ impl Settings {
                 })
             }
         };
-        method_ok && path_ok && ct_ok
+        if ct_ok {
+            RequestRoute::Inspect
+        } else {
+            RequestRoute::Refuse(LocalReply::new(
+                415,
+                "invalid_request_error",
+                "unsupported_content_type",
+                "The guardrail reads only the content types it is configured for (request.content_types) on this path; send the body as JSON or text.",
+            ))
+        }
     }
+}
+
+/// The headers phase's verdict on a request (see [`Settings::route`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestRoute {
+    /// Not inspected: forwarded as it is.
+    Skip,
+    /// Buffer and inspect the body.
+    Inspect,
+    /// Answer with this local reply.
+    Refuse(LocalReply),
 }
 
 /// Shortest accepted PII token key.
@@ -452,21 +527,139 @@ mod tests {
         }
     }
 
+    fn code(r: RequestRoute) -> Option<&'static str> {
+        match r {
+            RequestRoute::Refuse(r) => Some(r.code),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn inspects_by_method_path_and_content_type() {
+    fn routes_by_method_path_and_content_type() {
         let s =
             Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![1; 32]).unwrap();
-        assert!(s.inspects(
-            b"POST",
-            b"/v1/chat/completions",
-            Some(b"application/json; charset=utf-8")
-        ));
-        assert!(s.inspects(b"post", b"/v1/x", Some(b"Application/JSON")));
-        assert!(s.inspects(b"POST", b"/v1/x", None));
-        assert!(!s.inspects(b"GET", b"/v1/models", None));
-        assert!(!s.inspects(b"POST", b"/healthz", Some(b"application/json")));
-        assert!(!s.inspects(b"POST", b"/v1/x", Some(b"image/png")));
-        assert!(!s.inspects(b"POST", b"/v1/x", Some(b"\xff\xfe")));
+        let json = Some(&b"application/json; charset=utf-8"[..]);
+        assert_eq!(
+            s.route(b"POST", b"/v1/chat/completions", json),
+            RequestRoute::Inspect
+        );
+        assert_eq!(
+            s.route(b"post", b"/v1/x", Some(b"Application/JSON")),
+            RequestRoute::Inspect
+        );
+        assert_eq!(s.route(b"POST", b"/v1/x", None), RequestRoute::Inspect);
+        assert_eq!(s.route(b"GET", b"/v1/models", None), RequestRoute::Skip);
+        assert_eq!(
+            s.route(b"POST", b"/healthz", Some(b"application/json")),
+            RequestRoute::Skip
+        );
+        // Off the inspected paths any content type passes.
+        assert_eq!(
+            s.route(b"POST", b"/upload", Some(b"image/png")),
+            RequestRoute::Skip
+        );
+    }
+
+    #[test]
+    fn unread_content_types_on_inspected_paths_are_refused() {
+        // Issue 12 row 7: JSON declared as another type used to pass unscanned.
+        let s = Settings::from_json(b"{}", vec![1; 32]).unwrap();
+        for ct in [
+            &b"application/octet-stream"[..],
+            b"image/png",
+            b"multipart/form-data; boundary=x",
+            b"\xff\xfe",
+            b"",
+        ] {
+            let r = s.route(b"POST", b"/v1/chat/completions", Some(ct));
+            assert_eq!(code(r.clone()), Some("unsupported_content_type"), "{ct:?}");
+            if let RequestRoute::Refuse(r) = r {
+                assert_eq!(r.status, 415);
+            }
+        }
+        assert_eq!(
+            s.route(b"POST", b"/v1/chat/completions", Some(b"text/plain")),
+            RequestRoute::Inspect
+        );
+        // Configured types are read.
+        let s = Settings::from_json(
+            br#"{"request":{"content_types":["application/json","application/octet-stream"]}}"#,
+            vec![1; 32],
+        )
+        .unwrap();
+        assert_eq!(
+            s.route(b"POST", b"/x", Some(b"application/octet-stream")),
+            RequestRoute::Inspect
+        );
+    }
+
+    #[test]
+    fn paths_are_compared_normalised() {
+        // Issue 12 row 7: these spellings used to skip inspection (and quota).
+        let s = Settings::from_json(
+            br#"{"request":{"path_prefixes":["/v1/chat/completions"]}}"#,
+            vec![1; 32],
+        )
+        .unwrap();
+        let json = Some(&b"application/json"[..]);
+        for p in [
+            &b"/v1/chat/completions"[..],
+            b"/v1/chat/%63ompletions",
+            b"//v1/chat/completions",
+            b"/v1//chat/completions",
+            b"/v1/./chat/completions",
+            b"/x/../v1/chat/completions",
+            b"/v1/chat/completions?stream=true",
+        ] {
+            assert_eq!(s.route(b"POST", p, json), RequestRoute::Inspect, "{p:?}");
+        }
+        for p in [
+            &b"/v1/chat%2Fcompletions"[..],
+            b"/v1%2fchat%2Fcompletions",
+            b"/v1/chat%5Ccompletions",
+        ] {
+            assert_eq!(
+                code(s.route(b"POST", p, json)),
+                Some("invalid_path"),
+                "{p:?}"
+            );
+        }
+        assert_eq!(
+            code(s.route(b"POST", b"/v1/chat/%zzcompletions", json)),
+            Some("invalid_path")
+        );
+        // An encoded slash that cannot lead to an inspected path is no business of ours.
+        assert_eq!(s.route(b"POST", b"/files/a%2Fb", json), RequestRoute::Skip);
+        assert_eq!(
+            s.route(b"POST", b"/v1/embeddings", json),
+            RequestRoute::Skip
+        );
+        // Without prefixes every path is inspected, however spelled.
+        let all = Settings::from_json(b"{}", vec![1; 32]).unwrap();
+        assert_eq!(
+            all.route(b"POST", b"/v1/chat%2Fcompletions", json),
+            RequestRoute::Inspect
+        );
+    }
+
+    #[test]
+    fn prefixes_must_be_normalised() {
+        for p in [
+            "/v1//chat",
+            "/v1/./chat",
+            "/v1/%63hat",
+            "/v1%2Fchat",
+            "/v1/%zz",
+            "/v1?x",
+        ] {
+            let e = err(&format!(r#"{{"request":{{"path_prefixes":["{p}"]}}}}"#));
+            assert_eq!(e.field, "request.path_prefixes", "{p}");
+        }
+        assert!(Settings::from_json(
+            br#"{"request":{"path_prefixes":["/v1/","/v1/chat/completions","/a%20b"]}}"#,
+            vec![1; 32]
+        )
+        .is_ok());
     }
 
     #[test]

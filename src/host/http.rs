@@ -4,7 +4,7 @@
 use super::abi::{self, log, HostError};
 use super::metrics::Metrics;
 use super::{announce_hold, Shared};
-use crate::config::{CompressedPolicy, OversizePolicy, Settings};
+use crate::config::{CompressedPolicy, OversizePolicy, RequestRoute, Settings};
 use crate::hold::{BodyArrival, HoldMode};
 use crate::pii::PiiVault;
 use crate::pipeline::{self, StreamRewriter};
@@ -391,16 +391,19 @@ impl HttpContext for GuardrailHttp {
         let method = get(":method").unwrap_or_default();
         let path = get(":path").unwrap_or_default();
         let content_type = get("content-type");
-        if end_of_stream || !settings.inspects(method, path, content_type) {
-            abi::increment(self.metrics.requests_skipped, 1);
-            self.state = RequestState::Skip;
-            // A body the filter does not read (a content type outside `request.content_types`)
-            // still costs a request: it is admitted against quota with an empty estimate, so a
-            // content type cannot be used to step around the limits.
-            if !end_of_stream && settings.inspects(method, path, None) {
-                return self.admit_unread();
+        let route = if end_of_stream {
+            RequestRoute::Skip // no body to read
+        } else {
+            settings.route(method, path, content_type)
+        };
+        match route {
+            RequestRoute::Inspect => {}
+            RequestRoute::Refuse(r) => return self.reply(&r),
+            RequestRoute::Skip => {
+                abi::increment(self.metrics.requests_skipped, 1);
+                self.state = RequestState::Skip;
+                return Action::Continue;
             }
-            return Action::Continue;
         }
         if let Some(enc) = get("content-encoding") {
             if !enc.trim_ascii().eq_ignore_ascii_case(b"identity") {
