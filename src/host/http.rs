@@ -375,9 +375,7 @@ impl HttpContext for GuardrailHttp {
         let settings = self.settings.clone();
 
         if let Some(q) = settings.quota.as_ref() {
-            let user = get(q.user_header());
-            let tier = get(q.tier_header());
-            match q.identify(user, tier) {
+            match q.identify_request(&headers, |p| abi::property(p).map_err(|e| e.0)) {
                 Ok(id) => {
                     if let Err(rej) = q.precheck(&self.shared.store, &id, Self::now_secs()) {
                         return self.quota_reply(&rej);

@@ -139,7 +139,10 @@ impl RootContext for GuardrailRoot {
         match Settings::compile(&parsed, key) {
             Ok(settings) => {
                 let metrics = Metrics::define();
-                let root_id = abi::property(&["plugin_root_id"]).unwrap_or_default();
+                let root_id = abi::property(&["plugin_root_id"])
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 let quota_cfg = parsed.quota.clone().unwrap_or_default();
                 let store =
                     SharedDataStore::new(crate::quota::shared_data_prefix(&root_id, &quota_cfg));
