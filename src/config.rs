@@ -45,6 +45,7 @@ pub enum Mode {
 use crate::injection::{InjectionConfig, InjectionDetector};
 use crate::pii::{PiiConfig, PiiEngine};
 use crate::quota::{QuotaConfig, QuotaPolicy};
+use crate::reply::LocalReply;
 
 /// The plugin configuration as users write it (JSON in the Envoy filter config).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -209,14 +210,14 @@ fn unknown_field_name(msg: &str) -> Option<String> {
 }
 
 impl Settings {
-    /// Validates and compiles. `token_key` is resolved by the host (environment variable,
-    /// `pii.token_key`, or random per VM).
+    /// Validates and compiles. `token_key` is resolved by the host ([`resolve_token_key`]:
+    /// environment variable, `pii.token_key`, or random per VM).
     pub fn compile(cfg: &PluginConfig, token_key: Vec<u8>) -> Result<Settings, ConfigError> {
-        if token_key.is_empty() {
-            // An empty HMAC key makes tokens an unkeyed hash, reversible by brute force.
+        if token_key.len() < MIN_TOKEN_KEY_BYTES {
+            // A short HMAC key makes tokens reversible by brute force over the key.
             return Err(ConfigError::new(
                 "pii.token_key",
-                "expected a non-empty key",
+                format!("expected a key of at least {MIN_TOKEN_KEY_BYTES} bytes"),
             ));
         }
         if cfg.request.max_body_bytes == 0 {
@@ -253,6 +254,27 @@ impl Settings {
                 "request.path_prefixes",
                 format!("expected paths starting with '/', got {p:?}"),
             ));
+        }
+        // Requests are compared after normalisation: a prefix must be in normal form itself.
+        for p in &cfg.request.path_prefixes {
+            match crate::path::normalize(p.as_bytes()) {
+                Ok(n) if n.path == p.as_bytes() && !n.encoded_slash => {}
+                Ok(n) => {
+                    return Err(ConfigError::new(
+                        "request.path_prefixes",
+                        format!(
+                            "expected normalised paths (no //, . or .. segments, query or encoded slash, unreserved characters unescaped), got {p:?}; its normal form is {:?}",
+                            String::from_utf8_lossy(&n.path)
+                        ),
+                    ))
+                }
+                Err(_) => {
+                    return Err(ConfigError::new(
+                        "request.path_prefixes",
+                        format!("malformed percent-encoding in {p:?}"),
+                    ))
+                }
+            }
         }
         let request = RequestConfig {
             methods: cfg
@@ -302,21 +324,54 @@ impl Settings {
         self.pii.mode.unwrap_or(self.mode)
     }
 
-    /// Whether a request with this method, path and content type is inspected.
-    pub fn inspects(&self, method: &[u8], path: &[u8], content_type: Option<&[u8]>) -> bool {
+    /// What to do with a request, from its method, `:path` and content type (the headers
+    /// phase; a request without a body is never inspected and does not come here).
+    ///
+    /// - a method outside `request.methods`, or a path outside `request.path_prefixes`
+    ///   (compared after [`crate::path::normalize`]): [`RequestRoute::Skip`];
+    /// - with `request.path_prefixes`: a malformed escape in the path, or a path that falls
+    ///   under a prefix only once `%2F`/`%5C` are read as slashes: 400 `invalid_path` (an
+    ///   upstream may route it to an inspected path, or not);
+    /// - a content type outside `request.content_types`: 415 `unsupported_content_type`.
+    ///   Upstreams often parse a body whatever its declared type, so a body the filter would
+    ///   not read must not reach them. No content type: inspected (JSON or raw text).
+    pub fn route(&self, method: &[u8], path: &[u8], content_type: Option<&[u8]>) -> RequestRoute {
         let method_ok = self
             .request
             .methods
             .iter()
             .any(|m| m.as_bytes().eq_ignore_ascii_case(method));
-        let path_ok = self.request.path_prefixes.is_empty()
-            || self
-                .request
-                .path_prefixes
-                .iter()
-                .any(|p| path.starts_with(p.as_bytes()));
+        if !method_ok {
+            return RequestRoute::Skip;
+        }
+        if !self.request.path_prefixes.is_empty() {
+            let under = |p: &[u8]| {
+                self.request
+                    .path_prefixes
+                    .iter()
+                    .any(|pre| p.starts_with(pre.as_bytes()))
+            };
+            let Ok(n) = crate::path::normalize(path) else {
+                return RequestRoute::Refuse(LocalReply::new(
+                    400,
+                    "invalid_request_error",
+                    "invalid_path",
+                    "The request path has a malformed percent-encoding.",
+                ));
+            };
+            if !under(&n.path) {
+                if n.encoded_slash && under(&crate::path::with_slashes_decoded(&n.path)) {
+                    return RequestRoute::Refuse(LocalReply::new(
+                        400,
+                        "invalid_request_error",
+                        "invalid_path",
+                        "The request path encodes a slash (%2F or %5C); send it unencoded.",
+                    ));
+                }
+                return RequestRoute::Skip;
+            }
+        }
         let ct_ok = match content_type {
-            // No content type on a POST body: inspect (raw text scan), never pass unscanned.
             None => true,
             Some(ct) => {
                 let media = ct.split(|&b| b == b';').next().unwrap_or_default();
@@ -326,7 +381,77 @@ impl Settings {
                 })
             }
         };
-        method_ok && path_ok && ct_ok
+        if ct_ok {
+            RequestRoute::Inspect
+        } else {
+            RequestRoute::Refuse(LocalReply::new(
+                415,
+                "invalid_request_error",
+                "unsupported_content_type",
+                "The guardrail reads only the content types it is configured for (request.content_types) on this path; send the body as JSON or text.",
+            ))
+        }
+    }
+}
+
+/// The headers phase's verdict on a request (see [`Settings::route`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestRoute {
+    /// Not inspected: forwarded as it is.
+    Skip,
+    /// Buffer and inspect the body.
+    Inspect,
+    /// Answer with this local reply.
+    Refuse(LocalReply),
+}
+
+/// Shortest accepted PII token key.
+pub const MIN_TOKEN_KEY_BYTES: usize = 16;
+/// The Wasm VM environment variable holding the PII token key.
+pub const TOKEN_KEY_ENV: &str = "GUARDRAIL_TOKEN_KEY";
+
+/// Where the PII token key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKeySource {
+    /// The VM environment variable [`TOKEN_KEY_ENV`] (e.g. from a Kubernetes Secret).
+    Environment,
+    /// `pii.token_key` in the plugin configuration: Envoy shows it in `/config_dump`.
+    PluginConfig,
+    /// Neither is set: the host draws a random key per VM.
+    None,
+}
+
+/// The token key chosen from the VM environment variable (wins; empty counts as unset) and
+/// `pii.token_key`. A key under [`MIN_TOKEN_KEY_BYTES`] bytes is refused wherever it is set,
+/// naming the variable or the field. The key itself is never part of an error.
+pub fn resolve_token_key(
+    env: Option<&[u8]>,
+    config: Option<&str>,
+) -> Result<(Vec<u8>, TokenKeySource), ConfigError> {
+    let short = |field: &str, what: &str, len: usize| {
+        ConfigError::new(
+            field,
+            format!(
+                "{what} must be at least {MIN_TOKEN_KEY_BYTES} bytes (got {len}); use a random secret of 32 bytes or more"
+            ),
+        )
+    };
+    if let Some(k) = config {
+        if k.len() < MIN_TOKEN_KEY_BYTES {
+            return Err(short("pii.token_key", "the PII token key", k.len()));
+        }
+    }
+    match env.filter(|k| !k.is_empty()) {
+        Some(k) if k.len() < MIN_TOKEN_KEY_BYTES => Err(short(
+            TOKEN_KEY_ENV,
+            "the PII token key (VM environment variable)",
+            k.len(),
+        )),
+        Some(k) => Ok((k.to_vec(), TokenKeySource::Environment)),
+        None => match config {
+            Some(k) => Ok((k.as_bytes().to_vec(), TokenKeySource::PluginConfig)),
+            None => Ok((Vec::new(), TokenKeySource::None)),
+        },
     }
 }
 
@@ -402,20 +527,184 @@ mod tests {
         }
     }
 
+    fn code(r: RequestRoute) -> Option<&'static str> {
+        match r {
+            RequestRoute::Refuse(r) => Some(r.code),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn inspects_by_method_path_and_content_type() {
+    fn routes_by_method_path_and_content_type() {
         let s =
             Settings::from_json(br#"{"request":{"path_prefixes":["/v1/"]}}"#, vec![1; 32]).unwrap();
-        assert!(s.inspects(
-            b"POST",
-            b"/v1/chat/completions",
-            Some(b"application/json; charset=utf-8")
-        ));
-        assert!(s.inspects(b"post", b"/v1/x", Some(b"Application/JSON")));
-        assert!(s.inspects(b"POST", b"/v1/x", None));
-        assert!(!s.inspects(b"GET", b"/v1/models", None));
-        assert!(!s.inspects(b"POST", b"/healthz", Some(b"application/json")));
-        assert!(!s.inspects(b"POST", b"/v1/x", Some(b"image/png")));
-        assert!(!s.inspects(b"POST", b"/v1/x", Some(b"\xff\xfe")));
+        let json = Some(&b"application/json; charset=utf-8"[..]);
+        assert_eq!(
+            s.route(b"POST", b"/v1/chat/completions", json),
+            RequestRoute::Inspect
+        );
+        assert_eq!(
+            s.route(b"post", b"/v1/x", Some(b"Application/JSON")),
+            RequestRoute::Inspect
+        );
+        assert_eq!(s.route(b"POST", b"/v1/x", None), RequestRoute::Inspect);
+        assert_eq!(s.route(b"GET", b"/v1/models", None), RequestRoute::Skip);
+        assert_eq!(
+            s.route(b"POST", b"/healthz", Some(b"application/json")),
+            RequestRoute::Skip
+        );
+        // Off the inspected paths any content type passes.
+        assert_eq!(
+            s.route(b"POST", b"/upload", Some(b"image/png")),
+            RequestRoute::Skip
+        );
+    }
+
+    #[test]
+    fn unread_content_types_on_inspected_paths_are_refused() {
+        // Issue 12 row 7: JSON declared as another type used to pass unscanned.
+        let s = Settings::from_json(b"{}", vec![1; 32]).unwrap();
+        for ct in [
+            &b"application/octet-stream"[..],
+            b"image/png",
+            b"multipart/form-data; boundary=x",
+            b"\xff\xfe",
+            b"",
+        ] {
+            let r = s.route(b"POST", b"/v1/chat/completions", Some(ct));
+            assert_eq!(code(r.clone()), Some("unsupported_content_type"), "{ct:?}");
+            if let RequestRoute::Refuse(r) = r {
+                assert_eq!(r.status, 415);
+            }
+        }
+        assert_eq!(
+            s.route(b"POST", b"/v1/chat/completions", Some(b"text/plain")),
+            RequestRoute::Inspect
+        );
+        // Configured types are read.
+        let s = Settings::from_json(
+            br#"{"request":{"content_types":["application/json","application/octet-stream"]}}"#,
+            vec![1; 32],
+        )
+        .unwrap();
+        assert_eq!(
+            s.route(b"POST", b"/x", Some(b"application/octet-stream")),
+            RequestRoute::Inspect
+        );
+    }
+
+    #[test]
+    fn paths_are_compared_normalised() {
+        // Issue 12 row 7: these spellings used to skip inspection (and quota).
+        let s = Settings::from_json(
+            br#"{"request":{"path_prefixes":["/v1/chat/completions"]}}"#,
+            vec![1; 32],
+        )
+        .unwrap();
+        let json = Some(&b"application/json"[..]);
+        for p in [
+            &b"/v1/chat/completions"[..],
+            b"/v1/chat/%63ompletions",
+            b"//v1/chat/completions",
+            b"/v1//chat/completions",
+            b"/v1/./chat/completions",
+            b"/x/../v1/chat/completions",
+            b"/v1/chat/completions?stream=true",
+        ] {
+            assert_eq!(s.route(b"POST", p, json), RequestRoute::Inspect, "{p:?}");
+        }
+        for p in [
+            &b"/v1/chat%2Fcompletions"[..],
+            b"/v1%2fchat%2Fcompletions",
+            b"/v1/chat%5Ccompletions",
+        ] {
+            assert_eq!(
+                code(s.route(b"POST", p, json)),
+                Some("invalid_path"),
+                "{p:?}"
+            );
+        }
+        assert_eq!(
+            code(s.route(b"POST", b"/v1/chat/%zzcompletions", json)),
+            Some("invalid_path")
+        );
+        // An encoded slash that cannot lead to an inspected path is no business of ours.
+        assert_eq!(s.route(b"POST", b"/files/a%2Fb", json), RequestRoute::Skip);
+        assert_eq!(
+            s.route(b"POST", b"/v1/embeddings", json),
+            RequestRoute::Skip
+        );
+        // Without prefixes every path is inspected, however spelled.
+        let all = Settings::from_json(b"{}", vec![1; 32]).unwrap();
+        assert_eq!(
+            all.route(b"POST", b"/v1/chat%2Fcompletions", json),
+            RequestRoute::Inspect
+        );
+    }
+
+    #[test]
+    fn prefixes_must_be_normalised() {
+        for p in [
+            "/v1//chat",
+            "/v1/./chat",
+            "/v1/%63hat",
+            "/v1%2Fchat",
+            "/v1/%zz",
+            "/v1?x",
+        ] {
+            let e = err(&format!(r#"{{"request":{{"path_prefixes":["{p}"]}}}}"#));
+            assert_eq!(e.field, "request.path_prefixes", "{p}");
+        }
+        assert!(Settings::from_json(
+            br#"{"request":{"path_prefixes":["/v1/","/v1/chat/completions","/a%20b"]}}"#,
+            vec![1; 32]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn token_keys_under_16_bytes_are_refused() {
+        // Issue 12 row 12: a 1-byte key used to be accepted.
+        let long = "0123456789abcdef";
+        assert_eq!(
+            resolve_token_key(None, Some("k")).unwrap_err().field,
+            "pii.token_key"
+        );
+        assert_eq!(
+            resolve_token_key(None, Some(&long[..15]))
+                .unwrap_err()
+                .field,
+            "pii.token_key"
+        );
+        let e = resolve_token_key(Some(b"key-a"), None).unwrap_err();
+        assert_eq!(e.field, "GUARDRAIL_TOKEN_KEY");
+        assert!(!e.to_string().contains("key-a"), "{e}");
+        // A short configured key is refused even when the environment wins.
+        assert_eq!(
+            resolve_token_key(Some(long.as_bytes()), Some("short"))
+                .unwrap_err()
+                .field,
+            "pii.token_key"
+        );
+        assert_eq!(
+            resolve_token_key(Some(long.as_bytes()), None).unwrap(),
+            (long.as_bytes().to_vec(), TokenKeySource::Environment)
+        );
+        assert_eq!(
+            resolve_token_key(Some(b""), Some(long)).unwrap(),
+            (long.as_bytes().to_vec(), TokenKeySource::PluginConfig)
+        );
+        assert_eq!(
+            resolve_token_key(None, None).unwrap(),
+            (Vec::new(), TokenKeySource::None)
+        );
+        // Settings refuse a short key however it was resolved.
+        assert_eq!(
+            Settings::from_json(b"{}", vec![1; 15])
+                .err()
+                .map(|e| e.field),
+            Some("pii.token_key".to_string())
+        );
+        assert!(Settings::from_json(b"{}", vec![1; 16]).is_ok());
     }
 }

@@ -9,6 +9,9 @@
 //!   SSE framing).
 //! - `injection`: prompt-injection scoring and sanitising.
 //! - `pii`: PII detection, reversible tokens (the vault) and streaming restoration.
+//! - `path`: request paths normalised as upstreams resolve them (for `request.path_prefixes`).
+//! - `identity`: the caller's identity from a JWT payload Envoy's `jwt_authn` put in dynamic
+//!   metadata.
 //! - `quota`: per-user quotas and budgets over a compare-and-swap `Store`.
 //! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
 //! - `pipeline`: combines the verdicts into one decision per request and response.
@@ -23,7 +26,9 @@ pub mod body;
 pub mod config;
 pub mod filter;
 pub mod hold;
+pub mod identity;
 pub mod injection;
+pub mod path;
 pub mod pii;
 pub mod pipeline;
 pub mod quota;

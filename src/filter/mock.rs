@@ -68,6 +68,8 @@ pub struct MockHost {
     pub counters: RefCell<HashMap<String, i64>>,
     pub logs: RefCell<Vec<(Level, String)>>,
     pub effective: Option<u32>,
+    /// Host properties by their dotted path.
+    pub properties: HashMap<String, Vec<u8>>,
     req_headers: HeaderPairs,
     resp_headers: HeaderPairs,
     req_buffer: Vec<u8>,
@@ -90,6 +92,7 @@ impl MockHost {
             store: MemStore::new(),
             now: 1_700_000_000_000_000_000,
             holds_headers: true,
+            properties: HashMap::new(),
             refuse: HashSet::new(),
             counters: RefCell::new(HashMap::new()),
             logs: RefCell::new(Vec::new()),
@@ -241,6 +244,10 @@ impl Host for MockHost {
 
     fn now_nanos(&self) -> u64 {
         self.now
+    }
+
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(self.properties.get(&path.join(".")).cloned())
     }
 }
 

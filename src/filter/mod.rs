@@ -11,7 +11,7 @@
 //! request header after the headers were forwarded). Each call site decides what a refusal
 //! means; a refused body rewrite never forwards the original body.
 
-use crate::config::{CompressedPolicy, OversizePolicy, Settings};
+use crate::config::{CompressedPolicy, OversizePolicy, RequestRoute, Settings};
 use crate::hold::{BodyArrival, HoldMode, HoldProbe};
 use crate::pii::PiiVault;
 use crate::pipeline::{self, StreamRewriter};
@@ -107,6 +107,9 @@ pub trait Host {
     fn log(&self, level: Level, message: &str);
     /// Nanoseconds since the Unix epoch.
     fn now_nanos(&self) -> u64;
+    /// A host property (path parts, e.g. `metadata.filter_metadata.<ns>.<key>`), `None` when
+    /// the host has none.
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
 }
 
 /// What every request of one root context (one VM's plugin instance) shares.
@@ -583,9 +586,7 @@ impl RequestFilter {
         let settings = self.settings.clone();
 
         if let Some(q) = settings.quota.as_ref() {
-            let user = get(q.user_header());
-            let tier = get(q.tier_header());
-            match q.identify(user, tier) {
+            match q.identify_request(&headers, |p| host.property(p).map_err(|e| e.0)) {
                 Ok(id) => {
                     if let Err(rej) = q.precheck(host.store(), &id, Self::now_secs(host)) {
                         return self.quota_reply(host, &rej);
@@ -599,17 +600,19 @@ impl RequestFilter {
         let method = get(":method").unwrap_or_default();
         let path = get(":path").unwrap_or_default();
         let content_type = get("content-type");
-        if end_of_stream || !settings.inspects(method, path, content_type) {
-            host.count("requests_skipped", 1);
-            self.state = RequestState::Skip;
-            // A body the filter does not read (a content type outside `request.content_types`)
-            // still costs a request: it is admitted against quota with an empty estimate, so a
-            // content type cannot be used to step around the limits.
-            if !end_of_stream && settings.inspects(method, path, None) {
-                self.uncompressed_answers(host, &headers);
-                return self.admit_unread(host);
+        let route = if end_of_stream {
+            RequestRoute::Skip // no body to read
+        } else {
+            settings.route(method, path, content_type)
+        };
+        match route {
+            RequestRoute::Inspect => {}
+            RequestRoute::Refuse(r) => return self.reply(host, &r),
+            RequestRoute::Skip => {
+                host.count("requests_skipped", 1);
+                self.state = RequestState::Skip;
+                return Action::Continue;
             }
-            return Action::Continue;
         }
         if let Some(enc) = get("content-encoding") {
             if !enc.trim_ascii().eq_ignore_ascii_case(b"identity") {

@@ -312,13 +312,18 @@ pub fn resume_request() -> Result<(), HostError> {
     check(unsafe { proxy_continue_stream(0) })
 }
 
-/// A host property as raw bytes (`path` parts joined by NUL, e.g. `plugin_root_id`); `None`
-/// when the host has no such property.
-pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+/// A host property as raw bytes (`path` parts joined by NUL, e.g. `plugin_root_id`, or
+/// `metadata`, `filter_metadata`, namespace, key); `Ok(None)` when the host has no such
+/// property, the host's status when it refuses the call (e.g. a value it cannot serialise).
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
     let joined = path.join("\0");
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size = 0usize;
     // SAFETY: as in `get_buffer`.
     let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
-    (status == OK).then(|| take(data, size))
+    match status {
+        OK => Ok(Some(take(data, size))),
+        NOT_FOUND => Ok(None),
+        s => Err(HostError(s)),
+    }
 }

@@ -100,6 +100,10 @@ impl Host for AbiHost<'_> {
     fn now_nanos(&self) -> u64 {
         abi::now_nanos()
     }
+
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        abi::property(path)
+    }
 }
 
 pub struct GuardrailHttp {

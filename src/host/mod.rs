@@ -24,9 +24,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(GuardrailRoot::default()) });
 }}
 
-/// Environment variable (Wasm `vm_config.environment_variables`) holding the token key.
-const TOKEN_KEY_ENV: &str = "GUARDRAIL_TOKEN_KEY";
-
 /// What every HTTP context of one root context shares.
 pub(crate) struct Shared {
     /// The state machine's part: settings and the hold-mode probe.
@@ -53,22 +50,44 @@ impl Context for GuardrailRoot {}
 
 /// The token key: the environment variable wins, then `pii.token_key`, then a random key for
 /// this VM (tokens then differ between workers and restarts: fine within one request, but a
-/// multi-turn conversation across workers will not match, hence the warning).
-fn resolve_token_key(config_key: Option<&str>) -> Vec<u8> {
-    if let Some(k) = std::env::var_os(TOKEN_KEY_ENV) {
-        let k = k.to_string_lossy().into_owned();
-        if !k.is_empty() {
-            return k.into_bytes();
+/// multi-turn conversation across workers will not match, hence the warning). A key under 16
+/// bytes is refused (`None`, logged naming the variable or field).
+fn resolve_token_key(config_key: Option<&str>) -> Option<Vec<u8>> {
+    use crate::config::{TokenKeySource, TOKEN_KEY_ENV};
+    let env = std::env::var_os(TOKEN_KEY_ENV).map(|k| k.to_string_lossy().into_owned());
+    let (key, source) =
+        match crate::config::resolve_token_key(env.as_deref().map(str::as_bytes), config_key) {
+            Ok(k) => k,
+            Err(e) => {
+                log(LogLevel::Critical, &format!("{e}"));
+                return None;
+            }
+        };
+    match source {
+        TokenKeySource::Environment => {
+            if config_key.is_some() {
+                log(
+                    LogLevel::Warn,
+                    "pii.token_key is set in the plugin configuration but GUARDRAIL_TOKEN_KEY wins; remove it: Envoy shows the plugin configuration in /config_dump",
+                );
+            }
+            Some(key)
+        }
+        TokenKeySource::PluginConfig => {
+            log(
+                LogLevel::Warn,
+                "the PII token key comes from the plugin configuration (pii.token_key): Envoy shows it in /config_dump (and Istio in the WasmPlugin); set the VM environment variable GUARDRAIL_TOKEN_KEY from a secret instead",
+            );
+            Some(key)
+        }
+        TokenKeySource::None => {
+            log(
+                LogLevel::Warn,
+                "no PII token key (GUARDRAIL_TOKEN_KEY or pii.token_key): using a random key for this VM; tokens will differ between workers and restarts",
+            );
+            Some(random_key())
         }
     }
-    if let Some(k) = config_key.filter(|k| !k.is_empty()) {
-        return k.as_bytes().to_vec();
-    }
-    log(
-        LogLevel::Warn,
-        "no PII token key (GUARDRAIL_TOKEN_KEY or pii.token_key): using a random key for this VM; tokens will differ between workers and restarts",
-    );
-    random_key()
 }
 
 fn random_key() -> Vec<u8> {
@@ -103,11 +122,16 @@ impl RootContext for GuardrailRoot {
                 return false;
             }
         };
-        let key = resolve_token_key(parsed.pii.token_key.as_deref());
+        let Some(key) = resolve_token_key(parsed.pii.token_key.as_deref()) else {
+            return false;
+        };
         match Settings::compile(&parsed, key) {
             Ok(settings) => {
                 let metrics = Metrics::define();
-                let root_id = abi::property(&["plugin_root_id"]).unwrap_or_default();
+                let root_id = abi::property(&["plugin_root_id"])
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 let quota_cfg = parsed.quota.clone().unwrap_or_default();
                 let store =
                     SharedDataStore::new(crate::quota::shared_data_prefix(&root_id, &quota_cfg));

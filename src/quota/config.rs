@@ -5,6 +5,7 @@
 //! exact and overflow is handled with saturating or 128-bit arithmetic.
 
 use crate::config::ConfigError;
+use crate::identity::{IdentityConfig, IdentitySource};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -25,6 +26,8 @@ pub struct QuotaConfig {
     pub user_header: String,
     /// Request header carrying the user's tier.
     pub tier_header: String,
+    /// Where the user and tier come from: the headers above (default) or a verified JWT.
+    pub identity: IdentityConfig,
     /// Tier used when the tier header is absent (and, with `unknown_tier: default_tier`,
     /// when it names no configured tier).
     pub default_tier: String,
@@ -55,6 +58,7 @@ impl Default for QuotaConfig {
         QuotaConfig {
             user_header: "x-user-id".into(),
             tier_header: "x-user-tier".into(),
+            identity: IdentityConfig::default(),
             default_tier: "free".into(),
             missing_user: MissingUser::Reject,
             unknown_tier: UnknownTier::DefaultTier,
@@ -165,6 +169,7 @@ impl Price {
 pub(crate) struct Compiled {
     pub user_header: String,
     pub tier_header: String,
+    pub identity: IdentitySource,
     pub default_tier: String,
     pub missing_user: MissingUser,
     pub unknown_tier: UnknownTier,
@@ -321,6 +326,7 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
     Ok(Compiled {
         user_header,
         tier_header,
+        identity: cfg.identity.compile()?,
         default_tier: cfg.default_tier.clone(),
         missing_user: cfg.missing_user,
         unknown_tier: cfg.unknown_tier,

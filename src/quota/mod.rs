@@ -36,6 +36,7 @@ pub use config::{
 pub use mem_store::MemStore;
 
 use crate::config::ConfigError;
+use crate::identity::IdentitySource;
 use config::{Compiled, Price, Tier};
 use ledger::{Counters, Step, UpdateError, SECS_PER_DAY, SYSTEM_KEY};
 use std::cell::Cell;
@@ -228,6 +229,78 @@ impl QuotaPolicy {
         &self.c.tier_header
     }
 
+    /// Resolves the user and tier of a request, from `quota.identity`'s source.
+    ///
+    /// - `headers` (the request's header map, every value as the host gives it): each of
+    ///   `user_header` and `tier_header` must appear at most once. Envoy's `jwt_authn`
+    ///   `claim_to_headers` (and other authn filters) append to a header the client may
+    ///   already have sent, so a second value is refused with 400 `ambiguous_identity`
+    ///   rather than guessed. Then [`QuotaPolicy::identify`].
+    /// - `jwt`: `property` is called once with the payload's property path
+    ///   ([`crate::identity::JwtSource::property_path`]) and returns the host's bytes
+    ///   (`Ok(None)`: no verified token), or the host's status on failure (500
+    ///   `identity_unavailable`, as is a payload that does not parse). The user claim must be
+    ///   a string; headers are not read.
+    pub fn identify_request<F>(
+        &self,
+        headers: &[(Vec<u8>, Vec<u8>)],
+        property: F,
+    ) -> Result<Identity, QuotaRejection>
+    where
+        F: FnOnce(&[&str]) -> Result<Option<Vec<u8>>, u32>,
+    {
+        match &self.c.identity {
+            IdentitySource::Headers => {
+                let single = |name: &str| -> Result<Option<&[u8]>, QuotaRejection> {
+                    let mut values = headers
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+                        .map(|(_, v)| v.as_slice());
+                    let first = values.next();
+                    if values.next().is_some() {
+                        return Err(reject(
+                            400,
+                            "ambiguous_identity",
+                            format!(
+                                "request header {name} is sent more than once; send it once (a client-sent value cannot stand beside the one your authentication adds)"
+                            ),
+                        ));
+                    }
+                    Ok(first)
+                };
+                let user = single(&self.c.user_header)?;
+                let tier = single(&self.c.tier_header)?;
+                self.identify(user, tier)
+            }
+            IdentitySource::Jwt(jwt) => {
+                let unavailable = || {
+                    reject(
+                        500,
+                        "identity_unavailable",
+                        "the verified JWT payload could not be read".to_string(),
+                    )
+                };
+                let payload = property(&jwt.property_path()).map_err(|_| unavailable())?;
+                let claims = match &payload {
+                    None => None,
+                    Some(bytes) => Some(jwt.claims(bytes).map_err(|_| unavailable())?),
+                };
+                let user = claims.as_ref().and_then(|c| c.user);
+                let tier = claims.as_ref().and_then(|c| c.tier);
+                self.identify_from(
+                    user.map(str::as_bytes),
+                    // A tier claim that is not a string names no tier.
+                    tier.map(|t| t.map(str::as_bytes).unwrap_or(b"\0")),
+                    &format!("the claim `{}` of a verified JWT", jwt.user_claim),
+                    &format!(
+                        "the claim `{}` of the JWT",
+                        jwt.tier_claim.as_deref().unwrap_or_default()
+                    ),
+                )
+            }
+        }
+    }
+
     /// Resolves the user and tier from raw, untrusted header values.
     ///
     /// No user id (absent, empty or blank): 401 `missing_user_id`, or with
@@ -240,6 +313,22 @@ impl QuotaPolicy {
         user: Option<&[u8]>,
         tier: Option<&[u8]>,
     ) -> Result<Identity, QuotaRejection> {
+        self.identify_from(
+            user,
+            tier,
+            &format!("request header {}", self.c.user_header),
+            &format!("request header {}", self.c.tier_header),
+        )
+    }
+
+    /// [`QuotaPolicy::identify`] with the sources named in the error messages.
+    fn identify_from(
+        &self,
+        user: Option<&[u8]>,
+        tier: Option<&[u8]>,
+        user_source: &str,
+        tier_source: &str,
+    ) -> Result<Identity, QuotaRejection> {
         let Some(raw) = user.map(trim).filter(|u| !u.is_empty()) else {
             return match self.c.missing_user {
                 MissingUser::Anonymous => Ok(Identity {
@@ -250,10 +339,7 @@ impl QuotaPolicy {
                     status: 401,
                     error_type: "invalid_request_error",
                     code: "missing_user_id",
-                    message: format!(
-                        "a user id is required (request header {})",
-                        self.c.user_header
-                    ),
+                    message: format!("a user id is required ({user_source})"),
                     retry_after_secs: None,
                     headers: Vec::new(),
                 }),
@@ -273,10 +359,7 @@ impl QuotaPolicy {
                             status: 400,
                             error_type: "invalid_request_error",
                             code: "unknown_tier",
-                            message: format!(
-                                "request header {} names no configured tier",
-                                self.c.tier_header
-                            ),
+                            message: format!("{tier_source} names no configured tier"),
                             retry_after_secs: None,
                             headers: Vec::new(),
                         })
@@ -650,6 +733,22 @@ fn unavailable(why: &str) -> QuotaRejection {
     }
 }
 
+/// A refused identity: 4xx `invalid_request_error`, 5xx `api_error`.
+fn reject(status: u32, code: &'static str, message: String) -> QuotaRejection {
+    QuotaRejection {
+        status,
+        error_type: if status >= 500 {
+            "api_error"
+        } else {
+            "invalid_request_error"
+        },
+        code,
+        message,
+        retry_after_secs: None,
+        headers: Vec::new(),
+    }
+}
+
 fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
@@ -859,6 +958,125 @@ mod tests {
             );
             assert!(r.message.is_ascii() && !r.message.contains("gold"));
         }
+    }
+
+    fn hdrs(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn no_property(_: &[&str]) -> Result<Option<Vec<u8>>, u32> {
+        panic!("the header source reads no property")
+    }
+
+    #[test]
+    fn repeated_identity_headers_are_ambiguous() {
+        // Issue 12 row 2: jwt_authn's claim_to_headers appends to a client-sent x-user-id;
+        // the first value (the client's) used to pick the bucket.
+        let p = basic();
+        for h in [
+            hdrs(&[("x-user-id", "mallory"), ("x-user-id", "alice")]),
+            hdrs(&[("x-user-id", "alice"), ("X-User-Id", "alice")]),
+            hdrs(&[("x-user-id", ""), ("x-user-id", "alice")]),
+            hdrs(&[
+                ("x-user-id", "alice"),
+                ("x-user-tier", "premium"),
+                ("x-user-tier", "free"),
+            ]),
+        ] {
+            let r = p.identify_request(&h, no_property).unwrap_err();
+            assert_eq!(
+                (r.status, r.error_type, r.code),
+                (400, "invalid_request_error", "ambiguous_identity"),
+                "{h:?}"
+            );
+            assert!(!r.message.contains("mallory") && !r.message.contains("alice"));
+        }
+        let id = p
+            .identify_request(
+                &hdrs(&[
+                    (":path", "/"),
+                    ("x-user-id", "alice"),
+                    ("x-user-tier", "premium"),
+                ]),
+                no_property,
+            )
+            .unwrap();
+        assert_eq!(id, p.identify(Some(b"alice"), Some(b"premium")).unwrap());
+        let r = p.identify_request(&hdrs(&[]), no_property).unwrap_err();
+        assert_eq!(r.code, "missing_user_id");
+    }
+
+    #[test]
+    fn jwt_source_reads_the_verified_payload_only() {
+        use crate::identity::encode_pairs;
+        let p = policy(
+            r#"{"identity":{"source":"jwt","payload_key":"jwt_payload","tier_claim":"plan"},
+                "tiers":{"free":{"daily_requests":5},"premium":{"daily_requests":8}}}"#,
+        );
+        let payload = encode_pairs(&[(b"sub", b"alice"), (b"plan", b"premium")]);
+        let forged = hdrs(&[("x-user-id", "mallory"), ("x-user-tier", "enterprise")]);
+        let mut asked = Vec::new();
+        let id = p
+            .identify_request(&forged, |path| {
+                asked = path.iter().map(|s| s.to_string()).collect();
+                Ok(Some(payload.clone()))
+            })
+            .unwrap();
+        assert_eq!(
+            asked,
+            [
+                "metadata",
+                "filter_metadata",
+                "envoy.filters.http.jwt_authn",
+                "jwt_payload"
+            ]
+        );
+        // The headers play no part: the claim picks the bucket and the tier.
+        assert_eq!(id, p.identify(Some(b"alice"), Some(b"premium")).unwrap());
+
+        // No verified token: missing user (401), whatever the headers say.
+        let r = p.identify_request(&forged, |_| Ok(None)).unwrap_err();
+        assert_eq!((r.status, r.code), (401, "missing_user_id"));
+        assert!(r.message.contains("claim `sub`"), "{}", r.message);
+        // A token without the claim, or with a non-string one.
+        for bad in [
+            encode_pairs(&[(b"iss", b"x")]),
+            encode_pairs(&[(b"sub", &42f64.to_le_bytes())]),
+        ] {
+            let r = p
+                .identify_request(&forged, |_| Ok(Some(bad.clone())))
+                .unwrap_err();
+            assert_eq!(r.code, "missing_user_id");
+        }
+        // No tier claim: the default tier; a non-string tier claim names no tier.
+        let plain = encode_pairs(&[(b"sub", b"bob")]);
+        let id = p
+            .identify_request(&[], |_| Ok(Some(plain.clone())))
+            .unwrap();
+        assert_eq!(id.tier, "free");
+        let odd = encode_pairs(&[(b"sub", b"bob"), (b"plan", &[1])]);
+        let id = p.identify_request(&[], |_| Ok(Some(odd.clone()))).unwrap();
+        assert_eq!(id.tier, "free");
+        // The host refusing the call, or bytes that do not parse: 500, never a guess.
+        for result in [Err(10), Ok(Some(b"garbage".to_vec()))] {
+            let r = p.identify_request(&[], |_| result.clone()).unwrap_err();
+            assert_eq!(
+                (r.status, r.error_type, r.code),
+                (500, "api_error", "identity_unavailable")
+            );
+        }
+        // missing_user: anonymous still applies to requests without a token.
+        let open = policy(
+            r#"{"missing_user":"anonymous","identity":{"source":"jwt","payload_key":"p"},
+                "tiers":{"free":{"daily_requests":5},"anonymous":{"daily_requests":2}}}"#,
+        );
+        assert_eq!(
+            open.identify_request(&forged, |_| Ok(None)).unwrap().tier,
+            "anonymous"
+        );
     }
 
     #[test]

@@ -238,6 +238,9 @@ def envoy_config(plugin_config, upstream_port, wasm=None, vm_env=None, listener_
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "e2e",
         "codec_type": "AUTO",
+        # As in envoy/envoy.yaml: routes, filters and upstream see one spelling of each path.
+        "normalize_path": True,
+        "merge_slashes": True,
         "stream_idle_timeout": "60s",
         "route_config": {"name": "e2e", "virtual_hosts": [{
             "name": "all", "domains": ["*"],

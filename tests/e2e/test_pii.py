@@ -147,10 +147,10 @@ def test_monitor_mode_counts_without_rewriting(start_envoy, mock):
 
 
 def test_token_key_from_environment(start_envoy, mock):
-    a = start_envoy({}, env={"GUARDRAIL_TOKEN_KEY": "key-a"})
+    a = start_envoy({}, env={"GUARDRAIL_TOKEN_KEY": "key-a-0123456789abcdef"})
     chat(a, EMAIL)
     tok_a = TOKEN.search(json.loads(mock.last()["body"])["messages"][-1]["content"]).group(0)
-    b = start_envoy({}, env={"GUARDRAIL_TOKEN_KEY": "key-b"})
+    b = start_envoy({}, env={"GUARDRAIL_TOKEN_KEY": "key-b-0123456789abcdef"})
     chat(b, EMAIL)
     tok_b = TOKEN.search(json.loads(mock.last()["body"])["messages"][-1]["content"]).group(0)
     assert tok_a != tok_b

@@ -430,13 +430,17 @@ def test_quota_headers_on_the_guardrails_own_replies(base):
     assert chat(base, user).headers["x-ratelimit-remaining-requests"] == "4"
 
 
-def test_uninspected_content_type_is_still_counted(base, mock):
+def test_unread_content_type_is_refused_not_counted(base, mock):
+    # JSON declared as image/png used to pass unscanned (the mock parses it anyway) and was
+    # only counted; on an inspected path it is now refused before the upstream sees it.
     user = uid("ct")
     body = json.dumps(chat_body("hello"))
-    for want in ("4", "3"):
-        r = request(base.url, "POST", CHAT, body, headers={"x-user-id": user, "content-type": "image/png"})
-        assert r.status == 200, r  # the mock parses it as JSON anyway
-        assert r.headers["x-ratelimit-remaining-requests"] == want
+    mock.clear()
+    r = request(base.url, "POST", CHAT, body, headers={"x-user-id": user, "content-type": "image/png"})
+    assert_quota_error(r, 415, "invalid_request_error", "unsupported_content_type")
+    assert r.headers["x-ratelimit-remaining-requests"] == "5"
+    assert mock.requests() == []
+    assert chat(base, user).headers["x-ratelimit-remaining-requests"] == "4"
 
 
 def test_quota_headers_on_stream_and_failure_responses(base):
