@@ -62,6 +62,10 @@ pub struct GuardrailHttp {
     response: ResponseMode,
     response_ok: bool,
     response_too_large: bool,
+    /// An OpenAI chat or legacy completions path (takes `stream_options.include_usage`).
+    completions_path: bool,
+    /// `include_usage` was added for quota: the client's stream drops the usage chunk.
+    hide_usage: bool,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -98,6 +102,8 @@ impl GuardrailHttp {
             response: ResponseMode::Pass,
             response_ok: false,
             response_too_large: false,
+            completions_path: false,
+            hide_usage: false,
         }
     }
 
@@ -219,7 +225,10 @@ impl GuardrailHttp {
             }
         }
 
-        if let Some(new_body) = ins.rewritten(route_model.as_deref(), clamp) {
+        // A stream that asks for no usage gets it, so quota settles on the upstream's count.
+        let stream_usage =
+            self.admission.is_some() && self.completions_path && ins.stream_without_usage();
+        if let Some(new_body) = ins.rewritten_with(route_model.as_deref(), clamp, stream_usage) {
             // The body's length changes: correct the declared length (the headers are held,
             // so the upstream sees the new one). Without it Envoy frames the body itself.
             let length_fixed = !self.declared_length
@@ -266,6 +275,7 @@ impl GuardrailHttp {
                 }
             }
         }
+        self.hide_usage = stream_usage;
         Action::Continue
     }
 
@@ -390,6 +400,7 @@ impl HttpContext for GuardrailHttp {
 
         let method = get(":method").unwrap_or_default();
         let path = get(":path").unwrap_or_default();
+        self.completions_path = pipeline::completions_path(path);
         let content_type = get("content-type");
         if end_of_stream || !settings.inspects(method, path, content_type) {
             abi::increment(self.metrics.requests_skipped, 1);
@@ -560,10 +571,11 @@ impl HttpContext for GuardrailHttp {
             return Action::Continue;
         }
         if media == b"text/event-stream" {
-            self.response = ResponseMode::Sse(Box::new(StreamRewriter::new(&settings)));
-            if rewrites {
+            let rw = StreamRewriter::new(&settings).hiding_usage(self.hide_usage);
+            if rw.may_change() {
                 let _ = abi::remove_header(MapType::HttpResponseHeaders, b"content-length");
             }
+            self.response = ResponseMode::Sse(Box::new(rw));
         } else if media.ends_with(b"json") {
             self.response = ResponseMode::Json;
             if rewrites {
@@ -617,6 +629,11 @@ impl HttpContext for GuardrailHttp {
                 let mut out = rw.push(&settings, &self.vault, &chunk);
                 if end_of_stream {
                     out.extend(rw.finish(&settings, &self.vault));
+                }
+                let too_large = rw.take_events_too_large();
+                if too_large > 0 {
+                    self.metrics
+                        .add("errors.sse_event_too_large", i64::from(too_large));
                 }
                 if out != chunk
                     && abi::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out).is_err()
