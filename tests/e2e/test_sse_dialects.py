@@ -120,11 +120,17 @@ def test_every_dialect_restores_the_clients_pii(start_envoy, mock, dialect, delt
 def test_text_in_the_finishing_chunk_keeps_its_place(start_envoy, dialect):
     # The last piece rides in the chunk with finish_reason: held text must not jump ahead of it.
     envoy = start_envoy({})
-    for delta in (3, 5):
+    for delta in range(2, 12):
         r = send(envoy, dialect, SENTENCE, headers={"x-mock-delta-size": str(delta),
                                                     "x-mock-finish-with-content": "1"})
         assert r.status == 200, r
         assert client_text(dialect, r.text)[0] == SENTENCE
+    # Pieces "Write to b", "ob, then j", "ane ok": the last one emits "jane " and holds "ok".
+    reply = "Write to bob, then jane ok"
+    r = send(envoy, dialect, "hi", headers={"x-mock-delta-size": "10", "x-mock-reply": reply,
+                                            "x-mock-finish-with-content": "1"})
+    assert r.status == 200, r
+    assert client_text(dialect, r.text)[0] == reply
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
