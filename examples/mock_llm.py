@@ -6,7 +6,14 @@ Python standard library only. Endpoints:
   POST /v1/chat/completions   JSON, or SSE when "stream": true (stream_options.include_usage
                               adds a final chunk with `usage` and empty `choices`), then
                               `data: [DONE]`.
-  POST /v1/responses          minimal Responses API (JSON, or SSE when "stream": true).
+  POST /v1/completions        legacy completions (`prompt`): JSON, or SSE of `choices[].text`
+                              chunks (stream_options.include_usage as for chat), then [DONE].
+  POST /v1/responses          minimal Responses API (JSON, or SSE when "stream": true:
+                              response.created ... response.output_text.delta ... .done,
+                              response.completed with `usage`).
+  POST /v1/messages           minimal Anthropic Messages API (JSON, or SSE when "stream": true:
+                              message_start with input usage, content_block_delta text_delta,
+                              content_block_stop, message_delta with output usage, message_stop).
   GET  /v1/models             a one-model list.
   GET  /_last                 the last request received on /v1/*: {"method", "path",
                               "headers": {...}, "body": "<raw body text>", "complete": bool}
@@ -15,7 +22,8 @@ Python standard library only. Endpoints:
   GET  /_requests             the last 100 such requests, oldest first.   DELETE /_requests clears.
   GET  /healthz               "ok".
 
-Default answer: the text of the LAST user message (string content or text parts) echoed back,
+Default answer: the text of the LAST user message (string content or text parts; the prompt
+for legacy completions, the input for the Responses API) echoed back,
 so PII tokenisation and restoration are visible end to end. Usage is realistic: prompt_tokens
 ~ chars/4 of all messages, completion_tokens ~ chars/4 of the answer.
 
@@ -31,6 +39,10 @@ Per-request options (request headers, for tests):
   x-mock-trailers: 1          end the answer (JSON or SSE, sent chunked) with HTTP/1.1 trailers
                               (`x-mock-end: 1`; the proxy's cluster must enable trailers)
   x-mock-no-finish: 1         SSE: no finishing chunk and no `data: [DONE]` (a cut stream)
+  x-mock-eol: lf|crlf|cr      SSE: line ending of the events (default lf)
+  x-mock-finish-with-content: 1   SSE (chat, legacy): the last text piece rides in the chunk that
+                              carries finish_reason (no separate empty finishing chunk)
+  x-mock-ignore-include-usage: 1  SSE (chat, legacy): never send the usage chunk
 
 `--gzip`: as `x-mock-gzip: 1` on every request.
 
@@ -285,7 +297,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def sse_event(self, obj, event=None):
         prefix = "event: %s\n" % event if event else ""
-        self.sse_write(prefix + "data: " + json.dumps(obj) + "\n\n")
+        self.sse_write(self.eol(prefix + "data: " + json.dumps(obj) + "\n\n"))
+
+    def eol(self, text):
+        """`text` with the line ending x-mock-eol asks for (JSON data has no raw newlines)."""
+        mode = (self.headers.get("x-mock-eol") or "lf").strip().lower()
+        return text.replace("\n", {"crlf": "\r\n", "cr": "\r"}.get(mode, "\n"))
 
     def sse_end(self):
         if self.gzip_stream:
@@ -362,6 +379,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.chat(req, n)
         if path == "/v1/responses":
             return self.responses_api(req, n)
+        if path == "/v1/completions":
+            return self.legacy_completions(req, n)
+        if path == "/v1/messages":
+            return self.anthropic_messages(req, n)
         return self.send_json(404, error_body("unknown path %s" % path, code="not_found"))
 
     def record(self, body, complete=True):
@@ -429,7 +450,7 @@ class Handler(BaseHTTPRequestHandler):
                              "logprobs": None, "finish_reason": "stop"}],
                 "usage": usage,
             })
-        include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        include_usage = self.wants_usage(req)
 
         def chunk(delta, finish=None):
             c = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -441,17 +462,104 @@ class Handler(BaseHTTPRequestHandler):
 
         self.start_sse()
         self.sse_event(chunk({"role": "assistant", "content": ""}))
-        for piece in self.pieces(answer):
+        pieces = self.pieces(answer)
+        joined = bool(self.headers.get("x-mock-finish-with-content")) and pieces
+        for i, piece in enumerate(pieces):
             self.chunk_pause()
-            self.sse_event(chunk({"content": piece}))
+            last = joined and i == len(pieces) - 1
+            self.sse_event(chunk({"content": piece}, "stop" if last else None))
         if self.headers.get("x-mock-no-finish") == "1":
             return self.sse_end()
-        self.chunk_pause()
-        self.sse_event(chunk({}, "stop"))
+        if not joined:
+            self.chunk_pause()
+            self.sse_event(chunk({}, "stop"))
         if include_usage:
             self.sse_event({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                             "system_fingerprint": "fp_mock", "choices": [], "usage": usage})
-        self.sse_write("data: [DONE]\n\n")
+        self.sse_write(self.eol("data: [DONE]\n\n"))
+        self.sse_end()
+
+    def wants_usage(self, req):
+        if self.headers.get("x-mock-ignore-include-usage"):
+            return False
+        return bool((req.get("stream_options") or {}).get("include_usage"))
+
+    def legacy_completions(self, req, n):
+        prompt = req.get("prompt")
+        if isinstance(prompt, list):
+            prompt = " ".join(p for p in prompt if isinstance(p, str))
+        if not isinstance(prompt, str):
+            return self.send_json(400, error_body("'prompt' must be a string", code="invalid_prompt"))
+        answer = self.answer_for(prompt)
+        pt, ct = self.usage_for(len(prompt), answer)
+        usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        model = req.get("model") or DEFAULT_MODEL
+        cid = "cmpl-mock-%d" % n
+        created = int(time.time())
+
+        def body(text, finish, with_usage):
+            b = {"id": cid, "object": "text_completion", "created": created, "model": model,
+                 "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+            if with_usage:
+                b["usage"] = usage
+            return b
+
+        if not req.get("stream"):
+            return self.send_json(200, body(answer, "stop", True))
+        self.start_sse()
+        pieces = self.pieces(answer)
+        joined = bool(self.headers.get("x-mock-finish-with-content")) and pieces
+        for i, piece in enumerate(pieces):
+            self.chunk_pause()
+            last = joined and i == len(pieces) - 1
+            self.sse_event(body(piece, "stop" if last else None, False))
+        if not joined:
+            self.sse_event(body("", "stop", False))
+        if self.wants_usage(req):
+            self.sse_event({"id": cid, "object": "text_completion", "created": created, "model": model,
+                            "choices": [], "usage": usage})
+        self.sse_write(self.eol("data: [DONE]\n\n"))
+        self.sse_end()
+
+    def anthropic_messages(self, req, n):
+        messages = req.get("messages")
+        if not isinstance(messages, list):
+            return self.send_json(400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                    "message": "messages: Field required"}})
+        prompt_chars = len(req["system"]) if isinstance(req.get("system"), str) else 0
+        user_text = ""
+        for m in messages:
+            if not isinstance(m, dict):
+                continue
+            text = content_text(m.get("content"))
+            prompt_chars += len(text)
+            if m.get("role") == "user":
+                user_text = text
+        answer = self.answer_for(user_text)
+        pt, ct = self.usage_for(prompt_chars, answer)
+        model = req.get("model") or DEFAULT_MODEL
+        mid = "msg_mock_%d" % n
+        if not req.get("stream"):
+            return self.send_json(200, {
+                "id": mid, "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": answer}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": pt, "output_tokens": ct}})
+        self.start_sse()
+        self.sse_event({"type": "message_start", "message": {
+            "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": pt, "output_tokens": 1}}}, event="message_start")
+        self.sse_event({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}}, event="content_block_start")
+        self.sse_event({"type": "ping"}, event="ping")
+        for piece in self.pieces(answer):
+            self.chunk_pause()
+            self.sse_event({"type": "content_block_delta", "index": 0,
+                            "delta": {"type": "text_delta", "text": piece}}, event="content_block_delta")
+        self.sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+        self.sse_event({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        "usage": {"output_tokens": ct}}, event="message_delta")
+        self.sse_event({"type": "message_stop"}, event="message_stop")
         self.sse_end()
 
     def responses_api(self, req, n):

@@ -4,7 +4,7 @@
 
 use crate::body::extract::RequestBody;
 use crate::body::json::{self, index_at, path_is, Document, Leaf, LeafValue, Seg, Splice, P};
-use crate::body::sse::{self, SseEvent, SseFramer};
+use crate::body::sse::{self, SseEvent, SseFramer, SseItem};
 use crate::config::{Mode, Settings};
 use crate::injection::{InjectionAction, InjectionVerdict};
 use crate::pii::{PiiVault, ResponseMode, StreamRestorer};
@@ -143,13 +143,65 @@ impl Inspection<'_> {
     pub fn estimate(&self) -> UsageEstimate {
         UsageEstimate {
             model: self.body.model().map(|m| m.into_owned()),
-            prompt_tokens: estimate_tokens(self.body.text_bytes()),
+            prompt_tokens: estimate_tokens(self.prompt_bytes()),
             max_completion_tokens: self.body.max_tokens().map(|(n, _)| n),
         }
     }
 
+    /// Bytes of the request the model reads, for the prompt estimate: every string value of
+    /// the body (messages, tool and function definitions, schemas, instructions, unknown
+    /// fields; inline media counted as text) except the top-level `model` and message
+    /// `role`s, plus the keys inside `tools`, `functions`, `response_format` and `text` (the
+    /// schemas' property names); the whole body when it is not JSON.
+    pub fn prompt_bytes(&self) -> usize {
+        let Some(doc) = &self.body.doc else {
+            return self.body.bytes.len();
+        };
+        let mut total: usize = 0;
+        let mut prev: &[Seg<'_>] = &[];
+        for l in &doc.leaves {
+            let p = doc.path(l);
+            let schema = matches!(
+                p.first(),
+                Some(Seg::Key(k)) if matches!(k.as_ref(), "tools" | "functions" | "response_format" | "text")
+            );
+            if schema {
+                // Each key once: the ones this leaf's path opens beyond the previous leaf's.
+                let common = p.iter().zip(prev).take_while(|(a, b)| a == b).count();
+                for seg in p.iter().skip(common.max(1)) {
+                    if let Seg::Key(k) = seg {
+                        total = total.saturating_add(k.len());
+                    }
+                }
+            }
+            prev = p;
+            let LeafValue::Str(s) = l.value else { continue };
+            let skip = match p {
+                [Seg::Key(k)] => k == "model",
+                [.., Seg::Key(k)] => k == "role",
+                _ => false,
+            };
+            if !skip {
+                total = total.saturating_add(s.len());
+            }
+        }
+        total
+    }
+
     pub fn is_stream(&self) -> bool {
         self.body.is_stream()
+    }
+
+    /// A streamed request that does not ask for `stream_options.include_usage`: its stream
+    /// would end without `usage` (OpenAI chat and legacy completions).
+    pub fn stream_without_usage(&self) -> bool {
+        self.is_stream()
+            && !self
+                .body
+                .doc
+                .as_ref()
+                .and_then(|d| d.find(&[P::K("stream_options"), P::K("include_usage")]))
+                .is_some_and(|l| l.value == LeafValue::Bool(true))
     }
 
     /// The body to forward, if it changed: text edits plus quota's routing (model rewrite,
@@ -159,13 +211,35 @@ impl Inspection<'_> {
         route_model: Option<&str>,
         clamp_max_tokens: Option<u64>,
     ) -> Option<Vec<u8>> {
-        if self.edits.is_empty() && route_model.is_none() && clamp_max_tokens.is_none() {
+        self.rewritten_with(route_model, clamp_max_tokens, false)
+    }
+
+    /// `rewritten`, and with `stream_usage` the `stream_options.include_usage: true` a quota
+    /// needs to settle a stream from the upstream's `usage`, when the request streams without
+    /// it (the client's stream then drops the usage chunk: [`StreamRewriter::hiding_usage`]).
+    pub fn rewritten_with(
+        &self,
+        route_model: Option<&str>,
+        clamp_max_tokens: Option<u64>,
+        stream_usage: bool,
+    ) -> Option<Vec<u8>> {
+        let edited = !self.edits.is_empty() || route_model.is_some() || clamp_max_tokens.is_some();
+        let stream_usage = stream_usage && self.stream_without_usage();
+        if !edited && !stream_usage {
             return None;
         }
-        Some(
+        let body = if edited {
             self.body
-                .rewrite(&self.edits, route_model, clamp_max_tokens),
-        )
+                .rewrite(&self.edits, route_model, clamp_max_tokens)
+        } else {
+            self.body.bytes.to_vec()
+        };
+        if stream_usage {
+            if let Some(b) = with_stream_usage(&body) {
+                return Some(b);
+            }
+        }
+        Some(body)
     }
 
     /// One structured log line (JSON) for a non-allow decision: rule ids, score, locations.
@@ -194,6 +268,142 @@ impl Inspection<'_> {
             .to_string(),
         )
     }
+}
+
+/// Whether a request path is an OpenAI chat or legacy completions endpoint
+/// (`/v1/chat/completions`, `/v1/completions`, Azure's `.../chat/completions`): the ones that
+/// take `stream_options.include_usage`. The query string is ignored.
+pub fn completions_path(path: &[u8]) -> bool {
+    let end = path.iter().position(|&b| b == b'?').unwrap_or(path.len());
+    let p = path.get(..end).unwrap_or_default();
+    p.ends_with(b"/completions")
+}
+
+/// Skips JSON whitespace from `i`.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// End (exclusive) of the string whose opening quote is at `i`.
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// End (exclusive) of the JSON value starting at `i` (valid JSON assumed; no recursion).
+fn value_end(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => string_end(b, i),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                match c {
+                    b'"' => {
+                        j = string_end(b, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            b.len()
+        }
+        _ => {
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// Spans of the values of every top-level member `name` of a JSON object (every copy of a
+/// repeated key), or None when the document is not an object.
+fn top_level_values(b: &[u8], name: &str) -> Option<Vec<(usize, usize)>> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut found = Vec::new();
+    i = skip_ws(b, i + 1);
+    while b.get(i) == Some(&b'"') {
+        let key_end = string_end(b, i);
+        let key = b.get(i..key_end)?;
+        let matches = match key.get(1..key.len().saturating_sub(1)) {
+            Some(raw) if !raw.contains(&b'\\') => raw == name.as_bytes(),
+            _ => serde_json::from_slice::<String>(key).is_ok_and(|k| k == name),
+        };
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let end = value_end(b, i);
+        if matches {
+            found.push((i, end));
+        }
+        i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    Some(found)
+}
+
+/// `body` (a JSON object) with `stream_options.include_usage` set to `true`: added, or set
+/// in every `stream_options` member, other options kept. None when the body is not an object.
+fn with_stream_usage(body: &[u8]) -> Option<Vec<u8>> {
+    let spans = top_level_values(body, "stream_options")?;
+    let mut splices = Vec::new();
+    if spans.is_empty() {
+        let at = skip_ws(body, 0) + 1;
+        let empty = body.get(skip_ws(body, at)) == Some(&b'}');
+        splices.push(Splice {
+            start: at,
+            end: at,
+            text: format!(
+                "\"stream_options\":{{\"include_usage\":true}}{}",
+                if empty { "" } else { "," }
+            ),
+        });
+    }
+    for (start, end) in spans {
+        let mut opts = body
+            .get(start..end)
+            .and_then(|v| {
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(v).ok()
+            })
+            .unwrap_or_default();
+        opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+        splices.push(Splice {
+            start,
+            end,
+            text: serde_json::Value::Object(opts).to_string(),
+        });
+    }
+    Some(json::apply_splices(body, &mut splices).0)
 }
 
 /// Rough token count for text of this many bytes (quota's estimate: about four bytes a token).
@@ -353,47 +563,151 @@ pub fn rewrite_json_response(settings: &Settings, vault: &PiiVault, bytes: &[u8]
 /// Which text stream of an SSE response a delta belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum StreamKey {
-    /// OpenAI chat: `choices[i].delta.content`.
-    Content(usize),
-    /// OpenAI chat: `choices[i].delta.tool_calls[k].function.arguments`.
+    /// Chat completions: `choices[i].delta.<field>` (`content`, `refusal`, `reasoning_content`).
+    Chat(usize, String),
+    /// Chat completions: `choices[i].delta.tool_calls[k].function.arguments`.
     ToolArgs(usize, usize),
-    /// Anthropic: content block `index`'s `delta.text` / `delta.partial_json`.
-    Block(usize, bool),
+    /// Legacy completions: `choices[i].text`.
+    Text(usize),
+    /// Anthropic messages: content block `index`'s `delta.<field>` (`text`, `partial_json`,
+    /// `thinking`) in `content_block_delta` events.
+    Block(usize, String),
+    /// Responses API: `delta` of a `<kind>.delta` event (`response.output_text`,
+    /// `response.function_call_arguments`, `response.refusal`...), by its address: the
+    /// event's other members (`item_id`, `output_index`, `content_index`...) as raw JSON.
+    Responses {
+        output_index: Option<u64>,
+        kind: String,
+        address: String,
+    },
 }
 
-/// Rewrites an SSE response incrementally: restores/redacts PII in deltas (holding back only
-/// what could still be the start of a match), keeps every event in order, reads `usage` from
-/// the final chunk, and ends with `data: [DONE]` whenever the upstream did.
+/// One open text stream: its restorer, and for Anthropic the delta `type` (raw JSON) a flush
+/// event repeats.
+struct OpenStream {
+    restorer: StreamRestorer,
+    delta_type: String,
+}
+
+/// Which open streams an event ends (their held text must come out before or in it).
+#[derive(Default)]
+struct Finishing {
+    all: bool,
+    choices: Vec<usize>,
+    all_blocks: bool,
+    blocks: Vec<usize>,
+    /// Responses API: `Some(None)` every stream, `Some(Some(o))` those of output `o`.
+    responses: Option<Option<u64>>,
+}
+
+impl Finishing {
+    fn covers(&self, key: &StreamKey) -> bool {
+        if self.all {
+            return true;
+        }
+        match key {
+            StreamKey::Chat(i, _) | StreamKey::ToolArgs(i, _) | StreamKey::Text(i) => {
+                self.choices.contains(i)
+            }
+            StreamKey::Block(i, _) => self.all_blocks || self.blocks.contains(i),
+            StreamKey::Responses { output_index, .. } => match self.responses {
+                Some(None) => true,
+                Some(Some(o)) => output_index.is_none_or(|x| x == o),
+                None => false,
+            },
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.all
+            || !self.choices.is_empty()
+            || self.all_blocks
+            || !self.blocks.is_empty()
+            || self.responses.is_some()
+    }
+}
+
+/// Most text streams held open at once; a delta for one more is passed without holding.
+const MAX_OPEN_STREAMS: usize = 64;
+
+/// Top-level members of a Responses API delta event that are not its address.
+const RESPONSES_NOT_ADDRESS: &[&str] = &[
+    "type",
+    "delta",
+    "sequence_number",
+    "logprobs",
+    "obfuscation",
+];
+
+/// Rewrites an SSE response incrementally, for every dialect: OpenAI chat completions
+/// (`choices[].delta`), legacy completions (`choices[].text`), the Responses API
+/// (`response.*.delta` events, whole texts in `.done` and `response.completed`) and Anthropic
+/// messages (`content_block_delta`). Restores/redacts PII in deltas, holding back only what
+/// could still be the start of a match, so the text a client assembles is exactly what
+/// restoring the whole text gives, whatever the split, in order; every other model-written
+/// string of an event is restored whole. Reads `usage` (chat's final chunk, Anthropic's
+/// `message_start` and `message_delta`, the Responses API's `response.usage`), keeps every
+/// event in order, and ends with `data: [DONE]` whenever the upstream did.
+///
+/// An event over `response.max_body_bytes` passes unmodified (held text is flushed before it;
+/// counted in `events_too_large`): the framer never buffers more than that.
 pub struct StreamRewriter {
     framer: SseFramer,
     rewrite: bool,
-    streams: BTreeMap<StreamKey, StreamRestorer>,
+    hide_usage: bool,
+    streams: BTreeMap<StreamKey, OpenStream>,
     /// Raw JSON of `id`, `created`, `model` of the last chunk, for flush events.
     meta: (String, String, String),
+    /// Raw JSON of the last `sequence_number` seen (Responses API), for flush events.
+    sequence: String,
     pub usage: Option<Usage>,
-    /// Bytes of model-written text seen (for estimates when there is no usage chunk).
+    /// Bytes of model-written text seen (for estimates when there is no usage): deltas, and
+    /// events passed unparsed.
     pub text_bytes: usize,
     pub saw_done: bool,
+    /// Events over the bound passed unmodified since the last `take_events_too_large`.
+    events_too_large: u32,
 }
 
 impl StreamRewriter {
     pub fn new(settings: &Settings) -> Self {
         StreamRewriter {
-            framer: SseFramer::new(),
+            framer: SseFramer::with_max_event(settings.response.max_body_bytes),
             rewrite: response_rewrites(settings),
+            hide_usage: false,
             streams: BTreeMap::new(),
             meta: ("\"guardrail\"".into(), "0".into(), "\"\"".into()),
+            sequence: "0".into(),
             usage: None,
             text_bytes: 0,
             saw_done: false,
+            events_too_large: 0,
         }
+    }
+
+    /// Drops the final usage-only chunk (`choices` empty, `usage` set) after reading it: for a
+    /// stream whose request got `stream_options.include_usage` added (see
+    /// [`Inspection::rewritten`]), the client did not ask for it.
+    pub fn hiding_usage(mut self, hide: bool) -> Self {
+        self.hide_usage = hide;
+        self
+    }
+
+    /// Whether the bytes sent on may differ from the upstream's (`content-length` must go).
+    pub fn may_change(&self) -> bool {
+        self.rewrite || self.hide_usage
+    }
+
+    /// Events over the bound passed unmodified since the last call (for a counter).
+    pub fn take_events_too_large(&mut self) -> u32 {
+        std::mem::take(&mut self.events_too_large)
     }
 
     /// Feeds a chunk of the response body; returns the bytes to send on now.
     pub fn push(&mut self, settings: &Settings, vault: &PiiVault, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        for ev in self.framer.push(chunk) {
-            self.event(settings, vault, ev, &mut out);
+        for item in self.framer.push(chunk) {
+            self.item(settings, vault, item, &mut out);
         }
         out
     }
@@ -401,13 +715,16 @@ impl StreamRewriter {
     /// Whether anything is held back (an unterminated event, or text that could still be the
     /// start of a match): bytes that only [`StreamRewriter::finish`] would send on.
     pub fn holding(&self) -> bool {
-        self.framer.buffered() > 0 || self.streams.values().any(|r| r.held_len() > 0)
+        self.framer.buffered() > 0 || self.streams.values().any(|r| r.restorer.held_len() > 0)
     }
 
     /// The stream ended: flushes held text and any unterminated event.
     pub fn finish(&mut self, settings: &Settings, vault: &PiiVault) -> Vec<u8> {
         let mut out = Vec::new();
-        let rest = self.framer.take_rest();
+        let (items, rest) = self.framer.finish();
+        for item in items {
+            self.item(settings, vault, item, &mut out);
+        }
         if !rest.is_empty() {
             // Treat an unterminated final event as complete.
             let mut raw = rest;
@@ -418,40 +735,85 @@ impl StreamRewriter {
         out
     }
 
-    fn flush_all(&mut self, settings: &Settings, vault: &PiiVault, out: &mut Vec<u8>) {
-        let keys: Vec<StreamKey> = self.streams.keys().cloned().collect();
-        for k in keys {
-            self.flush(settings, vault, &k, out);
+    fn item(&mut self, settings: &Settings, vault: &PiiVault, item: SseItem, out: &mut Vec<u8>) {
+        match item {
+            SseItem::Event(ev) => self.event(settings, vault, ev, out),
+            SseItem::TooLarge => {
+                // Passed as is: whatever text is held comes first, in order.
+                self.flush_all(settings, vault, out);
+                self.events_too_large = self.events_too_large.saturating_add(1);
+            }
+            SseItem::Raw(bytes) => {
+                self.text_bytes = self.text_bytes.saturating_add(bytes.len());
+                out.extend_from_slice(&bytes);
+            }
         }
     }
 
-    fn flush(&mut self, settings: &Settings, vault: &PiiVault, key: &StreamKey, out: &mut Vec<u8>) {
-        let Some(mut r) = self.streams.remove(key) else {
-            return;
+    fn flush_all(&mut self, settings: &Settings, vault: &PiiVault, out: &mut Vec<u8>) {
+        let all = Finishing {
+            all: true,
+            ..Finishing::default()
         };
-        let held = r.finish(&settings.pii, vault);
-        if held.is_empty() {
-            return;
+        self.flush_covered(settings, vault, &all, out);
+    }
+
+    /// Flush events for the open streams `f` covers, in key order.
+    fn flush_covered(
+        &mut self,
+        settings: &Settings,
+        vault: &PiiVault,
+        f: &Finishing,
+        out: &mut Vec<u8>,
+    ) {
+        let keys: Vec<StreamKey> = self
+            .streams
+            .keys()
+            .filter(|k| f.covers(k))
+            .cloned()
+            .collect();
+        for k in keys {
+            let Some(mut s) = self.streams.remove(&k) else {
+                continue;
+            };
+            let held = s.restorer.finish(&settings.pii, vault);
+            if !held.is_empty() {
+                self.write_flush(&k, &s.delta_type, &held, out);
+            }
         }
+    }
+
+    /// An event that carries `text` for stream `key`, in that stream's dialect.
+    fn write_flush(&self, key: &StreamKey, delta_type: &str, text: &str, out: &mut Vec<u8>) {
         let (id, created, model) = &self.meta;
-        let t = json::encode_str(&held);
+        let t = json::encode_str(text);
         let data = match key {
-            StreamKey::Content(i) => format!(
-                r#"{{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"choices":[{{"index":{i},"delta":{{"content":{t}}},"finish_reason":null}}]}}"#
+            StreamKey::Chat(i, field) => format!(
+                r#"{{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"choices":[{{"index":{i},"delta":{{{}:{t}}},"finish_reason":null}}]}}"#,
+                json::encode_str(field)
             ),
             StreamKey::ToolArgs(i, k) => format!(
                 r#"{{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"choices":[{{"index":{i},"delta":{{"tool_calls":[{{"index":{k},"function":{{"arguments":{t}}}}}]}},"finish_reason":null}}]}}"#
             ),
-            StreamKey::Block(i, false) => {
+            StreamKey::Text(i) => format!(
+                r#"{{"id":{id},"object":"text_completion","created":{created},"model":{model},"choices":[{{"index":{i},"text":{t},"logprobs":null,"finish_reason":null}}]}}"#
+            ),
+            StreamKey::Block(i, field) => {
                 out.extend_from_slice(b"event: content_block_delta\n");
                 format!(
-                    r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"text_delta","text":{t}}}}}"#
+                    r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":{delta_type},{}:{t}}}}}"#,
+                    json::encode_str(field)
                 )
             }
-            StreamKey::Block(i, true) => {
-                out.extend_from_slice(b"event: content_block_delta\n");
+            StreamKey::Responses { kind, address, .. } => {
+                let ty = format!("{kind}.delta");
+                out.extend_from_slice(b"event: ");
+                out.extend_from_slice(ty.as_bytes());
+                out.push(b'\n');
                 format!(
-                    r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"input_json_delta","partial_json":{t}}}}}"#
+                    r#"{{"type":{},{address}"delta":{t},"sequence_number":{}}}"#,
+                    json::encode_str(&ty),
+                    self.sequence
                 )
             }
         };
@@ -460,9 +822,176 @@ impl StreamRewriter {
         out.extend_from_slice(b"\n\n");
     }
 
+    /// The stream a string leaf is a delta of, if it is one.
+    fn stream_key(
+        bytes: &[u8],
+        doc: &Document<'_>,
+        p: &[Seg<'_>],
+        ty: Option<&str>,
+    ) -> Option<StreamKey> {
+        if path_is(
+            p,
+            &[
+                P::K("choices"),
+                P::I,
+                P::K("delta"),
+                P::K("tool_calls"),
+                P::I,
+                P::K("function"),
+                P::K("arguments"),
+            ],
+        ) {
+            // The tool call's own `index` field names the call across chunks; the array
+            // position is the fallback.
+            let k = tool_call_index(bytes, doc, p).or_else(|| index_at(p, 4));
+            return index_at(p, 1)
+                .zip(k)
+                .map(|(i, k)| StreamKey::ToolArgs(i, k));
+        }
+        if field_under(p, &[P::K("choices"), P::I, P::K("delta")]) && is_model_text(p) {
+            if let (Some(i), Some(Seg::Key(f))) = (index_at(p, 1), p.get(3)) {
+                return Some(StreamKey::Chat(i, f.to_string()));
+            }
+        }
+        if path_is(p, &[P::K("choices"), P::I, P::K("text")]) {
+            return index_at(p, 1).map(StreamKey::Text);
+        }
+        if ty == Some("content_block_delta") && field_under(p, &[P::K("delta")]) {
+            if let Some(Seg::Key(f)) = p.get(1) {
+                if f != "type" && is_model_text(p) {
+                    let i = doc.u64_at(bytes, &[P::K("index")])?;
+                    return Some(StreamKey::Block(usize::try_from(i).ok()?, f.to_string()));
+                }
+            }
+        }
+        if let Some(kind) = ty
+            .filter(|t| t.starts_with("response."))
+            .and_then(|t| t.strip_suffix(".delta"))
+        {
+            if path_is(p, &[P::K("delta")]) {
+                let mut address = String::new();
+                for l in &doc.leaves {
+                    if let [Seg::Key(k)] = doc.path(l) {
+                        if k == "logprobs" {
+                            continue;
+                        }
+                        if RESPONSES_NOT_ADDRESS.contains(&k.as_ref()) {
+                            continue;
+                        }
+                        if let Some(raw) = bytes
+                            .get(l.start..l.end)
+                            .and_then(|b| std::str::from_utf8(b).ok())
+                        {
+                            address.push_str(&json::encode_str(k));
+                            address.push(':');
+                            address.push_str(raw);
+                            address.push(',');
+                        }
+                    }
+                }
+                if doc
+                    .leaves
+                    .iter()
+                    .any(|l| matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "logprobs"))
+                {
+                    address.push_str("\"logprobs\":[],");
+                }
+                return Some(StreamKey::Responses {
+                    output_index: doc.u64_at(bytes, &[P::K("output_index")]),
+                    kind: kind.to_string(),
+                    address,
+                });
+            }
+        }
+        None
+    }
+
+    /// Which open streams this event ends.
+    fn finishing(bytes: &[u8], doc: &Document<'_>, ty: Option<&str>) -> Finishing {
+        let mut f = Finishing::default();
+        for l in &doc.leaves {
+            let p = doc.path(l);
+            if path_is(p, &[P::K("choices"), P::I, P::K("finish_reason")]) && l.is_str() {
+                if let Some(i) = index_at(p, 1) {
+                    f.choices.push(i);
+                }
+            }
+        }
+        match ty {
+            Some("content_block_stop") => match doc.u64_at(bytes, &[P::K("index")]) {
+                Some(i) => f.blocks.extend(usize::try_from(i).ok()),
+                None => f.all_blocks = true,
+            },
+            Some("message_delta" | "message_stop") => f.all_blocks = true,
+            Some("error") => f.all = true,
+            Some("response.completed" | "response.incomplete" | "response.failed") => {
+                f.responses = Some(None)
+            }
+            Some(t) if t.starts_with("response.") && t.ends_with(".done") => {
+                f.responses = Some(doc.u64_at(bytes, &[P::K("output_index")]));
+            }
+            _ => {}
+        }
+        f
+    }
+
+    /// Reads `usage` from an event: `usage`, `message.usage` (Anthropic `message_start`) or
+    /// `response.usage` (Responses API); Anthropic splits it over two events, so a field
+    /// missing or zero here keeps what an earlier event said.
+    fn read_usage(&mut self, bytes: &[u8], doc: &Document<'_>) {
+        const NAMES: [&str; 4] = [
+            "prompt_tokens",
+            "input_tokens",
+            "completion_tokens",
+            "output_tokens",
+        ];
+        let mut first: [Option<u64>; 4] = [None; 4];
+        let mut seen = false;
+        for l in &doc.leaves {
+            if l.value != LeafValue::Num {
+                continue;
+            }
+            let name = match doc.path(l) {
+                [Seg::Key(u), Seg::Key(k)] if u == "usage" => k,
+                [Seg::Key(o), Seg::Key(u), Seg::Key(k)]
+                    if u == "usage" && (o == "message" || o == "response") =>
+                {
+                    k
+                }
+                _ => continue,
+            };
+            if let Some(n) = NAMES.iter().position(|n| name == n) {
+                if let Some(slot) = first.get_mut(n) {
+                    if slot.is_none() {
+                        *slot = json::num_u64(bytes, l);
+                        seen |= slot.is_some();
+                    }
+                }
+            }
+        }
+        if !seen {
+            return;
+        }
+        let prompt = first[0].or(first[1]).unwrap_or(0);
+        let completion = first[2].or(first[3]).unwrap_or(0);
+        let prev = self.usage.unwrap_or_default();
+        self.usage = Some(Usage {
+            prompt_tokens: if prompt > 0 {
+                prompt
+            } else {
+                prev.prompt_tokens
+            },
+            completion_tokens: if completion > 0 {
+                completion
+            } else {
+                prev.completion_tokens
+            },
+        });
+    }
+
     fn event(&mut self, settings: &Settings, vault: &PiiVault, ev: SseEvent, out: &mut Vec<u8>) {
         // The event's text is validated once; its data is borrowed from it when it has one
-        // data line (the usual case).
+        // data field (the usual case).
         let raw_text = ev.text();
         let Some(data) = sse::data_of(&raw_text) else {
             out.extend_from_slice(&ev.raw);
@@ -476,41 +1005,34 @@ impl StreamRewriter {
         }
         let bytes = data.as_bytes();
         let Ok(doc) = json::scan_str(&data) else {
+            // Not JSON: restored (or redacted) as one text.
+            if self.rewrite && settings.pii.response_may_change(bytes) {
+                if let Some(new) = settings.pii.restore(&data, vault) {
+                    sse::write_with_data_text(&raw_text, &new, out);
+                    return;
+                }
+            }
             out.extend_from_slice(&ev.raw);
             return;
         };
-        if let Some(u) = usage_of(bytes, &doc) {
-            let prev = self.usage.unwrap_or_default();
-            // Anthropic splits usage over message_start (input) and message_delta (output).
-            self.usage = Some(Usage {
-                prompt_tokens: if u.prompt_tokens > 0 {
-                    u.prompt_tokens
-                } else {
-                    prev.prompt_tokens
-                },
-                completion_tokens: if u.completion_tokens > 0 {
-                    u.completion_tokens
-                } else {
-                    prev.completion_tokens
-                },
-            });
-        }
-        if let Some(u) = doc.u64_at(
-            bytes,
-            &[P::K("message"), P::K("usage"), P::K("input_tokens")],
-        ) {
-            let prev = self.usage.unwrap_or_default();
-            self.usage = Some(Usage {
-                prompt_tokens: u,
-                ..prev
-            });
-        }
+        self.read_usage(bytes, &doc);
+        let mut ty = None;
+        let mut has_choices = false;
         for l in &doc.leaves {
-            if let [Seg::Key(k)] = doc.path(l) {
+            let p = doc.path(l);
+            if matches!(p.first(), Some(Seg::Key(k)) if k == "choices") {
+                has_choices = true;
+            }
+            if let [Seg::Key(k)] = p {
                 let slot = match k.as_ref() {
                     "id" => &mut self.meta.0,
                     "created" => &mut self.meta.1,
                     "model" => &mut self.meta.2,
+                    "sequence_number" => &mut self.sequence,
+                    "type" => {
+                        ty = l.str();
+                        continue;
+                    }
                     _ => continue,
                 };
                 if let Some(raw) = bytes
@@ -524,79 +1046,91 @@ impl StreamRewriter {
                 }
             }
         }
+        let ty_text = ty.map(|s| s.text());
+        let ty = ty_text.as_deref();
+        if self.hide_usage && !has_choices && ty.is_none() && self.usage.is_some() {
+            let usage_only = doc
+                .leaves
+                .iter()
+                .any(|l| matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "usage"));
+            if usage_only {
+                // The usage chunk the client did not ask for: read above, not sent on.
+                return;
+            }
+        }
+        let finishing = Self::finishing(bytes, &doc, ty);
 
         let mut splices = Vec::new();
-        let mut finished: Vec<StreamKey> = Vec::new();
         for l in &doc.leaves {
+            let LeafValue::Str(s) = l.value else { continue };
             let p = doc.path(l);
-            let key = if path_is(p, &[P::K("choices"), P::I, P::K("delta"), P::K("content")]) {
-                index_at(p, 1).map(StreamKey::Content)
-            } else if path_is(
-                p,
-                &[
-                    P::K("choices"),
-                    P::I,
-                    P::K("delta"),
-                    P::K("tool_calls"),
-                    P::I,
-                    P::K("function"),
-                    P::K("arguments"),
-                ],
-            ) {
-                // The tool call's own `index` field names the call across chunks; the array
-                // position is the fallback.
-                let k = tool_call_index(bytes, &doc, p).or_else(|| index_at(p, 4));
-                index_at(p, 1)
-                    .zip(k)
-                    .map(|(i, k)| StreamKey::ToolArgs(i, k))
-            } else if path_is(p, &[P::K("delta"), P::K("text")])
-                || path_is(p, &[P::K("delta"), P::K("partial_json")])
-            {
-                let json_delta = matches!(p.last(), Some(Seg::Key(k)) if k == "partial_json");
-                doc.u64_at(bytes, &[P::K("index")])
-                    .map(|i| StreamKey::Block(i as usize, json_delta))
-            } else {
-                None
-            };
-            if path_is(p, &[P::K("choices"), P::I, P::K("finish_reason")]) && l.is_str() {
-                if let Some(i) = index_at(p, 1) {
-                    let ks: Vec<StreamKey> = self
+            if let Some(key) = Self::stream_key(bytes, &doc, p, ty) {
+                self.text_bytes = self.text_bytes.saturating_add(s.len());
+                if !self.rewrite {
+                    continue;
+                }
+                let text = s.text();
+                let ends = finishing.covers(&key);
+                let emitted = if !ends
+                    && (self.streams.len() < MAX_OPEN_STREAMS || self.streams.contains_key(&key))
+                {
+                    let delta_type = if let StreamKey::Block(..) = key {
+                        doc.find(&[P::K("delta"), P::K("type")])
+                            .and_then(|l| bytes.get(l.start..l.end))
+                            .and_then(|b| std::str::from_utf8(b).ok())
+                            .unwrap_or("\"text_delta\"")
+                            .to_string()
+                    } else {
+                        String::new()
+                    };
+                    let st = self.streams.entry(key).or_insert_with(|| OpenStream {
+                        restorer: StreamRestorer::new(),
+                        delta_type,
+                    });
+                    st.restorer.push(&settings.pii, vault, &text)
+                } else {
+                    // The event ends this stream (or too many are open): the held text and
+                    // this delta go out together, here, in order.
+                    let mut r = self
                         .streams
-                        .keys()
-                        .filter(|k| matches!(k, StreamKey::Content(j) | StreamKey::ToolArgs(j, _) if *j == i))
-                        .cloned()
-                        .collect();
-                    finished.extend(ks);
+                        .remove(&key)
+                        .map(|s| s.restorer)
+                        .unwrap_or_default();
+                    let mut emitted = r.push(&settings.pii, vault, &text);
+                    emitted.push_str(&r.finish(&settings.pii, vault));
+                    emitted
+                };
+                if emitted != *text {
+                    splices.push(Splice {
+                        start: l.start,
+                        end: l.end,
+                        text: json::encode_str(&emitted),
+                    });
+                }
+                continue;
+            }
+            // Any other model-written string (whole texts of `.done` events and
+            // `response.completed`, unknown dialects): restored whole.
+            if !self.rewrite
+                || !is_model_text(p)
+                || matches!(p.first(), Some(Seg::Key(k)) if k == "usage")
+                || (p.len() == 1 && matches!(p.first(), Some(Seg::Key(k)) if k == "type"))
+            {
+                continue;
+            }
+            if string_may_change(settings, s.raw(), s.has_escapes()) {
+                if let Some(new) = settings.pii.restore(&s.text(), vault) {
+                    splices.push(Splice {
+                        start: l.start,
+                        end: l.end,
+                        text: json::encode_str(&new),
+                    });
                 }
             }
-            let (Some(key), LeafValue::Str(s)) = (key, l.value) else {
-                continue;
-            };
-            self.text_bytes += s.len();
-            if !self.rewrite {
-                continue;
-            }
-            let text = s.text();
-            let r = self.streams.entry(key).or_default();
-            let emitted = r.push(&settings.pii, vault, &text);
-            if emitted != *text {
-                splices.push(Splice {
-                    start: l.start,
-                    end: l.end,
-                    text: json::encode_str(&emitted),
-                });
-            }
         }
-        let stop = doc.find(&[P::K("type")]).and_then(|l| l.str());
-        if stop.is_some_and(|s| s.eq_str("content_block_stop")) {
-            if let Some(i) = doc.u64_at(bytes, &[P::K("index")]) {
-                finished.push(StreamKey::Block(i as usize, false));
-                finished.push(StreamKey::Block(i as usize, true));
-            }
-        }
-        // Held text must come before the event that ends its stream.
-        for k in &finished {
-            self.flush(settings, vault, k, out);
+        // Held text of the streams this event ends comes before it.
+        if finishing.any() {
+            self.flush_covered(settings, vault, &finishing, out);
         }
         if splices.is_empty() {
             out.extend_from_slice(&ev.raw);
@@ -608,6 +1142,13 @@ impl StreamRewriter {
             }
         }
     }
+}
+
+/// Whether `p` is a key directly inside the object at `parent`.
+fn field_under(p: &[Seg<'_>], parent: &[P<'_>]) -> bool {
+    p.len() == parent.len() + 1
+        && matches!(p.last(), Some(Seg::Key(_)))
+        && p.get(..parent.len()).is_some_and(|q| path_is(q, parent))
 }
 
 fn tool_call_index(bytes: &[u8], doc: &Document<'_>, args_path: &[Seg<'_>]) -> Option<usize> {
@@ -639,6 +1180,17 @@ mod tests {
 
     use super::*;
     use crate::body::json::owned;
+
+    fn old_num_at(bytes: &[u8], doc: &owned::Document, pattern: &[P<'_>]) -> Option<u64> {
+        let l = doc
+            .leaves
+            .iter()
+            .find(|l| l.value == owned::LeafValue::Num && owned::path_is(&l.path, pattern))?;
+        std::str::from_utf8(bytes.get(l.start..l.end)?)
+            .ok()?
+            .parse()
+            .ok()
+    }
 
     /// The previous `usage_of`, on the owned scanner.
     fn old_usage_of(bytes: &[u8], doc: &owned::Document) -> Option<Usage> {
@@ -791,6 +1343,7 @@ mod tests {
         let mut text = String::new();
         let mut done = false;
         for ev in f.push(out) {
+            let SseItem::Event(ev) = ev else { panic!() };
             let d = ev.data().unwrap();
             if d == "[DONE]" {
                 done = true;
@@ -1060,390 +1613,556 @@ mod tests {
         );
     }
 
-    // ------------------------------------------------------------------ SSE differential
+    // ------------------------------------------------------------------ SSE dialects
 
-    /// The previous `StreamRewriter` (owned scan per event, `SseEvent::data`,
-    /// `with_data`), kept as the reference for the borrowing one.
-    struct OldRewriter {
-        framer: SseFramer,
-        rewrite: bool,
-        streams: BTreeMap<StreamKey, StreamRestorer>,
-        meta: (String, String, String),
-        usage: Option<Usage>,
-        text_bytes: usize,
-        saw_done: bool,
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Dialect {
+        Chat,
+        Legacy,
+        Responses,
+        Anthropic,
     }
 
-    fn old_num_at(bytes: &[u8], doc: &owned::Document, pattern: &[P<'_>]) -> Option<u64> {
-        let l = doc
-            .leaves
-            .iter()
-            .find(|l| l.value == owned::LeafValue::Num && owned::path_is(&l.path, pattern))?;
-        std::str::from_utf8(bytes.get(l.start..l.end)?)
-            .ok()?
-            .parse()
-            .ok()
-    }
+    const DIALECTS: [Dialect; 4] = [
+        Dialect::Chat,
+        Dialect::Legacy,
+        Dialect::Responses,
+        Dialect::Anthropic,
+    ];
 
-    fn old_tool_call_index(
-        bytes: &[u8],
-        doc: &owned::Document,
-        args_path: &[owned::Seg],
-    ) -> Option<usize> {
-        let (Some(i), Some(k)) = (owned::index_at(args_path, 1), owned::index_at(args_path, 4))
-        else {
-            return None;
-        };
-        let l = doc.leaves.iter().find(|l| {
-            owned::path_is(
-                &l.path,
-                &[
-                    P::K("choices"),
-                    P::I,
-                    P::K("delta"),
-                    P::K("tool_calls"),
-                    P::I,
-                    P::K("index"),
-                ],
-            ) && owned::index_at(&l.path, 1) == Some(i)
-                && owned::index_at(&l.path, 4) == Some(k)
-        })?;
-        std::str::from_utf8(bytes.get(l.start..l.end)?)
-            .ok()?
-            .parse()
-            .ok()
-    }
-
-    impl OldRewriter {
-        fn new(settings: &Settings) -> Self {
-            OldRewriter {
-                framer: SseFramer::new(),
-                rewrite: response_rewrites(settings),
-                streams: BTreeMap::new(),
-                meta: ("\"guardrail\"".into(), "0".into(), "\"\"".into()),
-                usage: None,
-                text_bytes: 0,
-                saw_done: false,
-            }
-        }
-
-        fn push(&mut self, settings: &Settings, vault: &PiiVault, chunk: &[u8]) -> Vec<u8> {
-            let mut out = Vec::new();
-            for ev in self.framer.push(chunk) {
-                self.event(settings, vault, ev, &mut out);
-            }
-            out
-        }
-
-        fn finish(&mut self, settings: &Settings, vault: &PiiVault) -> Vec<u8> {
-            let mut out = Vec::new();
-            let rest = self.framer.take_rest();
-            if !rest.is_empty() {
-                let mut raw = rest;
-                raw.extend_from_slice(b"\n\n");
-                self.event(settings, vault, SseEvent { raw }, &mut out);
-            }
-            self.flush_all(settings, vault, &mut out);
-            out
-        }
-
-        fn flush_all(&mut self, settings: &Settings, vault: &PiiVault, out: &mut Vec<u8>) {
-            let keys: Vec<StreamKey> = self.streams.keys().cloned().collect();
-            for k in keys {
-                self.flush(settings, vault, &k, out);
-            }
-        }
-
-        fn flush(
-            &mut self,
-            settings: &Settings,
-            vault: &PiiVault,
-            key: &StreamKey,
-            out: &mut Vec<u8>,
-        ) {
-            let Some(mut r) = self.streams.remove(key) else {
-                return;
-            };
-            let held = r.finish(&settings.pii, vault);
-            if held.is_empty() {
-                return;
-            }
-            let (id, created, model) = &self.meta;
-            let t = json::encode_str(&held);
-            let data = match key {
-                StreamKey::Content(i) => format!(
-                    r#"{{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"choices":[{{"index":{i},"delta":{{"content":{t}}},"finish_reason":null}}]}}"#
-                ),
-                StreamKey::ToolArgs(i, k) => format!(
-                    r#"{{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"choices":[{{"index":{i},"delta":{{"tool_calls":[{{"index":{k},"function":{{"arguments":{t}}}}}]}},"finish_reason":null}}]}}"#
-                ),
-                StreamKey::Block(i, false) => {
-                    out.extend_from_slice(b"event: content_block_delta\n");
+    /// A stream of `dialect` carrying `deltas` (whose concatenation is `whole`), with usage
+    /// 11/7 and the dialect's usual ending. With `last_with_finish` the last delta rides in
+    /// the chunk that finishes the choice (chat and legacy).
+    fn dialect_stream(d: Dialect, deltas: &[String], last_with_finish: bool, eol: &str) -> String {
+        let whole: String = deltas.concat();
+        let w = json::encode_str(&whole);
+        let mut evs: Vec<(Option<&str>, String)> = Vec::new();
+        let n = deltas.len();
+        match d {
+            Dialect::Chat | Dialect::Legacy => {
+                let (object, id) = match d {
+                    Dialect::Chat => ("chat.completion.chunk", "chatcmpl-1"),
+                    _ => ("text_completion", "cmpl-1"),
+                };
+                let choice = |t: &str, finish: bool| {
+                    let t = json::encode_str(t);
+                    let f = if finish { "\"stop\"" } else { "null" };
+                    match d {
+                        Dialect::Chat => format!(
+                            r#"{{"index":0,"delta":{{"content":{t}}},"logprobs":null,"finish_reason":{f}}}"#
+                        ),
+                        _ => format!(
+                            r#"{{"text":{t},"index":0,"logprobs":null,"finish_reason":{f}}}"#
+                        ),
+                    }
+                };
+                let chunk = |c: String| {
                     format!(
-                        r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"text_delta","text":{t}}}}}"#
+                        r#"{{"id":"{id}","object":"{object}","created":5,"model":"m","choices":[{c}]}}"#
                     )
+                };
+                if d == Dialect::Chat {
+                    evs.push((None, chunk(r#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}"#.into())));
                 }
-                StreamKey::Block(i, true) => {
-                    out.extend_from_slice(b"event: content_block_delta\n");
-                    format!(
-                        r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"input_json_delta","partial_json":{t}}}}}"#
-                    )
+                for (k, t) in deltas.iter().enumerate() {
+                    let fin = last_with_finish && k + 1 == n;
+                    evs.push((None, chunk(choice(t, fin))));
                 }
-            };
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(data.as_bytes());
-            out.extend_from_slice(b"\n\n");
+                if !last_with_finish || n == 0 {
+                    evs.push((
+                        None,
+                        chunk(match d {
+                            Dialect::Chat => {
+                                r#"{"index":0,"delta":{},"finish_reason":"stop"}"#.into()
+                            }
+                            _ => r#"{"text":"","index":0,"finish_reason":"stop"}"#.into(),
+                        }),
+                    ));
+                }
+                evs.push((None, format!(r#"{{"id":"{id}","object":"{object}","created":5,"model":"m","choices":[],"usage":{{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}}}"#)));
+                evs.push((None, "[DONE]".into()));
+            }
+            Dialect::Responses => {
+                let mut seq = 0;
+                let mut ev = |kind: &'static str, body: String| {
+                    let e = (
+                        Some(kind),
+                        format!(r#"{{"type":"{kind}",{body}"sequence_number":{seq}}}"#),
+                    );
+                    seq += 1;
+                    e
+                };
+                evs.push(ev("response.created", r#""response":{"id":"resp_1","object":"response","status":"in_progress","output":[],"usage":null},"#.into()));
+                evs.push(ev("response.output_item.added", r#""output_index":0,"item":{"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]},"#.into()));
+                evs.push(ev("response.content_part.added", r#""item_id":"msg_1","output_index":0,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]},"#.into()));
+                for t in deltas {
+                    let t = json::encode_str(t);
+                    evs.push(ev("response.output_text.delta", format!(r#""item_id":"msg_1","output_index":0,"content_index":0,"delta":{t},"logprobs":[],"obfuscation":"Zx9"#) + "\","));
+                }
+                evs.push(ev("response.output_text.done", format!(r#""item_id":"msg_1","output_index":0,"content_index":0,"text":{w},"logprobs":[],"#)));
+                evs.push(ev("response.content_part.done", format!(r#""item_id":"msg_1","output_index":0,"content_index":0,"part":{{"type":"output_text","text":{w},"annotations":[]}},"#)));
+                evs.push(ev("response.output_item.done", format!(r#""output_index":0,"item":{{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{{"type":"output_text","text":{w},"annotations":[]}}]}},"#)));
+                evs.push(ev("response.completed", format!(r#""response":{{"id":"resp_1","object":"response","status":"completed","output":[{{"id":"msg_1","type":"message","content":[{{"type":"output_text","text":{w}}}]}}],"usage":{{"input_tokens":11,"output_tokens":7,"total_tokens":18}}}},"#)));
+            }
+            Dialect::Anthropic => {
+                evs.push((Some("message_start"), r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","stop_reason":null,"usage":{"input_tokens":11,"output_tokens":1}}}"#.into()));
+                evs.push((Some("content_block_start"), r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#.into()));
+                evs.push((Some("ping"), r#"{"type": "ping"}"#.into()));
+                for t in deltas {
+                    let t = json::encode_str(t);
+                    evs.push((Some("content_block_delta"), format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":{t}}}}}"#)));
+                }
+                evs.push((
+                    Some("content_block_stop"),
+                    r#"{"type":"content_block_stop","index":0}"#.into(),
+                ));
+                evs.push((Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}"#.into()));
+                evs.push((Some("message_stop"), r#"{"type":"message_stop"}"#.into()));
+            }
         }
+        let mut s = String::new();
+        for (name, data) in evs {
+            if let Some(n) = name {
+                s.push_str(&format!("event: {n}{eol}"));
+            }
+            s.push_str(&format!("data: {data}{eol}{eol}"));
+        }
+        s
+    }
 
-        fn event(
-            &mut self,
-            settings: &Settings,
-            vault: &PiiVault,
-            ev: SseEvent,
-            out: &mut Vec<u8>,
-        ) {
-            let Some(data) = ev.data() else {
-                out.extend_from_slice(&ev.raw);
-                return;
+    /// What a client of `dialect` reads from `out`: the text assembled from deltas, every
+    /// whole text (`.done` events, `response.completed`), whether a usage chunk came.
+    fn client_view(d: Dialect, out: &[u8]) -> (String, Vec<String>, bool) {
+        let mut f = SseFramer::new();
+        let mut items = f.push(out);
+        let (rest_items, rest) = f.finish();
+        items.extend(rest_items);
+        assert!(
+            rest.is_empty(),
+            "unterminated output {:?}",
+            String::from_utf8_lossy(out)
+        );
+        let (mut text, mut wholes, mut usage_chunk) = (String::new(), Vec::new(), false);
+        for it in items {
+            let SseItem::Event(ev) = it else {
+                panic!("{it:?}")
             };
-            if data.trim() == "[DONE]" {
-                self.flush_all(settings, vault, out);
-                self.saw_done = true;
-                out.extend_from_slice(&ev.raw);
-                return;
+            let data = ev.data().unwrap();
+            if data == "[DONE]" {
+                continue;
             }
-            let bytes = data.as_bytes();
-            let Ok(doc) = owned::scan(bytes) else {
-                out.extend_from_slice(&ev.raw);
-                return;
-            };
-            if let Some(u) = old_usage_of(bytes, &doc) {
-                let prev = self.usage.unwrap_or_default();
-                self.usage = Some(Usage {
-                    prompt_tokens: if u.prompt_tokens > 0 {
-                        u.prompt_tokens
-                    } else {
-                        prev.prompt_tokens
-                    },
-                    completion_tokens: if u.completion_tokens > 0 {
-                        u.completion_tokens
-                    } else {
-                        prev.completion_tokens
-                    },
-                });
-            }
-            if let Some(u) = old_num_at(
-                bytes,
-                &doc,
-                &[P::K("message"), P::K("usage"), P::K("input_tokens")],
-            ) {
-                let prev = self.usage.unwrap_or_default();
-                self.usage = Some(Usage {
-                    prompt_tokens: u,
-                    ..prev
-                });
-            }
-            for l in &doc.leaves {
-                if l.path.len() == 1 {
-                    let slot = match &l.path[0] {
-                        owned::Seg::Key(k) if k == "id" => &mut self.meta.0,
-                        owned::Seg::Key(k) if k == "created" => &mut self.meta.1,
-                        owned::Seg::Key(k) if k == "model" => &mut self.meta.2,
-                        _ => continue,
-                    };
-                    if let Some(raw) = bytes
-                        .get(l.start..l.end)
-                        .and_then(|b| std::str::from_utf8(b).ok())
-                    {
-                        *slot = raw.to_string();
+            let v: serde_json::Value =
+                serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"));
+            let str_at = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
+            match d {
+                Dialect::Chat => {
+                    text.push_str(&str_at("/choices/0/delta/content").unwrap_or_default());
+                    usage_chunk |= v["usage"].is_object();
+                }
+                Dialect::Legacy => {
+                    text.push_str(&str_at("/choices/0/text").unwrap_or_default());
+                    usage_chunk |= v["usage"].is_object();
+                }
+                Dialect::Responses => match v["type"].as_str().unwrap() {
+                    "response.output_text.delta" => {
+                        assert_eq!(v["item_id"], "msg_1");
+                        assert_eq!(
+                            (v["output_index"].as_u64(), v["content_index"].as_u64()),
+                            (Some(0), Some(0))
+                        );
+                        text.push_str(v["delta"].as_str().unwrap());
+                    }
+                    "response.output_text.done" => wholes.push(str_at("/text").unwrap()),
+                    "response.content_part.done" => wholes.push(str_at("/part/text").unwrap()),
+                    "response.output_item.done" => {
+                        wholes.push(str_at("/item/content/0/text").unwrap())
+                    }
+                    "response.completed" => {
+                        wholes.push(str_at("/response/output/0/content/0/text").unwrap())
+                    }
+                    _ => {}
+                },
+                Dialect::Anthropic => {
+                    if v["type"] == "content_block_delta" {
+                        assert_eq!(v["index"], 0);
+                        assert_eq!(v["delta"]["type"], "text_delta");
+                        text.push_str(v["delta"]["text"].as_str().unwrap());
                     }
                 }
             }
-            let mut splices = Vec::new();
-            let mut finished: Vec<StreamKey> = Vec::new();
-            for l in &doc.leaves {
-                let p = &l.path;
-                let key = if owned::path_is(
-                    p,
-                    &[P::K("choices"), P::I, P::K("delta"), P::K("content")],
-                ) {
-                    owned::index_at(p, 1).map(StreamKey::Content)
-                } else if owned::path_is(
-                    p,
-                    &[
-                        P::K("choices"),
-                        P::I,
-                        P::K("delta"),
-                        P::K("tool_calls"),
-                        P::I,
-                        P::K("function"),
-                        P::K("arguments"),
-                    ],
-                ) {
-                    let k = old_tool_call_index(bytes, &doc, p).or_else(|| owned::index_at(p, 4));
-                    owned::index_at(p, 1)
-                        .zip(k)
-                        .map(|(i, k)| StreamKey::ToolArgs(i, k))
-                } else if owned::path_is(p, &[P::K("delta"), P::K("text")])
-                    || owned::path_is(p, &[P::K("delta"), P::K("partial_json")])
-                {
-                    let json_delta =
-                        matches!(p.last(), Some(owned::Seg::Key(k)) if k == "partial_json");
-                    old_num_at(bytes, &doc, &[P::K("index")])
-                        .map(|i| StreamKey::Block(i as usize, json_delta))
-                } else {
-                    None
-                };
-                if owned::path_is(p, &[P::K("choices"), P::I, P::K("finish_reason")])
-                    && matches!(l.value, owned::LeafValue::Str(_))
-                {
-                    if let Some(i) = owned::index_at(p, 1) {
-                        let ks: Vec<StreamKey> = self
-                            .streams
-                            .keys()
-                            .filter(|k| matches!(k, StreamKey::Content(j) | StreamKey::ToolArgs(j, _) if *j == i))
-                            .cloned()
-                            .collect();
-                        finished.extend(ks);
-                    }
-                }
-                let (Some(key), owned::LeafValue::Str(text)) = (key, &l.value) else {
-                    continue;
-                };
-                self.text_bytes += text.len();
-                if !self.rewrite {
-                    continue;
-                }
-                let r = self.streams.entry(key).or_default();
-                // Every piece scanned, as before the prefilter.
-                r.full_scan = true;
-                let emitted = r.push(&settings.pii, vault, text);
-                if emitted != *text {
-                    splices.push(Splice {
-                        start: l.start,
-                        end: l.end,
-                        text: json::encode_str(&emitted),
-                    });
-                }
-            }
-            if matches!(
-                doc.leaves
-                    .iter()
-                    .find(|l| owned::path_is(&l.path, &[P::K("type")]))
-                    .and_then(|l| l.as_str()),
-                Some("content_block_stop")
-            ) {
-                if let Some(i) = old_num_at(bytes, &doc, &[P::K("index")]) {
-                    finished.push(StreamKey::Block(i as usize, false));
-                    finished.push(StreamKey::Block(i as usize, true));
-                }
-            }
-            for k in &finished {
-                self.flush(settings, vault, k, out);
-            }
-            if splices.is_empty() {
-                out.extend_from_slice(&ev.raw);
-            } else {
-                let (new, _) = json::apply_splices(bytes, &mut splices);
-                out.extend_from_slice(&ev.with_data(&String::from_utf8_lossy(&new)));
-            }
         }
+        (text, wholes, usage_chunk)
     }
 
+    fn feed(
+        s: &Settings,
+        vault: &PiiVault,
+        stream: &[u8],
+        cuts: &[usize],
+    ) -> (Vec<u8>, StreamRewriter) {
+        let mut rw = StreamRewriter::new(s);
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &c in cuts.iter().chain([stream.len()].iter()) {
+            let c = c.clamp(at, stream.len());
+            out.extend(rw.push(s, vault, &stream[at..c]));
+            at = c;
+        }
+        out.extend(rw.finish(s, vault));
+        (out, rw)
+    }
+
+    const PIECES: [&str; 20] = [
+        "Hallo ",
+        "Grüße 😀 ",
+        "bob@",
+        "evil.io",
+        " ",
+        "[EMAIL_",
+        "3f9a61c2]",
+        "555-",
+        "123-4567",
+        "\n",
+        "\"q\"",
+        "\\",
+        "fe80::1",
+        "-----BEGIN PRIVATE KEY-----",
+        "abc",
+        "-----END PRIVATE KEY-----",
+        "4111 1111 ",
+        "1111 1111",
+        "sk-abcdefghijklmnopqrstuv",
+        "\u{1}",
+    ];
+
+    /// Every dialect, many texts cut into deltas at random places, the wire cut at random
+    /// places (and at every single place for some): the bytes sent on are the same whatever
+    /// the cut, and what the client assembles is the whole text restored, in order.
     #[test]
-    fn stream_rewriter_equals_reference() {
-        let configs = [
-            settings("{}"),
-            settings(r#"{"pii":{"response":"redact"}}"#),
-            settings(r#"{"mode":"monitor"}"#),
-        ];
+    fn sse_every_dialect_equals_whole_text_restoration_at_every_split() {
+        let s = settings("{}");
+        let redact = settings(r#"{"pii":{"response":"redact"}}"#);
         let mut vault = PiiVault::default();
-        let anon = configs[0]
+        let anon = s
             .pii
             .anonymize(
                 "Ich bin anna@web.de, Tel. +49 30 1234567, IP 10.0.0.7",
                 &mut vault,
             )
             .unwrap();
-        let pieces = [
-            anon.as_str(),
-            "Hallo ",
-            "Grüße 😀 ",
-            "bob@",
-            "evil.io",
-            " ",
-            "[EMAIL_",
-            "3f9a61c2]",
-            "555-",
-            "123-4567",
-            "\n",
-            "\"q\"",
-            "\\",
-            "fe80::1",
-            "-----BEGIN PRIVATE KEY-----",
-            "abc",
-            "PRIVATE KEY-----",
-            "",
-            "4111 1111 ",
-            "1111 1111",
-            "sk-abcdefghijklmnopqrstuv",
-            "\u{1}",
-        ];
-        let mut rng = crate::testutil::XorShift(0x0123_4567_89AB_CDEFu64);
-        let mut next = |n: usize| rng.below(n);
-        let mut changed = 0;
-        for round in 0..300 {
-            let mut stream = String::new();
-            for e in 0..next(12) {
-                let text: String = (0..next(4)).map(|_| pieces[next(pieces.len())]).collect();
-                let t = json::encode_str(&text);
-                let ev = match next(9) {
-                    0 => format!("data: {{\"id\":\"c{round}\",\"created\":{e},\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{t}}},\"finish_reason\":null}}]}}\n\n"),
-                    1 => format!("data: {{\"choices\":[{{\"index\":{},\"delta\":{{\"tool_calls\":[{{\"index\":{},\"function\":{{\"arguments\":{t}}}}}]}}}}]}}\n\n", next(2), next(2)),
-                    2 => format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"text_delta\",\"text\":{t}}}}}\n\n", next(2)),
-                    3 => format!("data: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":{t}}}}}\r\n\r\n"),
-                    4 => format!("data: {{\"type\":\"content_block_stop\",\"index\":{}}}\n\n", next(2)),
-                    5 => format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":{e},\"completion_tokens\":{}}}}}\n\n", next(50)),
-                    6 => format!("data: {{\"type\":\"message_start\",\"message\":{{\"usage\":{{\"input_tokens\":{}}}}}}}\n\n", next(50)),
-                    7 => format!(": comment\ndata: {{\"choices\":[{{\"index\":0,\n\n\ndata: {t}\n\ndata: {{\"choices\":[{{\"index\":0,\"delta\":{{\"co\\u006etent\":{t}}}}}]}}\ndata: \n\n"),
-                    _ => "data: [DONE]\n\n".to_string(),
-                };
-                stream.push_str(&ev);
+        let tokens: Vec<String> = anon
+            .split([' ', ','])
+            .filter(|w| w.starts_with('['))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(tokens.len(), 3, "{anon}");
+        let mut rng = crate::testutil::XorShift(0x0005_EED0_F55E_u64);
+        let mut restored_somewhere = 0;
+        for round in 0..160 {
+            let d = DIALECTS[round % 4];
+            let mut whole = String::new();
+            for _ in 0..1 + rng.below(8) {
+                if rng.below(3) == 0 {
+                    whole.push_str(&tokens[rng.below(tokens.len())]);
+                } else {
+                    whole.push_str(PIECES[rng.below(PIECES.len())]);
+                }
             }
-            if next(3) == 0 {
-                stream.push_str(
-                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tail a@b.de\"}}]}",
+            // Cut the text into deltas at char boundaries (some empty).
+            let chars: Vec<char> = whole.chars().collect();
+            let mut deltas = Vec::new();
+            let mut i = 0;
+            while i < chars.len() {
+                let n = rng.below(9).min(chars.len() - i);
+                deltas.push(chars[i..i + n].iter().collect::<String>());
+                i += n;
+            }
+            let eol = ["\n", "\r\n", "\r"][rng.below(3)];
+            let stream = dialect_stream(d, &deltas, rng.below(2) == 0, eol);
+            let bytes = stream.as_bytes();
+            for cfg in [&s, &redact] {
+                let want = cfg
+                    .pii
+                    .restore(&whole, &vault)
+                    .unwrap_or_else(|| whole.clone());
+                restored_somewhere += usize::from(want != whole);
+                let (base, rw) = feed(cfg, &vault, bytes, &[]);
+                let (text, wholes, usage_chunk) = client_view(d, &base);
+                assert_eq!(text, want, "{d:?} {deltas:?} {eol:?}");
+                if d == Dialect::Responses {
+                    assert_eq!(wholes, vec![want.clone(); 4], "{d:?}");
+                }
+                assert_eq!(usage_chunk, matches!(d, Dialect::Chat | Dialect::Legacy));
+                assert_eq!(
+                    rw.usage,
+                    Some(Usage {
+                        prompt_tokens: 11,
+                        completion_tokens: 7
+                    }),
+                    "{d:?}"
                 );
-            }
-            let size = 1 + next(40);
-            for s in &configs {
-                for v in [&vault, &PiiVault::default()] {
-                    let mut new = StreamRewriter::new(s);
-                    let mut old = OldRewriter::new(s);
-                    let (mut a, mut b) = (Vec::new(), Vec::new());
-                    for c in stream.as_bytes().chunks(size) {
-                        a.extend(new.push(s, v, c));
-                        b.extend(old.push(s, v, c));
-                    }
-                    a.extend(new.finish(s, v));
-                    b.extend(old.finish(s, v));
-                    assert_eq!(
-                        String::from_utf8_lossy(&a),
-                        String::from_utf8_lossy(&b),
-                        "stream {stream:?} chunk {size}"
-                    );
-                    assert_eq!(a, b);
-                    assert_eq!(
-                        (new.usage, new.text_bytes, new.saw_done),
-                        (old.usage, old.text_bytes, old.saw_done)
-                    );
-                    changed += usize::from(a != stream.as_bytes());
+                assert_eq!(rw.text_bytes, whole.len(), "{d:?}");
+                // The wire cut anywhere: the same bytes out.
+                let cuts: Vec<Vec<usize>> = if round < 8 {
+                    (1..bytes.len()).map(|c| vec![c]).collect()
+                } else {
+                    (0..6)
+                        .map(|_| {
+                            let mut c: Vec<usize> = (0..1 + rng.below(12))
+                                .map(|_| rng.below(bytes.len()))
+                                .collect();
+                            c.sort_unstable();
+                            c
+                        })
+                        .collect()
+                };
+                for c in cuts {
+                    let (out, rw2) = feed(cfg, &vault, bytes, &c);
+                    assert_eq!(out, base, "{d:?} cut at {c:?} of {stream:?}");
+                    assert_eq!((rw2.usage, rw2.text_bytes), (rw.usage, rw.text_bytes));
                 }
             }
         }
-        assert!(
-            changed > 300,
-            "the generator should produce streams that get rewritten ({changed})"
+        assert!(restored_somewhere > 100, "{restored_somewhere}");
+    }
+
+    #[test]
+    fn sse_text_in_the_finishing_chunk_keeps_its_place() {
+        // Before: the held tail of the stream was flushed as an extra event before the chunk
+        // that carried finish_reason, while the chunk's own text went out after it.
+        let s = settings("{}");
+        let mut vault = PiiVault::default();
+        let anon = s.pii.anonymize("write to anna@web.de", &mut vault).unwrap();
+        let tok = &anon["write to ".len()..];
+        for d in [Dialect::Chat, Dialect::Legacy] {
+            let deltas = vec![
+                "Sure, mail ".to_string(),
+                tok[..4].to_string(),
+                format!("{} and bob today.", &tok[4..]),
+            ];
+            let stream = dialect_stream(d, &deltas, true, "\n");
+            let (out, _) = run_stream(&s, &vault, stream.as_bytes(), 7);
+            let (text, _, _) = client_view(d, &out);
+            assert_eq!(text, "Sure, mail anna@web.de and bob today.", "{d:?}");
+        }
+    }
+
+    #[test]
+    fn sse_responses_api_and_legacy_are_restored_redacted_and_settled() {
+        let s = settings("{}");
+        let mut vault = PiiVault::default();
+        let anon = s.pii.anonymize("I am anna@web.de", &mut vault).unwrap();
+        let reply = format!("Hello {}, also reach carol@corp.example", &anon[5..]);
+        let deltas: Vec<String> = reply
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(3)
+            .map(|c| c.iter().collect())
+            .collect();
+        for d in DIALECTS {
+            let stream = dialect_stream(d, &deltas, false, "\n");
+            let (out, rw) = run_stream(&s, &vault, stream.as_bytes(), 11);
+            let (text, wholes, _) = client_view(d, &out);
+            assert_eq!(text, "Hello anna@web.de, also reach [EMAIL]", "{d:?}");
+            for w in wholes {
+                assert_eq!(w, text, "{d:?}");
+            }
+            let out = String::from_utf8(out).unwrap();
+            assert!(
+                !out.contains("[EMAIL_") && !out.contains("carol@"),
+                "{d:?}: {out}"
+            );
+            assert_eq!(
+                rw.usage,
+                Some(Usage {
+                    prompt_tokens: 11,
+                    completion_tokens: 7
+                }),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sse_cr_only_event_is_rewritten_with_one_data_field() {
+        let s = settings("{}");
+        let mut vault = PiiVault::default();
+        let anon = s.pii.anonymize("anna@web.de", &mut vault).unwrap();
+        let ev = format!(
+            "event: chunk\rdata: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"to {anon}.\"}},\"finish_reason\":\"stop\"}}]}}\r\r"
         );
+        let (out, _) = run_stream(&s, &vault, ev.as_bytes(), 5);
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.matches("data:").count(), 1, "{out}");
+        assert!(!out.contains("[EMAIL_"), "{out}");
+        assert!(out.starts_with("event: chunk\ndata: "), "{out}");
+        let (text, _, _) = client_view(Dialect::Chat, out.as_bytes());
+        assert_eq!(text, "to anna@web.de.");
+    }
+
+    #[test]
+    fn sse_event_over_the_bound_passes_unmodified_counted_and_in_order() {
+        let s = settings(r#"{"response":{"max_body_bytes":400}}"#);
+        let mut vault = PiiVault::default();
+        let anon = s.pii.anonymize("anna@web.de", &mut vault).unwrap();
+        let big = format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{} {anon}\"}}}}]}}\n\n",
+            "x".repeat(500)
+        );
+        let stream = format!(
+            "{}{big}{}data: [DONE]\n\n",
+            chunk(0, "hi ann"),
+            chunk(0, "a!")
+        );
+        let (base, mut rw) = run_stream(&s, &vault, stream.as_bytes(), stream.len());
+        assert_eq!(rw.take_events_too_large(), 1);
+        assert_eq!(rw.take_events_too_large(), 0);
+        let out = String::from_utf8(base.clone()).unwrap();
+        // The held "ann" comes out before the big event, which passes byte for byte.
+        let at = out.find(&big).expect("big event unmodified");
+        let (before, _) = collect_content(&out.as_bytes()[..at]);
+        assert_eq!(before, "hi ann");
+        let (after, done) = collect_content(&out.as_bytes()[at + big.len()..]);
+        assert_eq!(after, "a!");
+        assert!(done);
+        for c in 1..stream.len() {
+            let (out, mut rw) = feed(&s, &vault, stream.as_bytes(), &[c]);
+            assert_eq!(out, base, "cut {c}");
+            assert_eq!(rw.take_events_too_large(), 1);
+            assert!(rw.framer.buffered() <= 400);
+        }
+    }
+
+    #[test]
+    fn sse_usage_chunk_added_for_quota_is_read_then_dropped() {
+        for cfg in ["{}", r#"{"mode":"monitor"}"#] {
+            let s = settings(cfg);
+            let vault = PiiVault::default();
+            let stream = sse_stream(&["Hel", "lo"]);
+            let mut events = Vec::new();
+            for hide in [false, true] {
+                let mut rw = StreamRewriter::new(&s).hiding_usage(hide);
+                assert!(rw.may_change() || (!hide && cfg != "{}"));
+                let mut out = rw.push(&s, &vault, stream.as_bytes());
+                out.extend(rw.finish(&s, &vault));
+                assert_eq!(
+                    rw.usage,
+                    Some(Usage {
+                        prompt_tokens: 11,
+                        completion_tokens: 7
+                    })
+                );
+                let (text, done) = collect_content(&out);
+                assert_eq!((text.as_str(), done), ("Hello", true));
+                let out = String::from_utf8(out).unwrap();
+                assert_eq!(out.contains("\"usage\""), !hide, "{out}");
+                events.push(out.matches("data:").count());
+            }
+            // Exactly one event less.
+            assert_eq!(events[0], events[1] + 1, "{events:?}");
+        }
+    }
+
+    // ------------------------------------------------------------------ estimate, include_usage
+
+    #[test]
+    fn prompt_estimate_counts_every_byte_the_model_reads() {
+        let s = settings("{}");
+        let desc = "d".repeat(800 * 1024);
+        let body = format!(
+            r#"{{"model":"m","stream":true,"messages":[{{"role":"user","content":"hi"}}],"tools":[{{"type":"function","function":{{"name":"f","description":"{desc}","parameters":{{"type":"object","properties":{{"a_long_property_name":{{}}}}}}}}}}]}}"#
+        );
+        let ins = inspect_request(&s, body.as_bytes(), &mut PiiVault::default()).unwrap();
+        let est = ins.estimate();
+        assert!(est.prompt_tokens >= 200 * 1024, "{}", est.prompt_tokens);
+        // Plain messages: the text only (the role and model are not counted).
+        let plain =
+            br#"{"model":"mock-gpt","messages":[{"role":"user","content":"ping"}],"max_tokens":7}"#;
+        let ins = inspect_request(&s, plain, &mut PiiVault::default()).unwrap();
+        assert_eq!(ins.prompt_bytes(), 4);
+        // Schema keys count once each: "parameters", "type", "properties", "x", "type".
+        let tools = br#"{"messages":[],"tools":[{"parameters":{"type":"object","properties":{"x":{"type":"string"}}}}]}"#;
+        let ins = inspect_request(&s, tools, &mut PiiVault::default()).unwrap();
+        assert_eq!(
+            ins.prompt_bytes(),
+            "parameterstypeobjectpropertiesxtypestring".len()
+        );
+    }
+
+    #[test]
+    fn stream_options_include_usage_is_added_only_when_missing() {
+        let s = settings("{}");
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"{"model":"m","stream":true,"messages":[]}"#,
+                Some(
+                    r#"{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[]}"#,
+                ),
+            ),
+            (
+                r#" { "stream" : true , "stream_options" : {"include_obfuscation":false} }"#,
+                Some(
+                    r#" { "stream" : true , "stream_options" : {"include_obfuscation":false,"include_usage":true} }"#,
+                ),
+            ),
+            (
+                r#"{"stream":true,"stream_options":{"include_usage":false},"x":"}{\"stream_options\""}"#,
+                Some(
+                    r#"{"stream":true,"stream_options":{"include_usage":true},"x":"}{\"stream_options\""}"#,
+                ),
+            ),
+            (
+                r#"{"stream":true,"stream\u005foptions":null,"messages":[{"content":"a"}]}"#,
+                Some(
+                    r#"{"stream":true,"stream\u005foptions":{"include_usage":true},"messages":[{"content":"a"}]}"#,
+                ),
+            ),
+            (
+                r#"{"stream":true,"stream_options":{"include_usage":true}}"#,
+                None,
+            ),
+            (r#"{"stream":false,"messages":[]}"#, None),
+            (r#"{"messages":[]}"#, None),
+        ];
+        for (body, want) in cases {
+            let ins = inspect_request(&s, body.as_bytes(), &mut PiiVault::default()).unwrap();
+            let got = ins.rewritten_with(None, None, true);
+            assert_eq!(
+                got.as_deref().map(|b| std::str::from_utf8(b).unwrap()),
+                *want,
+                "{body}"
+            );
+            if let Some(g) = got {
+                let v: serde_json::Value = serde_json::from_slice(&g).unwrap();
+                assert_eq!(v["stream_options"]["include_usage"], true);
+            }
+            assert_eq!(ins.rewritten(None, None), None, "{body}");
+        }
+        // Together with other edits.
+        let body = br#"{"model":"big","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let ins = inspect_request(&s, body, &mut PiiVault::default()).unwrap();
+        let out = ins.rewritten_with(Some("small"), None, true).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"stream_options":{"include_usage":true},"model":"small","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        );
+    }
+
+    #[test]
+    fn completions_paths_take_stream_options() {
+        for (p, want) in [
+            ("/v1/chat/completions", true),
+            ("/v1/completions?x=1", true),
+            (
+                "/openai/deployments/d/chat/completions?api-version=2024-10-21",
+                true,
+            ),
+            ("/v1/messages", false),
+            ("/v1/responses", false),
+            ("/v1/completions/x", false),
+            ("/v1/chat?to=/completions", false),
+        ] {
+            assert_eq!(completions_path(p.as_bytes()), want, "{p}");
+        }
     }
 }

@@ -781,15 +781,6 @@ pub(crate) mod owned {
         pub value: LeafValue,
     }
 
-    impl Leaf {
-        pub fn as_str(&self) -> Option<&str> {
-            match &self.value {
-                LeafValue::Str(s) => Some(s),
-                _ => None,
-            }
-        }
-    }
-
     #[derive(Debug, Clone, PartialEq)]
     pub struct Document {
         pub root: RootKind,
@@ -1144,14 +1135,6 @@ pub(crate) mod owned {
                 (Seg::Index(_), P::I) => true,
                 _ => false,
             })
-    }
-
-    /// Index at position `n` of a path, if that step is an array index.
-    pub fn index_at(path: &[Seg], n: usize) -> Option<usize> {
-        match path.get(n) {
-            Some(Seg::Index(i)) => Some(*i),
-            _ => None,
-        }
     }
 }
 

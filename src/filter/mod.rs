@@ -218,6 +218,10 @@ pub struct RequestFilter {
     response_too_large: bool,
     /// Bytes of rewritten SSE output at the front of the host's (paused) response buffer.
     sse_buffered: Option<usize>,
+    /// An OpenAI chat or legacy completions path (takes `stream_options.include_usage`).
+    completions_path: bool,
+    /// `include_usage` was added for quota: the client's stream drops the usage chunk.
+    hide_usage: bool,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -258,6 +262,8 @@ impl RequestFilter {
             response_ok: false,
             response_too_large: false,
             sse_buffered: None,
+            completions_path: false,
+            hide_usage: false,
         }
     }
 
@@ -403,7 +409,10 @@ impl RequestFilter {
             }
         }
 
-        if let Some(new_body) = ins.rewritten(route_model.as_deref(), clamp) {
+        // A stream that asks for no usage gets it, so quota settles on the upstream's count.
+        let stream_usage =
+            self.admission.is_some() && self.completions_path && ins.stream_without_usage();
+        if let Some(new_body) = ins.rewritten_with(route_model.as_deref(), clamp, stream_usage) {
             // The body's length changes: correct the declared length (the headers are held,
             // so the upstream sees the new one). Without it Envoy frames the body itself.
             let length_fixed = !self.declared_length
@@ -448,6 +457,7 @@ impl RequestFilter {
                 }
             }
         }
+        self.hide_usage = stream_usage;
         Action::Continue
     }
 
@@ -599,6 +609,7 @@ impl RequestFilter {
 
         let method = get(":method").unwrap_or_default();
         let path = get(":path").unwrap_or_default();
+        self.completions_path = pipeline::completions_path(path);
         let content_type = get("content-type");
         let route = if end_of_stream {
             RequestRoute::Skip // no body to read
@@ -785,10 +796,11 @@ impl RequestFilter {
             return Action::Continue;
         }
         if media == b"text/event-stream" {
-            self.response = ResponseMode::Sse(Box::new(StreamRewriter::new(&settings)));
-            if rewrites {
+            let rw = StreamRewriter::new(&settings).hiding_usage(self.hide_usage);
+            if rw.may_change() {
                 let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
             }
+            self.response = ResponseMode::Sse(Box::new(rw));
         } else if media.ends_with(b"json") {
             self.response = ResponseMode::Json;
             if rewrites {
@@ -866,6 +878,10 @@ impl RequestFilter {
                 let mut out = rw.push(&settings, &self.vault, chunk);
                 if end_of_stream {
                     out.extend(rw.finish(&settings, &self.vault));
+                }
+                let too_large = rw.take_events_too_large();
+                if too_large > 0 {
+                    host.count("errors.sse_event_too_large", i64::from(too_large));
                 }
                 let mut write = Vec::new();
                 let new: &[u8] = if kept == 0 {

@@ -38,12 +38,24 @@ fn is_run(c: u8) -> bool {
 }
 
 /// Whether `w` can be followed by ` ` and more of the same value: a digit group of a phone,
-/// card or SSN, or a four-character IBAN group.
+/// card or SSN, or a four-character IBAN group. A value may start inside the run (after a
+/// `:` or a bracket, say: `fe80::1411 1111 555`), so what counts is the run's tail: its
+/// digits-and-punctuation suffix holding a digit, or its last four alphanumerics standing
+/// alone.
 fn joinable(w: &[u8]) -> bool {
-    let digitish = w.iter().any(|c| c.is_ascii_digit())
-        && w.iter()
-            .all(|&c| c.is_ascii_digit() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/'));
-    digitish || (w.len() == 4 && w.iter().all(|c| c.is_ascii_alphanumeric()))
+    let digitish =
+        |c: u8| c.is_ascii_digit() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/');
+    let digits_tail = w
+        .iter()
+        .rev()
+        .take_while(|&&c| digitish(c))
+        .any(u8::is_ascii_digit);
+    let alnum_tail = w
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    digits_tail || alnum_tail == 4
 }
 
 fn floor_boundary(s: &str, mut i: usize) -> usize {
@@ -229,6 +241,9 @@ mod tests {
         assert_eq!(hold_start("phone 555 123", true), 6);
         assert_eq!(hold_start("call 555 123", true), 0); // "call" could be an IBAN group
         assert_eq!(hold_start("phone 555 ", true), 6);
+        // A value can start inside a run: `::` then a phone, `(` then an IBAN group.
+        assert_eq!(hold_start("ip fe80::1411 1 ", true), 3);
+        assert_eq!(hold_start("x (DE89 ", true), 2);
         assert_eq!(hold_start("my IBAN: DE89 3704 ", true), 9);
         assert_eq!(hold_start("token [EMAIL_3f", true), 6);
         assert_eq!(hold_start("done.\n", true), 6);

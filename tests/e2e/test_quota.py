@@ -295,10 +295,12 @@ def test_cost_budget_falls_by_the_real_cost_and_refuses_when_spent(cost_envoy):
 
 
 def test_sse_without_usage_settles_from_the_streamed_text(cost_envoy):
-    # No usage chunk: settled from the estimate, prompt 1 token + completion "ping" (4 bytes,
+    # The filter asks for usage (stream_options.include_usage), but this upstream ignores it:
+    # no usage chunk, settled from the estimate, prompt 1 token + completion "ping" (4 bytes,
     # 1 token) = 1 + 2 = 3 micro-USD.
     user = uid("sse")
-    r = costed(cost_envoy, user, stream=True, include_usage=False)
+    r = costed(cost_envoy, user, stream=True, include_usage=False,
+               headers={"x-mock-ignore-include-usage": "1"})
     assert r.status == 200, r
     assert r.headers["x-guardrail-budget-remaining-usd"] == "0.000085"
     assert "".join(json.loads(ev)["choices"][0]["delta"].get("content") or ""
