@@ -729,7 +729,14 @@ fn main() {
             let turns = {
                 let mut v = PiiVault::default();
                 pipeline::inspect_request(&settings, &body, &mut v)
-                    .map(|ins| ins.body.slots.len())
+                    // Texts of messages (slots also list keys, roles and other data).
+                    .map(|ins| {
+                        ins.body
+                            .slots
+                            .iter()
+                            .filter(|s| s.reads && s.turn.is_some())
+                            .count()
+                    })
                     .unwrap_or(0)
             };
             let cell = measure(secs, || {

@@ -3,8 +3,14 @@
 //!
 //! Formats: OpenAI chat completions (string content, content-part arrays, `tool_calls[].function.arguments`,
 //! tool-role results, `name`), the Responses API (`input`, `instructions`), Anthropic messages
-//! (`system`, content blocks, `tool_result`), legacy `prompt`. A JSON object of another shape has
-//! all its strings scanned as user text; a body that is not JSON is scanned as raw text.
+//! (`system`, content blocks, `tool_use`, `tool_result`), legacy `prompt`. A JSON object of
+//! another shape has all its strings and keys scanned as user text; a body that is not JSON is
+//! scanned as raw text.
+//!
+//! Every string value, object key and long number is a slot, whatever the format: PII runs
+//! over all of them. Each slot says whether the model reads it (then prompt injection scores
+//! it, for the roles it inspects) and with which role: known data fields (`model`, `user`,
+//! `metadata`, ids, URLs...) are PII-only; unknown top-level fields are user text.
 
 use super::json::{self, index_at, path_is, Document, Leaf, LeafValue, RootKind, Seg, Splice, P};
 use super::Role;
@@ -14,18 +20,54 @@ use std::borrow::Cow;
 pub enum Format {
     /// A JSON object in one of the known LLM API shapes.
     Chat,
-    /// JSON, but not a known shape: every string value is scanned as user text.
+    /// JSON, but not a known shape: every string value and key is scanned as user text.
     OtherJson,
     /// Not JSON (or JSON that failed to parse): the whole body is one text.
     Raw,
 }
 
+/// Which part of the JSON a slot is: what an edit replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A string value (or the whole raw body).
+    Str,
+    /// An object key (PII; injection where the model reads it). Never sanitised.
+    Key,
+    /// A JSON number of at least [`NUMBER_MIN_DIGITS`] digits (PII only). An edit turns it
+    /// into a JSON string holding the token, so the body stays valid JSON.
+    Number,
+}
+
+/// JSON numbers with at least this many digits are scanned for PII: an SSN has 9 digits,
+/// phone numbers and cards more. Shorter ones (counts, prices, limits) are not.
+pub const NUMBER_MIN_DIGITS: usize = 9;
+
+/// Top-level numeric parameters of the LLM APIs: never PII, whatever their digits (a `seed`
+/// is a random 64-bit integer).
+const NUMERIC_PARAMS: &[&str] = &[
+    "seed",
+    "created",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+];
+
 /// One text to inspect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextSlot<'a> {
     pub role: Role,
-    /// Leaf index in the document (JSON formats); None for raw bodies.
+    /// Whether the model reads this text (prompt injection is scored on it, for inspected
+    /// roles); otherwise it is data (ids, URLs, `user`, `metadata`...) and only PII runs.
+    pub reads: bool,
+    pub kind: SlotKind,
+    /// Leaf index in the document (string and number slots of JSON formats).
     pub leaf: Option<usize>,
+    /// Byte span an edit replaces: the string or key with its quotes, the number, or the whole
+    /// raw body.
+    pub span: (usize, usize),
+    /// The message (`messages[i]`: `(0, i)`, `input[i]`: `(1, i)`) a text belongs to, for
+    /// scoring a message's parts joined.
+    pub turn: Option<(u8, usize)>,
     /// The decoded text: borrowed from the body unless the JSON string has escapes.
     pub text: Cow<'a, str>,
 }
@@ -74,7 +116,11 @@ impl<'a> RequestBody<'a> {
                     raw: Some(text),
                     slots: vec![TextSlot {
                         role: Role::User,
+                        reads: true,
+                        kind: SlotKind::Str,
                         leaf: None,
+                        span: (0, bytes.len()),
+                        turn: None,
                         text: Cow::Borrowed(text),
                     }],
                     json_error: Some(e),
@@ -88,7 +134,6 @@ impl<'a> RequestBody<'a> {
             && doc.leaves.iter().any(|l| {
                 matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
             });
-        let mut slots = Vec::new();
         if known {
             // Roles of messages[i] / input[i], looked up by index (the role key may come after
             // the content in the object). Indexed by position, so a body of many thousand
@@ -139,16 +184,8 @@ impl<'a> RequestBody<'a> {
                 }
             }
             tool_result_blocks.sort_unstable();
-            for (n, l) in doc.leaves.iter().enumerate() {
-                let LeafValue::Str(s) = l.value else { continue };
-                if let Some(role) = slot_role(doc.path(l), &role_of, &tool_result_blocks) {
-                    slots.push(TextSlot {
-                        role,
-                        leaf: Some(n),
-                        text: s.text(),
-                    });
-                }
-            }
+            let class = |p: &[Seg<'_>]| classify(p, &role_of, &tool_result_blocks);
+            let slots = collect_slots(bytes, &doc, class);
             return RequestBody {
                 bytes,
                 format: Format::Chat,
@@ -158,15 +195,8 @@ impl<'a> RequestBody<'a> {
                 json_error: None,
             };
         }
-        for (n, l) in doc.leaves.iter().enumerate() {
-            if let LeafValue::Str(s) = l.value {
-                slots.push(TextSlot {
-                    role: Role::User,
-                    leaf: Some(n),
-                    text: s.text(),
-                });
-            }
-        }
+        // Another shape: every string, key and long number is user text.
+        let slots = collect_slots(bytes, &doc, |_| Some(Role::User));
         RequestBody {
             bytes,
             format: Format::OtherJson,
@@ -183,7 +213,11 @@ impl<'a> RequestBody<'a> {
     }
 
     /// Where a slot is, for logs: `messages[2].content` (structure only, never the text).
+    /// An object key is `<key>`: keys are client text.
     pub fn location(&self, slot: &TextSlot<'_>) -> String {
+        if slot.kind == SlotKind::Key {
+            return "<key>".to_string();
+        }
         match (slot.leaf, &self.doc) {
             (Some(n), Some(doc)) => doc
                 .leaves
@@ -192,6 +226,20 @@ impl<'a> RequestBody<'a> {
                 .unwrap_or_default(),
             _ => "body".to_string(),
         }
+    }
+
+    /// The key a data value or number stands under (`ssn` for `{"ssn": 123456789}`), read
+    /// as context by PII detection; None for text the model reads, keys and raw bodies.
+    pub fn label(&self, slot: &TextSlot<'_>) -> Option<&str> {
+        if slot.reads && slot.kind != SlotKind::Number {
+            return None;
+        }
+        let doc = self.doc.as_ref()?;
+        let leaf = doc.leaves.get(slot.leaf?)?;
+        doc.path(leaf).iter().rev().find_map(|s| match s {
+            Seg::Key(k) => Some(k.as_ref()),
+            Seg::Index(_) => None,
+        })
     }
 
     fn leaf_at(&self, pattern: &[P<'_>]) -> Option<&Leaf<'a>> {
@@ -228,9 +276,13 @@ impl<'a> RequestBody<'a> {
             .unwrap_or(false)
     }
 
-    /// Total bytes of inspected text (for token estimates).
+    /// Total bytes of the text the model reads (for token estimates).
     pub fn text_bytes(&self) -> usize {
-        self.slots.iter().map(|s| s.text.len()).sum()
+        self.slots
+            .iter()
+            .filter(|s| s.reads && s.kind == SlotKind::Str)
+            .map(|s| s.text.len())
+            .sum()
     }
 
     /// Writes edits back. `texts` replaces slot texts; `model` and `max_tokens` rewrite or add
@@ -249,23 +301,24 @@ impl<'a> RequestBody<'a> {
             };
         };
         let mut splices = Vec::with_capacity(texts.len() + 2);
+        // Quota's model rewrite wins over a text edit of the same leaf.
+        let model_leaf = self.leaf_at(&[P::K("model")]);
+        let routed = model.and(model_leaf).map(|l| (l.start, l.end));
         for (slot_idx, new) in texts {
-            if let Some(leaf) = self
-                .slots
-                .get(*slot_idx)
-                .and_then(|s| s.leaf)
-                .and_then(|n| doc.leaves.get(n))
-            {
+            if let Some(slot) = self.slots.get(*slot_idx) {
+                if Some(slot.span) == routed {
+                    continue;
+                }
                 splices.push(Splice {
-                    start: leaf.start,
-                    end: leaf.end,
+                    start: slot.span.0,
+                    end: slot.span.1,
                     text: json::encode_str(new),
                 });
             }
         }
         let mut inserts = String::new();
         if let Some(m) = model {
-            match self.leaf_at(&[P::K("model")]) {
+            match model_leaf {
                 Some(l) => splices.push(Splice {
                     start: l.start,
                     end: l.end,
@@ -299,6 +352,307 @@ impl<'a> RequestBody<'a> {
             });
         }
         json::apply_splices(self.bytes, &mut splices).0
+    }
+}
+
+/// Keys whose string values are structure, not text, under the known top-level fields
+/// (`messages[2].tool_call_id`, `content[0].image_url.url`, `source.data`...): PII runs on
+/// them, prompt injection does not.
+const STRUCTURAL_KEYS: &[&str] = &[
+    "role",
+    "type",
+    "id",
+    "tool_call_id",
+    "call_id",
+    "tool_use_id",
+    "status",
+    "url",
+    "image_url",
+    "detail",
+    "data",
+    "media_type",
+    "mime_type",
+    "format",
+    "file_id",
+    "signature",
+];
+
+/// Top-level fields the model does not read: PII runs on their strings, prompt injection
+/// does not. Any other unknown top-level field counts as user text.
+const DATA_FIELDS: &[&str] = &[
+    "model",
+    "user",
+    "metadata",
+    "service_tier",
+    "stream_options",
+    "reasoning",
+    "reasoning_effort",
+    "store",
+    "prompt_cache_key",
+    "safety_identifier",
+    "previous_response_id",
+    "conversation",
+    "include",
+    "truncation",
+    "modalities",
+    "audio",
+    "stop",
+    "stop_sequences",
+    "thinking",
+    "container",
+    "mcp_servers",
+];
+
+/// Who speaks in the text at path `p` (a string value or an object key) when the model reads
+/// it; None when it is data (PII only).
+fn classify(
+    p: &[Seg<'_>],
+    role_of: &dyn Fn(&str, usize) -> Role,
+    tool_results: &[(usize, usize)],
+) -> Option<Role> {
+    if let Some(role) = slot_role(p, role_of, tool_results) {
+        return Some(role);
+    }
+    let Some(Seg::Key(top)) = p.first() else {
+        return Some(Role::User);
+    };
+    let top = top.as_ref();
+    if DATA_FIELDS.contains(&top) {
+        return None;
+    }
+    let known = [
+        "messages",
+        "input",
+        "system",
+        "instructions",
+        "prompt",
+        "tools",
+        "functions",
+        "tool_choice",
+        "response_format",
+        "text",
+    ];
+    if !known.contains(&top) {
+        // An unknown top-level field: user text, whatever its shape.
+        return Some(Role::User);
+    }
+    if p.len() > 1 && matches!(p.last(), Some(Seg::Key(k)) if STRUCTURAL_KEYS.contains(&k.as_ref()))
+    {
+        return None;
+    }
+    Some(match top {
+        "messages" | "input" => match index_at(p, 1) {
+            Some(i) => {
+                let in_tool_result =
+                    index_at(p, 3).is_some_and(|j| tool_results.binary_search(&(i, j)).is_ok());
+                if in_tool_result {
+                    Role::Tool
+                } else {
+                    role_of(top, i)
+                }
+            }
+            None => Role::User,
+        },
+        "system" | "instructions" | "response_format" | "text" => Role::System,
+        // Tool definitions may come from third parties (MCP servers): like tool results.
+        "tools" | "functions" | "tool_choice" => Role::Tool,
+        _ => Role::User,
+    })
+}
+
+/// The message a path belongs to: `messages[i]` or `input[i]`.
+fn turn_of(p: &[Seg<'_>]) -> Option<(u8, usize)> {
+    let t = match p.first() {
+        Some(Seg::Key(k)) if k == "messages" => 0,
+        Some(Seg::Key(k)) if k == "input" => 1,
+        _ => return None,
+    };
+    index_at(p, 1).map(|i| (t, i))
+}
+
+/// Every string value, object key and long number of a document, in document order (keys
+/// before their values), with what the model makes of it (`class`).
+fn collect_slots<'a>(
+    bytes: &'a [u8],
+    doc: &Document<'a>,
+    class: impl Fn(&[Seg<'_>]) -> Option<Role>,
+) -> Vec<TextSlot<'a>> {
+    let mut slots = Vec::with_capacity(doc.leaves.len());
+    let push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
+        let p = doc.path(l);
+        let (kind, text) = match l.value {
+            LeafValue::Str(s) => (SlotKind::Str, s.text()),
+            LeafValue::Num => {
+                let Some(raw) = bytes
+                    .get(l.start..l.end)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                else {
+                    return;
+                };
+                if raw.bytes().filter(u8::is_ascii_digit).count() < NUMBER_MIN_DIGITS
+                    || matches!(p, [Seg::Key(k)] if NUMERIC_PARAMS.contains(&k.as_ref()))
+                {
+                    return;
+                }
+                (SlotKind::Number, Cow::Borrowed(raw))
+            }
+            _ => return,
+        };
+        let role = class(p);
+        slots.push(TextSlot {
+            role: role.unwrap_or(Role::User),
+            reads: role.is_some() && kind == SlotKind::Str,
+            kind,
+            leaf: Some(n),
+            span: (l.start, l.end),
+            turn: turn_of(p),
+            text,
+        });
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        // A parsed document is UTF-8; this cannot happen, but values are still listed.
+        for (n, l) in doc.leaves.iter().enumerate() {
+            push_leaf(&mut slots, n, l);
+        }
+        return slots;
+    };
+    // Keys and leaves merged in document order.
+    let mut leaves = doc.leaves.iter().enumerate().peekable();
+    for_each_key(text, |p, span, key| {
+        while let Some((n, l)) = leaves.next_if(|(_, l)| l.start < span.0) {
+            push_leaf(&mut slots, n, l);
+        }
+        let role = class(p);
+        slots.push(TextSlot {
+            role: role.unwrap_or(Role::User),
+            reads: role.is_some(),
+            kind: SlotKind::Key,
+            leaf: None,
+            span,
+            turn: None,
+            text: key,
+        });
+    });
+    for (n, l) in leaves {
+        push_leaf(&mut slots, n, l);
+    }
+    slots
+}
+
+/// The index after the closing quote of the JSON string that opens at `i`.
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    use crate::swar;
+    i += 1;
+    loop {
+        while let Some(w) = swar::word(b, i) {
+            let hit = swar::eq(w, b'"') | swar::eq(w, b'\\');
+            if hit != 0 {
+                i += swar::first(hit);
+                break;
+            }
+            i += 8;
+        }
+        match b.get(i) {
+            None => return b.len(),
+            Some(b'"') => return i + 1,
+            Some(b'\\') => i += 2,
+            Some(_) => i += 1,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// Calls `f(path, span, key)` for every object key of a document that `json::scan` accepted,
+/// in document order: the key's path (its object's path and the key), its span with the
+/// quotes, and the decoded key. One pass; the path is a stack, never copied.
+fn for_each_key<'a>(text: &'a str, mut f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>)) {
+    let b = text.as_bytes();
+    let mut path: Vec<Seg<'a>> = Vec::new();
+    let mut i = 0;
+    // The key at `i` (on its quote): decoded, reported; the cursor moves past its `:`.
+    let mut key = |i: &mut usize, path: &mut Vec<Seg<'a>>, replace: bool| {
+        let start = *i;
+        let end = string_end(b, start);
+        let raw = text
+            .get(start + 1..end.saturating_sub(1))
+            .unwrap_or_default();
+        let k: Cow<'a, str> = if raw.contains('\\') {
+            json::scan_str(text.get(start..end).unwrap_or_default())
+                .ok()
+                .and_then(|d| d.leaves.first().and_then(Leaf::as_str))
+                .map(|c| Cow::Owned(c.into_owned()))
+                .unwrap_or_default()
+        } else {
+            Cow::Borrowed(raw)
+        };
+        if replace {
+            path.pop();
+        }
+        path.push(Seg::Key(k.clone()));
+        f(path, (start, end), k);
+        // Past the `:`.
+        *i = skip_ws(b, end) + 1;
+    };
+    loop {
+        // A value at `i`.
+        i = skip_ws(b, i);
+        match b.get(i) {
+            None => return,
+            Some(b'{') => {
+                i = skip_ws(b, i + 1);
+                if b.get(i) == Some(&b'}') {
+                    i += 1;
+                } else {
+                    key(&mut i, &mut path, false);
+                    continue;
+                }
+            }
+            Some(b'[') => {
+                i = skip_ws(b, i + 1);
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                } else {
+                    path.push(Seg::Index(0));
+                    continue;
+                }
+            }
+            Some(b'"') => i = string_end(b, i),
+            Some(_) => {
+                while matches!(b.get(i), Some(c) if !matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                {
+                    i += 1;
+                }
+            }
+        }
+        // After a value: the next member or element, or close containers.
+        loop {
+            i = skip_ws(b, i);
+            let Some(&c) = b.get(i) else { return };
+            match (c, path.last_mut()) {
+                (b',', Some(Seg::Key(_))) => {
+                    i = skip_ws(b, i + 1);
+                    key(&mut i, &mut path, true);
+                    break;
+                }
+                (b',', Some(Seg::Index(n))) => {
+                    *n += 1;
+                    i += 1;
+                    break;
+                }
+                (b'}' | b']', Some(_)) => {
+                    path.pop();
+                    i += 1;
+                }
+                // Not a document `json::scan` accepted: stop.
+                _ => return,
+            }
+        }
     }
 }
 
@@ -410,11 +764,22 @@ mod tests {
 
     use super::*;
 
+    /// The string values the model reads (what injection scores), in order.
     fn texts(body: &str) -> Vec<(Role, String, String)> {
         let b = RequestBody::parse(body.as_bytes()).unwrap();
         b.slots
             .iter()
+            .filter(|s| s.reads && s.kind == SlotKind::Str)
             .map(|s| (s.role, b.location(s), b.text(s).to_string()))
+            .collect()
+    }
+
+    /// Every slot: (kind, model reads it, role, text).
+    fn all_slots(body: &str) -> Vec<(SlotKind, bool, Role, String)> {
+        let b = RequestBody::parse(body.as_bytes()).unwrap();
+        b.slots
+            .iter()
+            .map(|s| (s.kind, s.reads, s.role, b.text(s).to_string()))
             .collect()
     }
 
@@ -471,6 +836,11 @@ mod tests {
                     Role::User,
                     "messages[2].content[0].text".into(),
                     "hello".into()
+                ),
+                (
+                    Role::Assistant,
+                    "messages[3].tool_calls[0].function.name".into(),
+                    "get".into()
                 ),
                 (
                     Role::Assistant,
@@ -558,7 +928,12 @@ mod tests {
         let body = r#"{ "model" : "gpt-4o",
   "messages": [{"role":"user","content":"my mail is a@b.c"}], "temperature": 0.70 }"#;
         let b = RequestBody::parse(body.as_bytes()).unwrap();
-        let out = b.rewrite(&[(0, "my mail is [EMAIL_1]\n\"q\"".into())], None, None);
+        let n = b
+            .slots
+            .iter()
+            .position(|s| s.text == "my mail is a@b.c")
+            .unwrap();
+        let out = b.rewrite(&[(n, "my mail is [EMAIL_1]\n\"q\"".into())], None, None);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{ "model" : "gpt-4o",
@@ -581,6 +956,129 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["max_tokens"], 7);
         assert_eq!(v["messages"][0]["content"], "x");
+    }
+
+    #[test]
+    fn every_string_key_and_long_number_is_a_slot() {
+        use SlotKind::{Key, Number, Str};
+        // (body, text, kind, whether the model reads it, role)
+        let msg = r#""messages":[{"role":"user","content":"hi"}]"#;
+        let cases: Vec<(String, &str, SlotKind, bool, Role)> = vec![
+            // One null under `prompt` no longer hides the other fields.
+            (r#"{"query":"ATTACK","prompt":null}"#.into(), "ATTACK", Str, true, Role::User),
+            (format!(r#"{{{msg},"query":"ATTACK"}}"#), "ATTACK", Str, true, Role::User),
+            (format!(r#"{{{msg},"extra":{{"notes":["deep"]}}}}"#), "deep", Str, true, Role::User),
+            (format!(r#"{{{msg},"user":"jane@x.com"}}"#), "jane@x.com", Str, false, Role::User),
+            (format!(r#"{{{msg},"metadata":{{"m":"a@b.de"}}}}"#), "a@b.de", Str, false, Role::User),
+            (format!(r#"{{{msg},"metadata":{{"jane@x.com":1}}}}"#), "jane@x.com", Key, false, Role::User),
+            (format!(r#"{{{msg},"q":{{"jane@x.com":{{}}}}}}"#), "jane@x.com", Key, true, Role::User),
+            (r#"{"a@b.de":[]}"#.into(), "a@b.de", Key, true, Role::User),
+            (format!(r#"{{{msg},"metadata":{{"card":4111111111111111}}}}"#), "4111111111111111", Number, false, Role::User),
+            (format!(r#"{{{msg},"n":-123456789.5e3}}"#), "-123456789.5e3", Number, false, Role::User),
+            (
+                r#"{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{"to":"a@b.de","deep":{"k":"v"}}}]}]}"#.into(),
+                "a@b.de", Str, true, Role::Assistant,
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://x/a@b.de"}}]}]}"#.into(),
+                "http://x/a@b.de", Str, false, Role::User,
+            ),
+            (
+                format!(r#"{{{msg},"tools":[{{"type":"function","function":{{"name":"f","description":"DESC"}}}}]}}"#),
+                "DESC", Str, true, Role::Tool,
+            ),
+            (format!(r#"{{{msg},"tools":[{{"type":"function"}}]}}"#), "function", Str, false, Role::User),
+            (format!(r#"{{"model":"m",{msg}}}"#), "m", Str, false, Role::User),
+            (format!(r#"{{{msg}}}"#), "user", Str, false, Role::User),
+            (r#"["a",{"b":"c"}]"#.into(), "b", Key, true, Role::User),
+        ];
+        for (body, text, kind, reads, role) in &cases {
+            let slots = all_slots(body);
+            assert!(
+                slots
+                    .iter()
+                    .any(|s| (&s.0, &s.1, &s.2, s.3.as_str()) == (kind, reads, role, *text)),
+                "{body}: no slot {text:?} {kind:?} reads={reads} {role:?} in {slots:?}"
+            );
+        }
+        // Short numbers and the top-level numeric parameters are not slots.
+        for body in [
+            r#"{"n":12345678,"x":1.5}"#,
+            r#"{"seed":1234567890123,"max_tokens":100000000000,"messages":[]}"#,
+        ] {
+            assert!(all_slots(body).iter().all(|s| s.0 != Number), "{body}");
+        }
+    }
+
+    #[test]
+    fn keys_are_found_with_their_spans_in_any_document() {
+        let docs = [
+            r#"{}"#,
+            r#"[]"#,
+            r#""str""#,
+            r#"{"a":{"b":[{},[],{"c\"d":"x\"}","e":[1,-2.5e+3,true,false,null]}]},"f":{"":""}}"#,
+            " { \"sp ace\" : [ { \"k\" : { } } , \"v\" ] , \"z\":\"\\\\\"} ",
+            r#"{"\u00e9t\u00e9":1,"\ud83d\ude00":{"x":[[[{"y":2}]]]}}"#,
+            r#"[{"a":"}"},{"b":"]"},{"c":",\":"}]"#,
+        ];
+        for d in docs {
+            let b = RequestBody::parse(d.as_bytes()).unwrap();
+            let got: Vec<String> = b
+                .slots
+                .iter()
+                .filter(|s| s.kind == SlotKind::Key)
+                .map(|s| {
+                    // The span is the key with its quotes.
+                    let raw = &d[s.span.0..s.span.1];
+                    assert_eq!(
+                        serde_json::from_str::<String>(raw).unwrap(),
+                        b.text(s),
+                        "{d}"
+                    );
+                    b.text(s).to_string()
+                })
+                .collect();
+            fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+                match v {
+                    serde_json::Value::Object(m) => {
+                        for (k, v) in m {
+                            out.push(k.clone());
+                            keys(v, out);
+                        }
+                    }
+                    serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+                    _ => {}
+                }
+            }
+            let mut want = Vec::new();
+            keys(&serde_json::from_str(d).unwrap(), &mut want);
+            let mut got_sorted = got.clone();
+            got_sorted.sort();
+            want.sort();
+            assert_eq!(got_sorted, want, "{d}");
+            // Slots are in document order.
+            let starts: Vec<usize> = b.slots.iter().map(|s| s.span.0).collect();
+            assert!(starts.windows(2).all(|w| w[0] < w[1]), "{d}");
+        }
+    }
+
+    #[test]
+    fn rewrite_of_keys_and_numbers_keeps_valid_json() {
+        let body = r#"{"messages":[{"role":"user","content":"x"}],"metadata":{"a@b.de":{"card": 4111111111111111 }}}"#;
+        let b = RequestBody::parse(body.as_bytes()).unwrap();
+        let key = b.slots.iter().position(|s| s.text == "a@b.de").unwrap();
+        let num = b
+            .slots
+            .iter()
+            .position(|s| s.kind == SlotKind::Number)
+            .unwrap();
+        let out = b.rewrite(
+            &[(key, "[EMAIL_1]".into()), (num, "[CREDIT_CARD_2]".into())],
+            None,
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["metadata"]["[EMAIL_1]"]["card"], "[CREDIT_CARD_2]");
     }
 
     #[test]

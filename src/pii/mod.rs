@@ -273,6 +273,63 @@ impl PiiEngine {
     /// Counts go into the vault; tokens issued are remembered in it for the response.
     pub fn anonymize(&self, text: &str, vault: &mut PiiVault) -> Option<String> {
         let matches = self.detect(text);
+        self.apply(text, matches, vault)
+    }
+
+    /// `anonymize` for a value that stands under a label (a JSON key such as `ssn` or
+    /// `card_number`): the value is read as if it followed `label: `, so that context words
+    /// in the label count (a bare `123456789` is an SSN under `ssn`, not under `id`). Only
+    /// values inside `text` are replaced; the label is never part of the result.
+    ///
+    /// `number`: `text` is a JSON number. A bare run of ten digits is then a phone number only
+    /// under a phone label (`phone`, `mobile`...): ids, seeds and timestamps are digit runs
+    /// too, and a number that becomes a token becomes a string.
+    pub fn anonymize_labelled(
+        &self,
+        label: &str,
+        text: &str,
+        number: bool,
+        vault: &mut PiiVault,
+    ) -> Option<String> {
+        if label.is_empty() && !number {
+            return self.anonymize(text, vault);
+        }
+        if !prefilter::may_match(text.as_bytes(), false) {
+            return None;
+        }
+        // The label's tail (the context window is 48 bytes), `_`/`-` read as spaces.
+        let mut from = label.len().saturating_sub(detect::CONTEXT_WINDOW);
+        while !label.is_char_boundary(from) {
+            from += 1;
+        }
+        let mut joined: String = label
+            .get(from..)
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c == '_' || c == '-' { ' ' } else { c })
+            .collect();
+        joined.push_str(": ");
+        let off = joined.len();
+        joined.push_str(text);
+        let matches: Vec<PiiMatch> = self
+            .detect(&joined)
+            .into_iter()
+            .filter(|m| m.start >= off)
+            .filter(|m| {
+                !number
+                    || m.kind != PiiKind::Phone
+                    || detect::context_before(joined.as_bytes(), m.start).phone
+            })
+            .map(|m| PiiMatch {
+                start: m.start - off,
+                end: m.end - off,
+                ..m
+            })
+            .collect();
+        self.apply(text, matches, vault)
+    }
+
+    fn apply(&self, text: &str, matches: Vec<PiiMatch>, vault: &mut PiiVault) -> Option<String> {
         if matches.is_empty() {
             return None;
         }
