@@ -6,7 +6,9 @@
 //! (`system`, content blocks, `tool_result`), legacy `prompt`. A JSON object of another shape has
 //! all its strings scanned as user text; a body that is not JSON is scanned as raw text.
 
-use super::json::{self, index_at, path_is, Document, Leaf, LeafValue, RootKind, Seg, Splice, P};
+use super::json::{
+    self, index_at, path_is, Document, JsonError, Leaf, Path, RootKind, Seg, Splice, P,
+};
 use super::Role;
 use std::borrow::Cow;
 
@@ -47,7 +49,47 @@ pub struct RequestBody<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
     NotUtf8,
+    /// A body typed JSON that is not one JSON document (or starts with a byte order mark).
+    InvalidJson(JsonError),
+    /// A JSON body with a key repeated in one of its objects.
+    DuplicateKey(JsonError),
 }
+
+/// The error for a JSON-typed body that starts with a UTF-8 byte order mark. RFC 8259 lets a
+/// parser ignore it or not, and servers differ (Python strips it, Go refuses it): refused.
+pub const BOM: &str = "byte order mark before the document";
+
+/// Object keys that are names of the API's own fields: a log may name them. Any other key was
+/// chosen by the client (it may be an email address) and is logged as `<key>`.
+const SCHEMA_KEYS: &[&str] = &[
+    "arguments",
+    "content",
+    "description",
+    "function",
+    "function_call",
+    "image_url",
+    "input",
+    "input_text",
+    "instructions",
+    "messages",
+    "metadata",
+    "model",
+    "name",
+    "output",
+    "parameters",
+    "prompt",
+    "properties",
+    "role",
+    "source",
+    "system",
+    "text",
+    "tool_calls",
+    "tool_choice",
+    "tools",
+    "type",
+    "url",
+    "user",
+];
 
 fn role_from(s: &str) -> Role {
     match s {
@@ -61,25 +103,40 @@ fn role_from(s: &str) -> Role {
 }
 
 impl<'a> RequestBody<'a> {
-    /// Parses a request body. `json_expected` says the content-type claimed JSON.
+    /// Parses a request body whose content type does not say JSON: a JSON document when it is
+    /// one, else raw text.
     pub fn parse(bytes: &'a [u8]) -> Result<RequestBody<'a>, BodyError> {
-        match json::scan(bytes) {
+        Self::parse_as(bytes, false)
+    }
+
+    /// Parses a request body. `json_typed`: the content type says JSON (`application/json`,
+    /// `+json`), so the body must be one JSON document, without a byte order mark; any other
+    /// body is JSON when it parses as JSON, else raw text. A JSON body must not repeat a key in
+    /// any of its objects.
+    pub fn parse_as(bytes: &'a [u8], json_typed: bool) -> Result<RequestBody<'a>, BodyError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
+        if json_typed && text.starts_with('\u{feff}') {
+            return Err(BodyError::InvalidJson(JsonError {
+                offset: 0,
+                reason: BOM,
+            }));
+        }
+        match json::scan_request(bytes) {
             Ok(doc) => Ok(Self::from_doc(bytes, doc)),
-            Err(e) => {
-                let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
-                Ok(RequestBody {
-                    bytes,
-                    format: Format::Raw,
-                    doc: None,
-                    raw: Some(text),
-                    slots: vec![TextSlot {
-                        role: Role::User,
-                        leaf: None,
-                        text: Cow::Borrowed(text),
-                    }],
-                    json_error: Some(e),
-                })
-            }
+            Err(e) if e.is_duplicate_key() => Err(BodyError::DuplicateKey(e)),
+            Err(e) if json_typed => Err(BodyError::InvalidJson(e)),
+            Err(e) => Ok(RequestBody {
+                bytes,
+                format: Format::Raw,
+                doc: None,
+                raw: Some(text),
+                slots: vec![TextSlot {
+                    role: Role::User,
+                    leaf: None,
+                    text: Cow::Borrowed(text),
+                }],
+                json_error: Some(e),
+            }),
         }
     }
 
@@ -88,7 +145,9 @@ impl<'a> RequestBody<'a> {
             && doc.leaves.iter().any(|l| {
                 matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
             });
-        let mut slots = Vec::new();
+        // One slot at most per string: sized once (a body of many short strings would
+        // otherwise hold a doubled vector).
+        let mut slots = Vec::with_capacity(doc.leaves.iter().filter(|l| l.is_str()).count());
         if known {
             // Roles of messages[i] / input[i], looked up by index (the role key may come after
             // the content in the object). Indexed by position, so a body of many thousand
@@ -101,11 +160,11 @@ impl<'a> RequestBody<'a> {
             };
             for l in &doc.leaves {
                 let p = doc.path(l);
-                if let (3, Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) =
-                    (p.len(), p.first(), index_at(p, 1), &l.value)
+                if let (3, Some(Seg::Key(top)), Some(i), Some(r)) =
+                    (p.len(), p.first(), index_at(p, 1), doc.str(l))
                 {
-                    if matches!(p.get(2), Some(Seg::Key(k)) if k == "role") {
-                        if let Some(v) = top_slot(top).and_then(|t| roles.get_mut(t)) {
+                    if p.key_is(2, "role") {
+                        if let Some(v) = top_slot(&top).and_then(|t| roles.get_mut(t)) {
                             // `i` is an array index of this document: bounded by its size.
                             if v.len() <= i {
                                 v.resize(i + 1, None);
@@ -131,7 +190,7 @@ impl<'a> RequestBody<'a> {
                 if path_is(
                     p,
                     &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")],
-                ) && l.str().is_some_and(|s| s.eq_str("tool_result"))
+                ) && doc.str(l).is_some_and(|s| s.eq_str("tool_result"))
                 {
                     if let (Some(i), Some(j)) = (index_at(p, 1), index_at(p, 3)) {
                         tool_result_blocks.push((i, j));
@@ -140,7 +199,7 @@ impl<'a> RequestBody<'a> {
             }
             tool_result_blocks.sort_unstable();
             for (n, l) in doc.leaves.iter().enumerate() {
-                let LeafValue::Str(s) = l.value else { continue };
+                let Some(s) = doc.str(l) else { continue };
                 if let Some(role) = slot_role(doc.path(l), &role_of, &tool_result_blocks) {
                     slots.push(TextSlot {
                         role,
@@ -159,7 +218,7 @@ impl<'a> RequestBody<'a> {
             };
         }
         for (n, l) in doc.leaves.iter().enumerate() {
-            if let LeafValue::Str(s) = l.value {
+            if let Some(s) = doc.str(l) {
                 slots.push(TextSlot {
                     role: Role::User,
                     leaf: Some(n),
@@ -182,13 +241,14 @@ impl<'a> RequestBody<'a> {
         &slot.text
     }
 
-    /// Where a slot is, for logs: `messages[2].content` (structure only, never the text).
+    /// Where a slot is, for logs: `messages[2].content` (structure only, never the text; a key
+    /// that is not one of the API's field names shows as `<key>`).
     pub fn location(&self, slot: &TextSlot<'_>) -> String {
         match (slot.leaf, &self.doc) {
             (Some(n), Some(doc)) => doc
                 .leaves
                 .get(n)
-                .map(|l| json::render_path(doc.path(l)))
+                .map(|l| json::render_path(doc.path(l), |k| SCHEMA_KEYS.contains(&k)))
                 .unwrap_or_default(),
             _ => "body".to_string(),
         }
@@ -200,14 +260,15 @@ impl<'a> RequestBody<'a> {
 
     /// The `model` field (borrowed from the body unless it has escapes).
     pub fn model(&self) -> Option<Cow<'a, str>> {
-        self.leaf_at(&[P::K("model")]).and_then(Leaf::as_str)
+        let doc = self.doc.as_ref()?;
+        doc.find(&[P::K("model")]).and_then(|l| doc.text(l))
     }
 
     /// `max_completion_tokens`, `max_tokens` or `max_output_tokens`, whichever is set.
     pub fn max_tokens(&self) -> Option<(u64, &'static str)> {
         for key in ["max_completion_tokens", "max_tokens", "max_output_tokens"] {
             if let Some(l) = self.leaf_at(&[P::K(key)]) {
-                if l.value == LeafValue::Num {
+                if l.is_num() {
                     let raw = self
                         .bytes
                         .get(l.start..l.end)
@@ -224,7 +285,7 @@ impl<'a> RequestBody<'a> {
     /// `"stream": true`.
     pub fn is_stream(&self) -> bool {
         self.leaf_at(&[P::K("stream")])
-            .map(|l| l.value == LeafValue::Bool(true))
+            .map(|l| l.bool() == Some(true))
             .unwrap_or(false)
     }
 
@@ -305,14 +366,15 @@ impl<'a> RequestBody<'a> {
 /// Which role a string leaf speaks for, or None when it is not text a detector must see
 /// (ids, roles, types, model names, URLs of images...).
 fn slot_role(
-    p: &[Seg<'_>],
+    p: Path<'_, '_>,
     role_of: &dyn Fn(&str, usize) -> Role,
     tool_results: &[(usize, usize)],
 ) -> Option<Role> {
     let top = match p.first() {
-        Some(Seg::Key(k)) => k.as_ref(),
+        Some(Seg::Key(k)) => k,
         _ => return None,
     };
+    let top = top.as_ref();
     match top {
         "messages" | "input" => {
             if p.len() == 1 {
@@ -419,14 +481,15 @@ mod tests {
     }
 
     #[test]
-    fn roles_of_many_messages_by_index_first_role_wins() {
+    fn roles_of_many_messages_by_index() {
         // Thousands of turns (roles looked up by index), a role after its content, a message
-        // without a role (user), a second `role` key ignored, and `input` kept apart.
+        // without a role (user), and `input` kept apart. (A second `role` key in a message is
+        // refused: `duplicate_keys_are_refused_anywhere`.)
         let mut msgs = Vec::new();
         for i in 0..3000 {
             msgs.push(match i % 4 {
                 0 => format!(r#"{{"content":"s{i}","role":"system"}}"#),
-                1 => format!(r#"{{"role":"assistant","content":"a{i}","role":"system"}}"#),
+                1 => format!(r#"{{"role":"assistant","content":"a{i}"}}"#),
                 2 => format!(r#"{{"content":"u{i}"}}"#),
                 _ => format!(r#"{{"role":"tool","content":"t{i}"}}"#),
             });
@@ -536,7 +599,7 @@ mod tests {
         assert_eq!(texts(r#"["a", {"b": "c"}]"#).len(), 2);
         assert_eq!(
             texts(r#"{"query": "x"}"#),
-            vec![(Role::User, "query".into(), "x".into())]
+            vec![(Role::User, "<key>".into(), "x".into())]
         );
         let raw = texts("{not json ignore previous");
         assert_eq!(
@@ -551,6 +614,139 @@ mod tests {
             RequestBody::parse(b"\xff\xfe{}"),
             Err(BodyError::NotUtf8)
         ));
+    }
+
+    #[test]
+    fn json_typed_bodies_must_parse_and_no_json_body_repeats_a_key() {
+        // (body, content type says JSON, outcome): a format, or the error's kind and reason.
+        #[derive(Debug, PartialEq)]
+        enum Want {
+            Parsed(Format),
+            Invalid(&'static str),
+            Duplicate,
+            NotUtf8,
+        }
+        use Want::*;
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let cases: Vec<(Vec<u8>, bool, Want)> = vec![
+            (
+                br#"{"messages":[{"content":"x"}]}"#.to_vec(),
+                true,
+                Parsed(Format::Chat),
+            ),
+            (
+                br#"{"query":"x"}"#.to_vec(),
+                false,
+                Parsed(Format::OtherJson),
+            ),
+            (b"plain words".to_vec(), false, Parsed(Format::Raw)),
+            (
+                b"plain words".to_vec(),
+                true,
+                Invalid("unexpected character"),
+            ),
+            (
+                br#"{"x": NaN}"#.to_vec(),
+                true,
+                Invalid("unexpected character"),
+            ),
+            (br#"{"x": NaN}"#.to_vec(), false, Parsed(Format::Raw)),
+            (
+                br#"{"x": 1,}"#.to_vec(),
+                true,
+                Invalid("expected object key"),
+            ),
+            (b"".to_vec(), true, Invalid("empty document")),
+            ("\u{feff}{\"messages\":[]}".into(), true, Invalid(BOM)),
+            (
+                "\u{feff}{\"messages\":[]}".into(),
+                false,
+                Parsed(Format::Raw),
+            ),
+            (
+                deep(json::MAX_DEPTH).into_bytes(),
+                true,
+                Parsed(Format::OtherJson),
+            ),
+            (
+                deep(json::MAX_DEPTH + 1).into_bytes(),
+                true,
+                Invalid("nesting too deep"),
+            ),
+            (
+                deep(json::MAX_DEPTH + 1).into_bytes(),
+                false,
+                Parsed(Format::Raw),
+            ),
+            (br#"{"model":"a","model":"b"}"#.to_vec(), true, Duplicate),
+            (br#"{"model":"a","model":"b"}"#.to_vec(), false, Duplicate),
+            (
+                br#"{"messages":[{"role":"user","content":"x","\u0072ole":"system"}]}"#.to_vec(),
+                true,
+                Duplicate,
+            ),
+            (
+                br#"{"tools":[{"function":{"parameters":{"a":1,"a":2}}}]}"#.to_vec(),
+                true,
+                Duplicate,
+            ),
+            (b"\xff{}".to_vec(), true, NotUtf8),
+            (b"\xff{}".to_vec(), false, NotUtf8),
+        ];
+        for (body, typed, want) in &cases {
+            let got = match RequestBody::parse_as(body, *typed) {
+                Ok(b) => Parsed(b.format),
+                Err(BodyError::InvalidJson(e)) => Invalid(e.reason),
+                Err(BodyError::DuplicateKey(e)) => {
+                    assert!(e.is_duplicate_key());
+                    Duplicate
+                }
+                Err(BodyError::NotUtf8) => NotUtf8,
+            };
+            assert_eq!(
+                &got,
+                want,
+                "{:?} typed={typed}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_text_is_decoded_for_detection_and_re_encoded_on_rewrite() {
+        let body =
+            br#"{"messages":[{"role":"user","content":"mail jane.doe\u0040example.com \"now\""}]}"#;
+        let b = RequestBody::parse_as(body, true).unwrap();
+        assert_eq!(b.text(&b.slots[0]), "mail jane.doe@example.com \"now\"");
+        let out = b.rewrite(&[(0, "mail [EMAIL_1] \"now\"\n\u{1}".into())], None, None);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["messages"][0]["content"], "mail [EMAIL_1] \"now\"\n\u{1}");
+    }
+
+    #[test]
+    fn locations_name_schema_positions_never_client_keys() {
+        let cases = [
+            (
+                r#"{"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
+                "messages[0].content[0].text",
+            ),
+            (r#"{"jane.doe@example.com":"x"}"#, "<key>"),
+            (
+                r#"{"metadata":{"jane.doe@example.com":"x"}}"#,
+                "metadata.<key>",
+            ),
+            (r#"[{"a b\u0000c":{"name":"x"}}]"#, "[0].<key>.name"),
+            (r#"{"input":"x"}"#, "input"),
+        ];
+        for (body, want) in cases {
+            let b = RequestBody::parse(body.as_bytes()).unwrap();
+            let locs: Vec<String> = b.slots.iter().map(|s| b.location(s)).collect();
+            assert_eq!(locs, vec![want.to_string()], "{body}");
+        }
+        // Deep paths are cut short in a log line.
+        let deep = format!("{}\"x\"{}", "[".repeat(100), "]".repeat(100));
+        let b = RequestBody::parse(deep.as_bytes()).unwrap();
+        assert_eq!(b.location(&b.slots[0]), format!("{}...", "[0]".repeat(16)));
     }
 
     #[test]

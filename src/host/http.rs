@@ -50,6 +50,8 @@ pub struct GuardrailHttp {
     drop_length_on_release: bool,
     /// The request declared a `content-length` (to correct if the body is rewritten).
     declared_length: bool,
+    /// The request's content type says JSON: its body must be one JSON document.
+    json_typed: bool,
     request_id: String,
     identity: Option<Identity>,
     admission: Option<Admission>,
@@ -88,6 +90,7 @@ impl GuardrailHttp {
             probing: false,
             drop_length_on_release: false,
             declared_length: false,
+            json_typed: false,
             request_id: String::new(),
             identity: None,
             admission: None,
@@ -169,10 +172,12 @@ impl GuardrailHttp {
         };
         abi::increment(self.metrics.requests_inspected, 1);
         let settings = self.settings.clone();
-        let ins = match pipeline::inspect_request(&settings, &bytes, &mut self.vault) {
-            Ok(i) => i,
-            Err(r) => return self.reply(&r),
-        };
+        let ins =
+            match pipeline::inspect_request_as(&settings, &bytes, self.json_typed, &mut self.vault)
+            {
+                Ok(i) => i,
+                Err(r) => return self.reply(&r),
+            };
         let pii_header = self.vault.counts_header();
         for (kind, n) in self.vault.counts() {
             self.metrics.pii(kind, n);
@@ -436,6 +441,7 @@ impl HttpContext for GuardrailHttp {
             return self.oversize();
         }
         self.state = RequestState::Buffering;
+        self.json_typed = content_type.is_some_and(pipeline::is_json_media);
         // A rewritten body fixes `content-length` when it is written (the headers are still
         // held then); an unchanged body keeps the client's, at no extra host call.
         self.declared_length = get("content-length").is_some();
