@@ -124,7 +124,11 @@ pub fn inspect_request_as<'a>(
                     }
                 }
                 best = best.max(v.score);
-                verdicts.push((i, v));
+                // Kept only where sanitising may use it: every text scores above 0, and a body
+                // of many short strings held one verdict per string.
+                if v.score >= inj.sanitize_threshold {
+                    verdicts.push((i, v));
+                }
             }
         }
     }

@@ -147,7 +147,12 @@ impl<'a> RequestBody<'a> {
             });
         // One slot at most per string: sized once (a body of many short strings would
         // otherwise hold a doubled vector).
-        let mut slots = Vec::with_capacity(doc.leaves.iter().filter(|l| l.is_str()).count());
+        let mut slots = Vec::with_capacity(
+            doc.leaves
+                .iter()
+                .filter(|l| l.is_str() && l.end - l.start > 2)
+                .count(),
+        );
         if known {
             // Roles of messages[i] / input[i], looked up by index (the role key may come after
             // the content in the object). Indexed by position, so a body of many thousand
@@ -158,10 +163,11 @@ impl<'a> RequestBody<'a> {
                 "input" => Some(1),
                 _ => None,
             };
-            for l in &doc.leaves {
+            // Depth first: a path step is a walk up from the leaf (cheap only when shallow).
+            for l in doc.leaves.iter().filter(|l| l.depth() == 3) {
                 let p = doc.path(l);
-                if let (3, Some(Seg::Key(top)), Some(i), Some(r)) =
-                    (p.len(), p.first(), index_at(p, 1), doc.str(l))
+                if let (Some(Seg::Key(top)), Some(i), Some(r)) =
+                    (p.first(), index_at(p, 1), doc.str(l))
                 {
                     if p.key_is(2, "role") {
                         if let Some(v) = top_slot(&top).and_then(|t| roles.get_mut(t)) {
@@ -199,7 +205,10 @@ impl<'a> RequestBody<'a> {
             }
             tool_result_blocks.sort_unstable();
             for (n, l) in doc.leaves.iter().enumerate() {
-                let Some(s) = doc.str(l) else { continue };
+                // An empty string has nothing to inspect or rewrite: no slot.
+                let Some(s) = doc.str(l).filter(|s| !s.is_empty()) else {
+                    continue;
+                };
                 if let Some(role) = slot_role(doc.path(l), &role_of, &tool_result_blocks) {
                     slots.push(TextSlot {
                         role,
@@ -218,7 +227,7 @@ impl<'a> RequestBody<'a> {
             };
         }
         for (n, l) in doc.leaves.iter().enumerate() {
-            if let Some(s) = doc.str(l) {
+            if let Some(s) = doc.str(l).filter(|s| !s.is_empty()) {
                 slots.push(TextSlot {
                     role: Role::User,
                     leaf: Some(n),
@@ -370,6 +379,10 @@ fn slot_role(
     role_of: &dyn Fn(&str, usize) -> Role,
     tool_results: &[(usize, usize)],
 ) -> Option<Role> {
+    // No pattern below is longer: a deeper leaf is answered without walking its path.
+    if p.len() > 7 {
+        return None;
+    }
     let top = match p.first() {
         Some(Seg::Key(k)) => k,
         _ => return None,
@@ -597,6 +610,12 @@ mod tests {
     #[test]
     fn other_shapes_and_raw_text_are_still_scanned() {
         assert_eq!(texts(r#"["a", {"b": "c"}]"#).len(), 2);
+        // An empty string is no text to inspect (a body of many holds no slot for each).
+        assert_eq!(texts(r#"["", {"b": ""}, "x"]"#).len(), 1);
+        assert_eq!(
+            texts(r#"{"messages":[{"role":"user","content":""}]}"#).len(),
+            0
+        );
         assert_eq!(
             texts(r#"{"query": "x"}"#),
             vec![(Role::User, "<key>".into(), "x".into())]

@@ -994,6 +994,7 @@ fn bounds(b: &[u8]) -> (usize, usize, usize) {
                 }
             }
             b':' => colons += 1,
+            b',' => {}
             _ if !(prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b'+' | b'-')) => {
                 tokens += 1
             }
@@ -1817,6 +1818,19 @@ mod tests {
             let p = doc.path(last);
             assert_eq!(p.len(), last.depth());
             assert_eq!(p.to_vec().len(), p.len());
+        }
+    }
+
+    #[test]
+    fn bounds_are_tight_for_plain_documents() {
+        // (leaves, containers, keys): the vectors of a large document are sized by these.
+        for (doc, want) in [
+            ("[1,2,3]", (3, 1, 0)),
+            ("[[],[],{}]", (0, 1, 0)),
+            (r#"{"a":"b","c":[true,null,-1.5e3]}"#, (4, 2, 2)),
+            (r#"["x,:[{", "\"]"]"#, (2, 1, 0)),
+        ] {
+            assert_eq!(bounds(doc.as_bytes()), want, "{doc}");
         }
     }
 
