@@ -217,7 +217,8 @@ pub struct Document<'a> {
 }
 
 impl<'a> Document<'a> {
-    /// The path of a leaf of this document (empty for a leaf of another document).
+    /// The path of a leaf of this document (for a leaf of another document: empty when its
+    /// parent does not fit this one, else meaningless; never a panic).
     pub fn path(&self, l: &Leaf<'a>) -> Path<'_, 'a> {
         let valid = l.parent == NONE && l.depth == 0
             || self
