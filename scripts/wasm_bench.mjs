@@ -11,6 +11,8 @@
 //          rewritten or not), to see that the host is faithful enough to trust the timings.
 // --hostcalls  count the host functions the module calls per request, for each body (how
 //          benches/reference-filter's `mirror` mode is checked against mesh-guardrail).
+// --memory  per body, on a fresh VM: the growth of the VM's linear memory and the time of the
+//          request (first and median of --runs N more); scripts/worst_case.py drives it.
 // --flush-kb N  sweep N KB of other memory between requests and time each request alone: the
 //          filter with cold caches, as in Envoy, where Envoy's own work runs between two calls
 //          into the filter (4096 evicts the caches of the machines here).
@@ -35,6 +37,8 @@ const SECS = Number(opt('--secs', '1'));
 const CHECK = args.includes('--check');
 const HOSTCALLS = args.includes('--hostcalls');
 const FLUSH_KB = Number(opt('--flush-kb', '0'));
+const MEMORY = args.includes('--memory');
+const MEMORY_RUNS = Number(opt('--runs', '5'));
 const calls = new Map(); // host function -> calls, with --hostcalls
 const TOKEN_KEY = 'bench-only-not-a-secret';
 
@@ -170,14 +174,20 @@ const envProxy = new Proxy(env, { get: (t, k) => counted('', t[k] || stub(k), k)
 const wasiProxy = new Proxy(wasi, { get: (t, k) => counted('wasi.', t[k] || stub(k), k) });
 
 const module = new WebAssembly.Module(fs.readFileSync(WASM));
-inst = new WebAssembly.Instance(module, { env: envProxy, wasi_snapshot_preview1: wasiProxy });
-const X = inst.exports;
-if (X._initialize) X._initialize();
-X.proxy_on_context_create(1, 0);
-if (!X.proxy_on_vm_start(1, 0)) throw new Error('proxy_on_vm_start failed');
-if (!X.proxy_on_configure(1, state.bufs[7].length)) {
-  throw new Error('proxy_on_configure refused the config: ' + JSON.stringify(state.logs));
+let X = null;
+// A fresh VM: instantiate, start, configure (--memory boots one per body).
+function boot() {
+  state.shared = new Map();
+  inst = new WebAssembly.Instance(module, { env: envProxy, wasi_snapshot_preview1: wasiProxy });
+  X = inst.exports;
+  if (X._initialize) X._initialize();
+  X.proxy_on_context_create(1, 0);
+  if (!X.proxy_on_vm_start(1, 0)) throw new Error('proxy_on_vm_start failed');
+  if (!X.proxy_on_configure(1, state.bufs[7].length)) {
+    throw new Error('proxy_on_configure refused the config: ' + JSON.stringify(state.logs));
+  }
 }
+boot();
 
 let nextCtx = 2;
 // Header maps as Envoy would hand them (the same x-request-id each time: the host's own cost
@@ -251,6 +261,36 @@ if (CHECK) {
   }
   console.log(JSON.stringify({ metrics: Object.fromEntries(state.metricNames.map((n, i) => [n, state.metrics.get(i)]).filter(([, v]) => v)) }));
   console.log(JSON.stringify({ logs: state.logs.map(([l, m]) => [l, m.slice(0, 200)]) }));
+  process.exit(0);
+}
+
+if (MEMORY) {
+  // Per body, on a fresh VM warmed by one small request (lazy set-up stays out): how much the
+  // body grows the VM's linear memory (Wasm memory never shrinks: the worker keeps it), the
+  // time of its first request (including the memory growth) and the median of the next ones.
+  const warm = enc.encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello jane.doe@example.com' }] }));
+  for (const [label, body] of bodies) {
+    boot();
+    request(warm);
+    const before = inst.exports.memory.buffer.byteLength;
+    const t0 = process.hrtime.bigint();
+    const r = request(body);
+    const firstMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const grown = inst.exports.memory.buffer.byteLength - before;
+    const times = [];
+    for (let i = 0; i < MEMORY_RUNS; i++) {
+      const s = process.hrtime.bigint();
+      request(body);
+      times.push(Number(process.hrtime.bigint() - s) / 1e6);
+    }
+    times.sort((a, b) => a - b);
+    const after = inst.exports.memory.buffer.byteLength;
+    console.log(JSON.stringify({ label, bytes: body.length, status: r.reply ? r.reply.status : 200,
+      code: r.reply ? (JSON.parse(r.reply.body).error || {}).code : null,
+      memory_before_mib: +(before / 1048576).toFixed(2), grown_mib: +(grown / 1048576).toFixed(2),
+      grown_after_runs_mib: +((after - before) / 1048576).toFixed(2),
+      first_ms: +firstMs.toFixed(2), median_ms: times.length ? +times[Math.floor(times.length / 2)].toFixed(2) : null }));
+  }
   process.exit(0);
 }
 

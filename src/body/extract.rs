@@ -12,7 +12,10 @@
 //! it, for the roles it inspects) and with which role: known data fields (`model`, `user`,
 //! `metadata`, ids, URLs...) are PII-only; unknown top-level fields are user text.
 
-use super::json::{self, index_at, path_is, Document, Leaf, LeafValue, RootKind, Seg, Splice, P};
+use super::json::{
+    self, index_at, path_is, seg_index, segs_are, Document, JsonError, Leaf, LeafValue, RootKind,
+    Seg, Splice, P,
+};
 use super::Role;
 use std::borrow::Cow;
 
@@ -89,7 +92,47 @@ pub struct RequestBody<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
     NotUtf8,
+    /// A body typed JSON that is not one JSON document (or starts with a byte order mark).
+    InvalidJson(JsonError),
+    /// A JSON body with a key repeated in one of its objects.
+    DuplicateKey(JsonError),
 }
+
+/// The error for a JSON-typed body that starts with a UTF-8 byte order mark. RFC 8259 lets a
+/// parser ignore it or not, and servers differ (Python strips it, Go refuses it): refused.
+pub const BOM: &str = "byte order mark before the document";
+
+/// Object keys that are names of the API's own fields: a log may name them. Any other key was
+/// chosen by the client (it may be an email address) and is logged as `<key>`.
+const SCHEMA_KEYS: &[&str] = &[
+    "arguments",
+    "content",
+    "description",
+    "function",
+    "function_call",
+    "image_url",
+    "input",
+    "input_text",
+    "instructions",
+    "messages",
+    "metadata",
+    "model",
+    "name",
+    "output",
+    "parameters",
+    "prompt",
+    "properties",
+    "role",
+    "source",
+    "system",
+    "text",
+    "tool_calls",
+    "tool_choice",
+    "tools",
+    "type",
+    "url",
+    "user",
+];
 
 fn role_from(s: &str) -> Role {
     match s {
@@ -103,29 +146,44 @@ fn role_from(s: &str) -> Role {
 }
 
 impl<'a> RequestBody<'a> {
-    /// Parses a request body. `json_expected` says the content-type claimed JSON.
+    /// Parses a request body whose content type does not say JSON: a JSON document when it is
+    /// one, else raw text.
     pub fn parse(bytes: &'a [u8]) -> Result<RequestBody<'a>, BodyError> {
-        match json::scan(bytes) {
+        Self::parse_as(bytes, false)
+    }
+
+    /// Parses a request body. `json_typed`: the content type says JSON (`application/json`,
+    /// `+json`), so the body must be one JSON document, without a byte order mark; any other
+    /// body is JSON when it parses as JSON, else raw text. A JSON body must not repeat a key in
+    /// any of its objects.
+    pub fn parse_as(bytes: &'a [u8], json_typed: bool) -> Result<RequestBody<'a>, BodyError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
+        if json_typed && text.starts_with('\u{feff}') {
+            return Err(BodyError::InvalidJson(JsonError {
+                offset: 0,
+                reason: BOM,
+            }));
+        }
+        match json::scan_request(bytes) {
             Ok(doc) => Ok(Self::from_doc(bytes, doc)),
-            Err(e) => {
-                let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
-                Ok(RequestBody {
-                    bytes,
-                    format: Format::Raw,
-                    doc: None,
-                    raw: Some(text),
-                    slots: vec![TextSlot {
-                        role: Role::User,
-                        reads: true,
-                        kind: SlotKind::Str,
-                        leaf: None,
-                        span: (0, bytes.len()),
-                        turn: None,
-                        text: Cow::Borrowed(text),
-                    }],
-                    json_error: Some(e),
-                })
-            }
+            Err(e) if e.is_duplicate_key() => Err(BodyError::DuplicateKey(e)),
+            Err(e) if json_typed => Err(BodyError::InvalidJson(e)),
+            Err(e) => Ok(RequestBody {
+                bytes,
+                format: Format::Raw,
+                doc: None,
+                raw: Some(text),
+                slots: vec![TextSlot {
+                    role: Role::User,
+                    reads: true,
+                    kind: SlotKind::Str,
+                    leaf: None,
+                    span: (0, bytes.len()),
+                    turn: None,
+                    text: Cow::Borrowed(text),
+                }],
+                json_error: Some(e),
+            }),
         }
     }
 
@@ -144,13 +202,14 @@ impl<'a> RequestBody<'a> {
                 "input" => Some(1),
                 _ => None,
             };
-            for l in &doc.leaves {
+            // Depth first: a path step is a walk up from the leaf (cheap only when shallow).
+            for l in doc.leaves.iter().filter(|l| l.depth() == 3) {
                 let p = doc.path(l);
-                if let (3, Some(Seg::Key(top)), Some(i), LeafValue::Str(r)) =
-                    (p.len(), p.first(), index_at(p, 1), &l.value)
+                if let (Some(Seg::Key(top)), Some(i), Some(r)) =
+                    (p.first(), index_at(p, 1), doc.str(l))
                 {
-                    if matches!(p.get(2), Some(Seg::Key(k)) if k == "role") {
-                        if let Some(v) = top_slot(top).and_then(|t| roles.get_mut(t)) {
+                    if p.key_is(2, "role") {
+                        if let Some(v) = top_slot(&top).and_then(|t| roles.get_mut(t)) {
                             // `i` is an array index of this document: bounded by its size.
                             if v.len() <= i {
                                 v.resize(i + 1, None);
@@ -176,7 +235,7 @@ impl<'a> RequestBody<'a> {
                 if path_is(
                     p,
                     &[P::K("messages"), P::I, P::K("content"), P::I, P::K("type")],
-                ) && l.str().is_some_and(|s| s.eq_str("tool_result"))
+                ) && doc.str(l).is_some_and(|s| s.eq_str("tool_result"))
                 {
                     if let (Some(i), Some(j)) = (index_at(p, 1), index_at(p, 3)) {
                         tool_result_blocks.push((i, j));
@@ -212,8 +271,9 @@ impl<'a> RequestBody<'a> {
         &slot.text
     }
 
-    /// Where a slot is, for logs: `messages[2].content` (structure only, never the text).
-    /// An object key is `<key>`: keys are client text.
+    /// Where a slot is, for logs: `messages[2].content` (structure only, never the text; a key
+    /// that is not one of the API's field names shows as `<key>`, and so does a slot that is
+    /// itself an object key: keys are client text).
     pub fn location(&self, slot: &TextSlot<'_>) -> String {
         if slot.kind == SlotKind::Key {
             return "<key>".to_string();
@@ -222,7 +282,7 @@ impl<'a> RequestBody<'a> {
             (Some(n), Some(doc)) => doc
                 .leaves
                 .get(n)
-                .map(|l| json::render_path(doc.path(l)))
+                .map(|l| json::render_path(doc.path(l), |k| SCHEMA_KEYS.contains(&k)))
                 .unwrap_or_default(),
             _ => "body".to_string(),
         }
@@ -230,14 +290,14 @@ impl<'a> RequestBody<'a> {
 
     /// The key a data value or number stands under (`ssn` for `{"ssn": 123456789}`), read
     /// as context by PII detection; None for text the model reads, keys and raw bodies.
-    pub fn label(&self, slot: &TextSlot<'_>) -> Option<&str> {
+    pub fn label(&self, slot: &TextSlot<'_>) -> Option<Cow<'a, str>> {
         if slot.reads && slot.kind != SlotKind::Number {
             return None;
         }
         let doc = self.doc.as_ref()?;
         let leaf = doc.leaves.get(slot.leaf?)?;
         doc.path(leaf).iter().rev().find_map(|s| match s {
-            Seg::Key(k) => Some(k.as_ref()),
+            Seg::Key(k) => Some(k),
             Seg::Index(_) => None,
         })
     }
@@ -248,14 +308,15 @@ impl<'a> RequestBody<'a> {
 
     /// The `model` field (borrowed from the body unless it has escapes).
     pub fn model(&self) -> Option<Cow<'a, str>> {
-        self.leaf_at(&[P::K("model")]).and_then(Leaf::as_str)
+        let doc = self.doc.as_ref()?;
+        doc.find(&[P::K("model")]).and_then(|l| doc.text(l))
     }
 
     /// `max_completion_tokens`, `max_tokens` or `max_output_tokens`, whichever is set.
     pub fn max_tokens(&self) -> Option<(u64, &'static str)> {
         for key in ["max_completion_tokens", "max_tokens", "max_output_tokens"] {
             if let Some(l) = self.leaf_at(&[P::K(key)]) {
-                if l.value == LeafValue::Num {
+                if l.is_num() {
                     let raw = self
                         .bytes
                         .get(l.start..l.end)
@@ -272,7 +333,7 @@ impl<'a> RequestBody<'a> {
     /// `"stream": true`.
     pub fn is_stream(&self) -> bool {
         self.leaf_at(&[P::K("stream")])
-            .map(|l| l.value == LeafValue::Bool(true))
+            .map(|l| l.bool() == Some(true))
             .unwrap_or(false)
     }
 
@@ -441,10 +502,10 @@ fn classify(
         return None;
     }
     Some(match top {
-        "messages" | "input" => match index_at(p, 1) {
+        "messages" | "input" => match seg_index(p, 1) {
             Some(i) => {
                 let in_tool_result =
-                    index_at(p, 3).is_some_and(|j| tool_results.binary_search(&(i, j)).is_ok());
+                    seg_index(p, 3).is_some_and(|j| tool_results.binary_search(&(i, j)).is_ok());
                 if in_tool_result {
                     Role::Tool
                 } else {
@@ -467,7 +528,7 @@ fn turn_of(p: &[Seg<'_>]) -> Option<(u8, usize)> {
         Some(Seg::Key(k)) if k == "input" => 1,
         _ => return None,
     };
-    index_at(p, 1).map(|i| (t, i))
+    seg_index(p, 1).map(|i| (t, i))
 }
 
 /// Every string value, object key and long number of a document, in document order (keys
@@ -479,8 +540,11 @@ fn collect_slots<'a>(
 ) -> Vec<TextSlot<'a>> {
     let mut slots = Vec::with_capacity(doc.leaves.len());
     let push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
-        let p = doc.path(l);
-        let (kind, text) = match l.value {
+        let steps = doc.path(l).to_vec();
+        let p = steps.as_slice();
+        let (kind, text) = match doc.value(l) {
+            // An empty string has nothing to inspect or rewrite: no slot.
+            LeafValue::Str(s) if s.is_empty() => return,
             LeafValue::Str(s) => (SlotKind::Str, s.text()),
             LeafValue::Num => {
                 let Some(raw) = bytes
@@ -585,7 +649,7 @@ fn for_each_key<'a>(text: &'a str, mut f: impl FnMut(&[Seg<'a>], (usize, usize),
         let k: Cow<'a, str> = if raw.contains('\\') {
             json::scan_str(text.get(start..end).unwrap_or_default())
                 .ok()
-                .and_then(|d| d.leaves.first().and_then(Leaf::as_str))
+                .and_then(|d| d.leaves.first().and_then(|l| d.text(l)))
                 .map(|c| Cow::Owned(c.into_owned()))
                 .unwrap_or_default()
         } else {
@@ -663,35 +727,40 @@ fn slot_role(
     role_of: &dyn Fn(&str, usize) -> Role,
     tool_results: &[(usize, usize)],
 ) -> Option<Role> {
+    // No pattern below is longer: a deeper leaf is answered without walking its path.
+    if p.len() > 7 {
+        return None;
+    }
     let top = match p.first() {
-        Some(Seg::Key(k)) => k.as_ref(),
+        Some(Seg::Key(k)) => k,
         _ => return None,
     };
+    let top = top.as_ref();
     match top {
         "messages" | "input" => {
             if p.len() == 1 {
                 // `input` as a plain string (Responses API).
                 return Some(Role::User);
             }
-            let i = index_at(p, 1)?;
+            let i = seg_index(p, 1)?;
             let role = role_of(top, i);
-            if path_is(p, &[P::K(top), P::I]) {
+            if segs_are(p, &[P::K(top), P::I]) {
                 return Some(Role::User); // `input: ["text", ...]`
             }
-            if path_is(p, &[P::K(top), P::I, P::K("content")])
-                || path_is(p, &[P::K(top), P::I, P::K("name")])
+            if segs_are(p, &[P::K(top), P::I, P::K("content")])
+                || segs_are(p, &[P::K(top), P::I, P::K("name")])
             {
                 return Some(role);
             }
-            if path_is(p, &[P::K(top), P::I, P::K("output")]) {
+            if segs_are(p, &[P::K(top), P::I, P::K("output")]) {
                 return Some(Role::Tool); // Responses `function_call_output`
             }
-            if path_is(p, &[P::K(top), P::I, P::K("arguments")])
-                || path_is(
+            if segs_are(p, &[P::K(top), P::I, P::K("arguments")])
+                || segs_are(
                     p,
                     &[P::K(top), P::I, P::K("function_call"), P::K("arguments")],
                 )
-                || path_is(
+                || segs_are(
                     p,
                     &[
                         P::K(top),
@@ -705,19 +774,19 @@ fn slot_role(
             {
                 return Some(Role::Assistant);
             }
-            let j = index_at(p, 3);
+            let j = seg_index(p, 3);
             let in_tool_result = j
                 .map(|j| tool_results.binary_search(&(i, j)).is_ok())
                 .unwrap_or(false);
-            if path_is(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("text")]) {
+            if segs_are(p, &[P::K(top), P::I, P::K("content"), P::I, P::K("text")]) {
                 return Some(if in_tool_result { Role::Tool } else { role });
             }
             // Anthropic tool_result: `content` string or blocks with `text`.
             if in_tool_result
-                && (path_is(
+                && (segs_are(
                     p,
                     &[P::K(top), P::I, P::K("content"), P::I, P::K("content")],
-                ) || path_is(
+                ) || segs_are(
                     p,
                     &[
                         P::K(top),
@@ -733,13 +802,14 @@ fn slot_role(
                 return Some(Role::Tool);
             }
             // Plain string parts: `content: ["a", "b"]`.
-            if path_is(p, &[P::K(top), P::I, P::K("content"), P::I]) {
+            if segs_are(p, &[P::K(top), P::I, P::K("content"), P::I]) {
                 return Some(role);
             }
             None
         }
         "system" => {
-            if path_is(p, &[P::K("system")]) || path_is(p, &[P::K("system"), P::I, P::K("text")]) {
+            if segs_are(p, &[P::K("system")]) || segs_are(p, &[P::K("system"), P::I, P::K("text")])
+            {
                 Some(Role::System)
             } else {
                 None
@@ -747,7 +817,7 @@ fn slot_role(
         }
         "instructions" if p.len() == 1 => Some(Role::System),
         "prompt" => {
-            if p.len() == 1 || path_is(p, &[P::K("prompt"), P::I]) {
+            if p.len() == 1 || segs_are(p, &[P::K("prompt"), P::I]) {
                 Some(Role::User)
             } else {
                 None
@@ -784,14 +854,15 @@ mod tests {
     }
 
     #[test]
-    fn roles_of_many_messages_by_index_first_role_wins() {
+    fn roles_of_many_messages_by_index() {
         // Thousands of turns (roles looked up by index), a role after its content, a message
-        // without a role (user), a second `role` key ignored, and `input` kept apart.
+        // without a role (user), and `input` kept apart. (A second `role` key in a message is
+        // refused: `duplicate_keys_are_refused_anywhere`.)
         let mut msgs = Vec::new();
         for i in 0..3000 {
             msgs.push(match i % 4 {
                 0 => format!(r#"{{"content":"s{i}","role":"system"}}"#),
-                1 => format!(r#"{{"role":"assistant","content":"a{i}","role":"system"}}"#),
+                1 => format!(r#"{{"role":"assistant","content":"a{i}"}}"#),
                 2 => format!(r#"{{"content":"u{i}"}}"#),
                 _ => format!(r#"{{"role":"tool","content":"t{i}"}}"#),
             });
@@ -904,9 +975,15 @@ mod tests {
     #[test]
     fn other_shapes_and_raw_text_are_still_scanned() {
         assert_eq!(texts(r#"["a", {"b": "c"}]"#).len(), 2);
+        // An empty string is no text to inspect (a body of many holds no slot for each).
+        assert_eq!(texts(r#"["", {"b": ""}, "x"]"#).len(), 1);
+        assert_eq!(
+            texts(r#"{"messages":[{"role":"user","content":""}]}"#).len(),
+            0
+        );
         assert_eq!(
             texts(r#"{"query": "x"}"#),
-            vec![(Role::User, "query".into(), "x".into())]
+            vec![(Role::User, "<key>".into(), "x".into())]
         );
         let raw = texts("{not json ignore previous");
         assert_eq!(
@@ -921,6 +998,151 @@ mod tests {
             RequestBody::parse(b"\xff\xfe{}"),
             Err(BodyError::NotUtf8)
         ));
+    }
+
+    #[test]
+    fn json_typed_bodies_must_parse_and_no_json_body_repeats_a_key() {
+        // (body, content type says JSON, outcome): a format, or the error's kind and reason.
+        #[derive(Debug, PartialEq)]
+        enum Want {
+            Parsed(Format),
+            Invalid(&'static str),
+            Duplicate,
+            NotUtf8,
+        }
+        use Want::*;
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let cases: Vec<(Vec<u8>, bool, Want)> = vec![
+            (
+                br#"{"messages":[{"content":"x"}]}"#.to_vec(),
+                true,
+                Parsed(Format::Chat),
+            ),
+            (
+                br#"{"query":"x"}"#.to_vec(),
+                false,
+                Parsed(Format::OtherJson),
+            ),
+            (b"plain words".to_vec(), false, Parsed(Format::Raw)),
+            (
+                b"plain words".to_vec(),
+                true,
+                Invalid("unexpected character"),
+            ),
+            (
+                br#"{"x": NaN}"#.to_vec(),
+                true,
+                Invalid("unexpected character"),
+            ),
+            (br#"{"x": NaN}"#.to_vec(), false, Parsed(Format::Raw)),
+            (
+                br#"{"x": 1,}"#.to_vec(),
+                true,
+                Invalid("expected object key"),
+            ),
+            (b"".to_vec(), true, Invalid("empty document")),
+            ("\u{feff}{\"messages\":[]}".into(), true, Invalid(BOM)),
+            (
+                "\u{feff}{\"messages\":[]}".into(),
+                false,
+                Parsed(Format::Raw),
+            ),
+            (
+                deep(json::MAX_DEPTH).into_bytes(),
+                true,
+                Parsed(Format::OtherJson),
+            ),
+            (
+                deep(json::MAX_DEPTH + 1).into_bytes(),
+                true,
+                Invalid("nesting too deep"),
+            ),
+            (
+                deep(json::MAX_DEPTH + 1).into_bytes(),
+                false,
+                Parsed(Format::Raw),
+            ),
+            (br#"{"model":"a","model":"b"}"#.to_vec(), true, Duplicate),
+            (br#"{"model":"a","model":"b"}"#.to_vec(), false, Duplicate),
+            (
+                br#"{"messages":[{"role":"user","content":"x","\u0072ole":"system"}]}"#.to_vec(),
+                true,
+                Duplicate,
+            ),
+            (
+                br#"{"tools":[{"function":{"parameters":{"a":1,"a":2}}}]}"#.to_vec(),
+                true,
+                Duplicate,
+            ),
+            (b"\xff{}".to_vec(), true, NotUtf8),
+            (b"\xff{}".to_vec(), false, NotUtf8),
+        ];
+        for (body, typed, want) in &cases {
+            let got = match RequestBody::parse_as(body, *typed) {
+                Ok(b) => Parsed(b.format),
+                Err(BodyError::InvalidJson(e)) => Invalid(e.reason),
+                Err(BodyError::DuplicateKey(e)) => {
+                    assert!(e.is_duplicate_key());
+                    Duplicate
+                }
+                Err(BodyError::NotUtf8) => NotUtf8,
+            };
+            assert_eq!(
+                &got,
+                want,
+                "{:?} typed={typed}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_text_is_decoded_for_detection_and_re_encoded_on_rewrite() {
+        let body =
+            br#"{"messages":[{"role":"user","content":"mail jane.doe\u0040example.com \"now\""}]}"#;
+        let b = RequestBody::parse_as(body, true).unwrap();
+        let n = b
+            .slots
+            .iter()
+            .position(|s| s.reads && s.kind == SlotKind::Str)
+            .unwrap();
+        assert_eq!(b.text(&b.slots[n]), "mail jane.doe@example.com \"now\"");
+        let out = b.rewrite(&[(n, "mail [EMAIL_1] \"now\"\n\u{1}".into())], None, None);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["messages"][0]["content"], "mail [EMAIL_1] \"now\"\n\u{1}");
+    }
+
+    #[test]
+    fn locations_name_schema_positions_never_client_keys() {
+        let cases = [
+            (
+                r#"{"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
+                "messages[0].content[0].text",
+            ),
+            (r#"{"jane.doe@example.com":"x"}"#, "<key>"),
+            (
+                r#"{"metadata":{"jane.doe@example.com":"x"}}"#,
+                "metadata.<key>",
+            ),
+            (r#"[{"a b\u0000c":{"name":"x"}}]"#, "[0].<key>.name"),
+            (r#"{"input":"x"}"#, "input"),
+        ];
+        for (body, want) in cases {
+            let b = RequestBody::parse(body.as_bytes()).unwrap();
+            // Every slot's location (values, keys, numbers): the expected one is there, and no
+            // client-chosen key ever is.
+            let locs: Vec<String> = b.slots.iter().map(|s| b.location(s)).collect();
+            assert!(locs.contains(&want.to_string()), "{body}: {locs:?}");
+            assert!(
+                locs.iter()
+                    .all(|l| !l.contains("jane") && !l.contains("a b")),
+                "{body}: {locs:?}"
+            );
+        }
+        // Deep paths are cut short in a log line.
+        let deep = format!("{}\"x\"{}", "[".repeat(100), "]".repeat(100));
+        let b = RequestBody::parse(deep.as_bytes()).unwrap();
+        assert_eq!(b.location(&b.slots[0]), format!("{}...", "[0]".repeat(16)));
     }
 
     #[test]

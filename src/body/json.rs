@@ -1,17 +1,20 @@
 //! A strict, span-preserving JSON scanner that borrows from its input.
 //!
-//! It validates a JSON document in one pass and lists every scalar ("leaf") with its path and
-//! byte span. Edits are spliced into the original bytes, so every byte the filter did not mean
-//! to change (key order, whitespace, number formatting, unknown fields) reaches the upstream
-//! exactly as the client sent it, and a body is never re-serialised whole.
+//! It validates a JSON document in one pass and lists every scalar ("leaf") with its place in
+//! the document and its byte span. Edits are spliced into the original bytes, so every byte the
+//! filter did not mean to change (key order, whitespace, number formatting, unknown fields)
+//! reaches the upstream exactly as the client sent it, and a body is never re-serialised whole.
 //!
-//! Nothing is allocated per value: the paths of all leaves live in one arena of segments
-//! (keys borrowed from the input unless they contain escapes), and a string leaf keeps its raw
-//! bytes between the quotes, decoded only on demand ([`JsonStr::text`]; borrowed when it has
-//! no escapes). Its decoded length is known without decoding.
+//! Memory is linear in the number of values, whatever their depth: a leaf stores its parent
+//! container and its own step (an array index or a key), and a container stores the same
+//! (parent links, never a copied path). A leaf is 20 bytes and a container 16 in Wasm, keys are
+//! spans of the input (8 bytes each), and string values are spans decoded on demand
+//! ([`Document::str`], [`JsonStr::text`]: borrowed when they have no escapes). Paths are
+//! walked when asked for ([`Path`]); matching a pattern costs at most its length.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// One step of a path: an object key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +29,6 @@ pub enum Seg<'a> {
 pub struct JsonStr<'a> {
     raw: &'a str,
     escaped: bool,
-    len: usize,
 }
 
 impl<'a> JsonStr<'a> {
@@ -40,13 +42,23 @@ impl<'a> JsonStr<'a> {
         self.escaped
     }
 
-    /// Length of the decoded text in bytes.
+    /// Length of the decoded text in bytes (counted without decoding).
     pub fn len(&self) -> usize {
-        self.len
+        if !self.escaped {
+            return self.raw.len();
+        }
+        let mut n = 0;
+        unescape_with(self.raw, |p| {
+            n += match p {
+                Piece::Run(s) => s.len(),
+                Piece::Char(c) => c.len_utf8(),
+            }
+        });
+        n
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.raw.is_empty()
     }
 
     /// The decoded text without a copy, when the string has no escapes.
@@ -69,7 +81,7 @@ impl<'a> JsonStr<'a> {
 
     #[inline(never)]
     fn decode(&self) -> String {
-        let mut out = String::with_capacity(self.len);
+        let mut out = String::with_capacity(self.raw.len());
         unescape(self.raw, &mut out);
         out
     }
@@ -77,7 +89,8 @@ impl<'a> JsonStr<'a> {
     /// Whether the decoded text equals `s` (without decoding when there are no escapes).
     pub fn eq_str(&self, s: &str) -> bool {
         if self.escaped {
-            self.len == s.len() && self.text() == s
+            // Escapes only shrink: a raw text shorter than `s` cannot decode to it.
+            self.raw.len() >= s.len() && self.text() == s
         } else {
             self.raw == s
         }
@@ -103,38 +116,84 @@ impl<'a> LeafValue<'a> {
     }
 }
 
+/// No parent (a root scalar, or the root container).
+const NONE: u32 = u32::MAX;
+/// The flag on [`Key::len`] saying the key has escapes.
+const ESCAPED: u32 = 1 << 31;
+/// Documents this long or longer are refused (positions are stored in 31 bits).
+const MAX_LEN: usize = 1 << 31;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Str,
+    StrEscaped,
+    Num,
+    True,
+    False,
+    Null,
+}
+
+/// One scalar of a document: its span, and its place (parent container and step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leaf<'a> {
-    /// Range of this leaf's path in the document's segment arena (see [`Document::path`]).
-    path: (usize, usize),
     /// Byte span of the value in the document (strings include their quotes).
     pub start: usize,
     pub end: usize,
-    pub value: LeafValue<'a>,
+    /// The container holding this leaf ([`NONE`] for a root scalar).
+    parent: u32,
+    /// Index in the parent array, or the parent object's key (index in the key table).
+    seg: u32,
+    depth: u16,
+    kind: Kind,
+    _doc: PhantomData<&'a str>,
 }
 
-impl<'a> Leaf<'a> {
-    /// The string value, if this leaf is a string.
-    pub fn str(&self) -> Option<JsonStr<'a>> {
-        match self.value {
-            LeafValue::Str(s) => Some(s),
+impl Leaf<'_> {
+    pub fn is_str(&self) -> bool {
+        matches!(self.kind, Kind::Str | Kind::StrEscaped)
+    }
+
+    pub fn is_num(&self) -> bool {
+        self.kind == Kind::Num
+    }
+
+    /// The boolean, if this leaf is `true` or `false`.
+    pub fn bool(&self) -> Option<bool> {
+        match self.kind {
+            Kind::True => Some(true),
+            Kind::False => Some(false),
             _ => None,
         }
     }
 
-    /// The decoded string value (borrowed when it has no escapes), if this leaf is a string.
-    pub fn as_str(&self) -> Option<Cow<'a, str>> {
-        self.value.text()
-    }
-
-    pub fn is_str(&self) -> bool {
-        matches!(self.value, LeafValue::Str(_))
+    pub fn is_null(&self) -> bool {
+        self.kind == Kind::Null
     }
 
     /// Depth of the leaf (length of its path).
     pub fn depth(&self) -> usize {
-        self.path.1
+        usize::from(self.depth)
     }
+}
+
+/// A container (object or array) that has members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Node {
+    parent: u32,
+    seg: u32,
+    /// The step at depth 0 of this container's path (its own step when it is at depth 1).
+    top: u32,
+    depth: u16,
+    object: bool,
+}
+
+/// An object key: a span of the input, between the quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    start: u32,
+    /// Raw length, with [`ESCAPED`] set when the key has escapes.
+    len: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,36 +210,200 @@ pub struct Document<'a> {
     pub root_start: usize,
     /// Every leaf, in document order.
     pub leaves: Vec<Leaf<'a>>,
-    /// The paths of all leaves, one after another.
-    segs: Vec<Seg<'a>>,
+    /// Containers with members; the root container (if any) is the first.
+    nodes: Vec<Node>,
+    keys: Vec<Key>,
+    text: &'a str,
 }
 
 impl<'a> Document<'a> {
-    /// The path of a leaf of this document (empty for a leaf of another document).
-    pub fn path(&self, l: &Leaf<'a>) -> &[Seg<'a>] {
-        self.segs
-            .get(l.path.0..l.path.0.saturating_add(l.path.1))
-            .unwrap_or(&[])
+    /// The path of a leaf of this document (for a leaf of another document: empty when its
+    /// parent does not fit this one, else meaningless; never a panic).
+    pub fn path(&self, l: &Leaf<'a>) -> Path<'_, 'a> {
+        let valid = l.parent == NONE && l.depth == 0
+            || self
+                .nodes
+                .get(l.parent as usize)
+                .is_some_and(|n| n.depth.checked_add(1) == Some(l.depth));
+        Path {
+            doc: self,
+            parent: l.parent,
+            seg: l.seg,
+            depth: if valid { l.depth } else { 0 },
+        }
+    }
+
+    /// The leaf's value (a string as a span, decoded on demand).
+    pub fn value(&self, l: &Leaf<'a>) -> LeafValue<'a> {
+        match l.kind {
+            Kind::Str | Kind::StrEscaped => match self.raw_str(l) {
+                Some(s) => LeafValue::Str(s),
+                None => LeafValue::Null,
+            },
+            Kind::Num => LeafValue::Num,
+            Kind::True => LeafValue::Bool(true),
+            Kind::False => LeafValue::Bool(false),
+            Kind::Null => LeafValue::Null,
+        }
+    }
+
+    /// The string value, if this leaf is a string.
+    pub fn str(&self, l: &Leaf<'a>) -> Option<JsonStr<'a>> {
+        if l.is_str() {
+            self.raw_str(l)
+        } else {
+            None
+        }
+    }
+
+    /// The decoded string value (borrowed when it has no escapes), if this leaf is a string.
+    pub fn text(&self, l: &Leaf<'a>) -> Option<Cow<'a, str>> {
+        self.str(l).map(|s| s.text())
+    }
+
+    fn raw_str(&self, l: &Leaf<'a>) -> Option<JsonStr<'a>> {
+        let raw = self
+            .text
+            .get(l.start.checked_add(1)?..l.end.checked_sub(1)?)?;
+        Some(JsonStr {
+            raw,
+            escaped: l.kind == Kind::StrEscaped,
+        })
     }
 
     /// The first leaf whose path matches `pattern`.
     pub fn find(&self, pattern: &[P<'_>]) -> Option<&Leaf<'a>> {
         self.leaves
             .iter()
-            .find(|l| l.path.1 == pattern.len() && path_is(self.path(l), pattern))
+            .find(|l| l.depth() == pattern.len() && path_is(self.path(l), pattern))
     }
 
     /// The first number leaf at `pattern`, as an unsigned integer.
     pub fn u64_at(&self, bytes: &[u8], pattern: &[P<'_>]) -> Option<u64> {
-        let l = self.leaves.iter().find(|l| {
-            l.value == LeafValue::Num && l.path.1 == pattern.len() && path_is(self.path(l), pattern)
-        })?;
+        let l = self
+            .leaves
+            .iter()
+            .find(|l| l.is_num() && l.depth() == pattern.len() && path_is(self.path(l), pattern))?;
         num_u64(bytes, l)
+    }
+
+    fn key(&self, k: u32) -> Option<JsonStr<'a>> {
+        let k = self.keys.get(k as usize)?;
+        let start = k.start as usize;
+        let raw = self.text.get(start..start + (k.len & !ESCAPED) as usize)?;
+        Some(JsonStr {
+            raw,
+            escaped: k.len & ESCAPED != 0,
+        })
+    }
+
+    fn node(&self, n: u32) -> Option<&Node> {
+        self.nodes.get(n as usize)
+    }
+
+    /// A step as a [`Seg`]: `object` says whether `seg` is a key or an index.
+    fn seg(&self, object: bool, seg: u32) -> Seg<'a> {
+        if object {
+            Seg::Key(self.key(seg).map(|k| k.text()).unwrap_or_default())
+        } else {
+            Seg::Index(seg as usize)
+        }
+    }
+
+    fn step_is(&self, object: bool, seg: u32, p: &P<'_>) -> bool {
+        match p {
+            P::I => !object,
+            P::K(want) => object && self.key(seg).is_some_and(|k| k.eq_str(want)),
+        }
+    }
+}
+
+/// The path of a leaf: walked up through parent links when asked, never stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<'d, 'a> {
+    doc: &'d Document<'a>,
+    parent: u32,
+    seg: u32,
+    depth: u16,
+}
+
+impl<'a> Path<'_, 'a> {
+    pub fn len(&self) -> usize {
+        usize::from(self.depth)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.depth == 0
+    }
+
+    /// The `n`th step from the root as (whether it is a key, its key or index): the first and
+    /// the last cost one look-up, any other a walk up from the leaf.
+    fn step(&self, n: usize) -> Option<(bool, u32)> {
+        let len = self.len();
+        if n >= len {
+            return None;
+        }
+        let doc = self.doc;
+        let root_object = doc.nodes.first()?.object;
+        if n == 0 {
+            let top = if len == 1 {
+                self.seg
+            } else {
+                doc.node(self.parent)?.top
+            };
+            return Some((root_object, top));
+        }
+        let (mut parent, mut seg) = (self.parent, self.seg);
+        for _ in n + 1..len {
+            let node = doc.node(parent)?;
+            (parent, seg) = (node.parent, node.seg);
+        }
+        Some((doc.node(parent)?.object, seg))
+    }
+
+    /// The `n`th step from the root.
+    pub fn get(&self, n: usize) -> Option<Seg<'a>> {
+        self.step(n).map(|(o, s)| self.doc.seg(o, s))
+    }
+
+    pub fn first(&self) -> Option<Seg<'a>> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<Seg<'a>> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    /// Whether the `n`th step is the key `k` (no decoding unless the key has escapes).
+    pub fn key_is(&self, n: usize, k: &str) -> bool {
+        self.step(n)
+            .is_some_and(|(o, s)| self.doc.step_is(o, s, &P::K(k)))
+    }
+
+    /// Every step, from the root (one walk up).
+    pub fn to_vec(&self) -> Vec<Seg<'a>> {
+        let doc = self.doc;
+        let mut steps = Vec::with_capacity(self.len());
+        let (mut parent, mut seg) = (self.parent, self.seg);
+        for _ in 0..self.len() {
+            let Some(node) = doc.node(parent) else { break };
+            steps.push(doc.seg(node.object, seg));
+            (parent, seg) = (node.parent, node.seg);
+        }
+        steps.reverse();
+        steps
+    }
+
+    pub fn iter(&self) -> std::vec::IntoIter<Seg<'a>> {
+        self.to_vec().into_iter()
     }
 }
 
 /// A number leaf's text parsed as an unsigned integer (`None` for fractions, negatives...).
 pub fn num_u64(bytes: &[u8], l: &Leaf<'_>) -> Option<u64> {
+    if !l.is_num() {
+        return None;
+    }
     std::str::from_utf8(bytes.get(l.start..l.end)?)
         .ok()?
         .parse()
@@ -193,14 +416,27 @@ pub struct JsonError {
     pub reason: &'static str,
 }
 
+impl JsonError {
+    /// Whether the document is well-formed but repeats a key in one object.
+    pub fn is_duplicate_key(&self) -> bool {
+        self.reason == DUPLICATE_KEY
+    }
+}
+
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at byte {}", self.reason, self.offset)
     }
 }
 
-/// Nesting deeper than this is refused (an explicit stack, so no recursion limit to hit, but
-/// an attacker-controlled depth still costs memory).
+/// The reason of [`scan_request`]'s error for a key repeated in one object.
+pub const DUPLICATE_KEY: &str = "duplicate key in an object";
+
+/// Nesting deeper than this is refused. Memory no longer depends on depth (parent links), but
+/// the depth bounds the scanner's stack of open containers and a path walk. 128 is
+/// serde_json's default recursion limit (the parser of many Rust servers); LLM API bodies
+/// nest far less (an Anthropic tool result's text sits at depth 6, a tool's JSON schema
+/// rarely passes 30).
 pub const MAX_DEPTH: usize = 128;
 
 /// The first index at or after `i` whose byte ends the plain run of a string (a `"`, a `\\`
@@ -236,6 +472,20 @@ fn hex4_at(b: &[u8], i: usize) -> Option<u32> {
 /// surrogate decodes to U+FFFD, as in the scan; anything malformed (impossible for a
 /// validated body) also becomes U+FFFD rather than a panic.
 fn unescape(raw: &str, out: &mut String) {
+    unescape_with(raw, |p| match p {
+        Piece::Run(s) => out.push_str(s),
+        Piece::Char(c) => out.push(c),
+    });
+}
+
+/// A piece of decoded text: a run of plain text, or the character of an escape.
+enum Piece<'s> {
+    Run(&'s str),
+    Char(char),
+}
+
+/// [`unescape`] into a sink of pieces.
+fn unescape_with<'s>(raw: &'s str, mut sink: impl FnMut(Piece<'s>)) {
     let b = raw.as_bytes();
     let mut run = 0;
     let mut i = 0;
@@ -250,7 +500,7 @@ fn unescape(raw: &str, out: &mut String) {
                 continue;
             }
         }
-        out.push_str(raw.get(run..i).unwrap_or_default());
+        sink(Piece::Run(raw.get(run..i).unwrap_or_default()));
         let e = b.get(i + 1).copied();
         i += 2;
         let ch = match e {
@@ -282,13 +532,13 @@ fn unescape(raw: &str, out: &mut String) {
             },
             _ => '\u{FFFD}',
         };
-        out.push(ch);
+        sink(Piece::Char(ch));
         // A malformed tail (not produced by the scanner) must not leave `run` off a char
         // boundary: `get` then yields nothing rather than panicking.
         i = i.min(b.len());
         run = i;
     }
-    out.push_str(raw.get(run..).unwrap_or_default());
+    sink(Piece::Run(raw.get(run..).unwrap_or_default()));
 }
 
 struct Scanner<'a> {
@@ -386,8 +636,6 @@ impl<'a> Scanner<'a> {
         self.i += 1; // opening quote
         let start = self.i;
         let mut escaped = false;
-        // Raw bytes of the escapes minus the bytes they decode to.
-        let mut shrink = 0usize;
         loop {
             // Skip eight plain bytes at a time, then go byte by byte up to the next escape.
             self.i = skip_plain(self.b, self.i);
@@ -410,18 +658,12 @@ impl<'a> Scanner<'a> {
                             return Err(self.err("invalid UTF-8 in string"));
                         };
                         self.i += 1;
-                        return Ok(JsonStr {
-                            raw,
-                            escaped,
-                            len: raw.len().saturating_sub(shrink),
-                        });
+                        return Ok(JsonStr { raw, escaped });
                     }
                     b'\\' => {
                         escaped = true;
-                        let at = self.i;
                         self.i += 1;
-                        let n = self.escape()?;
-                        shrink += (self.i - at).saturating_sub(n);
+                        self.escape()?;
                         break;
                     }
                     0..=0x1f => return Err(self.err("control character in string")),
@@ -432,11 +674,16 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object member's key and the `:` after it (cursor on the key's opening quote).
-    fn member_key(&mut self) -> Result<Cow<'a, str>, JsonError> {
+    fn member_key(&mut self) -> Result<Key, JsonError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected object key"));
         }
-        let k = self.string()?.text();
+        let start = self.i + 1;
+        let k = self.string()?;
+        let k = Key {
+            start: start as u32,
+            len: k.raw.len() as u32 | if k.escaped { ESCAPED } else { 0 },
+        };
         self.ws();
         if self.peek() != Some(b':') {
             return Err(self.err("expected ':'"));
@@ -482,34 +729,72 @@ impl<'a> Scanner<'a> {
 }
 
 /// Scans a whole document. Trailing non-whitespace, bad syntax, invalid UTF-8 inside strings
-/// and nesting beyond [`MAX_DEPTH`] are errors.
+/// and nesting beyond [`MAX_DEPTH`] are errors. A key repeated in one object is allowed (see
+/// [`scan_request`]).
 pub fn scan(bytes: &[u8]) -> Result<Document<'_>, JsonError> {
     // Outside strings only ASCII is valid JSON, so a body that is not UTF-8 is never a valid
     // document: one check up front (std's, word at a time) spares a check per string, and
     // the rare invalid body is scanned string by string for the exact error.
     match std::str::from_utf8(bytes) {
-        Ok(text) => scan_with(bytes, Some(text)),
-        Err(_) => scan_with(bytes, None),
+        Ok(text) => scan_with(bytes, Some(text), false),
+        Err(_) => scan_with(bytes, None, false),
     }
 }
 
 /// [`scan`] of text already known to be UTF-8.
 pub fn scan_str(text: &str) -> Result<Document<'_>, JsonError> {
-    scan_with(text.as_bytes(), Some(text))
+    scan_with(text.as_bytes(), Some(text), false)
 }
 
-fn scan_with<'a>(bytes: &'a [u8], text: Option<&'a str>) -> Result<Document<'a>, JsonError> {
+/// [`scan`] that also refuses a key repeated in any object of the document ([`DUPLICATE_KEY`],
+/// at the second occurrence): parsers disagree on which copy counts (Python's and Go's take
+/// the last, a first-match lookup the first), so a request must not have one. Keys are
+/// compared decoded (`"a"` and `"\u0061"` are the same key).
+pub fn scan_request(bytes: &[u8]) -> Result<Document<'_>, JsonError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => scan_with(bytes, Some(text), true),
+        Err(_) => scan_with(bytes, None, true),
+    }
+}
+
+/// An open container while scanning.
+struct Open {
+    node: u32,
+    object: bool,
+    /// The current member: an index, or a key (index in the key table).
+    seg: u32,
+    /// Where this object's keys start in the stack of open objects' keys.
+    keys_from: usize,
+}
+
+fn scan_with<'a>(
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+    unique_keys: bool,
+) -> Result<Document<'a>, JsonError> {
     let mut s = Scanner {
         b: bytes,
         text,
         i: 0,
     };
-    // Sized for a typical chat chunk or small request, so those never reallocate.
-    let mut leaves: Vec<Leaf<'_>> = Vec::with_capacity(16);
-    let mut segs: Vec<Seg<'_>> = Vec::with_capacity(64);
-    // The path of the current value; its last step also says what the innermost open
-    // container is (a key: an object; an index: an array, at that element).
-    let mut path: Vec<Seg<'_>> = Vec::with_capacity(8);
+    if bytes.len() >= MAX_LEN {
+        return Err(s.err("document too large"));
+    }
+    // Sized for a typical chat chunk or small request, so those never reallocate; a large
+    // document is counted first, so its vectors are allocated once and never grown by
+    // doubling (a grown vector briefly holds its old and new blocks: 1.5 times the need).
+    let (n_leaves, n_nodes, n_keys) = if bytes.len() > PRESIZE_FROM {
+        bounds(bytes)
+    } else {
+        (16, 8, 16)
+    };
+    let mut leaves: Vec<Leaf<'_>> = Vec::with_capacity(n_leaves);
+    let mut nodes: Vec<Node> = Vec::with_capacity(n_nodes);
+    let mut keys: Vec<Key> = Vec::with_capacity(n_keys);
+    // The containers around the cursor, innermost last.
+    let mut open: Vec<Open> = Vec::with_capacity(8);
+    // The keys of the open objects so far (duplicate check), innermost object's last.
+    let mut open_keys: Vec<u32> = Vec::new();
     s.ws();
     let root_start = s.i;
     let root = match s.peek() {
@@ -519,110 +804,267 @@ fn scan_with<'a>(bytes: &'a [u8], text: Option<&'a str>) -> Result<Document<'a>,
         None => return Err(s.err("empty document")),
     };
 
-    // State machine: `value` parses one value at the cursor; containers push path steps.
+    // State machine: `value` parses one value at the cursor; containers push onto `open`.
     'value: loop {
         s.ws();
         let start = s.i;
         let c = s.peek().ok_or_else(|| s.err("unexpected end of input"))?;
-        let value = match c {
+        // Where this value is: its container and step.
+        let (parent, seg) = open.last().map_or((NONE, NONE), |o| (o.node, o.seg));
+        let depth = open.len() as u16;
+        let kind = match c {
             b'{' | b'[' => {
-                if path.len() >= MAX_DEPTH {
+                if open.len() >= MAX_DEPTH {
                     return Err(s.err("nesting too deep"));
                 }
                 s.i += 1;
                 s.ws();
-                if c == b'{' {
-                    if s.peek() == Some(b'}') {
-                        s.i += 1;
-                        None
-                    } else {
-                        path.push(Seg::Key(s.member_key()?));
-                        continue 'value;
-                    }
-                } else if s.peek() == Some(b']') {
+                let object = c == b'{';
+                if s.peek() == Some(if object { b'}' } else { b']' }) {
+                    // Empty: no member, so no node.
                     s.i += 1;
                     None
                 } else {
-                    path.push(Seg::Index(0));
+                    let top = match depth {
+                        0 => NONE,
+                        1 => seg,
+                        _ => nodes.get(parent as usize).map_or(NONE, |n| n.top),
+                    };
+                    let node = nodes.len() as u32;
+                    nodes.push(Node {
+                        parent,
+                        seg,
+                        top,
+                        depth,
+                        object,
+                    });
+                    let mut o = Open {
+                        node,
+                        object,
+                        seg: 0,
+                        keys_from: open_keys.len(),
+                    };
+                    if object {
+                        o.seg = keys.len() as u32;
+                        keys.push(s.member_key()?);
+                        if unique_keys {
+                            open_keys.push(o.seg);
+                        }
+                    }
+                    open.push(o);
                     continue 'value;
                 }
             }
-            b'"' => Some(LeafValue::Str(s.string()?)),
+            b'"' => Some(if s.string()?.escaped {
+                Kind::StrEscaped
+            } else {
+                Kind::Str
+            }),
             b't' => {
                 s.expect_lit(b"true")?;
-                Some(LeafValue::Bool(true))
+                Some(Kind::True)
             }
             b'f' => {
                 s.expect_lit(b"false")?;
-                Some(LeafValue::Bool(false))
+                Some(Kind::False)
             }
             b'n' => {
                 s.expect_lit(b"null")?;
-                Some(LeafValue::Null)
+                Some(Kind::Null)
             }
             b'-' | b'0'..=b'9' => {
                 s.number()?;
-                Some(LeafValue::Num)
+                Some(Kind::Num)
             }
             _ => return Err(s.err("unexpected character")),
         };
-        if let Some(value) = value {
-            let from = segs.len();
-            // Borrowed keys and indexes copy without allocating; only escaped keys allocate.
-            segs.extend(path.iter().cloned());
+        if let Some(kind) = kind {
             leaves.push(Leaf {
-                path: (from, path.len()),
                 start,
                 end: s.i,
-                value,
+                parent,
+                seg,
+                depth,
+                kind,
+                _doc: PhantomData,
             });
         }
         // After a value: close containers or move to the next member.
         loop {
             s.ws();
-            match path.last_mut() {
-                None => {
-                    if s.i != bytes.len() {
-                        return Err(s.err("trailing characters after document"));
-                    }
-                    return Ok(Document {
-                        root,
-                        root_start,
-                        leaves,
-                        segs,
-                    });
+            let Some(o) = open.last_mut() else {
+                if s.i != bytes.len() {
+                    return Err(s.err("trailing characters after document"));
                 }
-                Some(Seg::Key(_)) => match s.peek() {
-                    Some(b',') => {
-                        s.i += 1;
-                        s.ws();
-                        let k = s.member_key()?;
-                        if let Some(last) = path.last_mut() {
-                            *last = Seg::Key(k);
+                let text = match text {
+                    Some(t) => t,
+                    // Unreachable for a valid document (strings are checked, the rest is ASCII).
+                    None => std::str::from_utf8(bytes).map_err(|_| s.err("invalid UTF-8"))?,
+                };
+                return Ok(Document {
+                    root,
+                    root_start,
+                    leaves,
+                    nodes,
+                    keys,
+                    text,
+                });
+            };
+            match (o.object, s.peek()) {
+                (true, Some(b',')) => {
+                    s.i += 1;
+                    s.ws();
+                    o.seg = keys.len() as u32;
+                    keys.push(s.member_key()?);
+                    if unique_keys {
+                        open_keys.push(o.seg);
+                    }
+                    continue 'value;
+                }
+                (false, Some(b',')) => {
+                    s.i += 1;
+                    o.seg += 1;
+                    continue 'value;
+                }
+                (true, Some(b'}')) => {
+                    if unique_keys {
+                        let members = open_keys.get(o.keys_from..).unwrap_or_default();
+                        if let Some(at) = repeated_key(bytes, &keys, members) {
+                            s.i = at;
+                            return Err(s.err(DUPLICATE_KEY));
                         }
-                        continue 'value;
+                        open_keys.truncate(o.keys_from);
                     }
-                    Some(b'}') => {
-                        s.i += 1;
-                        path.pop();
-                    }
-                    _ => return Err(s.err("expected ',' or '}'")),
-                },
-                Some(Seg::Index(n)) => match s.peek() {
-                    Some(b',') => {
-                        s.i += 1;
-                        *n += 1;
-                        continue 'value;
-                    }
-                    Some(b']') => {
-                        s.i += 1;
-                        path.pop();
-                    }
-                    _ => return Err(s.err("expected ',' or ']'")),
-                },
+                    s.i += 1;
+                    open.pop();
+                }
+                (false, Some(b']')) => {
+                    s.i += 1;
+                    open.pop();
+                }
+                (true, _) => return Err(s.err("expected ',' or '}'")),
+                (false, _) => return Err(s.err("expected ',' or ']'")),
             }
         }
     }
+}
+
+/// Documents larger than this have their vectors sized by [`bounds`] first.
+const PRESIZE_FROM: usize = 64 * 1024;
+
+/// Upper bounds of the leaves, containers and keys of a document: one pass over the bytes
+/// outside strings (strings are skipped a word at a time). Leaves are at most the strings that
+/// are not keys (one colon each) plus the number and literal tokens; containers, the brackets
+/// not closed at once. Nesting past [`MAX_DEPTH`] gives small bounds: the scan will refuse it.
+fn bounds(b: &[u8]) -> (usize, usize, usize) {
+    let (mut strings, mut tokens, mut colons, mut containers) = (0usize, 0usize, 0usize, 0usize);
+    let mut depth = 0usize;
+    // The last byte outside strings that is not whitespace.
+    let mut prev = b' ';
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        i += 1;
+        match c {
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
+            b'"' => {
+                strings += 1;
+                loop {
+                    i = skip_plain(b, i);
+                    match b.get(i) {
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\\') => i += 2,
+                        Some(_) => i += 1,
+                        None => break,
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return (16, 8, 16);
+                }
+                containers += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if matches!(prev, b'[' | b'{') {
+                    containers = containers.saturating_sub(1);
+                }
+            }
+            b':' => colons += 1,
+            b',' => {}
+            _ if !(prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b'+' | b'-')) => {
+                tokens += 1
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    (strings.saturating_sub(colons) + tokens, containers, colons)
+}
+
+/// The raw text of a key, and its decoded text when it has escapes.
+fn key_text<'b>(bytes: &'b [u8], k: &Key) -> Cow<'b, str> {
+    let start = k.start as usize;
+    let raw = bytes
+        .get(start..start + (k.len & !ESCAPED) as usize)
+        .and_then(|r| std::str::from_utf8(r).ok())
+        .unwrap_or_default();
+    if k.len & ESCAPED == 0 {
+        Cow::Borrowed(raw)
+    } else {
+        let mut out = String::with_capacity(raw.len());
+        unescape(raw, &mut out);
+        Cow::Owned(out)
+    }
+}
+
+/// The offset of the opening quote of a key that repeats an earlier key of the same object.
+/// Small objects are compared pairwise; larger ones sort hashes of their decoded keys and
+/// compare the texts of equal hashes (a collision cannot refuse distinct keys).
+fn repeated_key(bytes: &[u8], keys: &[Key], members: &[u32]) -> Option<usize> {
+    let key = |m: &u32| keys.get(*m as usize);
+    let quote = |k: &Key| (k.start as usize).saturating_sub(1);
+    if members.len() <= 8 {
+        for (n, a) in members.iter().enumerate().skip(1) {
+            let ka = key(a)?;
+            let ta = key_text(bytes, ka);
+            for b in members.get(..n).unwrap_or_default() {
+                if key(b).is_some_and(|kb| key_text(bytes, kb) == ta) {
+                    return Some(quote(ka));
+                }
+            }
+        }
+        return None;
+    }
+    let mut hashed: Vec<(u64, u32)> = members
+        .iter()
+        .filter_map(|m| Some((fnv1a(key_text(bytes, key(m)?).as_bytes()), *m)))
+        .collect();
+    hashed.sort_unstable();
+    let mut found: Option<usize> = None;
+    for w in hashed.windows(2) {
+        if let [(ha, a), (hb, b)] = w {
+            if ha == hb {
+                if let (Some(ka), Some(kb)) = (key(a), key(b)) {
+                    if key_text(bytes, ka) == key_text(bytes, kb) {
+                        let at = quote(ka).max(quote(kb));
+                        found = Some(found.map_or(at, |f| f.min(at)));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// JSON-encodes a string value (with quotes).
@@ -705,7 +1147,28 @@ pub enum P<'a> {
     I,
 }
 
-pub fn path_is(path: &[Seg<'_>], pattern: &[P<'_>]) -> bool {
+/// Whether a leaf's path matches `pattern` (a walk up from the leaf, at most the pattern's
+/// length; keys are compared without decoding unless they have escapes).
+pub fn path_is(path: Path<'_, '_>, pattern: &[P<'_>]) -> bool {
+    if path.len() != pattern.len() {
+        return false;
+    }
+    let doc = path.doc;
+    let (mut parent, mut seg) = (path.parent, path.seg);
+    for p in pattern.iter().rev() {
+        let Some(node) = doc.node(parent) else {
+            return false;
+        };
+        if !doc.step_is(node.object, seg, p) {
+            return false;
+        }
+        (parent, seg) = (node.parent, node.seg);
+    }
+    true
+}
+
+/// [`path_is`] for a path already collected into steps ([`Path::to_vec`]).
+pub fn segs_are(path: &[Seg<'_>], pattern: &[P<'_>]) -> bool {
     path.len() == pattern.len()
         && path.iter().zip(pattern).all(|(s, p)| match (s, p) {
             (Seg::Key(k), P::K(want)) => k == want,
@@ -714,29 +1177,41 @@ pub fn path_is(path: &[Seg<'_>], pattern: &[P<'_>]) -> bool {
         })
 }
 
-/// Index at position `n` of a path, if that step is an array index.
-pub fn index_at(path: &[Seg<'_>], n: usize) -> Option<usize> {
+/// [`index_at`] for a path already collected into steps.
+pub fn seg_index(path: &[Seg<'_>], n: usize) -> Option<usize> {
     match path.get(n) {
         Some(Seg::Index(i)) => Some(*i),
         _ => None,
     }
 }
 
-/// Renders a path as `messages[2].content[0].text` for logs (no values, only structure).
-pub fn render_path(path: &[Seg<'_>]) -> String {
+/// Index at position `n` of a path, if that step is an array index.
+pub fn index_at(path: Path<'_, '_>, n: usize) -> Option<usize> {
+    match path.step(n) {
+        Some((false, i)) => Some(i as usize),
+        _ => None,
+    }
+}
+
+/// At most this many steps of a path are rendered for a log line.
+const RENDER_STEPS: usize = 16;
+
+/// Renders a path as `messages[2].content[0].text` for logs: structure only, never a value.
+/// Keys come from the client, so only those `schema_key` knows (names of the API's own fields)
+/// are written; any other key is written `<key>` (an email used as a key never reaches a log).
+pub fn render_path(path: Path<'_, '_>, schema_key: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
-    for seg in path {
+    for (n, seg) in path.iter().enumerate() {
+        if n == RENDER_STEPS {
+            out.push_str("...");
+            break;
+        }
         match seg {
             Seg::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                // Keys come from the client: keep them short and printable in logs.
-                out.extend(
-                    k.chars()
-                        .take(32)
-                        .map(|c| if c.is_ascii_graphic() { c } else { '?' }),
-                );
+                out.push_str(if schema_key(&k) { &k } else { "<key>" });
             }
             Seg::Index(i) => out.push_str(&format!("[{i}]")),
         }
@@ -1161,7 +1636,7 @@ mod tests {
                 assert!(!enc[1..enc.len() - 1].bytes().any(|b| b < 0x20), "{enc:?}");
                 let doc = format!("[{enc}]");
                 let d = scan(doc.as_bytes()).unwrap();
-                assert_eq!(d.leaves[0].as_str().as_deref(), Some(s.as_str()), "{enc:?}");
+                assert_eq!(d.text(&d.leaves[0]).as_deref(), Some(s.as_str()), "{enc:?}");
                 // serde_json reads it back the same (the upstream's parser, not only ours).
                 let v: Vec<String> = serde_json::from_str(&doc).unwrap();
                 assert_eq!(v[0], s);
@@ -1189,7 +1664,7 @@ mod tests {
                     "\\n" => {
                         let d = scan(doc.as_bytes()).unwrap();
                         assert_eq!(
-                            d.leaves[0].as_str().as_deref(),
+                            d.text(&d.leaves[0]).as_deref(),
                             Some(format!("{pre}\n{post}").as_str())
                         );
                     }
@@ -1218,13 +1693,10 @@ mod tests {
             .leaves
             .iter()
             .map(|l| {
-                let b = match l.value {
-                    LeafValue::Bool(b) => Some(b),
-                    _ => None,
-                };
+                let b = l.bool();
                 (
-                    render_path(d.path(l)),
-                    l.as_str().map(|s| s.into_owned()),
+                    render_path(d.path(l), |_| true),
+                    d.text(l).map(|s| s.into_owned()),
                     b,
                 )
             })
@@ -1239,9 +1711,9 @@ mod tests {
                 ("d".to_string(), None, None),
             ]
         );
-        assert_eq!(d.leaves[0].value, LeafValue::Num);
-        assert_eq!(d.leaves[3].value, LeafValue::Null);
-        let x = d.leaves[1].str().unwrap();
+        assert_eq!(d.value(&d.leaves[0]), LeafValue::Num);
+        assert_eq!(d.value(&d.leaves[3]), LeafValue::Null);
+        let x = d.str(&d.leaves[1]).unwrap();
         assert_eq!(
             (x.raw(), x.has_escapes(), x.len(), x.as_plain()),
             ("x\\ny", true, 3, None)
@@ -1254,8 +1726,8 @@ mod tests {
     #[test]
     fn decodes_escapes_and_surrogates() {
         let d = scan(br#"["\u00e9\ud83d\ude00\"\\\/\b\f\r\t", "\ud800x"]"#).unwrap();
-        assert_eq!(d.leaves[0].as_str().unwrap(), "é😀\"\\/\u{8}\u{c}\r\t");
-        assert_eq!(d.leaves[1].as_str().unwrap(), "\u{FFFD}x");
+        assert_eq!(d.text(&d.leaves[0]).unwrap(), "é😀\"\\/\u{8}\u{c}\r\t");
+        assert_eq!(d.text(&d.leaves[1]).unwrap(), "\u{FFFD}x");
     }
 
     #[test]
@@ -1301,6 +1773,112 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_linear_in_the_values_whatever_their_depth() {
+        // Issue 12: each leaf copied its whole path, so 900 KB of 127-deep arrays took 1.5 GiB.
+        // Now a leaf stores its parent: the peak heap of a scan is a small multiple of the body
+        // (a 2-byte leaf `1,` costs one 32-byte Leaf natively, 20 in Wasm, plus the growth of
+        // the vector) at any depth.
+        #[cfg(target_pointer_width = "32")]
+        assert_eq!(
+            (std::mem::size_of::<Leaf<'_>>(), std::mem::size_of::<Node>()),
+            (20, 16)
+        );
+        let n = 64 * 1024;
+        let fill = |open: &str, unit: &str, close: &str| {
+            let mut b = open.to_string();
+            while b.len() + unit.len() + close.len() <= n {
+                b.push_str(unit);
+            }
+            b.pop();
+            b + close
+        };
+        let d = MAX_DEPTH - 1;
+        let cases = [
+            fill(&"[".repeat(d), "1,", &"]".repeat(d)),
+            fill(&"[".repeat(d), "\"a\",", &"]".repeat(d)),
+            fill(
+                &("{\"a\":".repeat(d - 1) + "["),
+                "{\"k\":1},",
+                &("]".to_string() + &"}".repeat(d - 1)),
+            ),
+            fill("[", "[1],", "]"),
+            fill("[", "1,", "]"),
+        ];
+        for body in &cases {
+            let (doc, peak) = crate::testutil::peak_heap(|| scan_request(body.as_bytes()));
+            let doc = doc.unwrap();
+            let per_leaf = std::mem::size_of::<Leaf<'_>>() + std::mem::size_of::<Node>();
+            assert!(
+                peak <= 2 * per_leaf * doc.leaves.len() + 64 * 1024,
+                "{} leaves, peak {peak} bytes for {} bytes of {:?}...",
+                doc.leaves.len(),
+                body.len(),
+                &body[..140]
+            );
+            // Paths still read right at depth.
+            let last = doc.leaves.last().unwrap();
+            let p = doc.path(last);
+            assert_eq!(p.len(), last.depth());
+            assert_eq!(p.to_vec().len(), p.len());
+        }
+    }
+
+    #[test]
+    fn bounds_are_tight_for_plain_documents() {
+        // (leaves, containers, keys): the vectors of a large document are sized by these.
+        for (doc, want) in [
+            ("[1,2,3]", (3, 1, 0)),
+            ("[[],[],{}]", (0, 1, 0)),
+            (r#"{"a":"b","c":[true,null,-1.5e3]}"#, (4, 2, 2)),
+            (r#"["x,:[{", "\"]"]"#, (2, 1, 0)),
+        ] {
+            assert_eq!(bounds(doc.as_bytes()), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_every_object() {
+        // (document, offset of the repeated key's quote) for scan_request; scan accepts all.
+        let many: String = (0..40).map(|i| format!("\"k{i}\":{i},")).collect();
+        let cases: Vec<(String, Option<usize>)> = vec![
+            (r#"{"a":1,"b":2}"#.into(), None),
+            (r#"{"a":1,"a":2}"#.into(), Some(7)),
+            (
+                r#"{"model":"x","messages":[],"model":"y"}"#.into(),
+                Some(27),
+            ),
+            // compared decoded
+            (r#"{"a":1,"\u0061":2}"#.into(), Some(7)),
+            (r#"{"é":1,"\u00e9":2}"#.into(), Some(8)),
+            // nested objects, interleaved with their parent's keys
+            (r#"{"x":{"k":1,"k":2}}"#.into(), Some(12)),
+            (r#"{"a":1,"b":{"c":1,"a":2},"d":3}"#.into(), None),
+            (r#"{"a":1,"b":{"c":1},"a":2}"#.into(), Some(19)),
+            (r#"[{"m":1},{"m":1}]"#.into(), None),
+            (r#"{"a":{"a":{"a":1}}}"#.into(), None),
+            // a large object (hashed and sorted) with its duplicate last, and without
+            (format!("{{{many}\"k3\":0}}"), Some(1 + many.len())),
+            (format!("{{{many}\"z\":0}}"), None),
+            (
+                r#"{"messages":[{"role":"user","content":"x","role":"system"}]}"#.into(),
+                Some(42),
+            ),
+        ];
+        for (doc, want) in &cases {
+            assert!(scan(doc.as_bytes()).is_ok(), "{doc}");
+            match (scan_request(doc.as_bytes()), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(at)) => {
+                    assert!(e.is_duplicate_key(), "{doc}: {e}");
+                    assert_eq!(e.offset, *at, "{doc}");
+                    assert_eq!(doc.as_bytes()[*at], b'"');
+                }
+                (r, _) => panic!("{doc}: {r:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn agrees_with_serde_json_on_strings() {
         let cases = [
             "plain",
@@ -1313,7 +1891,7 @@ mod tests {
             let enc = encode_str(c);
             assert_eq!(serde_json::from_str::<String>(&enc).unwrap(), c);
             let d = scan(enc.as_bytes()).unwrap();
-            assert_eq!(d.leaves[0].as_str().unwrap(), c);
+            assert_eq!(d.text(&d.leaves[0]).unwrap(), c);
         }
     }
 
@@ -1366,17 +1944,17 @@ mod tests {
             .leaves
             .iter()
             .map(|l| owned::Leaf {
-                path: doc
+                path: check_path(&doc, l)
                     .path(l)
                     .iter()
                     .map(|s| match s {
                         Seg::Key(k) => owned::Seg::Key(k.to_string()),
-                        Seg::Index(i) => owned::Seg::Index(*i),
+                        Seg::Index(i) => owned::Seg::Index(i),
                     })
                     .collect(),
                 start: l.start,
                 end: l.end,
-                value: match l.value {
+                value: match doc.value(l) {
                     LeafValue::Str(s) => {
                         let t = s.text().into_owned();
                         assert_eq!(t.len(), s.len());
@@ -1397,6 +1975,39 @@ mod tests {
         Ok((doc.root, doc.root_start, leaves))
     }
 
+    /// Every view of a leaf's path agrees with its materialised steps; returns the document.
+    fn check_path<'d, 'a>(doc: &'d Document<'a>, l: &Leaf<'a>) -> &'d Document<'a> {
+        let p = doc.path(l);
+        let v = p.to_vec();
+        assert_eq!((p.len(), p.is_empty()), (v.len(), v.is_empty()));
+        for (n, seg) in v.iter().enumerate() {
+            assert_eq!(p.get(n).as_ref(), Some(seg));
+            if let Seg::Key(k) = seg {
+                assert!(p.key_is(n, k));
+            }
+        }
+        assert_eq!(p.get(v.len()), None);
+        assert_eq!(
+            (p.first(), p.last()),
+            (v.first().cloned(), v.last().cloned())
+        );
+        let pattern: Vec<P<'_>> = v
+            .iter()
+            .map(|s| match s {
+                Seg::Key(k) => P::K(k),
+                Seg::Index(_) => P::I,
+            })
+            .collect();
+        assert!(path_is(p, &pattern));
+        if let Some(P::K(_)) = pattern.last() {
+            let mut other = pattern.clone();
+            other.pop();
+            other.push(P::K("\u{0}not a key"));
+            assert!(!path_is(p, &other));
+        }
+        doc
+    }
+
     /// Same acceptance, same error (reason and offset), same leaves (paths, spans, values).
     fn same_as_owned(bytes: &[u8]) {
         let want = owned::scan(bytes).map(|d| (d.root, d.root_start, d.leaves));
@@ -1406,8 +2017,18 @@ mod tests {
             "{:?}",
             String::from_utf8_lossy(bytes)
         );
+        // The counted bounds hold (vectors of large documents are sized by them).
+        if let Ok(d) = scan(bytes) {
+            let (l, n, k) = bounds(bytes);
+            assert!(d.leaves.len() <= l && d.nodes.len() <= n && d.keys.len() <= k);
+        }
         // The string-by-string UTF-8 check agrees with the up-front one.
-        assert_eq!(scan_with(bytes, None), scan(bytes));
+        assert_eq!(scan_with(bytes, None, false), scan(bytes));
+        // The duplicate check changes nothing else: the same document, or its own error.
+        match scan_request(bytes) {
+            Err(e) if e.is_duplicate_key() => assert!(scan(bytes).is_ok()),
+            r => assert_eq!(r, scan(bytes)),
+        }
         if let Ok(t) = std::str::from_utf8(bytes) {
             assert_eq!(scan_str(t), scan(bytes));
         }
@@ -1584,13 +2205,13 @@ mod tests {
             let doc = scan(d.as_bytes()).unwrap();
             for l in &doc.leaves {
                 let mut cur = &v;
-                for s in doc.path(l) {
+                for s in doc.path(l).iter() {
                     cur = match s {
                         Seg::Key(k) => &cur[k.as_ref()],
-                        Seg::Index(i) => &cur[*i],
+                        Seg::Index(i) => &cur[i],
                     };
                 }
-                assert_eq!(cur.as_str(), l.as_str().as_deref(), "{d}");
+                assert_eq!(cur.as_str(), doc.text(l).as_deref(), "{d}");
             }
         }
     }
@@ -1599,7 +2220,7 @@ mod tests {
     fn keys_borrow_unless_escaped_and_find_helpers() {
         let doc = br#"{"usage":{"prompt_tokens":12,"out\u0070ut_tokens":3.5},"model":"m","n":-1}"#;
         let d = scan(doc).unwrap();
-        let paths: Vec<&[Seg<'_>]> = d.leaves.iter().map(|l| d.path(l)).collect();
+        let paths: Vec<Vec<Seg<'_>>> = d.leaves.iter().map(|l| d.path(l).to_vec()).collect();
         assert!(matches!(
             &paths[0][1],
             Seg::Key(Cow::Borrowed("prompt_tokens"))
@@ -1612,17 +2233,18 @@ mod tests {
         assert_eq!(d.u64_at(doc, &[P::K("usage"), P::K("output_tokens")]), None);
         assert_eq!(d.u64_at(doc, &[P::K("n")]), None);
         assert_eq!(
-            d.find(&[P::K("model")]).and_then(Leaf::as_str).as_deref(),
+            d.find(&[P::K("model")]).and_then(|l| d.text(l)).as_deref(),
             Some("m")
         );
         assert_eq!(
             d.find(&[P::K("model")])
-                .and_then(|l| l.str())
+                .and_then(|l| d.str(l))
                 .and_then(|s| s.as_plain()),
             Some("m")
         );
         // A leaf of another document has no path here rather than a wrong one or a panic.
         let other = scan(br#"[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]"#).unwrap();
-        assert_eq!(d.path(&other.leaves[0]), &[] as &[Seg<'_>]);
+        assert!(d.path(&other.leaves[0]).is_empty());
+        assert_eq!(d.path(&other.leaves[0]).to_vec(), vec![]);
     }
 }

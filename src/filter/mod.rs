@@ -203,6 +203,8 @@ pub struct RequestFilter {
     drop_length_on_release: bool,
     /// The request declared a `content-length` (to correct if the body is rewritten).
     declared_length: bool,
+    /// The request's content type says JSON: its body must be one JSON document.
+    json_typed: bool,
     request_id: String,
     identity: Option<Identity>,
     admission: Option<Admission>,
@@ -251,6 +253,7 @@ impl RequestFilter {
             probing: false,
             drop_length_on_release: false,
             declared_length: false,
+            json_typed: false,
             request_id: String::new(),
             identity: None,
             admission: None,
@@ -357,10 +360,12 @@ impl RequestFilter {
         };
         host.count("requests_inspected", 1);
         let settings = self.settings.clone();
-        let ins = match pipeline::inspect_request(&settings, &bytes, &mut self.vault) {
-            Ok(i) => i,
-            Err(r) => return self.reply(host, &r),
-        };
+        let ins =
+            match pipeline::inspect_request_as(&settings, &bytes, self.json_typed, &mut self.vault)
+            {
+                Ok(i) => i,
+                Err(r) => return self.reply(host, &r),
+            };
         let pii_header = self.vault.counts_header();
         for (kind, n) in self.vault.counts() {
             if n > 0 {
@@ -611,6 +616,7 @@ impl RequestFilter {
         let path = get(":path").unwrap_or_default();
         self.completions_path = pipeline::completions_path(path);
         let content_type = get("content-type");
+        self.json_typed = content_type.is_some_and(pipeline::is_json_media);
         let route = if end_of_stream {
             RequestRoute::Skip // no body to read
         } else {
