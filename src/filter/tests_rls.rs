@@ -635,3 +635,30 @@ fn stray_answers_and_missing_users() {
     assert_eq!(local(&s).0, 401);
     assert!(s.host.grpc_calls.is_empty());
 }
+
+/// A host that delivers body chunks while the headers are paused for the count holds
+/// headers: when the count is answered before the body's end, nothing is released, whatever
+/// the VM's mode says (releasing would send the first chunk uninspected).
+#[test]
+fn body_chunks_during_the_count_keep_the_request_held() {
+    for hold in ["never", "auto", "always"] {
+        let body = chat_body(&format!("Mail {EMAIL} please"));
+        let (first, rest) = body.as_bytes().split_at(20);
+        let mut s = Stream::new(settings(hold, ""));
+        s.host.holds_headers = true;
+        send_headers(&mut s, &headers(&body, &[]));
+        assert_eq!(s.request_body(first, false), Some(Action::Pause), "{hold}");
+        let t = s.last_grpc().token;
+        s.answer_grpc(t, 0, &ok(&[(20, 19)]));
+        assert!(s.host.upstream.headers.is_none(), "{hold}: released early");
+        assert!(s.host.upstream.body.is_empty(), "{hold}");
+        s.request_body(rest, true);
+        let t = s.last_grpc().token;
+        s.answer_grpc(t, 0, &ok(&[(10_000, 9_000), (1_000_000, 1)]));
+        let up = s.upstream_body();
+        assert!(up.contains("[EMAIL_") && !up.contains(EMAIL), "{hold}: {up}");
+        if hold == "auto" {
+            assert_eq!(s.shared.probe.borrow().mode(), Some(HoldMode::Hold));
+        }
+    }
+}
