@@ -656,7 +656,10 @@ fn body_chunks_during_the_count_keep_the_request_held() {
         let t = s.last_grpc().token;
         s.answer_grpc(t, 0, &ok(&[(10_000, 9_000), (1_000_000, 1)]));
         let up = s.upstream_body();
-        assert!(up.contains("[EMAIL_") && !up.contains(EMAIL), "{hold}: {up}");
+        assert!(
+            up.contains("[EMAIL_") && !up.contains(EMAIL),
+            "{hold}: {up}"
+        );
         if hold == "auto" {
             assert_eq!(s.shared.probe.borrow().mode(), Some(HoldMode::Hold));
         }

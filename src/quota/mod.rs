@@ -21,8 +21,9 @@
 //! it; a 429 `insufficient_quota` would wrongly tell the user the quota is spent).
 //!
 //! Keys, value encoding and why there is nothing to clean up: see `ledger.rs`. Headers: see
-//! `headers.rs`. The ledger sits behind [`Store`], so a fleet-wide backend (Envoy's rate-limit
-//! service) can replace proxy-wasm shared data later.
+//! `headers.rs`. With `backend: rls` the counters live in Envoy's rate-limit service instead
+//! (the fleet's): the filter's state machine makes the calls, this module builds them and
+//! reads the answers (`rls.rs`); see README "Quota backends".
 
 mod config;
 mod headers;
