@@ -44,18 +44,20 @@ def rls():
 
 @pytest.fixture(scope="module")
 def fleet(mock, rls):
-    """Envoys by failure mode: two with deny (the fleet), one with allow."""
+    """"fleet": two Envoys with a timeout the stand-in (Python, 60 calls at once on a shared
+    machine) always meets: admission is what they test. "deny" and "allow": `timeout_ms` 50."""
     started = []
 
-    def start(mode):
-        plugin = quota(mode)
+    def start(mode, timeout_ms=50):
+        plugin = quota(mode, timeout_ms)
         cfg = harness.envoy_config(plugin, mock.port)
         cfg["static_resources"]["clusters"].append(rls_cluster(rls.port))
         e = harness.Envoy(plugin, mock.port, concurrency=2, bootstrap=cfg, name="rls-" + mode)
         started.append(e)
         return e
 
-    envoys = {"deny": [start("deny"), start("deny")], "allow": start("allow")}
+    envoys = {"fleet": [start("deny", 2000), start("deny", 2000)],
+              "deny": start("deny"), "allow": start("allow")}
     yield envoys
     for e in started:
         e.stop()
@@ -75,14 +77,14 @@ def error_code(resp):
 
 
 def test_fleet_admits_exactly_the_limit(fleet, rls):
-    a, b = fleet["deny"]
+    a, b = fleet["fleet"]
     for round_ in range(3):
         user = "u-" + uuid.uuid4().hex[:12]
         with concurrent.futures.ThreadPoolExecutor(60) as pool:
             resps = list(pool.map(lambda i: post((a, b)[i % 2], user, text="round %d req %d" % (round_, i)),
                                   range(60)))
         statuses = sorted(r.status for r in resps)
-        assert statuses.count(200) == 20, (round_, statuses)
+        assert statuses.count(200) == 20, (round_, [(r.status, error_code(r)) for r in resps])
         refused = [r for r in resps if r.status != 200]
         assert len(refused) == 40
         for r in refused:
@@ -108,7 +110,7 @@ def wait_for(pred, timeout=2.0):
 
 
 def test_cost_budget_settled_from_usage_across_envoys(fleet, rls):
-    a, b = fleet["deny"]
+    a, b = fleet["fleet"]
     user = "u-" + uuid.uuid4().hex[:12]
     # Reserved: prompt estimate + max_tokens 5, at 1 and 2 micro-USD per token; the usage the
     # mock reports (11 prompt, 7 completion) costs 11 + 14 = 25 micro-USD, more than reserved:
@@ -131,7 +133,7 @@ def test_cost_budget_settled_from_usage_across_envoys(fleet, rls):
 
 
 def test_service_down_deny_fast_allow_counted_then_back(fleet, rls):
-    deny, allow = fleet["deny"][0], fleet["allow"]
+    deny, allow = fleet["deny"], fleet["allow"]
     user = "u-" + uuid.uuid4().hex[:12]
     assert post(deny, user).status == 200
     rls.stop()
@@ -157,7 +159,7 @@ def test_service_down_deny_fast_allow_counted_then_back(fleet, rls):
 
 
 def test_slow_service_gets_the_failure_mode_after_timeout(fleet, rls):
-    deny = fleet["deny"][1]
+    deny = fleet["deny"]
     user = "u-" + uuid.uuid4().hex[:12]
     rls.delay_ms = 300
     try:
