@@ -810,12 +810,13 @@ impl RequestFilter {
                     Verdict::Ok => self.rls_proceed(host, wait),
                     Verdict::OverLimit(kind) => {
                         let settings = self.settings.clone();
-                        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref())
-                        else {
-                            return;
+                        let rej = match (settings.quota.as_ref(), self.identity.as_ref()) {
+                            (Some(q), Some(id)) => {
+                                q.rls_exceeded(id, kind, &self.rls_statuses, Self::now_secs(host))
+                            }
+                            // No call is made without both: never leave the request paused.
+                            _ => crate::quota::unavailable("rate-limit service answer"),
                         };
-                        let rej =
-                            q.rls_exceeded(id, kind, &self.rls_statuses, Self::now_secs(host));
                         self.quota_reply(host, &rej)
                     }
                 }
