@@ -12,6 +12,10 @@
 //! - Trailers: a `Continue` forwards the buffered body, then the trailers. A `resume_request`
 //!   during the trailers callback followed by `Pause` does the same (what Envoy does).
 //! - Local replies: recorded; an upstream request already started is reset.
+//! - gRPC calls: queued in `grpc_calls`; the test answers one with `Stream::answer_grpc`
+//!   (status 0 and an answer, or a gRPC status such as 4 DEADLINE_EXCEEDED, what Envoy sends
+//!   when `timeout_ms` passes). A `resume_request` during the answer releases the request:
+//!   headers, buffered body, trailers that waited, then body chunks that waited.
 //! - Any host call can be refused (`refuse`).
 
 use super::{Action, Body, HeaderMap, HeaderPairs, Host, HostError, Level, RequestFilter, Shared};
@@ -30,6 +34,18 @@ pub enum Call {
     RemoveHeader(HeaderMap),
     LocalReply,
     Resume,
+    Grpc,
+}
+
+/// A gRPC call the filter made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcCall {
+    pub token: u32,
+    pub cluster: String,
+    pub service: String,
+    pub method: String,
+    pub message: Vec<u8>,
+    pub timeout_ms: u32,
 }
 
 const REFUSED: HostError = HostError(2); // BadArgument
@@ -84,6 +100,11 @@ pub struct MockHost {
     resumed: bool,
     pub upstream: Upstream,
     pub client: Client,
+    pub grpc_calls: Vec<GrpcCall>,
+    /// The answer being delivered.
+    grpc_answer: Vec<u8>,
+    /// The trailers callback paused (trailers wait with the body).
+    req_trailers_waiting: bool,
 }
 
 impl MockHost {
@@ -108,6 +129,9 @@ impl MockHost {
             resumed: false,
             upstream: Upstream::default(),
             client: Client::default(),
+            grpc_calls: Vec::new(),
+            grpc_answer: Vec::new(),
+            req_trailers_waiting: false,
         }
     }
 
@@ -249,6 +273,31 @@ impl Host for MockHost {
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
         Ok(self.properties.get(&path.join(".")).cloned())
     }
+
+    fn dispatch_grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostError> {
+        self.refused(Call::Grpc)?;
+        let token = 100 + self.grpc_calls.len() as u32;
+        self.grpc_calls.push(GrpcCall {
+            token,
+            cluster: cluster.to_string(),
+            service: service.to_string(),
+            method: method.to_string(),
+            message: message.to_vec(),
+            timeout_ms,
+        });
+        Ok(token)
+    }
+
+    fn grpc_response(&self, max: usize) -> Result<Vec<u8>, HostError> {
+        Ok(self.grpc_answer[..max.min(self.grpc_answer.len())].to_vec())
+    }
 }
 
 /// One request through one filter on a mock host.
@@ -345,6 +394,8 @@ impl Stream {
         if !self.replied() && (a == Action::Continue || self.host.resumed) {
             self.forward_request_body();
             self.host.upstream.trailers = true;
+        } else if !self.replied() {
+            self.host.req_trailers_waiting = true;
         }
         self.host.resumed = false;
         Some(a)
@@ -365,6 +416,34 @@ impl Stream {
             }
         }
         timer
+    }
+
+    /// Delivers the answer to gRPC call `token`: `status` 0 with `answer`, or a gRPC status.
+    pub fn answer_grpc(&mut self, token: u32, status: u32, answer: &[u8]) {
+        self.host.grpc_answer = answer.to_vec();
+        self.host.resumed = false;
+        let size = if status == 0 { answer.len() } else { 0 };
+        self.filter
+            .on_grpc_call_response(&mut self.host, token, status, size);
+        self.host.grpc_answer.clear();
+        if self.host.resumed && !self.replied() {
+            self.host.resumed = false;
+            self.forward_request_body();
+            if std::mem::take(&mut self.host.req_trailers_waiting) {
+                self.host.upstream.trailers = true;
+            }
+            for (chunk, eos) in std::mem::take(&mut self.host.req_pending) {
+                self.request_body(&chunk, eos);
+            }
+        }
+    }
+
+    /// The token of the last gRPC call made.
+    pub fn last_grpc(&self) -> &super::mock::GrpcCall {
+        match self.host.grpc_calls.last() {
+            Some(c) => c,
+            None => panic!("no gRPC call was made"),
+        }
     }
 
     pub fn response_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Action {

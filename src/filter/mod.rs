@@ -15,7 +15,8 @@ use crate::config::{CompressedPolicy, OversizePolicy, RequestRoute, Settings};
 use crate::hold::{BodyArrival, HoldMode, HoldProbe};
 use crate::pii::PiiVault;
 use crate::pipeline::{self, StreamRewriter};
-use crate::quota::{Admission, Identity, QuotaRejection, Store, Usage};
+use crate::quota::rls::{self, Kind, Verdict};
+use crate::quota::{Admission, FailureMode, Identity, QuotaPolicy, QuotaRejection, Store, Usage};
 use crate::reply::LocalReply;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,6 +25,8 @@ use std::rc::Rc;
 pub(crate) mod mock;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rls;
 
 const H_SCORE: &str = "x-guardrail-injection-score";
 const H_ACTION: &str = "x-guardrail-action";
@@ -110,6 +113,20 @@ pub trait Host {
     /// A host property (path parts, e.g. `metadata.filter_metadata.<ns>.<key>`), `None` when
     /// the host has none.
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
+    /// Starts a unary gRPC call to the Envoy cluster `cluster`; its answer (or failure, or
+    /// DEADLINE_EXCEEDED after `timeout_ms`, which the host enforces) comes back through
+    /// [`RequestFilter::on_grpc_call_response`] with the returned token.
+    fn dispatch_grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostError>;
+    /// Up to `max` bytes of the gRPC answer being delivered (during
+    /// [`RequestFilter::on_grpc_call_response`] only).
+    fn grpc_response(&self, max: usize) -> Result<Vec<u8>, HostError>;
 }
 
 /// What every request of one root context (one VM's plugin instance) shares.
@@ -182,6 +199,44 @@ enum RequestState {
     Replied,
 }
 
+/// What the headers phase does once the request is counted (`quota.backend: rls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterHeaders {
+    /// The body is not read: let the request go.
+    Unread,
+    /// The body is read: hold or stream as the VM's mode says (the probe learns it then).
+    Inspect { drop_length: bool },
+}
+
+/// Tokens and micro-USD a request reserves from its estimate (`quota.backend: rls`).
+#[derive(Debug, Clone, PartialEq)]
+struct Reservation {
+    tokens: u64,
+    cost: u64,
+    model: Option<String>,
+}
+
+/// A `ShouldRateLimit` call the request waits for (it is paused meanwhile).
+#[derive(Debug)]
+enum RlsWait {
+    /// The request count (headers phase).
+    Requests { token: u32, next: AfterHeaders },
+    /// The token and cost reservation (body phase).
+    Reserve {
+        token: u32,
+        res: Reservation,
+        kinds: Vec<Kind>,
+    },
+}
+
+impl RlsWait {
+    fn token(&self) -> u32 {
+        match self {
+            RlsWait::Requests { token, .. } | RlsWait::Reserve { token, .. } => *token,
+        }
+    }
+}
+
 enum ResponseMode {
     /// Not read (no admission to settle, compressed, or a media type the filter does not read).
     Pass,
@@ -224,6 +279,17 @@ pub struct RequestFilter {
     completions_path: bool,
     /// `include_usage` was added for quota: the client's stream drops the usage chunk.
     hide_usage: bool,
+    /// The rate-limit service call this request waits for.
+    rls_wait: Option<RlsWait>,
+    /// A body inspected while the request-count call was in flight: its reservation is next.
+    rls_body: Option<Reservation>,
+    /// A body callback came while the headers were paused for the request count: the host
+    /// holds headers, whatever the VM's mode says.
+    rls_body_seen: bool,
+    /// The service's latest statuses, for the quota headers.
+    rls_statuses: rls::Statuses,
+    /// The settlement report in flight (fire and forget; its answer is only counted).
+    rls_report: Option<u32>,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -267,6 +333,11 @@ impl RequestFilter {
             sse_buffered: None,
             completions_path: false,
             hide_usage: false,
+            rls_wait: None,
+            rls_body: None,
+            rls_body_seen: false,
+            rls_statuses: rls::Statuses::default(),
+            rls_report: None,
         }
     }
 
@@ -390,7 +461,26 @@ impl RequestFilter {
         // Quota: reserve the estimated cost before any upstream work.
         let mut route_model = None;
         let mut clamp = None;
-        if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
+        let mut reservation = None;
+        if let (Some(q), Some(_)) = (settings.quota.as_ref(), self.identity.as_ref()) {
+            if q.rls().is_some() {
+                // Reserved at the service once the body is rewritten (no routing or clamp
+                // with this backend: the remaining budget is known only after reserving).
+                let estimate = ins.estimate();
+                self.prompt_estimate = estimate.prompt_tokens;
+                let (tokens, cost) = q.reservation(&estimate);
+                reservation = Some(Reservation {
+                    tokens,
+                    cost,
+                    model: estimate.model,
+                });
+            }
+        }
+        if let (Some(q), Some(id), None) = (
+            settings.quota.as_ref(),
+            self.identity.as_ref(),
+            reservation.as_ref(),
+        ) {
             let estimate = ins.estimate();
             self.prompt_estimate = estimate.prompt_tokens;
             match q.admit(host.store(), id, Self::now_secs(host), &estimate) {
@@ -417,6 +507,7 @@ impl RequestFilter {
         // A stream that asks for no usage gets it, so quota settles on the upstream's count.
         let stream_usage =
             self.admission.is_some() && self.completions_path && ins.stream_without_usage();
+        self.hide_usage = stream_usage;
         if let Some(new_body) = ins.rewritten_with(route_model.as_deref(), clamp, stream_usage) {
             // The body's length changes: correct the declared length (the headers are held,
             // so the upstream sees the new one). Without it Envoy frames the body itself.
@@ -455,6 +546,19 @@ impl RequestFilter {
                 );
             }
         }
+        if let Some(res) = reservation {
+            if matches!(self.rls_wait, Some(RlsWait::Requests { .. })) {
+                // The request count is still in flight: reserve once it is answered.
+                self.rls_body = Some(res);
+                return Action::Pause;
+            }
+            return self.rls_reserve(host, res);
+        }
+        self.finish_body(host)
+    }
+
+    /// The body is inspected and admitted: decision headers upstream (headers still held).
+    fn finish_body<H: Host>(&mut self, host: &mut H) -> Action {
         if self.settings.upstream_headers && self.headers_paused {
             for (k, v) in &self.decision {
                 if host.set_header(HeaderMap::RequestHeaders, k, v).is_err() {
@@ -462,8 +566,332 @@ impl RequestFilter {
                 }
             }
         }
-        self.hide_usage = stream_usage;
         Action::Continue
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // quota.backend: rls. The request count is taken in the headers phase, the token and cost
+    // reservation in the body phase; the request is paused while each call is in flight, and a
+    // call that fails (error, Envoy's timeout, malformed answer) gets the failure mode.
+    // -----------------------------------------------------------------------------------------
+
+    fn rls_call<H: Host>(
+        &self,
+        host: &mut H,
+        q: &QuotaPolicy,
+        id: &Identity,
+        items: &[(Kind, u64)],
+        report: bool,
+    ) -> Result<u32, HostError> {
+        let Some(r) = q.rls() else {
+            return Err(HostError(0));
+        };
+        let message = rls::encode_call(&r.domain, &id.user, &id.tier, items, report);
+        host.dispatch_grpc_call(
+            &r.cluster,
+            rls::SERVICE,
+            rls::METHOD,
+            &message,
+            r.timeout_ms,
+        )
+    }
+
+    /// Headers phase: counts the request at the service and pauses until it answers.
+    fn rls_count_request<H: Host>(&mut self, host: &mut H, next: AfterHeaders) -> Action {
+        let settings = self.settings.clone();
+        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else {
+            return self.rls_after_requests(host, next);
+        };
+        if !q.rls_kinds(id).requests {
+            return self.rls_after_requests(host, next);
+        }
+        match self.rls_call(host, q, id, &[(Kind::Requests, 1)], false) {
+            Ok(token) => {
+                self.rls_wait = Some(RlsWait::Requests { token, next });
+                self.headers_paused = true;
+                Action::Pause
+            }
+            Err(e) => {
+                let why = format!("dispatch refused (host status {})", e.0);
+                self.rls_failed(host, RlsWait::Requests { token: 0, next }, &why)
+            }
+        }
+    }
+
+    /// The request is counted (or the service failed open): go on as the headers phase would.
+    fn rls_after_requests<H: Host>(&mut self, host: &mut H, next: AfterHeaders) -> Action {
+        self.rls_admission(host);
+        match next {
+            AfterHeaders::Unread => {
+                self.rls_admitted(host);
+                Action::Continue
+            }
+            AfterHeaders::Inspect { drop_length } => {
+                if let Some(res) = self.rls_body.take() {
+                    return self.rls_reserve(host, res);
+                }
+                if self.state != RequestState::Buffering {
+                    // Body oversize and passed while the count was in flight.
+                    self.rls_admitted(host);
+                    return Action::Continue;
+                }
+                let mode = if self.rls_body_seen {
+                    Some(HoldMode::Hold)
+                } else {
+                    self.shared.probe.borrow().mode()
+                };
+                self.hold_or_stream(host, mode, drop_length)
+            }
+        }
+    }
+
+    /// Body phase: reserves the estimate's tokens and cost and pauses until the answer.
+    fn rls_reserve<H: Host>(&mut self, host: &mut H, res: Reservation) -> Action {
+        let settings = self.settings.clone();
+        let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else {
+            return self.finish_body(host);
+        };
+        let k = q.rls_kinds(id);
+        let mut items = Vec::with_capacity(2);
+        if k.tokens {
+            items.push((Kind::Tokens, res.tokens));
+        }
+        if k.cost {
+            items.push((Kind::Cost, res.cost));
+        }
+        if items.is_empty() {
+            self.rls_reserved(host, res);
+            return self.finish_body(host);
+        }
+        let kinds = items.iter().map(|i| i.0).collect();
+        match self.rls_call(host, q, id, &items, false) {
+            Ok(token) => {
+                self.rls_wait = Some(RlsWait::Reserve { token, res, kinds });
+                Action::Pause
+            }
+            Err(e) => {
+                let why = format!("dispatch refused (host status {})", e.0);
+                self.rls_failed(
+                    host,
+                    RlsWait::Reserve {
+                        token: 0,
+                        res,
+                        kinds,
+                    },
+                    &why,
+                )
+            }
+        }
+    }
+
+    /// The admission record of a counted request (headers from the service's statuses).
+    fn rls_admission<H: Host>(&mut self, host: &H) {
+        let (Some(q), Some(id)) = (self.settings.quota.as_ref(), self.identity.as_ref()) else {
+            return;
+        };
+        let now = Self::now_secs(host);
+        let headers = crate::quota::rls_headers(q, &self.rls_statuses, now);
+        match self.admission.as_mut() {
+            Some(adm) => adm.headers = headers,
+            None => {
+                self.admission = Some(Admission {
+                    headers,
+                    route_model: None,
+                    clamp_max_tokens: None,
+                    tier: id.tier.clone(),
+                    user: id.user.clone(),
+                    day: now / 86_400,
+                    model: None,
+                    reserved_tokens: 0,
+                    reserved_cost_micro_usd: 0,
+                    system_reserved: false,
+                    finished: std::cell::Cell::new(false),
+                })
+            }
+        }
+    }
+
+    fn rls_reserved<H: Host>(&mut self, host: &mut H, res: Reservation) {
+        self.rls_admission(host);
+        if let Some(adm) = self.admission.as_mut() {
+            adm.reserved_tokens = res.tokens;
+            adm.reserved_cost_micro_usd = res.cost;
+            adm.model = res.model;
+        }
+        self.rls_admitted(host);
+    }
+
+    fn rls_admitted<H: Host>(&self, host: &H) {
+        if let Some(adm) = &self.admission {
+            host.count(&format!("quota.admitted.{}", adm.tier), 1);
+        }
+    }
+
+    /// A call failed (refused by the host, gRPC error or timeout, malformed answer).
+    fn rls_failed<H: Host>(&mut self, host: &mut H, wait: RlsWait, why: &str) -> Action {
+        host.count("quota.rls_failed", 1);
+        let mode = self
+            .settings
+            .quota
+            .as_ref()
+            .and_then(|q| q.rls())
+            .map(|r| r.failure_mode)
+            .unwrap_or_default();
+        host.log(
+            Level::Warn,
+            &format!(
+                "rate-limit service call failed ({why}); failure_mode {}",
+                match mode {
+                    FailureMode::Deny => "deny",
+                    FailureMode::Allow => "allow",
+                }
+            ),
+        );
+        match mode {
+            FailureMode::Deny => {
+                let rej = crate::quota::unavailable("rate-limit service unavailable");
+                self.quota_reply(host, &rej)
+            }
+            FailureMode::Allow => {
+                host.count("quota.rls_fail_open", 1);
+                self.rls_proceed(host, wait)
+            }
+        }
+    }
+
+    fn rls_proceed<H: Host>(&mut self, host: &mut H, wait: RlsWait) -> Action {
+        match wait {
+            RlsWait::Requests { next, .. } => self.rls_after_requests(host, next),
+            RlsWait::Reserve { res, .. } => {
+                self.rls_reserved(host, res);
+                self.finish_body(host)
+            }
+        }
+    }
+
+    /// A gRPC call of this stream ended: `status_code` 0 with `response_size` bytes of answer,
+    /// or a gRPC status (4 DEADLINE_EXCEEDED for Envoy's timeout, 14 UNAVAILABLE...).
+    pub fn on_grpc_call_response<H: Host>(
+        &mut self,
+        host: &mut H,
+        token: u32,
+        status_code: u32,
+        response_size: usize,
+    ) {
+        if self.rls_report == Some(token) {
+            self.rls_report = None;
+            let ok = status_code == 0
+                && host
+                    .grpc_response(response_size)
+                    .ok()
+                    .and_then(|b| rls::decode_response(&b).ok())
+                    .is_some();
+            host.count(
+                if ok {
+                    "quota.rls_reported"
+                } else {
+                    "quota.rls_report_failed"
+                },
+                1,
+            );
+            return;
+        }
+        let Some(wait) = self.rls_wait.take() else {
+            return;
+        };
+        if wait.token() != token {
+            self.rls_wait = Some(wait);
+            return;
+        }
+        if self.state == RequestState::Replied {
+            return;
+        }
+        let kinds: Vec<Kind> = match &wait {
+            RlsWait::Requests { .. } => vec![Kind::Requests],
+            RlsWait::Reserve { kinds, .. } => kinds.clone(),
+        };
+        let answer = if status_code != 0 {
+            Err(format!("gRPC status {status_code}"))
+        } else {
+            host.grpc_response(response_size)
+                .map_err(|e| format!("answer unreadable (host status {})", e.0))
+                .and_then(|b| rls::interpret(&b, &kinds).map_err(|e| e.0.to_string()))
+        };
+        let action = match answer {
+            Ok((verdict, statuses)) => {
+                for k in &kinds {
+                    if let Some(s) = statuses.get(*k) {
+                        self.rls_statuses.set(*k, s.clone());
+                    }
+                }
+                match verdict {
+                    Verdict::Ok => self.rls_proceed(host, wait),
+                    Verdict::OverLimit(kind) => {
+                        let settings = self.settings.clone();
+                        let rej = match (settings.quota.as_ref(), self.identity.as_ref()) {
+                            (Some(q), Some(id)) => {
+                                q.rls_exceeded(id, kind, &self.rls_statuses, Self::now_secs(host))
+                            }
+                            // No call is made without both: never leave the request paused.
+                            _ => crate::quota::unavailable("rate-limit service answer"),
+                        };
+                        self.quota_reply(host, &rej)
+                    }
+                }
+            }
+            Err(why) => self.rls_failed(host, wait, &why),
+        };
+        if action == Action::Continue && self.state != RequestState::Replied {
+            // Every wait paused the stream (headers, or the body at its end): release it.
+            match host.resume_request() {
+                Ok(()) => self.headers_paused = false,
+                Err(e) => host.log(
+                    Level::Error,
+                    &format!(
+                        "cannot resume a request after its quota check (host status {})",
+                        e.0
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// Settles with the service: what the request used beyond its reservation is reported
+    /// (`hits_mode: report`); an over-estimate cannot be given back (`hits_addend` is
+    /// unsigned). Fire and forget: the answer is only counted.
+    fn rls_settle<H: Host>(&mut self, host: &mut H, q: &QuotaPolicy, usage: Usage) {
+        let Some(adm) = self.admission.as_ref() else {
+            return;
+        };
+        if adm.finished.replace(true) {
+            return;
+        }
+        let tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
+        let cost = q.usage_cost(adm.model.as_deref(), usage);
+        host.count(
+            &format!("quota.cost_micro_usd.{}", adm.tier),
+            i64::try_from(cost.max(adm.reserved_cost_micro_usd)).unwrap_or(i64::MAX),
+        );
+        let Some(id) = self.identity.as_ref() else {
+            return;
+        };
+        let k = q.rls_kinds(id);
+        let mut items = Vec::with_capacity(2);
+        let more_tokens = tokens.saturating_sub(adm.reserved_tokens);
+        let more_cost = cost.saturating_sub(adm.reserved_cost_micro_usd);
+        if k.tokens && more_tokens > 0 {
+            items.push((Kind::Tokens, more_tokens));
+        }
+        if k.cost && more_cost > 0 {
+            items.push((Kind::Cost, more_cost));
+        }
+        if items.is_empty() {
+            return;
+        }
+        match self.rls_call(host, q, id, &items, true) {
+            Ok(token) => self.rls_report = Some(token),
+            Err(_) => host.count("quota.rls_report_failed", 1),
+        }
     }
 
     /// A body over `request.max_body_bytes`: 413, or forwarded unscanned under `oversize: pass`.
@@ -499,6 +927,17 @@ impl RequestFilter {
         let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) else {
             return Action::Continue;
         };
+        if q.rls().is_some() {
+            if let Some(RlsWait::Requests { next, .. }) = self.rls_wait.as_mut() {
+                // Passed unread while the request count is in flight: hold until it answers.
+                *next = AfterHeaders::Unread;
+                return Action::Pause;
+            }
+            if self.admission.is_some() || self.rls_wait.is_some() {
+                return Action::Continue; // counted in the headers phase
+            }
+            return self.rls_count_request(host, AfterHeaders::Unread);
+        }
         match q.admit(
             host.store(),
             id,
@@ -521,6 +960,12 @@ impl RequestFilter {
         }
         self.settled = true;
         if let (Some(q), Some(adm)) = (self.settings.quota.as_ref(), self.admission.as_ref()) {
+            if q.rls().is_some() {
+                // The service cannot give hits back: the count and reservation stand.
+                adm.finished.set(true);
+                host.count("quota.rls_unrefunded", 1);
+                return;
+            }
             q.refund(host.store(), adm, Self::now_secs(host));
             host.count("quota.refunded", 1);
         }
@@ -560,6 +1005,16 @@ impl RequestFilter {
                 completion_tokens: completion,
             }
         });
+        if q.rls().is_some() {
+            let q = self.settings.clone();
+            if let Some(q) = q.quota.as_ref() {
+                self.rls_settle(host, q, usage);
+            }
+            if !complete {
+                host.count("quota.settled_unread", 1);
+            }
+            return;
+        }
         let s = q.settle(host.store(), adm, usage, Self::now_secs(host));
         host.count(
             &format!("quota.cost_micro_usd.{}", adm.tier),
@@ -568,6 +1023,21 @@ impl RequestFilter {
         if !complete {
             host.count("quota.settled_unread", 1);
         }
+    }
+
+    /// A body (or trailers) callback while the headers are paused for the request count: the
+    /// host holds headers. An undecided VM learns it from this request.
+    fn rls_body_arrived<H: Host>(&mut self, host: &H) {
+        if self.rls_body_seen {
+            return;
+        }
+        self.rls_body_seen = true;
+        if self.shared.probe.borrow().mode().is_none() {
+            let mut probe = self.shared.probe.borrow_mut();
+            probe.hold(self.context_id, host.now_nanos(), false);
+            probe.body_arrived(self.context_id);
+        }
+        announce_hold(&self.shared, host);
     }
 
     /// The first body (or trailers) callback of a request held while the VM learns its mode.
@@ -603,8 +1073,11 @@ impl RequestFilter {
         if let Some(q) = settings.quota.as_ref() {
             match q.identify_request(&headers, |p| host.property(p).map_err(|e| e.0)) {
                 Ok(id) => {
-                    if let Err(rej) = q.precheck(host.store(), &id, Self::now_secs(host)) {
-                        return self.quota_reply(host, &rej);
+                    // The rate-limit service cannot be read without counting: no precheck.
+                    if q.rls().is_none() {
+                        if let Err(rej) = q.precheck(host.store(), &id, Self::now_secs(host)) {
+                            return self.quota_reply(host, &rej);
+                        }
                     }
                     self.identity = Some(id);
                 }
@@ -671,7 +1144,21 @@ impl RequestFilter {
         // held then); an unchanged body keeps the client's, at no extra host call.
         self.declared_length = get("content-length").is_some();
         let drop_length = self.declared_length && pipeline::request_may_rewrite(&settings);
+        if self.identity.is_some() && settings.quota.as_ref().is_some_and(|q| q.rls().is_some()) {
+            return self.rls_count_request(host, AfterHeaders::Inspect { drop_length });
+        }
         let mode = self.shared.probe.borrow().mode();
+        self.hold_or_stream(host, mode, drop_length)
+    }
+
+    /// The end of the headers phase of a request whose body is read: hold the headers, or let
+    /// them go, or (VM undecided) hold and let the probe learn.
+    fn hold_or_stream<H: Host>(
+        &mut self,
+        host: &mut H,
+        mode: Option<HoldMode>,
+        drop_length: bool,
+    ) -> Action {
         match mode {
             // Hold the headers while the body is read: a blocked or over-quota request must not
             // open an upstream request at all, and decision headers can only be added to
@@ -713,6 +1200,13 @@ impl RequestFilter {
         end_of_stream: bool,
     ) -> Action {
         self.body_arrived(host);
+        if matches!(self.rls_wait, Some(RlsWait::Requests { .. })) {
+            self.rls_body_arrived(host);
+        }
+        if self.rls_wait.is_some() && self.state != RequestState::Buffering {
+            // Held until the service answers (a Continue would release the paused headers).
+            return Action::Pause;
+        }
         if self.state != RequestState::Buffering {
             return if self.state == RequestState::Replied {
                 Action::Pause
@@ -733,6 +1227,12 @@ impl RequestFilter {
     pub fn on_request_trailers<H: Host>(&mut self, host: &mut H) -> Action {
         // HTTP/2 with trailers: the body callback never saw end_of_stream.
         self.body_arrived(host);
+        if matches!(self.rls_wait, Some(RlsWait::Requests { .. })) {
+            self.rls_body_arrived(host);
+        }
+        if self.rls_wait.is_some() && self.state != RequestState::Buffering {
+            return Action::Pause;
+        }
         if self.state == RequestState::Buffering {
             let read = host.get_buffer(Body::Request, 0, usize::MAX);
             let action = self.inspect_body(host, read);
@@ -766,6 +1266,8 @@ impl RequestFilter {
         if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
             let headers = match &self.admission {
                 Some(adm) => adm.headers.clone(),
+                // The rate-limit service cannot be read without counting.
+                None if q.rls().is_some() => Vec::new(),
                 None => q.status_headers(host.store(), id, Self::now_secs(host)),
             };
             for (k, v) in headers {

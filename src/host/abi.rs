@@ -300,6 +300,34 @@ pub fn set_tick_period_ms(period: u32) -> Result<(), HostError> {
     check(unsafe { proxy_set_tick_period_milliseconds(period) })
 }
 
+/// Starts a unary gRPC call (`proxy_grpc_call`) and returns its token.
+///
+/// The one call that goes through the SDK's `hostcalls`: the SDK delivers an answer
+/// (`proxy_on_grpc_receive` / `proxy_on_grpc_close`) to the context that made the call only
+/// for tokens its own `dispatch_grpc_call` registered, so a raw `proxy_grpc_call` would lose
+/// every answer. It cannot panic here: the SDK panics only on a status other than Ok,
+/// ParseFailure and InternalFailure, and Envoy returns only those, plus InvalidMemoryAccess
+/// for pointers outside the VM's memory, which Rust slices never are (proxy-wasm-cpp-host
+/// `grpc_call`, Envoy `Context::grpcCall`). Envoy owns the call on the root context: it
+/// survives the HTTP stream, and Envoy ends it with DEADLINE_EXCEEDED after `timeout_ms`.
+pub fn dispatch_grpc_call(
+    cluster: &str,
+    service: &str,
+    method: &str,
+    message: &[u8],
+    timeout_ms: u32,
+) -> Result<u32, HostError> {
+    proxy_wasm::hostcalls::dispatch_grpc_call(
+        cluster,
+        service,
+        method,
+        Vec::new(),
+        Some(message),
+        std::time::Duration::from_millis(u64::from(timeout_ms)),
+    )
+    .map_err(|s| HostError(s as u32))
+}
+
 /// Makes `context_id` (an HTTP stream) the target of the next host calls, from the root context.
 pub fn set_effective_context(context_id: u32) -> Result<(), HostError> {
     // SAFETY: a plain value.

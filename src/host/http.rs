@@ -104,6 +104,21 @@ impl Host for AbiHost<'_> {
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
         abi::property(path)
     }
+
+    fn dispatch_grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostError> {
+        abi::dispatch_grpc_call(cluster, service, method, message, timeout_ms)
+    }
+
+    fn grpc_response(&self, max: usize) -> Result<Vec<u8>, HostError> {
+        abi::get_buffer(BufferType::GrpcReceiveBuffer, 0, max)
+    }
 }
 
 pub struct GuardrailHttp {
@@ -139,7 +154,17 @@ macro_rules! with_host {
     }};
 }
 
-impl Context for GuardrailHttp {}
+impl Context for GuardrailHttp {
+    /// The rate-limit service answered (or failed, or timed out) for this stream.
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        with_host!(self, |host, f| f.on_grpc_call_response(
+            &mut host,
+            token_id,
+            status_code,
+            response_size
+        ))
+    }
+}
 
 impl HttpContext for GuardrailHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

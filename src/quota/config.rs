@@ -46,6 +46,69 @@ pub struct QuotaConfig {
     /// this `quota` section, so instances configured differently never share counters (and a
     /// changed section starts new ones). Set it to keep counters across changes of limits.
     pub namespace: Option<String>,
+    /// Where the counters live: this Envoy's shared data (`local`) or Envoy's rate-limit
+    /// service shared by the fleet (`rls`).
+    pub backend: Backend,
+    /// The rate-limit service (required with `backend: rls`, refused otherwise).
+    pub rls: Option<RlsConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Proxy-wasm shared data: one Envoy's counters.
+    #[default]
+    Local,
+    /// `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` over gRPC.
+    Rls,
+}
+
+/// What a request gets when the rate-limit service cannot answer (error, timeout, malformed
+/// answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// 503 `api_error` / `quota_unavailable` with `retry-after: 1`.
+    #[default]
+    Deny,
+    /// Let the request through, counted as `quota.rls_fail_open`.
+    Allow,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlsConfig {
+    /// An Envoy cluster speaking HTTP/2 to the rate-limit service.
+    pub cluster: String,
+    /// The rate-limit domain (the RLS's namespace for this tenant's limits).
+    #[serde(default = "default_rls_domain")]
+    pub domain: String,
+    /// Deadline of each call, enforced by Envoy.
+    #[serde(default = "default_rls_timeout_ms")]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+}
+
+fn default_rls_domain() -> String {
+    "mesh-guardrail".into()
+}
+
+fn default_rls_timeout_ms() -> u32 {
+    50
+}
+
+/// Longest accepted `quota.rls.timeout_ms`.
+const MAX_RLS_TIMEOUT_MS: u32 = 10_000;
+const MAX_RLS_NAME: usize = 256;
+
+/// The compiled `quota.rls` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RlsSettings {
+    pub cluster: String,
+    pub domain: String,
+    pub timeout_ms: u32,
+    pub failure_mode: FailureMode,
 }
 
 impl Default for QuotaConfig {
@@ -65,6 +128,8 @@ impl Default for QuotaConfig {
             daily_budget_usd: None,
             namespace: None,
             default_completion_tokens: 256,
+            backend: Backend::Local,
+            rls: None,
             tiers: BTreeMap::from([
                 ("free".to_string(), tier(10, 1.0)),
                 ("premium".to_string(), tier(100, 10.0)),
@@ -178,6 +243,8 @@ pub(crate) struct Compiled {
     pub tiers: BTreeMap<String, Tier>,
     pub pricing: BTreeMap<String, Price>,
     pub default_price: Price,
+    /// Set with `backend: rls`.
+    pub rls: Option<RlsSettings>,
 }
 
 pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
@@ -323,7 +390,10 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
         None => None,
     };
 
+    let rls = compile_rls(cfg)?;
+
     Ok(Compiled {
+        rls,
         user_header,
         tier_header,
         identity: cfg.identity.compile()?,
@@ -336,6 +406,82 @@ pub(crate) fn compile(cfg: &QuotaConfig) -> Result<Compiled, ConfigError> {
         pricing,
         default_price,
     })
+}
+
+fn compile_rls(cfg: &QuotaConfig) -> Result<Option<RlsSettings>, ConfigError> {
+    let r = match (cfg.backend, &cfg.rls) {
+        (Backend::Local, None) => return Ok(None),
+        (Backend::Local, Some(_)) => {
+            return Err(ConfigError::new(
+                "quota.rls",
+                "is used only with quota.backend `rls`",
+            ))
+        }
+        (Backend::Rls, None) => {
+            return Err(ConfigError::new(
+                "quota.rls.cluster",
+                "required with quota.backend `rls` (an Envoy cluster with HTTP/2 to the rate-limit service)",
+            ))
+        }
+        (Backend::Rls, Some(r)) => r,
+    };
+    let name_ok =
+        |s: &str| !s.is_empty() && s.len() <= MAX_RLS_NAME && !s.chars().any(|c| c.is_control());
+    if !name_ok(&r.cluster) {
+        return Err(ConfigError::new(
+            "quota.rls.cluster",
+            format!("expected an Envoy cluster name of 1 to {MAX_RLS_NAME} characters"),
+        ));
+    }
+    if !name_ok(&r.domain) {
+        return Err(ConfigError::new(
+            "quota.rls.domain",
+            format!("expected 1 to {MAX_RLS_NAME} characters without control characters"),
+        ));
+    }
+    if r.timeout_ms == 0 || r.timeout_ms > MAX_RLS_TIMEOUT_MS {
+        return Err(ConfigError::new(
+            "quota.rls.timeout_ms",
+            format!("expected 1 to {MAX_RLS_TIMEOUT_MS} milliseconds"),
+        ));
+    }
+    // What the rate-limit service cannot do: it answers after it has counted, and it has no
+    // per-Envoy system record.
+    if cfg.daily_budget_usd.is_some() {
+        return Err(ConfigError::new(
+            "quota.daily_budget_usd",
+            "not supported with quota.backend `rls` (set a limit in the rate-limit service)",
+        ));
+    }
+    for (name, t) in &cfg.tiers {
+        if t.downgrade.is_some() {
+            return Err(ConfigError::new(
+                format!("quota.tiers.{name}.downgrade"),
+                "not supported with quota.backend `rls` (the remaining budget is known only after the reservation)",
+            ));
+        }
+        if t.clamp_max_tokens {
+            return Err(ConfigError::new(
+                format!("quota.tiers.{name}.clamp_max_tokens"),
+                "not supported with quota.backend `rls` (the remaining budget is known only after the reservation)",
+            ));
+        }
+        if let Some(cost) = t.daily_cost_usd {
+            // The service counts micro-USD in uint32 answers.
+            if cost * 1e6 > f64::from(u32::MAX) {
+                return Err(ConfigError::new(
+                    format!("quota.tiers.{name}.daily_cost_usd"),
+                    "at most 4294.967295 with quota.backend `rls` (micro-USD in a uint32)",
+                ));
+            }
+        }
+    }
+    Ok(Some(RlsSettings {
+        cluster: r.cluster.clone(),
+        domain: r.domain.clone(),
+        timeout_ms: r.timeout_ms,
+        failure_mode: r.failure_mode,
+    }))
 }
 
 fn usd_to_micro(field: &str, usd: f64, max: f64) -> Result<u64, ConfigError> {
@@ -474,10 +620,70 @@ mod tests {
                 r#"{"tiers":{"free":{"clamp_max_tokens":true}}}"#,
                 "quota.tiers.free.clamp_max_tokens",
             ),
+            (r#"{"backend":"rls"}"#, "quota.rls.cluster"),
+            (
+                r#"{"backend":"rls","rls":{"cluster":""}}"#,
+                "quota.rls.cluster",
+            ),
+            (r#"{"rls":{"cluster":"ratelimit"}}"#, "quota.rls"),
+            (
+                r#"{"backend":"rls","rls":{"cluster":"ratelimit","timeout_ms":0}}"#,
+                "quota.rls.timeout_ms",
+            ),
+            (
+                r#"{"backend":"rls","rls":{"cluster":"ratelimit","timeout_ms":10001}}"#,
+                "quota.rls.timeout_ms",
+            ),
+            (
+                r#"{"backend":"rls","rls":{"cluster":"ratelimit","domain":""}}"#,
+                "quota.rls.domain",
+            ),
+            (
+                r#"{"backend":"rls","rls":{"cluster":"ratelimit"},"daily_budget_usd":5}"#,
+                "quota.daily_budget_usd",
+            ),
+            (
+                r#"{"backend":"rls","rls":{"cluster":"ratelimit"},"tiers":{"free":{"daily_tokens":9,"clamp_max_tokens":true}}}"#,
+                "quota.tiers.free.clamp_max_tokens",
+            ),
+            (
+                r#"{"backend":"rls","rls":{"cluster":"ratelimit"},"tiers":{"free":{"daily_cost_usd":5000}}}"#,
+                "quota.tiers.free.daily_cost_usd",
+            ),
         ];
         for (json, field) in cases {
             let err = compile(&parse(json)).unwrap_err();
             assert_eq!(err.field, *field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn rls_backend_compiles_with_documented_defaults() {
+        let c = compile(&parse(r#"{"backend":"rls","rls":{"cluster":"ratelimit"}}"#)).unwrap();
+        assert_eq!(
+            c.rls,
+            Some(RlsSettings {
+                cluster: "ratelimit".into(),
+                domain: "mesh-guardrail".into(),
+                timeout_ms: 50,
+                failure_mode: FailureMode::Deny,
+            })
+        );
+        let c = compile(&parse(
+            r#"{"backend":"rls","rls":{"cluster":"rl","domain":"acme","timeout_ms":200,"failure_mode":"allow"}}"#,
+        ))
+        .unwrap();
+        let r = c.rls.unwrap();
+        assert_eq!((r.domain.as_str(), r.timeout_ms), ("acme", 200));
+        assert_eq!(r.failure_mode, FailureMode::Allow);
+        assert_eq!(compile(&parse("{}")).unwrap().rls, None);
+        // Unknown fields and values are refused by the parser.
+        for bad in [
+            r#"{"backend":"redis"}"#,
+            r#"{"backend":"rls","rls":{"cluster":"rl","failure_mode":"open"}}"#,
+            r#"{"backend":"rls","rls":{"cluster":"rl","timeout":5}}"#,
+        ] {
+            assert!(serde_json::from_str::<QuotaConfig>(bad).is_err(), "{bad}");
         }
     }
 

@@ -75,6 +75,58 @@ pub(crate) fn render(tier: &Tier, used: &Counters, now: u64) -> Vec<(String, Str
     headers
 }
 
+/// The headers from a rate-limit service's answers (`backend: rls`): limit from
+/// `current_limit`, remaining from `limit_remaining`, reset from `duration_until_reset` (the
+/// time to the next UTC midnight when the service gives none), window from the limit's unit.
+/// Only the kinds the service answered with a limit appear.
+pub(crate) fn render_rls(statuses: &super::rls::Statuses, now: u64) -> Vec<(String, String)> {
+    use super::rls::Kind;
+    let mut headers = Vec::new();
+    let mut policy = Vec::new();
+    let mut state = Vec::new();
+    let mut cost = None;
+    for kind in [Kind::Requests, Kind::Tokens, Kind::Cost] {
+        let Some(s) = statuses.get(kind) else {
+            continue;
+        };
+        let Some(l) = s.current_limit else { continue };
+        let reset = s
+            .duration_until_reset_secs
+            .unwrap_or_else(|| secs_to_midnight(now));
+        let (limit, remaining) = (u64::from(l.requests_per_unit), u64::from(s.limit_remaining));
+        if kind == Kind::Cost {
+            cost = Some((limit, remaining));
+            continue;
+        }
+        let unit = kind.as_str();
+        let window = if l.unit_secs > 0 {
+            l.unit_secs
+        } else {
+            SECS_PER_DAY
+        };
+        headers.push((format!("x-ratelimit-limit-{unit}"), limit.to_string()));
+        headers.push((
+            format!("x-ratelimit-remaining-{unit}"),
+            remaining.to_string(),
+        ));
+        headers.push((format!("x-ratelimit-reset-{unit}"), openai_duration(reset)));
+        policy.push(format!("\"{unit}\";q={limit};w={window}"));
+        state.push(format!("\"{unit}\";r={remaining};t={reset}"));
+    }
+    if !policy.is_empty() {
+        headers.push(("ratelimit-policy".to_string(), policy.join(", ")));
+        headers.push(("ratelimit".to_string(), state.join(", ")));
+    }
+    if let Some((limit, remaining)) = cost {
+        headers.push(("x-guardrail-budget-limit-usd".to_string(), usd(limit)));
+        headers.push((
+            "x-guardrail-budget-remaining-usd".to_string(),
+            usd(remaining),
+        ));
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]

@@ -21,8 +21,9 @@
 //! it; a 429 `insufficient_quota` would wrongly tell the user the quota is spent).
 //!
 //! Keys, value encoding and why there is nothing to clean up: see `ledger.rs`. Headers: see
-//! `headers.rs`. The ledger sits behind [`Store`], so a fleet-wide backend (Envoy's rate-limit
-//! service) can replace proxy-wasm shared data later.
+//! `headers.rs`. With `backend: rls` the counters live in Envoy's rate-limit service instead
+//! (the fleet's): the filter's state machine makes the calls, this module builds them and
+//! reads the answers (`rls.rs`); see README "Quota backends".
 
 mod config;
 mod headers;
@@ -31,7 +32,8 @@ mod mem_store;
 pub mod rls;
 
 pub use config::{
-    DowngradeConfig, MissingUser, PriceConfig, QuotaConfig, TierConfig, UnknownTier, ANONYMOUS_TIER,
+    Backend, DowngradeConfig, FailureMode, MissingUser, PriceConfig, QuotaConfig, RlsConfig,
+    RlsSettings, TierConfig, UnknownTier, ANONYMOUS_TIER,
 };
 pub use mem_store::MemStore;
 
@@ -217,6 +219,84 @@ impl QuotaPolicy {
         Ok(QuotaPolicy {
             c: config::compile(cfg)?,
         })
+    }
+
+    /// The rate-limit service, with `backend: rls`.
+    pub fn rls(&self) -> Option<&RlsSettings> {
+        self.c.rls.as_ref()
+    }
+
+    /// With `backend: rls`: the limit kinds the user's tier names (one descriptor each).
+    pub fn rls_kinds(&self, id: &Identity) -> rls::Kinds {
+        match self.tier_of(id) {
+            Ok(t) => rls::Kinds {
+                requests: t.daily_requests.is_some(),
+                tokens: t.daily_tokens.is_some(),
+                cost: t.daily_cost_micro.is_some(),
+            },
+            Err(_) => rls::Kinds::default(),
+        }
+    }
+
+    /// With `backend: rls`: what a request reserves (tokens, micro-USD) from its estimate:
+    /// the prompt estimate plus `max_tokens` (or `default_completion_tokens`), priced by model.
+    pub fn reservation(&self, est: &UsageEstimate) -> (u64, u64) {
+        let completion = est
+            .max_completion_tokens
+            .unwrap_or(self.c.default_completion_tokens);
+        let cost = self
+            .price(est.model.as_deref())
+            .cost_micro(est.prompt_tokens, completion);
+        (est.prompt_tokens.saturating_add(completion), cost)
+    }
+
+    /// The cost of `usage` for `model`, in micro-USD (rounded up).
+    pub fn usage_cost(&self, model: Option<&str>, usage: Usage) -> u64 {
+        self.price(model)
+            .cost_micro(usage.prompt_tokens, usage.completion_tokens)
+    }
+
+    /// With `backend: rls`: the rejection for a limit the service says is reached.
+    pub fn rls_exceeded(
+        &self,
+        id: &Identity,
+        kind: rls::Kind,
+        statuses: &rls::Statuses,
+        now: u64,
+    ) -> QuotaRejection {
+        let status = statuses.get(kind);
+        let limit = status.and_then(|s| s.current_limit);
+        let retry = status
+            .and_then(|s| s.duration_until_reset_secs)
+            .filter(|&s| s > 0)
+            .unwrap_or_else(|| headers::secs_to_midnight(now));
+        let tier = &id.tier;
+        let (code, what) = match kind {
+            rls::Kind::Requests => ("daily_request_limit_exceeded", "request limit".to_string()),
+            rls::Kind::Tokens => ("daily_token_limit_exceeded", "token limit".to_string()),
+            rls::Kind::Cost => ("daily_cost_limit_exceeded", "cost limit".to_string()),
+        };
+        let what = match (kind, limit) {
+            (rls::Kind::Cost, Some(l)) => {
+                format!(
+                    "{what} of {} USD",
+                    headers::usd(u64::from(l.requests_per_unit))
+                )
+            }
+            (_, Some(l)) => format!("{what} of {}", l.requests_per_unit),
+            (_, None) => what,
+        };
+        QuotaRejection {
+            status: 429,
+            error_type: "insufficient_quota",
+            code,
+            message: format!(
+                "{what} reached for tier {tier}; it resets in {}",
+                headers::openai_duration(retry)
+            ),
+            retry_after_secs: Some(retry),
+            headers: headers::render_rls(statuses, now),
+        }
     }
 
     /// Lowercase name of the request header carrying the user id.
@@ -722,7 +802,13 @@ fn take_back(store: &dyn Store, key: &str, day: u64, f: impl Fn(Counters) -> Cou
     r.unwrap_or(false)
 }
 
-fn unavailable(why: &str) -> QuotaRejection {
+/// The quota headers from the rate-limit service's statuses.
+pub fn rls_headers(_q: &QuotaPolicy, statuses: &rls::Statuses, now: u64) -> Vec<(String, String)> {
+    headers::render_rls(statuses, now)
+}
+
+/// 503 `quota_unavailable` (a store or rate-limit service that cannot answer).
+pub fn unavailable(why: &str) -> QuotaRejection {
     QuotaRejection {
         status: 503,
         error_type: "api_error",

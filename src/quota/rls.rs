@@ -18,6 +18,143 @@
 //!   Code             { UNKNOWN = 0; OK = 1; OVER_LIMIT = 2; }
 //! ```
 
+/// The gRPC service and method the filter calls.
+pub const SERVICE: &str = "envoy.service.ratelimit.v3.RateLimitService";
+pub const METHOD: &str = "ShouldRateLimit";
+
+/// The descriptor entry that marks a settlement (`hits_mode: report`): the usage has happened,
+/// so the service charges it whatever the limit says and never answers OVER_LIMIT for it.
+/// This repository's RLS (`rls/`) implements it; with envoyproxy/ratelimit (which always
+/// charges) give the `hits_mode: report` leaf the same limit.
+pub const HITS_MODE_KEY: &str = "hits_mode";
+
+/// A limit kind: one descriptor per kind the user's tier has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Requests,
+    Tokens,
+    /// Micro-USD.
+    Cost,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Requests => "requests",
+            Kind::Tokens => "tokens",
+            Kind::Cost => "cost",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Kind::Requests => 0,
+            Kind::Tokens => 1,
+            Kind::Cost => 2,
+        }
+    }
+}
+
+/// Which kinds a tier limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kinds {
+    pub requests: bool,
+    pub tokens: bool,
+    pub cost: bool,
+}
+
+/// The latest status the service gave for each kind (for the quota headers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statuses([Option<DescriptorStatus>; 3]);
+
+impl Statuses {
+    pub fn get(&self, kind: Kind) -> Option<&DescriptorStatus> {
+        self.0[kind.index()].as_ref()
+    }
+
+    pub fn set(&mut self, kind: Kind, status: DescriptorStatus) {
+        self.0[kind.index()] = Some(status);
+    }
+}
+
+/// The descriptor of one limit kind for one user: `tier`, `limit`, `user` (in this order, for
+/// services that match entries as a tree, like envoyproxy/ratelimit), then `hits_mode: report`
+/// for a settlement. The domain names the tenant.
+pub fn descriptor(user: &str, tier: &str, kind: Kind, hits: u64, report: bool) -> Descriptor {
+    let mut entries = vec![
+        ("tier".to_string(), tier.to_string()),
+        ("limit".to_string(), kind.as_str().to_string()),
+        ("user".to_string(), user.to_string()),
+    ];
+    if report {
+        entries.push((HITS_MODE_KEY.to_string(), "report".to_string()));
+    }
+    Descriptor {
+        entries,
+        hits_addend: Some(hits),
+    }
+}
+
+/// One `ShouldRateLimit` call for `items` (kind, hits) of one user. Each descriptor carries
+/// its own `hits_addend` (envoyproxy/ratelimit and `rls/` read it); when every item has the
+/// same amount the request-level `hits_addend` carries it too, so a service that reads only
+/// that one (Limitador) counts the same.
+pub fn encode_call(
+    domain: &str,
+    user: &str,
+    tier: &str,
+    items: &[(Kind, u64)],
+    report: bool,
+) -> Vec<u8> {
+    let descriptors: Vec<Descriptor> = items
+        .iter()
+        .map(|&(k, hits)| descriptor(user, tier, k, hits, report))
+        .collect();
+    let same = items
+        .first()
+        .map(|f| f.1)
+        .filter(|&h| items.iter().all(|i| i.1 == h));
+    let request_hits = same.map_or(0, |h| u32::try_from(h).unwrap_or(u32::MAX));
+    encode_request(domain, &descriptors, request_hits)
+}
+
+/// The service's answer to a call for `kinds` (in the order sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    /// Refused; the kind the service says is over (the first one sent when it does not say).
+    OverLimit(Kind),
+}
+
+/// Reads an answer: the verdict, and the statuses by kind. An answer without statuses (as
+/// Limitador gives) is accepted; statuses that do not match the descriptors sent, or an
+/// overall code other than OK / OVER_LIMIT, are malformed.
+pub fn interpret(bytes: &[u8], kinds: &[Kind]) -> Result<(Verdict, Statuses), DecodeError> {
+    let r = decode_response(bytes)?;
+    if !r.statuses.is_empty() && r.statuses.len() != kinds.len() {
+        return Err(DecodeError("statuses do not match the descriptors sent"));
+    }
+    let mut statuses = Statuses::default();
+    for (k, s) in kinds.iter().zip(r.statuses.iter()) {
+        statuses.set(*k, s.clone());
+    }
+    let verdict = match r.overall {
+        Code::Ok => Verdict::Ok,
+        Code::OverLimit => {
+            let over = kinds
+                .iter()
+                .zip(r.statuses.iter())
+                .find(|(_, s)| s.code == Code::OverLimit)
+                .map(|(k, _)| *k)
+                .or(kinds.first().copied())
+                .unwrap_or(Kind::Requests);
+            Verdict::OverLimit(over)
+        }
+        Code::Unknown => return Err(DecodeError("overall code is neither OK nor OVER_LIMIT")),
+    };
+    Ok((verdict, statuses))
+}
+
 /// One descriptor: ordered key/value entries and, optionally, its own hits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {
@@ -294,6 +431,28 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// Encodes a `RateLimitResponse` (tests): overall code and, per descriptor, (code, limit per
+/// day, remaining, seconds until reset).
+#[cfg(test)]
+pub fn encode_response(overall: u64, statuses: &[(u64, u32, u32, u64)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_varint_field(&mut out, 1, overall);
+    for &(code, limit, remaining, reset) in statuses {
+        let mut st = Vec::new();
+        put_varint_field(&mut st, 1, code);
+        let mut l = Vec::new();
+        put_varint_field(&mut l, 1, u64::from(limit));
+        put_varint_field(&mut l, 2, 4); // DAY
+        put_bytes(&mut st, 2, &l);
+        put_varint_field(&mut st, 3, u64::from(remaining));
+        let mut d = Vec::new();
+        put_varint_field(&mut d, 1, reset);
+        put_bytes(&mut st, 4, &d);
+        put_bytes(&mut out, 2, &st);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
@@ -412,6 +571,101 @@ mod tests {
                 })
                 .collect();
             let _ = decode_response(&bytes);
+        }
+    }
+
+    /// Settlement schemes compared on a model of the service (the semantics of `rls/` and of
+    /// envoyproxy/ratelimit for one descriptor: a call is admitted when `remaining >= hits`,
+    /// `hits 0` checks `remaining > 0`, a report is always charged). `n` requests of one user
+    /// are all in flight at once (each admission call answered before any report), the worst
+    /// case for admission; `remaining` tokens are left of the day's limit.
+    ///
+    /// Returns (admitted, counted by the service, tokens actually used).
+    fn simulate(
+        reserve: bool,
+        n: usize,
+        remaining: u64,
+        estimate: u64,
+        actual: &[u64],
+    ) -> (usize, u64, u64) {
+        let mut counted = 0u64;
+        let mut admitted = Vec::new();
+        for &a in actual.iter().take(n) {
+            let left = remaining.saturating_sub(counted);
+            if reserve {
+                if left >= estimate {
+                    counted += estimate;
+                    admitted.push(a);
+                }
+            } else if left > 0 {
+                admitted.push(a);
+            }
+        }
+        let used: u64 = admitted.iter().sum();
+        for &a in &admitted {
+            counted += if reserve {
+                a.saturating_sub(estimate)
+            } else {
+                a
+            };
+        }
+        (admitted.len(), counted, used)
+    }
+
+    #[test]
+    fn reserve_then_report_vs_check_then_report() {
+        // 60 requests in flight; prompt 500 tokens; completions drawn from 100..=1000
+        // (xorshift, fixed seed).
+        let mut state = 0x9e37_79b9_u32;
+        let actual: Vec<u64> = (0..60)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                500 + 100 + u64::from(state % 901)
+            })
+            .collect();
+        let max_actual = actual.iter().copied().max().unwrap_or(0);
+        // (case, remaining, estimate): with max_tokens 1000 (estimate 1500, never below the
+        // usage) and without (estimate 500 + default_completion_tokens 256 = 756).
+        let cases = [
+            ("max_tokens=1000, 2000 left", 2_000u64, 1_500u64),
+            ("max_tokens=1000, 10000 left", 10_000, 1_500),
+            ("no max_tokens, 2000 left", 2_000, 756),
+            ("no max_tokens, 10000 left", 10_000, 756),
+        ];
+        println!("case | scheme | admitted | counted | used | past the limit | charged beyond use");
+        for (case, remaining, est) in cases {
+            let (ra, rc, ru) = simulate(true, 60, remaining, est, &actual);
+            let (ca, cc, cu) = simulate(false, 60, remaining, est, &actual);
+            println!(
+                "{case} | reserve-then-report | {ra} | {rc} | {ru} | {} | {}",
+                rc.saturating_sub(remaining),
+                rc - ru
+            );
+            println!(
+                "{case} | check-then-report | {ca} | {cc} | {cu} | {} | {}",
+                cc.saturating_sub(remaining),
+                cc - cu
+            );
+            // Reserve-then-report admits only what the reservations fit...
+            assert_eq!(ra as u64, remaining / est);
+            // ...and passes the limit only by usage beyond the estimates of admitted requests
+            // (never when the estimate bounds the usage, i.e. with max_tokens).
+            let beyond: u64 = actual[..ra].iter().map(|&a| a.saturating_sub(est)).sum();
+            assert!(rc <= remaining + beyond);
+            if est >= max_actual {
+                assert!(rc <= remaining, "{case}");
+            }
+            // The user is charged max(estimate, usage) per request: beyond use by at most
+            // the over-estimates.
+            let over: u64 = actual[..ra].iter().map(|&a| est.saturating_sub(a)).sum();
+            assert_eq!(rc - ru, over);
+            // Check-then-report admits every request in flight and passes the limit by
+            // their whole usage.
+            assert_eq!(ca, 60);
+            assert_eq!(cc, cu);
+            assert!(cc > 6 * remaining, "{case}: {cc}");
         }
     }
 }
