@@ -114,6 +114,10 @@ pub enum HoldHeaders {
 pub struct RequestConfig {
     /// Largest body the filter buffers and inspects. Below Envoy's default 1 MiB buffer limit.
     pub max_body_bytes: usize,
+    /// Most texts (string values, object keys, long numbers) one request body may hold; a
+    /// body with more is refused (413 `too_many_texts`): detection costs per text, and no LLM
+    /// request needs this many.
+    pub max_texts: usize,
     pub hold_headers: HoldHeaders,
     pub oversize: OversizePolicy,
     pub compressed: CompressedPolicy,
@@ -129,6 +133,7 @@ impl Default for RequestConfig {
     fn default() -> Self {
         RequestConfig {
             max_body_bytes: 900 * 1024,
+            max_texts: 10_000,
             hold_headers: HoldHeaders::Auto,
             oversize: OversizePolicy::Reject,
             compressed: CompressedPolicy::Reject,
@@ -224,6 +229,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "request.max_body_bytes",
                 "expected a positive number of bytes",
+            ));
+        }
+        if cfg.request.max_texts == 0 {
+            return Err(ConfigError::new(
+                "request.max_texts",
+                "expected a positive number of texts",
             ));
         }
         if cfg.response.max_body_bytes == 0 {
@@ -512,6 +523,7 @@ mod tests {
                 r#"{"request":{"max_body_bytes":0}}"#,
                 "request.max_body_bytes",
             ),
+            (r#"{"request":{"max_texts":0}}"#, "request.max_texts"),
             (
                 r#"{"request":{"path_prefixes":["v1"]}}"#,
                 "request.path_prefixes",

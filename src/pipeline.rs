@@ -67,6 +67,15 @@ pub fn body_error_reply(e: &BodyError) -> LocalReply {
                 json::MAX_DEPTH
             ),
         ),
+        BodyError::TooManyTexts(max) => LocalReply::new(
+            413,
+            "invalid_request_error",
+            "too_many_texts",
+            format!(
+                "The request body holds more than {max} texts (strings, keys and long numbers), \
+                 the guardrail limit."
+            ),
+        ),
         BodyError::DuplicateKey(e) => LocalReply::new(
             400,
             "invalid_request_error",
@@ -102,7 +111,10 @@ pub fn inspect_request_as<'a>(
     json_typed: bool,
     vault: &mut PiiVault,
 ) -> Result<Inspection<'a>, LocalReply> {
-    let body = RequestBody::parse_as(bytes, json_typed).map_err(|e| body_error_reply(&e))?;
+    // Refused before detection, whose cost grows with the number of texts (about 1.7 us each
+    // in V8): 900 KB of one-character strings would otherwise take 0.4 s.
+    let body = RequestBody::parse_limited(bytes, json_typed, settings.request.max_texts)
+        .map_err(|e| body_error_reply(&e))?;
     let inj = &settings.injection;
     let inj_enforce = settings.injection_mode() == Mode::Enforce;
     let pii_enforce = settings.pii_mode() == Mode::Enforce;
@@ -1539,6 +1551,31 @@ mod tests {
             .unwrap();
         assert_eq!(r.status, 400);
         assert_eq!(r.code, "invalid_encoding");
+    }
+
+    #[test]
+    fn bodies_with_more_texts_than_the_limit_are_refused_before_detection() {
+        let s = settings(r#"{"request":{"max_texts":5}}"#);
+        // Two keys and two strings: four texts.
+        let ok = br#"{"prompt":"a","user":"b"}"#;
+        assert!(inspect_request_as(&s, ok, true, &mut PiiVault::default()).is_ok());
+        // Strings, keys and long numbers all count; short numbers and empty strings do not.
+        for body in [
+            &br#"["a","b","c","d","e","f"]"#[..],
+            br#"{"a":"x","b":"y","c":"z"}"#,
+            br#"{"p":[123456789,123456789,123456789,123456789,123456789]}"#,
+        ] {
+            let r = inspect_request_as(&s, body, true, &mut PiiVault::default());
+            let err = r.err().map(|r| (r.status, r.code));
+            assert_eq!(
+                err,
+                Some((413, "too_many_texts")),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let short = br#"[1,2,3,4,5,6,7,"",""]"#;
+        assert!(inspect_request_as(&s, short, true, &mut PiiVault::default()).is_ok());
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub enum BodyError {
     InvalidJson(JsonError),
     /// A JSON body with a key repeated in one of its objects.
     DuplicateKey(JsonError),
+    /// A JSON body with more texts (strings, keys, long numbers) than this limit.
+    TooManyTexts(usize),
 }
 
 /// The error for a JSON-typed body that starts with a UTF-8 byte order mark. RFC 8259 lets a
@@ -157,6 +159,17 @@ impl<'a> RequestBody<'a> {
     /// body is JSON when it parses as JSON, else raw text. A JSON body must not repeat a key in
     /// any of its objects.
     pub fn parse_as(bytes: &'a [u8], json_typed: bool) -> Result<RequestBody<'a>, BodyError> {
+        Self::parse_limited(bytes, json_typed, usize::MAX)
+    }
+
+    /// [`RequestBody::parse_as`], refusing a JSON body with more than `max_texts` texts
+    /// (string values, object keys, numbers of [`NUMBER_MIN_DIGITS`] digits or more) before
+    /// its texts are collected.
+    pub fn parse_limited(
+        bytes: &'a [u8],
+        json_typed: bool,
+        max_texts: usize,
+    ) -> Result<RequestBody<'a>, BodyError> {
         let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
         if json_typed && text.starts_with('\u{feff}') {
             return Err(BodyError::InvalidJson(JsonError {
@@ -165,7 +178,16 @@ impl<'a> RequestBody<'a> {
             }));
         }
         match json::scan_request(bytes) {
-            Ok(doc) => Ok(Self::from_doc(bytes, doc)),
+            Ok(doc) => {
+                if candidate_leaves(&doc) > max_texts {
+                    return Err(BodyError::TooManyTexts(max_texts));
+                }
+                let body = Self::from_doc(bytes, doc, max_texts);
+                if body.slots.len() > max_texts {
+                    return Err(BodyError::TooManyTexts(max_texts));
+                }
+                Ok(body)
+            }
             Err(e) if e.is_duplicate_key() => Err(BodyError::DuplicateKey(e)),
             Err(e) if json_typed => Err(BodyError::InvalidJson(e)),
             Err(e) => Ok(RequestBody {
@@ -187,7 +209,7 @@ impl<'a> RequestBody<'a> {
         }
     }
 
-    fn from_doc(bytes: &'a [u8], doc: Document<'a>) -> RequestBody<'a> {
+    fn from_doc(bytes: &'a [u8], doc: Document<'a>, max_texts: usize) -> RequestBody<'a> {
         let known = doc.root == RootKind::Object
             && doc.leaves.iter().any(|l| {
                 matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
@@ -244,7 +266,7 @@ impl<'a> RequestBody<'a> {
             }
             tool_result_blocks.sort_unstable();
             let class = |p: &[Seg<'_>]| classify(p, &role_of, &tool_result_blocks);
-            let slots = collect_slots(bytes, &doc, class);
+            let slots = collect_slots(bytes, &doc, class, max_texts);
             return RequestBody {
                 bytes,
                 format: Format::Chat,
@@ -255,7 +277,7 @@ impl<'a> RequestBody<'a> {
             };
         }
         // Another shape: every string, key and long number is user text.
-        let slots = collect_slots(bytes, &doc, |_| Some(Role::User));
+        let slots = collect_slots(bytes, &doc, |_| Some(Role::User), max_texts);
         RequestBody {
             bytes,
             format: Format::OtherJson,
@@ -537,11 +559,16 @@ fn collect_slots<'a>(
     bytes: &'a [u8],
     doc: &Document<'a>,
     class: impl Fn(&[Seg<'_>]) -> Option<Role>,
+    max_texts: usize,
 ) -> Vec<TextSlot<'a>> {
-    let mut slots = Vec::with_capacity(doc.leaves.len());
+    // Sized for the leaves that can become slots (keys are added as they come): a body of
+    // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
+    let mut slots = Vec::with_capacity(candidate_leaves(doc));
     let push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
-        let steps = doc.path(l).to_vec();
-        let p = steps.as_slice();
+        if slots.len() > max_texts {
+            return; // refused by the caller: stop growing
+        }
+        // The value first: the path (a walk up the document) only for a leaf that is a slot.
         let (kind, text) = match doc.value(l) {
             // An empty string has nothing to inspect or rewrite: no slot.
             LeafValue::Str(s) if s.is_empty() => return,
@@ -553,15 +580,20 @@ fn collect_slots<'a>(
                 else {
                     return;
                 };
-                if raw.bytes().filter(u8::is_ascii_digit).count() < NUMBER_MIN_DIGITS
-                    || matches!(p, [Seg::Key(k)] if NUMERIC_PARAMS.contains(&k.as_ref()))
-                {
+                if raw.bytes().filter(u8::is_ascii_digit).count() < NUMBER_MIN_DIGITS {
                     return;
                 }
                 (SlotKind::Number, Cow::Borrowed(raw))
             }
             _ => return,
         };
+        let steps = doc.path(l).to_vec();
+        let p = steps.as_slice();
+        if kind == SlotKind::Number
+            && matches!(p, [Seg::Key(k)] if NUMERIC_PARAMS.contains(&k.as_ref()))
+        {
+            return;
+        }
         let role = class(p);
         slots.push(TextSlot {
             role: role.unwrap_or(Role::User),
@@ -586,6 +618,9 @@ fn collect_slots<'a>(
         while let Some((n, l)) = leaves.next_if(|(_, l)| l.start < span.0) {
             push_leaf(&mut slots, n, l);
         }
+        if slots.len() > max_texts {
+            return; // refused by the caller: stop growing
+        }
         let role = class(p);
         slots.push(TextSlot {
             role: role.unwrap_or(Role::User),
@@ -601,6 +636,18 @@ fn collect_slots<'a>(
         push_leaf(&mut slots, n, l);
     }
     slots
+}
+
+/// Leaves that can become text slots: non-empty strings and numbers of at least
+/// [`NUMBER_MIN_DIGITS`] characters (an upper bound of the value slots; keys come on top).
+fn candidate_leaves(doc: &Document<'_>) -> usize {
+    doc.leaves
+        .iter()
+        .filter(|l| {
+            (l.is_str() && l.end - l.start > 2)
+                || (l.is_num() && l.end - l.start >= NUMBER_MIN_DIGITS)
+        })
+        .count()
 }
 
 /// The index after the closing quote of the JSON string that opens at `i`.
@@ -1086,6 +1133,7 @@ mod tests {
                     Duplicate
                 }
                 Err(BodyError::NotUtf8) => NotUtf8,
+                Err(BodyError::TooManyTexts(n)) => panic!("no limit was set, yet {n}"),
             };
             assert_eq!(
                 &got,

@@ -115,3 +115,23 @@ def test_decision_log_names_no_client_chosen_key(start_envoy, mock):
     decision = lines[-1]
     assert '"location":"<key>"' in decision and '"location":"metadata.<key>[0]"' in decision, decision
     assert "jane" not in envoy.log_text()
+
+
+def test_body_with_more_texts_than_the_limit_is_refused(start_envoy, mock):
+    # Detection costs per text: a body of 100,000 one-character strings (about 500 KB) is
+    # refused before it (413 too_many_texts), and nothing of it reaches the upstream.
+    envoy = start_envoy({})
+    mock.clear()
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                       "metadata": {"tags": ["x"] * 100_000}})
+    r = post(envoy, body)
+    err = assert_openai_error(r, 413, "too_many_texts")
+    assert "10000" in err["message"]
+    assert completed(mock) == []
+    assert counter(envoy, "too_many_texts") >= 1
+    # A configured limit is honoured, and a body under it passes.
+    small = start_envoy({"request": {"max_texts": 50}})
+    ok = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert post(small, ok).status == 200
+    many = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tags": ["x"] * 60})
+    assert_openai_error(post(small, many), 413, "too_many_texts")
