@@ -9,6 +9,7 @@
 #                stream mode (ENVOY_VERSION=1.38 / HOLD_MODES=stream narrow it)
 #   make fuzz    cargo-fuzz, each target FUZZ_SECONDS (60) with the committed corpus (fuzz/corpus)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
+#   make train-injection   retrain the injection n-gram model; leave-one-source-out table
 #   make bench   native engine, the module in V8 (Node.js), and Envoy with/without the filter
 #   make oci     the module as an OCI image layout in target/oci (Istio's Wasm oci-variant media
 #                types; deterministic); prints the manifest digest = WasmPlugin spec.sha256
@@ -31,7 +32,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e fuzz eval eval-pii eval-envoy eval-pii-envoy bench oci oci-pin
+.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin
 
 setup: rust-setup venv
 
@@ -82,8 +83,16 @@ e2e: venv
 	ENVOY_VERSIONS="$(ENVOY_VERSIONS)" HOLD_MODES="$(HOLD_MODES)" PYTEST_ARGS="$(PYTEST_ARGS)" \
 	  scripts/e2e_matrix.sh
 
+# Every injection file, per source: dev sets, the training material (direct_more, indirect as
+# tool results) and benign_instructions (measured only, never trained on: CC BY-NC).
 eval:
-	cargo run --release --example eval_injection -- $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl
+	cargo run --release --example eval_injection -- $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl \
+	  $(DATA)/injection/direct_more.jsonl $(DATA)/injection/benign_instructions.jsonl --tool $(DATA)/injection/indirect.jsonl
+
+# Retrains src/injection/ngram_weights.bin (deterministic, under a minute on one core) and
+# prints the leave-one-source-out table (scripts/train_injection_ngram.sh).
+train-injection:
+	scripts/train_injection_ngram.sh --loso $(DATA)
 
 eval-pii:
 	cargo run --release --example eval_pii -- $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json

@@ -1,16 +1,19 @@
 //! Evaluates the injection detector on labelled JSON Lines files
 //! (`{"text","label","source",...}`, label 1 = attack):
 //!
-//! `cargo run --release --example eval_injection -- [--config CONFIG] FILE.jsonl...`
+//! `cargo run --release --example eval_injection -- [--config CONFIG] [--tool FILE]... FILE.jsonl...`
 //!
-//! `CONFIG` is an `injection` config object, inline JSON or a file path. Prints recall per
+//! `CONFIG` is an `injection` config object, inline JSON or a file path. `--tool FILE` scores
+//! that file's texts as tool results (`ScanContext::tool_result`, as the filter does for
+//! `role: tool`, Anthropic `tool_result` and Responses `function_call_output`); it also prints
+//! that file's figures per category (injection family). Prints recall per
 //! attack source and false-positive rate per benign source at the flag threshold (anything
 //! but `allow` counts as detected), for all rows and for the kept-aside slice (FNV-1a of the
 //! text % 4 == 0, never used for training), a threshold sweep with balanced accuracy (mean
 //! recall over attack sources and mean specificity over benign sources, averaged), and the
 //! scanning cost in microseconds per KB.
 
-use mesh_guardrail::injection::{InjectionConfig, InjectionDetector};
+use mesh_guardrail::injection::{InjectionConfig, InjectionDetector, ScanContext};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::time::Instant;
@@ -27,6 +30,8 @@ fn holdout(text: &str) -> bool {
 struct Row {
     label: i64,
     source: String,
+    category: String,
+    tool: bool,
     holdout: bool,
     score: f64,
 }
@@ -97,6 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = InjectionConfig::default();
     let mut paths = Vec::new();
     while let Some(a) = args.next() {
+        if a == "--tool" {
+            paths.push((args.next().ok_or("--tool needs a path")?, true));
+            continue;
+        }
         if a == "--config" {
             let c = args.next().ok_or("--config needs a value")?;
             let json = if c.trim_start().starts_with('{') {
@@ -106,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             cfg = serde_json::from_str(&json)?;
         } else {
-            paths.push(a);
+            paths.push((a, false));
         }
     }
     if paths.is_empty() {
@@ -115,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let det = InjectionDetector::compile(&cfg).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     let mut texts = Vec::new();
-    for p in &paths {
+    for (p, tool) in &paths {
         for line in std::io::BufReader::new(std::fs::File::open(p)?).lines() {
             let line = line?;
             if line.trim().is_empty() {
@@ -126,6 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rows.push(Row {
                 label: v["label"].as_i64().unwrap_or(0),
                 source: v["source"].as_str().unwrap_or("").to_string(),
+                category: v["category"].as_str().unwrap_or("").to_string(),
+                tool: *tool,
                 holdout: holdout(&text),
                 score: 0.0,
             });
@@ -135,7 +146,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut bytes = 0usize;
     for (r, t) in rows.iter_mut().zip(&texts) {
-        r.score = det.scan(t).score;
+        r.score = det
+            .scan_in(
+                t,
+                ScanContext {
+                    tool_result: r.tool,
+                },
+            )
+            .score;
         bytes += t.len();
     }
     let elapsed = start.elapsed().as_secs_f64();
@@ -144,6 +162,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("rows: {} (kept-aside slice: {})", all.len(), kept.len());
     table(&all, det.flag_threshold, "all rows");
     table(&kept, det.flag_threshold, "kept-aside slice");
+    if rows.iter().any(|r| r.tool) {
+        // Tool-result rows by category (family), all rows: source/category as the key.
+        let by_cat: Vec<Row> = rows
+            .iter()
+            .filter(|r| r.tool)
+            .map(|r| Row {
+                label: r.label,
+                source: format!("{} / {}", r.source, r.category),
+                category: String::new(),
+                tool: true,
+                holdout: r.holdout,
+                score: r.score,
+            })
+            .collect();
+        let refs: Vec<&Row> = by_cat.iter().collect();
+        table(
+            &refs,
+            det.flag_threshold,
+            "tool results by category, all rows",
+        );
+        let refs: Vec<&Row> = by_cat.iter().filter(|r| r.holdout).collect();
+        table(
+            &refs,
+            det.flag_threshold,
+            "tool results by category, kept-aside slice",
+        );
+    }
     println!("\n== threshold sweep: balanced accuracy ==");
     println!("{:>9} {:>10} {:>11}", "threshold", "all", "kept-aside");
     let mut t = 0.30;

@@ -1,12 +1,15 @@
 //! Development aid: prints score, action and rule ids for each row of JSON Lines files (or for
-//! each argument with `--text`), to see why a prompt scored as it did.
-//! `cargo run --release --example injection_explain -- [--text] FILE.jsonl|TEXT...`
+//! each argument with `--text`), to see why a prompt scored as it did; `--tool` scores the texts
+//! as tool results. With `--text`, also the contributions to the logit: each rule family
+//! (weight x feature), the n-gram model's pooled logit and its strongest buckets (ids, never
+//! text).
+//! `cargo run --release --example injection_explain -- [--tool] [--text] FILE.jsonl|TEXT...`
 
-use mesh_guardrail::injection::{InjectionConfig, InjectionDetector};
+use mesh_guardrail::injection::{InjectionConfig, InjectionDetector, ScanContext};
 use std::io::BufRead;
 
-fn show(det: &InjectionDetector, label: &str, text: &str) {
-    let v = det.scan(text);
+fn show(det: &InjectionDetector, ctx: ScanContext, label: &str, text: &str, explain: bool) {
+    let v = det.scan_in(text, ctx);
     let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_str()).collect();
     ids.dedup();
     let preview: String = text
@@ -22,14 +25,24 @@ fn show(det: &InjectionDetector, label: &str, text: &str) {
         ids.join(","),
         preview
     );
+    if explain {
+        for (name, c) in det.contributions(text, ctx) {
+            println!("    {c:+8.3}  {name}");
+        }
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let det = InjectionDetector::compile(&InjectionConfig::default()).map_err(|e| e.to_string())?;
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let tool = args.first().map(String::as_str) == Some("--tool");
+    if tool {
+        args.remove(0);
+    }
+    let ctx = ScanContext { tool_result: tool };
     if args.first().map(String::as_str) == Some("--text") {
         for t in args.iter().skip(1) {
-            show(&det, "-", t);
+            show(&det, ctx, "-", t, true);
         }
         return Ok(());
     }
@@ -42,8 +55,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let v: serde_json::Value = serde_json::from_str(&line)?;
             show(
                 &det,
+                ctx,
                 &v["label"].to_string(),
                 v["text"].as_str().unwrap_or(""),
+                false,
             );
         }
     }

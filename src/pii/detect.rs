@@ -36,7 +36,13 @@ pub(crate) fn scan(text: &str, from: usize, enabled: &[bool; 7], out: &mut Vec<P
         let c = b[i];
         match CLASS[c as usize] {
             K_ALPHA => {
-                if i == 0 || !(is_word(b[i - 1]) || b[i - 1] == b'-') {
+                if matches!(c, b'n' | b't' | b'r') && i > 0 && b[i - 1] == b'\\' {
+                    // The letter of an escaped line break or tab (`\n` as two characters, as
+                    // in text copied from JSON or logs): a boundary, not the start of a word.
+                    i += 1;
+                    continue;
+                }
+                if i == 0 || !(is_word(b[i - 1]) || b[i - 1] == b'-') || escape_before(b, i) {
                     // `iban_at` needs a digit at `i + 2`, `secret_at` one of four first bytes:
                     // most word starts are neither and skip both calls.
                     if b.get(i + 2).is_some_and(u8::is_ascii_digit) {
@@ -490,6 +496,13 @@ pub(crate) struct Chunk {
     pub ext: bool,
 }
 
+/// Whether `b[i - 2..i]` is an escaped line break or tab written out (`\n`, `\r`, `\t`): a
+/// boundary before `i` although its letter is a word character.
+#[inline]
+fn escape_before(b: &[u8], i: usize) -> bool {
+    i >= 2 && matches!(b[i - 1], b'n' | b't' | b'r') && b[i - 2] == b'\\'
+}
+
 fn chunk_start_ok(b: &[u8], i: usize) -> bool {
     let c = b[i];
     let next_ok = |j: usize| b.get(j).is_some_and(|x| x.is_ascii_digit());
@@ -499,7 +512,7 @@ fn chunk_start_ok(b: &[u8], i: usize) -> bool {
     if c == b'(' && !(next_ok(i + 1)) {
         return false;
     }
-    if i == 0 {
+    if i == 0 || escape_before(b, i) {
         return true;
     }
     let p = b[i - 1];
@@ -600,15 +613,9 @@ pub(crate) fn parse_chunk(
         if (paren && x.is_ascii_digit()) || (x == b'(' && next.is_ascii_digit()) {
             continue;
         }
-        if (x == b'x' || x == b'X') && next.is_ascii_digit() {
-            let mut k = i + 1;
-            while k < n && b[k].is_ascii_digit() && k - i <= 6 {
-                k += 1;
-            }
-            if k - i - 1 <= 6 {
-                c.ext = true;
-                i = k;
-            }
+        if let Some(k) = extension_at(b, i, limit) {
+            c.ext = true;
+            i = k;
         }
         break;
     }
@@ -619,6 +626,35 @@ pub(crate) fn parse_chunk(
         }
     }
     Some(c)
+}
+
+/// The end of a phone extension at `i`, right after the number: `x175`, ` x175`, `ext175`,
+/// `ext.175`, ` ext.175` (one to six digits; a space is not taken at or after `limit`).
+fn extension_at(b: &[u8], i: usize, limit: usize) -> Option<usize> {
+    let mut j = i;
+    if b.get(j) == Some(&b' ') {
+        if j >= limit {
+            return None;
+        }
+        j += 1;
+    }
+    let lower = |k: usize| b.get(k).map(u8::to_ascii_lowercase);
+    if lower(j) != Some(b'x') {
+        if (lower(j), lower(j + 1), lower(j + 2)) != (Some(b'e'), Some(b'x'), Some(b't')) {
+            return None;
+        }
+        j += 2;
+        if b.get(j + 1) == Some(&b'.') {
+            j += 1;
+        }
+    }
+    let ds = j + 1;
+    let mut k = ds;
+    while k < b.len() && b[k].is_ascii_digit() && k - ds < 6 {
+        k += 1;
+    }
+    let digits_end = b.get(k).is_none_or(|x| !x.is_ascii_digit());
+    (k > ds && digits_end).then_some(k)
 }
 
 fn luhn(d: &[u8]) -> bool {
@@ -717,9 +753,10 @@ fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<Pii
     }
     if !marks && c.ng == 3 && c.lens() == [3, 2, 4] && matches!(sep, Some(b'-' | b' ')) {
         let address = sep == Some(b' ') && ctx.address && !ctx.ssn;
-        return (ssn_valid(d) && !address).then_some(PiiKind::Ssn);
+        // A strong context word ("SSN", "social security") wins over the area-number rules.
+        return ((ctx.ssn || ssn_valid(d)) && !address).then_some(PiiKind::Ssn);
     }
-    if !marks && c.ng == 1 && c.nd == 9 && ctx.ssn && ssn_valid(d) {
+    if !marks && c.ng == 1 && c.nd == 9 && ctx.ssn {
         return Some(PiiKind::Ssn);
     }
     if !marks && (12..=19).contains(&c.nd) && (c.ng == 1 || matches!(sep, Some(b' ' | b'-'))) {
@@ -1356,6 +1393,62 @@ mod tests {
                 ("1.000.000 Euro", None),
                 ("only 12345 here", None),
                 ("version 1.2.3 build 4567", None),
+            ],
+        );
+    }
+
+    /// Formats the dev set lacks (hand-written values and locales): an escaped line break (a
+    /// backslash and an `n`) glued to the number, extensions, dotted and bracketed national
+    /// formats.
+    #[test]
+    fn phone_unseen_formats() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("Front desk\\n312-555-0148-Front", Some("312-555-0148")),
+                ("Kontakt:\\n(0711) 2938-412", Some("(0711) 2938-412")),
+                ("line one\\t+33 4 72 18 90 55", Some("+33 4 72 18 90 55")),
+                (
+                    "hours 9-5\\r\\n617.555.0199x42 after",
+                    Some("617.555.0199x42"),
+                ),
+                ("Direct: 415-555-0172 x318", Some("415-555-0172 x318")),
+                (
+                    "call 212.555.0110 ext.77 today",
+                    Some("212.555.0110 ext.77"),
+                ),
+                (
+                    "Tel 0049 89 2019 3344 EXT204",
+                    Some("0049 89 2019 3344 EXT204"),
+                ),
+                ("Fixe: 04.78.62.19.33", Some("04.78.62.19.33")),
+                ("Numero 02.38.47.61.90 le soir", Some("02.38.47.61.90")),
+                ("Office (039) 5182-667", Some("(039) 5182-667")),
+                ("Büro (0351) 48 27 19", Some("(0351) 48 27 19")),
+                // still not phones
+                ("the \\n12.05.1990 entry", None),
+                ("see section 4.2.1.3 of the spec", None),
+                ("value\\n3.14159265", None),
+            ],
+        );
+    }
+
+    /// A strong context word wins over the area-number rules; without it they still hold.
+    #[test]
+    fn ssn_with_context_word_outside_issued_range() {
+        check(
+            PiiKind::Ssn,
+            &[
+                (
+                    "Her social security number is 917-38-2264",
+                    Some("917-38-2264"),
+                ),
+                ("SSN: 666-21-9043.", Some("666-21-9043")),
+                ("ssn 000-44-1290", Some("000-44-1290")),
+                ("Social Security No. 953 07 6612", Some("953 07 6612")),
+                ("my SSN\\n972-15-3384", Some("972-15-3384")),
+                ("ticket 917-38-2264", None),
+                ("917-38-2264", None),
             ],
         );
     }

@@ -1,0 +1,393 @@
+//! A hashed n-gram linear model (fastText-style, without embeddings) beside the rule families.
+//!
+//! Features, over the normalised text (`normalize`): byte 4-grams and word uni- and bigrams of a
+//! *format-free view* of it, in which every ASCII character that is not a letter or digit (quotes,
+//! braces, colons, commas, whitespace) and every backslash escape (`\n`, `\"`, `\'`) is one space
+//! and digits are all `0`. A Python-dict repr and the same record as pretty-printed JSON then give
+//! the same features, so the model cannot learn a data set's format instead of its words.
+//! Each feature is hashed into one of `DIM` buckets holding an `i8` weight.
+//!
+//! Pooling: the text is cut into blocks of `BLOCK` bytes; a window is two adjacent blocks (stride
+//! one block), so any passage of up to `BLOCK` bytes lies inside one window. The model's logit is
+//! `bias + max over windows of the mean weight of the window's features`: an instruction planted
+//! in a long e-mail is not diluted by the rest of it.
+//!
+//! Context: in a tool result (`Context::tool_result`) every feature also adds the weight of a
+//! second, tool-only bucket, and `tool_bias` is added: the same words can weigh more when they
+//! arrive as data an agent reads than when a user types them.
+//!
+//! The weights are trained by `scripts/train_injection_ngram.sh` (the `train_injection` example)
+//! and embedded as `ngram_weights.bin`: a 16-byte header (`MGN1`, then `scale`, `bias`,
+//! `tool_bias` as little-endian f32) and `DIM` signed bytes (weight = byte * scale).
+
+use std::borrow::Cow;
+
+/// Log2 of the number of hash buckets.
+pub const BITS: u32 = 18;
+/// Number of hash buckets.
+pub const DIM: usize = 1 << BITS;
+/// Bytes per pooling block; a window is two blocks.
+pub const BLOCK: usize = 128;
+const HEADER: usize = 16;
+const MAGIC: &[u8; 4] = b"MGN1";
+
+static EMBEDDED: &[u8] = include_bytes!("ngram_weights.bin");
+
+const SEED_WORD: u32 = 0x9e37_79b9;
+const SEED_BIGRAM: u32 = 0x7f4a_7c15;
+
+#[inline]
+fn bucket(x: u32, seed: u32) -> u32 {
+    let mut h = x ^ seed;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h >> (32 - BITS)
+}
+
+/// The tool-result bucket paired with bucket `b`.
+#[inline]
+pub fn tool_bucket(b: u32) -> u32 {
+    bucket(b | 0x8000_0000, 0x68e3_1da4)
+}
+
+/// Separator bytes besides the ASCII controls, space and `!"#$%&'()*+,-./` (all below `0`):
+/// the punctuation of JSON, Python reprs, markup and code.
+const SEPARATORS: [u8; 13] = [
+    b':', b';', b'<', b'=', b'>', b'?', b'[', b'\\', b']', b'_', b'{', b'|', b'}',
+];
+
+/// Whether `c` separates words.
+static IS_SEP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x30 {
+        t[c] = true;
+        c += 1;
+    }
+    let mut k = 0;
+    while k < SEPARATORS.len() {
+        t[SEPARATORS[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// A word's 32-bit key from its rotate-xor accumulator and length.
+#[inline]
+fn fold(word: u64, len: usize) -> u32 {
+    let x = word ^ ((len as u64) << 57);
+    (x ^ (x >> 29) ^ (x >> 47)) as u32
+}
+
+/// Calls `f(block, bucket)` for every feature of the normalised text `n`, in order: each word's
+/// unigram and its bigram with the word before, at the block where the word ends. Words are
+/// runs of letters, digits and non-ASCII bytes; separators are ASCII whitespace and
+/// punctuation, and a written-out escape (`\n`, `\t`, `\r`, `\"`, `\'`) as a whole.
+pub fn features(n: &[u8], mut f: impl FnMut(u32, u32)) {
+    let len = n.len();
+    let mut i = 0usize;
+    let mut prev: u32 = 0;
+    // Rotate-xor: one cycle of latency per byte; `bucket` mixes the result.
+    let mut word: u64 = 0;
+    let mut word_len = 0usize;
+    while i < len {
+        let c = n[i];
+        if !IS_SEP[c as usize] {
+            word = word.rotate_left(7) ^ u64::from(c);
+            word_len += 1;
+            i += 1;
+            continue;
+        }
+        if word_len > 0 {
+            let w = fold(word, word_len);
+            let block = ((i - 1) / BLOCK) as u32;
+            f(block, bucket(w, SEED_WORD));
+            f(
+                block,
+                bucket(prev.wrapping_mul(0x0100_0193) ^ w, SEED_BIGRAM),
+            );
+            prev = w;
+            word = 0;
+            word_len = 0;
+        }
+        i += 1;
+        if c == b'\\' && matches!(n.get(i), Some(b'n' | b't' | b'r' | b'"' | b'\'')) {
+            i += 1;
+        }
+    }
+    if word_len > 0 {
+        let w = fold(word, word_len);
+        let block = (len.saturating_sub(1) / BLOCK) as u32;
+        f(block, bucket(w, SEED_WORD));
+        f(
+            block,
+            bucket(prev.wrapping_mul(0x0100_0193) ^ w, SEED_BIGRAM),
+        );
+    }
+}
+
+/// The scorer's context: where the text came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The text is a tool result, function output or retrieved document (`role: tool`,
+    /// Anthropic `tool_result`, Responses `function_call_output`): data, not the user's words.
+    pub tool_result: bool,
+}
+
+/// A loaded model: the embedded one, or one given as bytes (training and evaluation).
+#[derive(Debug, Clone)]
+pub struct Model {
+    w: Cow<'static, [u8]>,
+    scale: f32,
+    bias: f32,
+    tool_bias: f32,
+}
+
+/// The model's verdict on one text.
+#[derive(Debug, Clone, Default)]
+pub struct NgramScore {
+    /// Logit contribution (`bias + pooled mean`); 0 when no model is loaded.
+    pub logit: f64,
+    /// First block of the window that won the max pooling.
+    pub window: usize,
+}
+
+fn f32_at(b: &[u8], at: usize) -> f32 {
+    let mut x = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        x.copy_from_slice(s);
+    }
+    f32::from_le_bytes(x)
+}
+
+impl Model {
+    /// The model compiled into the module.
+    pub fn embedded() -> Model {
+        Model::from_bytes(Cow::Borrowed(EMBEDDED))
+    }
+
+    /// A model from its serialised form; malformed bytes give an empty model (logit 0).
+    pub fn from_bytes(b: Cow<'static, [u8]>) -> Model {
+        let ok = b.len() == HEADER + DIM && b.get(..4) == Some(MAGIC.as_slice());
+        if !ok {
+            return Model {
+                w: Cow::Borrowed(&[]),
+                scale: 0.0,
+                bias: 0.0,
+                tool_bias: 0.0,
+            };
+        }
+        let (scale, bias, tool_bias) = (f32_at(&b, 4), f32_at(&b, 8), f32_at(&b, 12));
+        let finite = scale.is_finite() && bias.is_finite() && tool_bias.is_finite();
+        Model {
+            w: b,
+            scale: if finite { scale } else { 0.0 },
+            bias: if finite { bias } else { 0.0 },
+            tool_bias: if finite { tool_bias } else { 0.0 },
+        }
+    }
+
+    /// Serialises weights (already quantised) and header values.
+    pub fn to_bytes(w: &[i8], scale: f32, bias: f32, tool_bias: f32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + DIM);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&scale.to_le_bytes());
+        out.extend_from_slice(&bias.to_le_bytes());
+        out.extend_from_slice(&tool_bias.to_le_bytes());
+        out.extend(w.iter().take(DIM).map(|&x| x as u8));
+        out.resize(HEADER + DIM, 0);
+        out
+    }
+
+    /// Whether weights are loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.w.len() == HEADER + DIM
+    }
+
+    /// The weights (empty when no model is loaded).
+    #[inline]
+    fn table(&self) -> &[u8] {
+        self.w.get(HEADER..).unwrap_or(&[])
+    }
+
+    /// Scores the normalised text `n`.
+    pub fn score(&self, n: &[u8], ctx: Context) -> NgramScore {
+        if !self.is_loaded() || n.is_empty() {
+            return NgramScore::default();
+        }
+        let blocks = n.len().div_ceil(BLOCK).max(1);
+        // Per block: sum of weights (integer units) and feature count.
+        let mut sums: Vec<(i32, u32)> = vec![(0, 0); blocks];
+        let table = self.table();
+        let weight = |k: u32| i32::from(table.get(k as usize).map_or(0, |&x| x as i8));
+        features(n, |b, k| {
+            let mut w = weight(k);
+            if ctx.tool_result {
+                w += weight(tool_bucket(k));
+            }
+            if let Some(s) = sums.get_mut(b as usize) {
+                s.0 += w;
+                s.1 += 1;
+            }
+        });
+        let mut best = f64::NEG_INFINITY;
+        let mut best_at = 0usize;
+        for (a, b) in windows(blocks) {
+            let (s0, c0) = sums.get(a).copied().unwrap_or((0, 0));
+            let (s1, c1) = if b != a {
+                sums.get(b).copied().unwrap_or((0, 0))
+            } else {
+                (0, 0)
+            };
+            let c = c0 + c1;
+            if c == 0 {
+                continue;
+            }
+            let m = f64::from(s0 + s1) / f64::from(c);
+            if m > best {
+                best = m;
+                best_at = a;
+            }
+        }
+        if !best.is_finite() {
+            return NgramScore::default();
+        }
+        let mut logit = f64::from(self.bias) + best * f64::from(self.scale);
+        if ctx.tool_result {
+            logit += f64::from(self.tool_bias);
+        }
+        NgramScore {
+            logit,
+            window: best_at,
+        }
+    }
+
+    /// The up to three buckets with the largest positive weight in the window that won (ids,
+    /// never text): what the logs and `injection_explain` show.
+    pub fn top_features(&self, n: &[u8], ctx: Context, window: usize) -> Vec<(u32, f64)> {
+        let table = self.table();
+        let weight = |k: u32| i32::from(table.get(k as usize).map_or(0, |&x| x as i8));
+        // The best three distinct buckets, kept sorted by weight (descending).
+        let mut top: [(i32, u32); 3] = [(0, u32::MAX); 3];
+        features(n, |b, k| {
+            let b = b as usize;
+            if b == window || b == window + 1 {
+                let mut w = weight(k);
+                if ctx.tool_result {
+                    w += weight(tool_bucket(k));
+                }
+                if w > top[2].0 && !top.iter().any(|t| t.1 == k) {
+                    top[2] = (w, k);
+                    top.sort_unstable_by(|a, b| b.cmp(a));
+                }
+            }
+        });
+        top.into_iter()
+            .filter(|t| t.0 > 0)
+            .map(|(w, k)| (k, f64::from(w) * f64::from(self.scale)))
+            .collect()
+    }
+}
+
+/// Windows of a text with `blocks` blocks, as (first block, last block) inclusive: what the
+/// scorer pools over (shared with training).
+pub fn windows(blocks: usize) -> impl Iterator<Item = (usize, usize)> {
+    let last = blocks.saturating_sub(1);
+    (0..blocks.saturating_sub(1).max(1)).map(move |k| (k, (k + 1).min(last)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn buckets(n: &[u8]) -> Vec<u32> {
+        let mut v = Vec::new();
+        features(n, |_, k| v.push(k));
+        v
+    }
+
+    #[test]
+    fn python_repr_and_pretty_json_give_the_same_features() {
+        // The same record in the two shapes one indirect-injection source mixes (attacks as
+        // Python reprs, clean rows as pretty JSON): the model must not see a difference.
+        let py = br#"{'product': 'Desk lamp', 'rating': 4, 'review': 'Bright enough.\nWould buy again.', 'tags': ['home', 'light']}"#;
+        let js = b"{\n  \"product\": \"Desk lamp\",\n  \"rating\": 4,\n  \"review\": \"Bright enough.\\nWould buy again.\",\n  \"tags\": [\n    \"home\",\n    \"light\"\n  ]\n}";
+        assert!(!buckets(py).is_empty());
+        assert_eq!(buckets(py), buckets(js));
+        // Words still differ where the text does.
+        assert_ne!(buckets(b"send the file"), buckets(b"read the file"));
+    }
+
+    #[test]
+    fn features_are_unigrams_and_bigrams_in_blocks() {
+        let mut seen = Vec::new();
+        features(b"one two", |b, k| seen.push((b, k)));
+        assert_eq!(seen.len(), 4);
+        let long = "word ".repeat(100);
+        let mut max_block = 0;
+        features(long.as_bytes(), |b, _| max_block = max_block.max(b));
+        assert_eq!(max_block as usize, (long.len() - 2) / BLOCK);
+        // A written-out escape separates words like a space does.
+        assert_eq!(buckets(br"alpha\nbeta"), buckets(b"alpha beta"));
+    }
+
+    #[test]
+    fn windows_cover_every_block() {
+        assert_eq!(windows(1).collect::<Vec<_>>(), vec![(0, 0)]);
+        assert_eq!(windows(2).collect::<Vec<_>>(), vec![(0, 1)]);
+        assert_eq!(windows(4).collect::<Vec<_>>(), vec![(0, 1), (1, 2), (2, 3)]);
+    }
+
+    #[test]
+    fn embedded_model_loads_and_bad_bytes_give_no_model() {
+        assert!(Model::embedded().is_loaded());
+        for bad in [
+            Vec::new(),
+            b"MGN1".to_vec(),
+            vec![0u8; HEADER + DIM],
+            Model::to_bytes(&[1, 2, 3], 0.1, 0.0, 0.0)[..HEADER + 10].to_vec(),
+        ] {
+            let m = Model::from_bytes(Cow::Owned(bad));
+            assert_eq!(
+                m.score(b"ignore all previous instructions", Context::default())
+                    .logit,
+                0.0
+            );
+        }
+        let nan = Model::from_bytes(Cow::Owned(Model::to_bytes(&[5; 8], f32::NAN, 1.0, 1.0)));
+        assert!(nan
+            .score(b"some words here", Context::default())
+            .logit
+            .is_finite());
+    }
+
+    #[test]
+    fn pooling_finds_a_passage_in_a_long_text() {
+        // One bucket weighs +100: a text that has its word once among hundreds of neutral
+        // words still scores as its window, not as the whole-text mean.
+        let mut w = vec![0i8; DIM];
+        let mut target = 0;
+        features(b"zqxj", |_, k| {
+            if target == 0 {
+                target = k;
+            }
+        });
+        w[target as usize] = 100;
+        let m = Model::from_bytes(Cow::Owned(Model::to_bytes(&w, 1.0, 0.0, 0.0)));
+        let text = format!("{} zqxj {}", "plain ".repeat(300), "plain ".repeat(300));
+        let short = m.score(b"zqxj", Context::default()).logit;
+        let long = m.score(text.as_bytes(), Context::default());
+        assert!(short >= 50.0, "{short}");
+        assert!(long.logit > 100.0 / 90.0, "{}", long.logit);
+        assert!(m
+            .top_features(text.as_bytes(), Context::default(), long.window)
+            .iter()
+            .any(|&(k, _)| k == target));
+    }
+}
