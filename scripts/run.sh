@@ -4,6 +4,8 @@
 # Expects the Wasm module to be built (`make run` builds it first).
 #   MOCK_ARGS="--random --seed 7" scripts/run.sh     varying answers from the mock
 #   ENVOY_CONFIG=envoy/envoy-monitor.yaml scripts/run.sh
+#   GUARDRAIL_CONFIG=my.json scripts/run.sh         the plugin configuration from a JSON file
+#                                                    (replaces the config's `value: '{}'`)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,12 +20,21 @@ if [[ ! -f "$WASM" ]]; then
 fi
 
 pids=()
+TMP=""
 cleanup() {
   trap - INT TERM EXIT
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [[ -z "$TMP" ]] || rm -rf "$TMP"
 }
 trap cleanup INT TERM EXIT
+
+if [[ -n "${GUARDRAIL_CONFIG:-}" ]]; then
+  TMP="$(mktemp -d "${TMPDIR:-/tmp}/mesh-guardrail-run.XXXXXX")"
+  "$PY" scripts/plugin_config.py "$CONFIG" "$TMP/envoy.yaml" --plugin-config "$GUARDRAIL_CONFIG"
+  echo "run.sh: plugin configuration from $GUARDRAIL_CONFIG"
+  CONFIG="$TMP/envoy.yaml"
+fi
 
 # shellcheck disable=SC2086
 "$PY" examples/mock_llm.py --host 127.0.0.1 --port 8000 ${MOCK_ARGS:-} &

@@ -1,6 +1,8 @@
 """quota.backend: rls end to end: two Envoys (`--concurrency 2` each) count one user's
-requests at one rate-limit service (a stand-in, tests/e2e/rls_standin.py, until the
-repository's rls/ server is wired in), in the current hold mode (E2E_HOLD_MODE).
+requests at one rate-limit service, in the current hold mode (E2E_HOLD_MODE). The service here
+is a stand-in (tests/e2e/rls_standin.py) that these tests can stop, slow down and read the
+counters of; the real engine (rls/ on limitador and Redis) is driven by test_fleet.py through
+`make run-fleet`'s stack, with the same exact-admission check.
 
 - exact admission across the fleet: 60 parallel requests of one user with a limit of 20,
   spread over both Envoys, admit exactly 20 (3 rounds);
