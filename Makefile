@@ -14,7 +14,7 @@
 #   make fuzz    cargo-fuzz, each target FUZZ_SECONDS (60) with the committed corpus (fuzz/corpus)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
 #   make train-injection   retrain the injection n-gram model; leave-one-source-out table
-#   make bench   native engine, the module in V8 (Node.js), and Envoy with/without the filter
+#   make bench   native engine, the module in V8 (Node.js), Envoy with/without the filter, RLS latency
 #   make oci     the module as an OCI image layout in target/oci (Istio's Wasm oci-variant media
 #                types; deterministic); prints the manifest digest = WasmPlugin spec.sha256
 #   make oci-pin writes that digest into examples/istio/wasmplugin.yaml (spec.sha256)
@@ -140,7 +140,7 @@ FUZZ_SECONDS ?= 60
 fuzz: rust-setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
-# BENCH_PART=native|wasm|envoy runs one part of it (default: all three).
+# BENCH_PART=native|wasm|envoy|rls runs one part of it (default: all four).
 bench: setup build
 	bash scripts/bench.sh $(BENCH_PART)
 

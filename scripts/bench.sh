@@ -31,7 +31,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in all|native|wasm|envoy) ;; *) echo "usage: scripts/bench.sh [all|native|wasm|envoy]" >&2; exit 2 ;; esac
+case "$WHAT" in all|native|wasm|envoy|rls) ;; *) echo "usage: scripts/bench.sh [all|native|wasm|envoy|rls]" >&2; exit 2 ;; esac
 
 START=$(date +%s)
 SUMMARY="$(mktemp -t guardrail-bench-summary.XXXXXX)"
@@ -113,6 +113,15 @@ if [[ "$WHAT" == all || "$WHAT" == envoy ]]; then
   python3 scripts/bench_envoy.py --summary "$SUMMARY"
 fi
 
+if [[ "$WHAT" == all || "$WHAT" == rls ]]; then
+  echo "## 4. quota.backend rls: latency the rate-limit service (rls/ + Redis) adds per request"
+  [[ -x rls/target/release/mesh-guardrail-rls ]] || cargo build --release --manifest-path rls/Cargo.toml >&2
+  PY=python3; [[ -x .venv/bin/python ]] && PY=.venv/bin/python
+  "$PY" scripts/rls_latency.py | tee -a "$NATIVE_LOG"
+  line=$(grep -m1 "^tier=free" "$NATIVE_LOG" || true)
+  [[ -n "$line" ]] && echo "rls.added=$(sed -E 's/.*added (p50=[0-9.]+ms p99=[0-9.]+ms).*/\1/' <<<"$line")" >>"$SUMMARY"
+fi
+
 # ---- one summary line of the key numbers
 get() { grep -m1 "^$1=" "$SUMMARY" 2>/dev/null | cut -d= -f2- || true; }
 parts=()
@@ -131,6 +140,7 @@ v=$(get envoy.own_us_per_req.4k);              [[ -n "$v" ]] && parts+=("own com
 v=$(get envoy.ratio.64k);                      [[ -n "$v" ]] && parts+=("64KB ${v}")
 v=$(get envoy.added_us_per_req.4k);            [[ -n "$v" ]] && parts+=("filter adds ${v}us Envoy CPU/request at 4KB")
 v=$(get envoy.ttfb_added_ms);                  [[ -n "$v" ]] && parts+=("SSE TTFB added ${v}ms (<1)")
+v=$(get rls.added);                            [[ -n "$v" ]] && parts+=("RLS call adds ${v} (one call)")
 v=$(get wasm_bytes);                           [[ -n "$v" ]] && parts+=("wasm ${v} B (<1MB)")
 v=$(get envoy.rss_delta_mib);                  [[ -n "$v" ]] && parts+=("RSS +${v} MiB")
 echo "=================================================================================================="
