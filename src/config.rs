@@ -524,6 +524,7 @@ mod tests {
                 "request.max_body_bytes",
             ),
             (r#"{"request":{"max_texts":0}}"#, "request.max_texts"),
+            (r#"{"pii":{"max_values":0}}"#, "pii.max_values"),
             (
                 r#"{"request":{"path_prefixes":["v1"]}}"#,
                 "request.path_prefixes",

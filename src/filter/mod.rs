@@ -310,6 +310,7 @@ fn guardrail_error(message: &'static str) -> LocalReply {
 
 impl RequestFilter {
     pub fn new(shared: Rc<Shared>, context_id: u32) -> Self {
+        let max_pii_values = shared.settings.pii.max_values;
         RequestFilter {
             settings: shared.settings.clone(),
             shared,
@@ -325,7 +326,7 @@ impl RequestFilter {
             admission: None,
             settled: false,
             prompt_estimate: 0,
-            vault: PiiVault::default(),
+            vault: PiiVault::with_limit(max_pii_values),
             decision: Vec::new(),
             response: ResponseMode::Pass,
             response_ok: false,

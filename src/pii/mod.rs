@@ -155,7 +155,7 @@ impl EntityModes {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PiiConfig {
     /// Overrides the top-level `mode` for this feature.
@@ -165,6 +165,21 @@ pub struct PiiConfig {
     pub token_key: Option<String>,
     /// Request-side mode per entity type.
     pub entities: EntityModes,
+    /// Most distinct PII values one request may hold; a request with more is refused (413
+    /// `too_many_pii_values`): each value is kept with its token until the answer is restored.
+    pub max_values: usize,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig {
+            mode: None,
+            response: ResponseMode::default(),
+            token_key: None,
+            entities: EntityModes::default(),
+            max_values: 10_000,
+        }
+    }
 }
 
 /// One detected value: byte span in the scanned text.
@@ -180,6 +195,8 @@ pub struct PiiEngine {
     pub mode: Option<Mode>,
     pub response: ResponseMode,
     pub entities: EntityModes,
+    /// `pii.max_values`.
+    pub max_values: usize,
     /// The token key's precomputed HMAC states.
     key: hmac::HmacKey,
     /// Kinds whose mode is not `off`, indexed by `PiiKind as usize`.
@@ -206,10 +223,17 @@ impl PiiEngine {
         for kind in PiiKind::ALL {
             enabled[kind as usize] = cfg.entities.get(kind) != EntityMode::Off;
         }
+        if cfg.max_values == 0 {
+            return Err(ConfigError::new(
+                "pii.max_values",
+                "expected a positive number of values",
+            ));
+        }
         Ok(PiiEngine {
             mode: cfg.mode,
             response: cfg.response,
             entities: cfg.entities,
+            max_values: cfg.max_values,
             key: hmac::HmacKey::new(&key),
             enabled,
         })

@@ -18,11 +18,38 @@ pub struct PiiVault {
     by_value: [HashMap<String, String>; 7],
     /// Values the caller sent (anonymized or only detected): bitmask of kinds by value.
     originals: HashMap<String, u8>,
+    /// Most distinct values kept (0: no limit).
+    max_values: usize,
+    /// A value past `max_values` was seen: it was redacted, not kept, and the request is
+    /// refused (`pii.max_values`).
+    overflowed: bool,
 }
 
 impl PiiVault {
     pub fn new() -> Self {
         PiiVault::default()
+    }
+
+    /// A vault that keeps at most `max_values` distinct values (`pii.max_values`).
+    pub fn with_limit(max_values: usize) -> Self {
+        PiiVault {
+            max_values,
+            ..PiiVault::default()
+        }
+    }
+
+    /// More distinct values came than the vault keeps: the request must be refused.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Whether one more distinct value may be kept (else marks the overflow).
+    fn room(&mut self) -> bool {
+        if self.max_values != 0 && self.originals.len() >= self.max_values {
+            self.overflowed = true;
+            return false;
+        }
+        true
     }
 
     /// `email=1,phone=2`, or None when nothing was found.
@@ -76,6 +103,9 @@ impl PiiVault {
         match self.originals.get_mut(value) {
             Some(m) => *m |= bit,
             None => {
+                if !self.room() {
+                    return;
+                }
                 self.originals.insert(value.to_string(), bit);
             }
         }
@@ -105,6 +135,11 @@ impl PiiVault {
         let k = kind as usize;
         if let Some(t) = self.by_value[k].get(value) {
             out.push_str(t);
+            return;
+        }
+        // Past the limit: redacted, never kept (the request is refused).
+        if !self.originals.contains_key(value) && !self.room() {
+            out.push_str(kind.placeholder_str());
             return;
         }
         // `remember`, in one lookup (the value is usually new).

@@ -211,3 +211,17 @@ def test_sse_ending_in_trailers_keeps_held_text(start_envoy, delta):
     text = "".join(c.get("delta", {}).get("content") or ""
                    for ev in events if ev != "[DONE]" for c in json.loads(ev).get("choices", []))
     assert text == "Write to %s" % EMAIL, events
+
+
+def test_more_distinct_values_than_pii_max_values_is_refused(start_envoy, mock):
+    # Each value is kept with its token until the answer is restored (Wasm memory never
+    # shrinks): a body of more distinct values than `pii.max_values` is refused, nothing of it
+    # reaches the upstream.
+    envoy = start_envoy({"pii": {"max_values": 3}})
+    text = " ".join("user%d@example.com" % i for i in range(4))
+    mock.clear()
+    r = chat(envoy, text)
+    assert r.status == 413, r
+    assert r.json()["error"]["code"] == "too_many_pii_values"
+    assert [q for q in mock.requests() if q.get("complete", True)] == []
+    assert chat(envoy, " ".join("user%d@example.com" % i for i in range(3))).status == 200
