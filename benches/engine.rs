@@ -620,7 +620,7 @@ fn main() {
                 let cell = measure(secs, || {
                     black_box(settings.injection.scan(black_box(&text)));
                 });
-                let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_str()).collect();
+                let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_ref()).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 let ids = if ids.is_empty() {

@@ -10,7 +10,7 @@ use std::io::BufRead;
 
 fn show(det: &InjectionDetector, ctx: ScanContext, label: &str, text: &str, explain: bool) {
     let v = det.scan_in(text, ctx);
-    let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_str()).collect();
+    let mut ids: Vec<&str> = v.hits.iter().map(|h| h.id.as_ref()).collect();
     ids.dedup();
     let preview: String = text
         .chars()

@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|h| match h.span {
                     Some((s, e)) => format!("{}@{s}-{e}", h.id),
-                    None => h.id.clone(),
+                    None => h.id.to_string(),
                 })
                 .collect();
             let fv: Vec<String> = det

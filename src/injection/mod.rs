@@ -27,8 +27,9 @@ mod normalize;
 mod rules;
 mod weights;
 
-pub use detect::FEATURE_NAMES;
+use detect::FEATURE_NAMES;
 pub use ngram::Context as ScanContext;
+pub use std::borrow::Cow;
 
 use crate::body::Role;
 use crate::config::{ConfigError, Mode};
@@ -134,7 +135,9 @@ impl Default for InjectionConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleHit {
     /// Rule family id (`override`, `extraction`, `role_marker`, ...) or `custom:<id>`.
-    pub id: String,
+    /// Borrowed for the built-in rules (a long attack text fires thousands of hits: no string
+    /// allocation each).
+    pub id: Cow<'static, str>,
     /// Byte span in the scanned (original) text, on char boundaries, for sanitising; `None`
     /// for whole-text signals (e.g. obfuscation) and context words that are not removed.
     pub span: Option<(usize, usize)>,
@@ -385,14 +388,14 @@ impl InjectionDetector {
         let mut hits: Vec<RuleHit> = Vec::with_capacity(a.hits.len() + custom_hits.len());
         for h in &a.hits {
             hits.push(RuleHit {
-                id: h.id.to_string(),
+                id: Cow::Borrowed(h.id),
                 span: self.orig_span(&a, text, h),
             });
         }
         for c in &custom_hits {
             let (s, e) = a.norm.orig_span(c.2, c.3, text);
             hits.push(RuleHit {
-                id: c.0.clone(),
+                id: Cow::Owned(c.0.clone()),
                 span: Some((s, e)),
             });
         }
@@ -401,7 +404,7 @@ impl InjectionDetector {
         if ng.logit > 0.0 && score >= self.flag_threshold {
             for (k, _) in self.ngram.top_features(&a.norm.bytes, ctx, ng.window) {
                 hits.push(RuleHit {
-                    id: format!("model:{k}"),
+                    id: Cow::Owned(format!("model:{k}")),
                     span: None,
                 });
             }
@@ -426,7 +429,7 @@ impl InjectionDetector {
     fn discussed(text: &str, a: &detect::Analysis, hits: &[RuleHit]) -> bool {
         let families: Vec<&str> = hits
             .iter()
-            .map(|h| h.id.as_str())
+            .map(|h| h.id.as_ref())
             .filter(|id| !id.starts_with("model:"))
             .collect();
         // The phrases themselves (not the sentences sanitising would remove).
