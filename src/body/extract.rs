@@ -179,10 +179,11 @@ impl<'a> RequestBody<'a> {
         }
         match json::scan_request(bytes) {
             Ok(doc) => {
-                if candidate_leaves(&doc) > max_texts {
+                let candidates = candidate_leaves(&doc);
+                if candidates > max_texts {
                     return Err(BodyError::TooManyTexts(max_texts));
                 }
-                let body = Self::from_doc(bytes, doc, max_texts);
+                let body = Self::from_doc(bytes, doc, max_texts, candidates);
                 if body.slots.len() > max_texts {
                     return Err(BodyError::TooManyTexts(max_texts));
                 }
@@ -209,7 +210,13 @@ impl<'a> RequestBody<'a> {
         }
     }
 
-    fn from_doc(bytes: &'a [u8], doc: Document<'a>, max_texts: usize) -> RequestBody<'a> {
+    /// `candidates`: [`candidate_leaves`] of `doc`, counted once by the caller.
+    fn from_doc(
+        bytes: &'a [u8],
+        doc: Document<'a>,
+        max_texts: usize,
+        candidates: usize,
+    ) -> RequestBody<'a> {
         let known = doc.root == RootKind::Object
             && doc.leaves.iter().any(|l| {
                 matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
@@ -266,7 +273,7 @@ impl<'a> RequestBody<'a> {
             }
             tool_result_blocks.sort_unstable();
             let class = |p: &[Seg<'_>]| classify(p, &role_of, &tool_result_blocks);
-            let slots = collect_slots(bytes, &doc, class, max_texts);
+            let slots = collect_slots(bytes, &doc, class, max_texts, candidates);
             return RequestBody {
                 bytes,
                 format: Format::Chat,
@@ -277,7 +284,7 @@ impl<'a> RequestBody<'a> {
             };
         }
         // Another shape: every string, key and long number is user text.
-        let slots = collect_slots(bytes, &doc, |_| Some(Role::User), max_texts);
+        let slots = collect_slots(bytes, &doc, |_| Some(Role::User), max_texts, candidates);
         RequestBody {
             bytes,
             format: Format::OtherJson,
@@ -560,10 +567,11 @@ fn collect_slots<'a>(
     doc: &Document<'a>,
     class: impl Fn(&[Seg<'_>]) -> Option<Role>,
     max_texts: usize,
+    candidates: usize,
 ) -> Vec<TextSlot<'a>> {
     // Sized for the leaves that can become slots (keys are added as they come): a body of
     // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
-    let mut slots = Vec::with_capacity(candidate_leaves(doc));
+    let mut slots = Vec::with_capacity(candidates);
     let push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
         if slots.len() > max_texts {
             return; // refused by the caller: stop growing
