@@ -137,13 +137,20 @@ impl PiiVault {
             out.push_str(t);
             return;
         }
-        // Past the limit: redacted, never kept (the request is refused).
-        if !self.originals.contains_key(value) && !self.room() {
-            out.push_str(kind.placeholder_str());
-            return;
+        // `remember`, in one lookup (the value is usually new). Past the limit a new value is
+        // redacted, never kept (the request is refused).
+        let full = self.max_values != 0 && self.originals.len() >= self.max_values;
+        match self.originals.entry(value.to_string()) {
+            Entry::Occupied(mut e) => *e.get_mut() |= 1 << (kind as u8),
+            Entry::Vacant(_) if full => {
+                self.overflowed = true;
+                out.push_str(kind.placeholder_str());
+                return;
+            }
+            Entry::Vacant(e) => {
+                e.insert(1 << (kind as u8));
+            }
         }
-        // `remember`, in one lookup (the value is usually new).
-        *self.originals.entry(value.to_string()).or_insert(0) |= 1 << (kind as u8);
         let mac = key.mac(value.as_bytes());
         let name = kind.token_name();
         let mut len = TOKEN_HEX;
