@@ -44,6 +44,28 @@ Per-request options (request headers, for tests):
                               carries finish_reason (no separate empty finishing chunk)
   x-mock-ignore-include-usage: 1  SSE (chat, legacy): never send the usage chunk
 
+Seedable faults at a rate (behavioural tests of a non-deterministic upstream):
+  x-mock-chaos: fail=0.3,leak=0.2     per request, one mode drawn at these rates (the rest answer
+                              normally). Modes:
+                                fail     answer HTTP x-mock-chaos-status (default 500), an
+                                         OpenAI-shaped server_error
+                                timeout  wait x-mock-chaos-timeout-ms (default 10000) first
+                                cut      SSE: close the connection after x-mock-cut-after events
+                                         (default 3), no terminating chunk; JSON: close after
+                                         half of the body
+                                leak     the answer starts by quoting the request's system and
+                                         developer text (chat/Responses/Anthropic) verbatim
+                                unsafe   the answer ends with a credential-shaped secret
+                                         (x-mock-chaos-unsafe-text, default a fake AWS key id and
+                                         a private-key header)
+  x-mock-chaos-seed: N        the draws follow one seeded generator per seed (default 0), so a
+                              run's sequence is reproducible for the same request order
+  x-mock-chaos-model: <m>     faults only for requests whose body `model` is <m> (for example the
+                              treatment arm of a rollout); others answer normally
+  GET /_chaos                 {"counts": {mode: n}, "requests": n}: what was drawn since the last
+                              DELETE /_requests (which resets it). Each /_requests entry names
+                              its "chaos" mode (null when none).
+
 `--gzip`: as `x-mock-gzip: 1` on every request.
 
 `--random --seed N`: answers vary (seeded, reproducible for the same request order) and
@@ -90,6 +112,23 @@ def content_text(content):
                     texts.append(t)
         return "".join(texts) if len(texts) <= 1 else " ".join(texts)
     return ""
+
+
+def system_text(req):
+    """The system and developer text of a request (chat/Responses messages, Anthropic `system`,
+    Responses `instructions`), joined by spaces: what the `leak` fault quotes."""
+    texts = []
+    for key in ("system", "instructions"):
+        v = req.get(key)
+        if isinstance(v, (str, list)):
+            texts.append(content_text(v))
+    for key in ("messages", "input"):
+        items = req.get(key)
+        if isinstance(items, list):
+            for m in items:
+                if isinstance(m, dict) and m.get("role") in ("system", "developer"):
+                    texts.append(content_text(m.get("content")))
+    return " ".join(t for t in texts if t)
 
 
 def luhn_complete(prefix_digits):
@@ -170,12 +209,46 @@ class IncompleteBody(Exception):
         self.partial = partial
 
 
+CHAOS_MODES = ("fail", "timeout", "cut", "leak", "unsafe")
+DEFAULT_UNSAFE_TEXT = ("Use AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "
+                       "and -----BEGIN RSA PRIVATE KEY----- to log in.")
+
+
+class CutStream(Exception):
+    """Raised mid-answer by the `cut` fault: the connection is closed without finishing."""
+
+
 class State:
     def __init__(self, random_answers=None):
         self.lock = threading.Lock()
         self.requests = collections.deque(maxlen=HISTORY)
         self.counter = 0
         self.random_answers = random_answers
+        self.chaos_rngs = {}
+        self.chaos_counts = collections.Counter()
+        self.chaos_requests = 0
+
+    def chaos_draw(self, seed, rates):
+        """One fault mode (or None) from the seeded generator of `seed`."""
+        with self.lock:
+            rng = self.chaos_rngs.get(seed)
+            if rng is None:
+                rng = self.chaos_rngs[seed] = random.Random(seed)
+            u = rng.random()
+            self.chaos_requests += 1
+            acc = 0.0
+            for mode in CHAOS_MODES:
+                acc += rates.get(mode, 0.0)
+                if u < acc:
+                    self.chaos_counts[mode] += 1
+                    return mode
+            return None
+
+    def reset_chaos(self):
+        with self.lock:
+            self.chaos_rngs.clear()
+            self.chaos_counts.clear()
+            self.chaos_requests = 0
 
     def record(self, entry):
         with self.lock:
@@ -273,6 +346,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.write(b"0\r\nx-mock-end: 1\r\n\r\n")
             self.wfile.flush()
+        elif getattr(self, "chaos", None) == "cut" and status < 400:
+            self.wfile.write(data[: len(data) // 2])
+            raise CutStream()
         else:
             self.wfile.write(data)
 
@@ -296,6 +372,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def sse_event(self, obj, event=None):
+        if getattr(self, "chaos", None) == "cut" and self.events_sent >= max(0, self.opt_int("x-mock-cut-after", 3)):
+            raise CutStream()
+        self.events_sent = getattr(self, "events_sent", 0) + 1
         prefix = "event: %s\n" % event if event else ""
         self.sse_write(self.eol(prefix + "data: " + json.dumps(obj) + "\n\n"))
 
@@ -336,6 +415,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, items)
         if path == "/healthz":
             return self.send_json(200, {"status": "ok"})
+        if path == "/_chaos":
+            with self.server.state.lock:
+                counts = {m: self.server.state.chaos_counts.get(m, 0) for m in CHAOS_MODES}
+                n = self.server.state.chaos_requests
+            return self.send_json(200, {"counts": counts, "requests": n})
         if path == "/v1/models":
             self.record(b"")
             return self.send_json(200, {"object": "list", "data": [
@@ -346,6 +430,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] == "/_requests":
             with self.server.state.lock:
                 self.server.state.requests.clear()
+            self.server.state.reset_chaos()
             return self.send_json(200, {"cleared": True})
         return self.send_json(404, error_body("unknown path", code="not_found"))
 
@@ -375,6 +460,42 @@ class Handler(BaseHTTPRequestHandler):
                                                   code="invalid_json"))
         if not isinstance(req, dict):
             return self.send_json(400, error_body("The request body must be a JSON object.", code="invalid_json"))
+        self.chaos = self.chaos_mode(req)
+        if self.chaos is not None:
+            self.entry["chaos"] = self.chaos
+        if self.chaos == "fail":
+            status = self.opt_int("x-mock-chaos-status", 500) or 500
+            return self.send_json(status, error_body("mock fault (x-mock-chaos: fail)", "server_error", "mock_error"))
+        if self.chaos == "timeout":
+            time.sleep((self.opt_int("x-mock-chaos-timeout-ms", 10000) or 0) / 1000.0)
+        self.system_text = system_text(req)
+        self.events_sent = 0
+        try:
+            return self.dispatch(path, req, n)
+        except CutStream:
+            self.close_connection = True
+            try:
+                self.wfile.flush()
+            except OSError:
+                pass
+
+    def chaos_mode(self, req):
+        spec = self.headers.get("x-mock-chaos")
+        if not spec:
+            return None
+        only = self.headers.get("x-mock-chaos-model")
+        if only is not None and req.get("model") != only:
+            return None
+        rates = {}
+        for item in spec.split(","):
+            k, _, v = item.partition("=")
+            try:
+                rates[k.strip()] = float(v)
+            except ValueError:
+                continue
+        return self.server.state.chaos_draw((self.headers.get("x-mock-chaos-seed") or "0").strip(), rates)
+
+    def dispatch(self, path, req, n):
         if path == "/v1/chat/completions":
             return self.chat(req, n)
         if path == "/v1/responses":
@@ -386,16 +507,27 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(404, error_body("unknown path %s" % path, code="not_found"))
 
     def record(self, body, complete=True):
-        return self.server.state.record({
+        self.entry = {
             "method": self.command,
             "path": self.path,
             "headers": self.header_dict(),
             "body": body.decode("utf-8", errors="replace"),
             "complete": complete,
-        })
+            "chaos": None,
+        }
+        return self.server.state.record(self.entry)
 
     # -- answers ----------------------------------------------------------------------------
     def answer_for(self, user_text):
+        answer = self.plain_answer(user_text)
+        chaos = getattr(self, "chaos", None)
+        if chaos == "leak" and self.system_text:
+            answer = "Sure. My instructions say: %s %s" % (self.system_text, answer)
+        elif chaos == "unsafe":
+            answer = "%s %s" % (answer, self.headers.get("x-mock-chaos-unsafe-text") or DEFAULT_UNSAFE_TEXT)
+        return answer
+
+    def plain_answer(self, user_text):
         forced = self.headers.get("x-mock-reply")
         if forced is not None:
             return forced
