@@ -1,7 +1,7 @@
 //! Feature extraction: phrase rules, template markers, exfiltration links, hidden comments and
 //! encoded payloads, all over one normalised view of the text.
 
-use super::lexicon::{HitSink, Lexicon, Tokens, WordHit};
+use super::lexicon::{HitSink, Lexicon, PhraseMatch, Tokens, WordHit};
 use super::normalize::{normalize, Normalized};
 use super::rules::{Family, RULES, SETS};
 
@@ -80,7 +80,107 @@ pub struct RawHit {
 
 pub struct Analysis {
     pub norm: Normalized,
-    pub hits: Vec<RawHit>,
+    pub hits: Hits,
+}
+
+/// Hits kept with their spans per analysis. A text of 900 KB of attack phrases has about
+/// 108,000 hits: kept whole, with what is derived from them, they grew a VM by 33 MiB. Every
+/// hit is counted (the model's features stay exact); spans beyond this many are dropped, and a
+/// text that drops a removable span cannot be sanitised (see `InjectionSettings::scan_in`).
+pub const MAX_KEPT_HITS: usize = 2048;
+
+/// The hits of one analysis: every hit counted per feature, the first [`MAX_KEPT_HITS`] kept.
+#[derive(Debug, Clone)]
+pub struct Hits {
+    kept: Vec<RawHit>,
+    /// Hits per feature, kept or not.
+    pub counts: [u32; N_FEATURES],
+    /// Hits not kept whose span sanitising would have removed.
+    pub dropped_removable: u32,
+}
+
+impl Default for Hits {
+    fn default() -> Self {
+        Hits {
+            kept: Vec::new(),
+            counts: [0; N_FEATURES],
+            dropped_removable: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for Hits {
+    type Target = [RawHit];
+    fn deref(&self) -> &[RawHit] {
+        &self.kept
+    }
+}
+
+impl Hits {
+    pub fn push(&mut self, h: RawHit) {
+        if let Some(c) = self.counts.get_mut(h.feature) {
+            *c = c.saturating_add(1);
+        }
+        if self.kept.len() < MAX_KEPT_HITS {
+            self.kept.push(h);
+        } else if h.ne > h.ns && is_removable_feature(h.feature) {
+            self.dropped_removable = self.dropped_removable.saturating_add(1);
+        }
+    }
+
+    /// Whether any hit (kept or not) has a feature `pred` accepts.
+    pub fn any_feature(&self, pred: impl Fn(usize) -> bool) -> bool {
+        self.counts
+            .iter()
+            .enumerate()
+            .any(|(k, &c)| c > 0 && pred(k))
+    }
+
+    fn count_where(&self, pred: impl Fn(usize) -> bool) -> u64 {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| pred(k))
+            .map(|(_, &c)| u64::from(c))
+            .sum()
+    }
+
+    /// Drops the kept hits `keep` refuses (their counts go too).
+    pub fn retain(&mut self, mut keep: impl FnMut(&RawHit) -> bool) {
+        let counts = &mut self.counts;
+        self.kept.retain(|h| {
+            let k = keep(h);
+            if !k {
+                if let Some(c) = counts.get_mut(h.feature) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+            k
+        });
+    }
+
+    /// Adds the hits of a rescanned container (a hidden comment, an encoded payload), each
+    /// with the container's span `ns..ne`.
+    fn absorb(&mut self, sub: Hits, ns: usize, ne: usize) {
+        let mut unkept = sub.counts;
+        for h in sub.kept {
+            if let Some(c) = unkept.get_mut(h.feature) {
+                *c = c.saturating_sub(1);
+            }
+            self.push(RawHit {
+                ns,
+                ne,
+                sentence: false,
+                ..h
+            });
+        }
+        for (k, (c, x)) in self.counts.iter_mut().zip(unkept).enumerate() {
+            *c = c.saturating_add(x);
+            if x > 0 && ne > ns && is_removable_feature(k) {
+                self.dropped_removable = self.dropped_removable.saturating_add(x);
+            }
+        }
+    }
 }
 
 pub struct Scanner {
@@ -150,29 +250,28 @@ impl Scanner {
     /// Analyses a text: normalised view plus every hit.
     pub fn analyse(&self, text: &str) -> Analysis {
         let norm = normalize(text);
-        let mut hits = Vec::new();
+        let mut hits = Hits::default();
         self.collect(text, &norm, 0, &mut hits);
         Analysis { norm, hits }
     }
 
-    fn collect(&self, text: &str, norm: &Normalized, depth: u8, hits: &mut Vec<RawHit>) {
+    fn collect(&self, text: &str, norm: &Normalized, depth: u8, hits: &mut Hits) {
         let n = &norm.bytes;
-        let mut scratch: Vec<WordHit> = Vec::with_capacity(n.len() / 8 + 8);
         let toks = self.lex.tokenize(n);
-        self.lex
-            .word_hits(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
-        let leet_hit = self.phrase_hits(&toks, &scratch, hits);
+        let mut leet_hit = false;
+        self.lex.phrase_matches(&toks, n, &mut |m| {
+            leet_hit |= self.phrase_hit(&toks, m, hits);
+        });
         if !toks.spaced_runs.is_empty() {
-            scratch.clear();
+            let mut scratch: Vec<WordHit> = Vec::new();
             let extra =
                 self.lex
                     .expand_spaced(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
-            let before = hits.len();
-            let _ = self.phrase_hits(&extra, &scratch, hits);
-            let found = hits
-                .iter()
-                .skip(before)
-                .any(|h| is_instruction_feature(h.feature));
+            let before = hits.count_where(is_instruction_feature);
+            for m in self.lex.matches(&scratch) {
+                self.phrase_hit(&extra, &m, hits);
+            }
+            let found = hits.count_where(is_instruction_feature) > before;
             for &(s, e) in &toks.spaced_runs {
                 // A long spelled-out run is itself an evasion signal; a short one only when it
                 // spelled a rule word.
@@ -197,7 +296,7 @@ impl Scanner {
             });
         }
         if norm.mixed_script > 0 || norm.invisible_in_words > 0 {
-            let strong = hits.iter().any(|h| h.feature <= 4 || h.feature == 6);
+            let strong = hits.any_feature(|f| f <= 4 || f == 6);
             if strong || norm.mixed_script >= 3 || norm.invisible_in_words >= 3 {
                 hits.push(RawHit {
                     feature: F_EVASION,
@@ -219,16 +318,10 @@ impl Scanner {
         }
     }
 
-    /// Adds phrase-rule hits; returns whether a match used a leetspeak token.
-    fn phrase_hits(&self, toks: &Tokens, word_hits: &[WordHit], hits: &mut Vec<RawHit>) -> bool {
-        let mut leet = false;
-        for m in self.lex.matches(word_hits) {
-            if !toks.leet.is_empty() {
-                leet |= toks.any_leet(m.ts, m.te);
-            }
-            let Some(rule) = self.lex.rules.get(m.rule as usize) else {
-                continue;
-            };
+    /// Adds a phrase-rule hit; returns whether the match used a leetspeak token.
+    fn phrase_hit(&self, toks: &Tokens, m: &PhraseMatch, hits: &mut Hits) -> bool {
+        let leet = !toks.leet.is_empty() && toks.any_leet(m.ts, m.te);
+        if let Some(rule) = self.lex.rules.get(m.rule as usize) {
             hits.push(RawHit {
                 feature: family_feature(rule.family),
                 id: rule.id,
@@ -242,7 +335,7 @@ impl Scanner {
 
     /// Text inside `<!-- -->` and markdown `[//]: # (...)` comments, rescanned: instructions
     /// hidden from a human reader.
-    fn hidden_comments(&self, n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
+    fn hidden_comments(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
         let mut from = 0usize;
         for &p in specials {
             let p = p as usize;
@@ -282,7 +375,7 @@ impl Scanner {
         e: usize,
         feature: usize,
         id: &'static str,
-        hits: &mut Vec<RawHit>,
+        hits: &mut Hits,
     ) {
         let Ok(inner) = std::str::from_utf8(inner) else {
             return;
@@ -291,9 +384,9 @@ impl Scanner {
             return;
         }
         let sub_norm = normalize(inner);
-        let mut sub = Vec::new();
+        let mut sub = Hits::default();
         self.collect(inner, &sub_norm, 1, &mut sub);
-        if sub.iter().any(|h| is_instruction_feature(h.feature)) {
+        if sub.any_feature(is_instruction_feature) {
             hits.push(RawHit {
                 feature,
                 id,
@@ -301,21 +394,13 @@ impl Scanner {
                 ne: e,
                 sentence: false,
             });
-            for h in sub {
-                hits.push(RawHit {
-                    feature: h.feature,
-                    id: h.id,
-                    ns: s,
-                    ne: e,
-                    sentence: false,
-                });
-            }
+            hits.absorb(sub, s, e);
         }
     }
 
     /// Base64 and hex runs that decode to readable text are decoded and rescanned. Candidates
     /// are long tokens (the tokenizer already joins `+`, `/`, `-`, `_` between alphanumerics).
-    fn encoded(&self, text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
+    fn encoded(&self, text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Hits) {
         let bytes = text.as_bytes();
         let mut done = 0usize;
         for &(tns, tne) in &toks.long {
@@ -360,9 +445,9 @@ impl Scanner {
             }
             let (ns, ne) = (tns as usize, tne as usize);
             let sub_norm = normalize(inner);
-            let mut sub = Vec::new();
+            let mut sub = Hits::default();
             self.collect(inner, &sub_norm, 1, &mut sub);
-            if sub.iter().any(|h| is_instruction_feature(h.feature)) {
+            if sub.any_feature(is_instruction_feature) {
                 hits.push(RawHit {
                     feature: F_ENCODED,
                     id: "encoded_payload",
@@ -370,15 +455,7 @@ impl Scanner {
                     ne,
                     sentence: false,
                 });
-                for h in sub {
-                    hits.push(RawHit {
-                        feature: h.feature,
-                        id: h.id,
-                        ns,
-                        ne,
-                        sentence: false,
-                    });
-                }
+                hits.absorb(sub, ns, ne);
             }
         }
     }
@@ -441,7 +518,7 @@ pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// Chat-template and role markers: `<|im_start|>system`, `[INST]`, `<<SYS>>`, `### System:`,
 /// `</user>`, and role labels at the start of a line (`System:`), the latter a weaker signal.
-fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
+fn markers(n: &[u8], specials: &[u32], hits: &mut Hits) {
     let line_starts = std::iter::once(0usize).chain(
         specials
             .iter()
@@ -540,7 +617,7 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
 
 /// The DAN persona is written in capitals (the lowercase word is a common first name). Only a
 /// weak signal: articles about DAN prompts name it too; the persona itself says "do anything now".
-fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit>) {
+fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Hits) {
     // `toks.dan`: the tokens of three normalised bytes whose word is "dan".
     for &(ns, ne) in &toks.dan {
         let (s, e) = norm.orig_span(ns as usize, ne as usize, text);
@@ -558,7 +635,7 @@ fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Vec<RawHit
 
 /// Markdown images and HTML images whose URL carries a query string: the classic channel to
 /// exfiltrate conversation data when the client renders the reply.
-fn exfil(n: &[u8], specials: &[u32], hits: &mut Vec<RawHit>) {
+fn exfil(n: &[u8], specials: &[u32], hits: &mut Hits) {
     for &p in specials {
         let p = p as usize;
         if n.get(p..p + 6) == Some(b"](http") {
@@ -657,14 +734,9 @@ fn sat(count: u32) -> f64 {
     }
 }
 
-/// The feature vector of the model from the kept hits.
-pub fn feature_vector(hits: &[RawHit], text_len: usize) -> [f64; N_FEATURES] {
-    let mut counts = [0u32; N_FEATURES];
-    for h in hits {
-        if let Some(c) = counts.get_mut(h.feature) {
-            *c = c.saturating_add(1);
-        }
-    }
+/// The feature vector of the model from the hit counts (every hit, kept or not).
+pub fn feature_vector(hits: &Hits, text_len: usize) -> [f64; N_FEATURES] {
+    let counts = hits.counts;
     let mut f = [0.0; N_FEATURES];
     for (k, c) in counts.iter().enumerate().take(17) {
         if let Some(x) = f.get_mut(k) {

@@ -279,7 +279,15 @@ pub struct Lexicon {
     nodes: Vec<Node>,
     root: Vec<u32>,
     pub rules: Vec<Rule>,
+    /// The most tokens a match can span from its first word (a CJK word spans up to 13 tokens,
+    /// plus each gap): the overlap of `phrase_matches`' windows.
+    span: u32,
 }
+
+/// Candidate tokens per window of [`Lexicon::phrase_matches`]: word hits are collected for one
+/// window at a time, so their memory is bounded whatever the length of the text (a 900 KB
+/// text of rule words held about 10 MiB of them at once).
+const WINDOW_CANDS: usize = 4096;
 
 /// Per-node record: children range, the ranges of exact and prefix entries in
 /// `Lexicon::entries`, and the cumulative lists.
@@ -341,6 +349,7 @@ impl Lexicon {
             nodes: vec![Node::default()],
             root: vec![0; 256],
             rules: Vec::new(),
+            span: 0,
         };
         for (ri, &(id, family, pat)) in rules.iter().enumerate() {
             let rid = u16::try_from(ri).map_err(|_| "too many rules".to_string())?;
@@ -375,6 +384,8 @@ impl Lexicon {
                 return Err(format!("rule {id}: 1 to {MAX_SLOTS} slots"));
             }
             let reach = gaps.iter().map(|&g| u32::from(g) + 4).sum();
+            let span: u32 = gaps.iter().map(|&g| u32::from(g) + 14).sum::<u32>() + 14;
+            lex.span = lex.span.max(span);
             lex.rules.push(Rule {
                 id,
                 family,
@@ -814,8 +825,8 @@ impl Lexicon {
 
     /// Records the rule-word hits of the tokens into `sink`, in token order.
     #[inline(never)]
-    pub fn word_hits(&self, t: &Tokens, n: &[u8], sink: &mut HitSink) {
-        for c in &t.cand {
+    fn cand_hits(&self, cands: &[Cand], n: &[u8], sink: &mut HitSink) {
+        for c in cands {
             if c.es == u32::MAX {
                 self.cjk_hits(n, c.ns as usize, c.idx, sink);
             } else {
@@ -827,6 +838,33 @@ impl Lexicon {
                     c.ne,
                 );
             }
+        }
+    }
+
+    /// Every rule match of a tokenised text, as [`Lexicon::matches`] over all its word hits
+    /// would find them, computed window by window: each window owns the matches that start in
+    /// its [`WINDOW_CANDS`] candidate tokens and reads on as far as a match can span. Each
+    /// rule's greedy left-to-right choice carries over from window to window, so the matches
+    /// are the same; only their order differs (window, then rule, then position).
+    pub fn phrase_matches(&self, t: &Tokens, n: &[u8], out: &mut impl FnMut(&PhraseMatch)) {
+        let cands = t.cand.as_slice();
+        let mut scratch: Vec<WordHit> = Vec::new();
+        let mut last_end = vec![0u32; self.rules.len()];
+        let mut start = 0usize;
+        while start < cands.len() {
+            let own_end = start.saturating_add(WINDOW_CANDS).min(cands.len());
+            let own_end_tok = cands.get(own_end).map_or(u32::MAX, |c| c.idx);
+            let limit = own_end_tok.saturating_add(self.span);
+            let rest = cands.get(own_end..).unwrap_or(&[]);
+            let ext_end = own_end + rest.partition_point(|c| c.idx < limit);
+            scratch.clear();
+            self.cand_hits(
+                cands.get(start..ext_end).unwrap_or(&[]),
+                n,
+                &mut HitSink::new(self, &mut scratch),
+            );
+            self.matches_into(&scratch, own_end_tok, &mut last_end, out);
+            start = own_end;
         }
     }
 
@@ -1015,8 +1053,22 @@ impl Lexicon {
     /// All rule matches over the word hits a `HitSink` recorded.
     pub fn matches(&self, scratch: &[WordHit]) -> Vec<PhraseMatch> {
         let mut out = Vec::new();
+        let mut last_end = vec![0u32; self.rules.len()];
+        self.matches_into(scratch, u32::MAX, &mut last_end, &mut |m| out.push(*m));
+        out
+    }
+
+    /// The matches whose first word starts before token `own_end`, each rule's choice going on
+    /// from `last_end` (the end of its previous match).
+    fn matches_into(
+        &self,
+        scratch: &[WordHit],
+        own_end: u32,
+        last_end: &mut [u32],
+        out: &mut impl FnMut(&PhraseMatch),
+    ) {
         if scratch.is_empty() {
-            return out;
+            return;
         }
         // Counting sort by (rule, slot); stable, so each bucket stays in token order. After
         // the prefix sums `ends[k + 1]` is where bucket k ends; scattering backwards moves it
@@ -1043,7 +1095,7 @@ impl Lexicon {
             any |= *cov;
         }
         if !any {
-            return out;
+            return;
         }
         for (ri, &cov) in covered.iter().enumerate() {
             if !cov {
@@ -1091,24 +1143,28 @@ impl Lexicon {
                 *x = bucket(ri, s);
             }
             let slots = slot_arr.get(..nslots).unwrap_or(&[]);
-            let mut last_end = 0u32;
+            let Some(last_end) = last_end.get_mut(ri) else {
+                continue;
+            };
             for h in first {
-                if h.a < last_end {
+                if h.a >= own_end {
+                    break;
+                }
+                if h.a < *last_end {
                     continue;
                 }
                 if let Some((end, ne)) = chain(slots, &r.gaps, 1, h.b, h.ne) {
-                    out.push(PhraseMatch {
+                    out(&PhraseMatch {
                         rule: ri as u16,
                         ts: h.a,
                         te: end,
                         ns: h.ns,
                         ne,
                     });
-                    last_end = end;
+                    *last_end = end;
                 }
             }
         }
-        out
     }
 }
 
@@ -1159,4 +1215,89 @@ fn chain(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::injection::normalize::normalize;
+    use crate::injection::rules::{RULES, SETS};
+
+    /// Every word the rules name, for texts dense in rule words.
+    fn rule_words() -> Vec<String> {
+        let mut out = Vec::new();
+        for &(_, _, pat) in RULES {
+            for part in pat.split_whitespace().filter(|p| !p.starts_with('~')) {
+                for alt in part.split('|') {
+                    match alt.strip_prefix('@') {
+                        Some(name) => {
+                            if let Some((_, set)) = SETS.iter().find(|(n, _)| *n == name) {
+                                out.extend(set.split('|').map(|w| w.trim().to_string()));
+                            }
+                        }
+                        None => out.push(alt.to_string()),
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn sorted(mut v: Vec<PhraseMatch>) -> Vec<(u16, u32, u32, u32, u32)> {
+        let mut out: Vec<_> = v
+            .drain(..)
+            .map(|m| (m.rule, m.ts, m.te, m.ns, m.ne))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The windowed matcher finds exactly the matches of one pass over all word hits, on texts
+    /// of many windows whose rule words fall across every window boundary.
+    #[test]
+    fn windowed_matches_equal_whole_text_matches() {
+        let lex = Lexicon::build(RULES, SETS).unwrap();
+        let words = rule_words();
+        let filler = [
+            "the", "a", "and", "report", "data", "weather", "，", "的", "\n", ".",
+        ];
+        let mut rng = crate::testutil::XorShift(0x5DEE_CE66_D1CE_4E5B);
+        let mut total = 0usize;
+        for round in 0..12 {
+            let n_words = [300, 5_000, 20_000][round % 3];
+            let mut text = String::new();
+            for _ in 0..n_words {
+                if rng.below(3) == 0 {
+                    text.push_str(filler[rng.below(filler.len())]);
+                } else {
+                    text.push_str(&words[rng.below(words.len())]);
+                }
+                text.push(if rng.below(9) == 0 { ',' } else { ' ' });
+            }
+            let norm = normalize(&text);
+            let toks = lex.tokenize(&norm.bytes);
+            let mut scratch = Vec::new();
+            lex.cand_hits(
+                &toks.cand,
+                &norm.bytes,
+                &mut HitSink::new(&lex, &mut scratch),
+            );
+            let whole = sorted(lex.matches(&scratch));
+            let mut windowed = Vec::new();
+            lex.phrase_matches(&toks, &norm.bytes, &mut |m| windowed.push(*m));
+            let windowed = sorted(windowed);
+            assert_eq!(whole.len(), windowed.len(), "round {round}");
+            assert!(whole == windowed, "round {round}: the matches differ");
+            total += whole.len();
+        }
+        assert!(
+            total > 3_000,
+            "the texts should be dense in matches ({total})"
+        );
+    }
 }

@@ -710,6 +710,26 @@ mod tests {
         );
     }
 
+    /// Issue 12, row 1: 130,000 copies of one e-mail grew a VM by 26 MiB: the vault reserved
+    /// table room per match, not per distinct value.
+    #[test]
+    fn a_900_kb_text_dense_in_one_value_holds_bounded_memory() {
+        let engine = engine();
+        let text = "a@b.co ".repeat(131_000);
+        let (out, peak) = crate::testutil::peak_heap(|| {
+            let mut vault = PiiVault::default();
+            engine.anonymize(&text, &mut vault).map(|o| o.len())
+        });
+        assert!(out.is_some_and(|n| n > text.len()));
+        // The match list and the rewritten text (about 3 MiB each) dominate.
+        assert!(
+            peak < 14 * 1024 * 1024,
+            "peak {:.1} MiB for {} bytes",
+            peak as f64 / 1048576.0,
+            text.len()
+        );
+    }
+
     #[test]
     fn stream_equals_whole_at_every_split_point() {
         let engine = engine();

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 /// Hex digits in a token; lengthened on a collision within one request.
 const TOKEN_HEX: usize = 8;
 
+/// The most values [`PiiVault::reserve`] makes room for at once.
+const RESERVE_MAX: usize = 256;
+
 #[derive(Debug, Default)]
 pub struct PiiVault {
     counts: [u32; 7],
@@ -80,14 +83,16 @@ impl PiiVault {
     }
 
     /// Room for `per_kind[k]` more values of each kind (one rehash instead of a chain of
-    /// them while a request's values are added).
+    /// them while a request's values are added), up to [`RESERVE_MAX`]: the counts are of
+    /// matches, not of distinct values (130,000 copies of one e-mail reserved 33 MiB of
+    /// tables for one value). Past it the tables grow as values come.
     pub(crate) fn reserve(&mut self, per_kind: &[usize; 7]) {
-        let total: usize = per_kind.iter().sum();
+        let total: usize = per_kind.iter().sum::<usize>().min(RESERVE_MAX);
         self.originals.reserve(total);
         self.by_token.reserve(total);
         for (map, &n) in self.by_value.iter_mut().zip(per_kind) {
             if n > 0 {
-                map.reserve(n);
+                map.reserve(n.min(RESERVE_MAX));
             }
         }
     }
