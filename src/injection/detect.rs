@@ -1,7 +1,7 @@
 //! Feature extraction: phrase rules, template markers, exfiltration links, hidden comments and
 //! encoded payloads, all over one normalised view of the text.
 
-use super::lexicon::{HitSink, Lexicon, PhraseMatch, Tokens, WordHit};
+use super::lexicon::{Lexicon, PhraseMatch, Tokens};
 use super::normalize::{normalize, Normalized};
 use super::rules::{Family, RULES, SETS};
 
@@ -263,14 +263,11 @@ impl Scanner {
             leet_hit |= self.phrase_hit(&toks, m, hits);
         });
         if !toks.spaced_runs.is_empty() {
-            let mut scratch: Vec<WordHit> = Vec::new();
-            let extra =
-                self.lex
-                    .expand_spaced(&toks, n, &mut HitSink::new(&self.lex, &mut scratch));
+            let extra = self.lex.expand_spaced(&toks, n);
             let before = hits.count_where(is_instruction_feature);
-            for m in self.lex.matches(&scratch) {
-                self.phrase_hit(&extra, &m, hits);
-            }
+            self.lex.phrase_matches(&extra, n, &mut |m| {
+                self.phrase_hit(&extra, m, hits);
+            });
             let found = hits.count_where(is_instruction_feature) > before;
             for &(s, e) in &toks.spaced_runs {
                 // A long spelled-out run is itself an evasion signal; a short one only when it

@@ -70,8 +70,9 @@ impl<'a> HitSink<'a> {
     }
 }
 
-/// A token `word_hits` looks at: `(rule, slot)` entries `Lexicon::cum[es..ee]` of a word,
-/// or a CJK character (`es == u32::MAX`).
+/// A token `phrase_matches` looks at: `(rule, slot)` entries `Lexicon::cum[es..ee]` of a word,
+/// or a group of `ee` adjacent CJK characters, tokens `idx..idx + ee` (`es == u32::MAX`; at
+/// most [`CJK_GROUP`] characters, so 900 KB of CJK text is not 300,000 records).
 #[derive(Debug, Clone, Copy)]
 struct Cand {
     idx: u32,
@@ -288,6 +289,9 @@ pub struct Lexicon {
 /// window at a time, so their memory is bounded whatever the length of the text (a 900 KB
 /// text of rule words held about 10 MiB of them at once).
 const WINDOW_CANDS: usize = 4096;
+
+/// Most CJK characters in one [`Cand`].
+const CJK_GROUP: u32 = 64;
 
 /// Per-node record: children range, the ranges of exact and prefix entries in
 /// `Lexicon::entries`, and the cumulative lists.
@@ -747,13 +751,24 @@ impl Lexicon {
             } else if b >= 0x80 {
                 let (c, l) = char_at(n, i);
                 if is_cjk(c) {
-                    t.cand.push(Cand {
-                        idx: count,
-                        ns: i as u32,
-                        ne: (i + l) as u32,
-                        es: u32::MAX,
-                        ee: 0,
-                    });
+                    match t.cand.last_mut() {
+                        Some(g)
+                            if g.es == u32::MAX
+                                && g.ne as usize == i
+                                && g.idx + g.ee == count
+                                && g.ee < CJK_GROUP =>
+                        {
+                            g.ne = (i + l) as u32;
+                            g.ee += 1;
+                        }
+                        _ => t.cand.push(Cand {
+                            idx: count,
+                            ns: i as u32,
+                            ne: (i + l) as u32,
+                            es: u32::MAX,
+                            ee: 1,
+                        }),
+                    }
                     runs.add(count, i as u32, (i + l) as u32, false);
                     count += 1;
                     i += l;
@@ -828,7 +843,11 @@ impl Lexicon {
     fn cand_hits(&self, cands: &[Cand], n: &[u8], sink: &mut HitSink) {
         for c in cands {
             if c.es == u32::MAX {
-                self.cjk_hits(n, c.ns as usize, c.idx, sink);
+                let mut pos = c.ns as usize;
+                for q in 0..c.ee {
+                    self.cjk_hits(n, pos, c.idx + q, sink);
+                    pos += char_at(n, pos).1.max(1);
+                }
             } else {
                 sink.push(
                     self.cum.get(c.es as usize..c.ee as usize).unwrap_or(&[]),
@@ -843,7 +862,7 @@ impl Lexicon {
 
     /// Every rule match of a tokenised text, as [`Lexicon::matches`] over all its word hits
     /// would find them, computed window by window: each window owns the matches that start in
-    /// its [`WINDOW_CANDS`] candidate tokens and reads on as far as a match can span. Each
+    /// its (about) [`WINDOW_CANDS`] candidate tokens and reads on as far as a match can span. Each
     /// rule's greedy left-to-right choice carries over from window to window, so the matches
     /// are the same; only their order differs (window, then rule, then position).
     pub fn phrase_matches(&self, t: &Tokens, n: &[u8], out: &mut impl FnMut(&PhraseMatch)) {
@@ -852,7 +871,14 @@ impl Lexicon {
         let mut last_end = vec![0u32; self.rules.len()];
         let mut start = 0usize;
         while start < cands.len() {
-            let own_end = start.saturating_add(WINDOW_CANDS).min(cands.len());
+            // About WINDOW_CANDS tokens (a CJK group counts its characters).
+            let mut own_end = start;
+            let mut weight = 0usize;
+            while weight < WINDOW_CANDS {
+                let Some(c) = cands.get(own_end) else { break };
+                weight += if c.es == u32::MAX { c.ee as usize } else { 1 };
+                own_end += 1;
+            }
             let own_end_tok = cands.get(own_end).map_or(u32::MAX, |c| c.idx);
             let limit = own_end_tok.saturating_add(self.span);
             let rest = cands.get(own_end..).unwrap_or(&[]);
@@ -1015,9 +1041,10 @@ impl Lexicon {
         out
     }
 
-    /// Re-tokenises spelled-out or punctuation-split words into lexicon words, appended as
-    /// extra tokens covering the run (they only add hits, never remove the original ones).
-    pub fn expand_spaced(&self, t: &Tokens, n: &[u8], sink: &mut HitSink) -> Tokens {
+    /// Re-tokenises spelled-out or punctuation-split words into lexicon words, as extra
+    /// tokens covering the run (they only add hits, never remove the original ones), for
+    /// [`Lexicon::phrase_matches`].
+    pub fn expand_spaced(&self, t: &Tokens, n: &[u8]) -> Tokens {
         let mut out = Tokens::new();
         let mut letters: Vec<u8> = Vec::new();
         let mut pos: Vec<u32> = Vec::new();
@@ -1036,13 +1063,13 @@ impl Lexicon {
                 let s = pos.get(a).copied().unwrap_or(ns as u32);
                 let e = pos.get(b.saturating_sub(1)).map_or(ne as u32, |x| x + 1);
                 if ee > es {
-                    sink.push(
-                        self.cum.get(es as usize..ee as usize).unwrap_or(&[]),
-                        out.count,
-                        out.count + 1,
-                        s,
-                        e,
-                    );
+                    out.cand.push(Cand {
+                        idx: out.count,
+                        ns: s,
+                        ne: e,
+                        es,
+                        ee,
+                    });
                 }
                 out.count += 1;
             }
@@ -1051,6 +1078,7 @@ impl Lexicon {
     }
 
     /// All rule matches over the word hits a `HitSink` recorded.
+    #[cfg(test)]
     pub fn matches(&self, scratch: &[WordHit]) -> Vec<PhraseMatch> {
         let mut out = Vec::new();
         let mut last_end = vec![0u32; self.rules.len()];
@@ -1277,7 +1305,12 @@ mod tests {
                 } else {
                     text.push_str(&words[rng.below(words.len())]);
                 }
-                text.push(if rng.below(9) == 0 { ',' } else { ' ' });
+                // Some words run together: CJK words then form long runs of characters.
+                match rng.below(9) {
+                    0 => text.push(','),
+                    1 | 2 => {}
+                    _ => text.push(' '),
+                }
             }
             let norm = normalize(&text);
             let toks = lex.tokenize(&norm.bytes);
