@@ -38,6 +38,36 @@ impl Metrics {
         m
     }
 
+    /// Defines every metric of the configured experiments, so they show (at zero) before the
+    /// first request of an arm.
+    pub fn define_rollout(&self, policy: &crate::rollout::RolloutPolicy) {
+        for e in &policy.experiments {
+            for g in ["stage_percent", "rolled_back"] {
+                self.id(MetricType::Gauge, &format!("rollout.{}.{g}", e.id));
+            }
+            for c in ["advances", "rollbacks"] {
+                self.add(&format!("rollout.{}.{c}", e.id), 0);
+            }
+            for arm in ["control", "treatment"] {
+                for c in [
+                    "requests",
+                    "errors",
+                    "blocks",
+                    "tokens",
+                    "cost_micro_usd",
+                    "feedback",
+                    "feedback_score_milli",
+                ] {
+                    self.add(&format!("rollout.{}.{arm}.{c}", e.id), 0);
+                }
+                self.id(
+                    MetricType::Histogram,
+                    &format!("rollout.{}.{arm}.latency_ms", e.id),
+                );
+            }
+        }
+    }
+
     /// A counter named from a bounded set (configuration or code), never from request data.
     pub fn add(&self, name: &str, by: i64) {
         let id = self.id(MetricType::Counter, name);

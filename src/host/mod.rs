@@ -135,6 +135,9 @@ impl RootContext for GuardrailRoot {
                     r.set_key(k);
                 }
                 let metrics = Metrics::define();
+                if let Some(r) = settings.rollout.as_ref() {
+                    metrics.define_rollout(r);
+                }
                 let root_id = abi::property(&["plugin_root_id"])
                     .ok()
                     .flatten()
