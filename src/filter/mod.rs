@@ -28,6 +28,8 @@ mod rollout;
 mod tests;
 #[cfg(test)]
 mod tests_rls;
+#[cfg(test)]
+mod tests_rollout;
 
 const H_SCORE: &str = "x-guardrail-injection-score";
 const H_ACTION: &str = "x-guardrail-action";

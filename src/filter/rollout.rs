@@ -235,9 +235,12 @@ impl RequestFilter {
                 rollout::arm_for(rollout::uniform(x), share)
             }
             rollout::Assign::User => match &self.identity {
-                Some(id) => rollout::arm_for(policy.user_bucket(e, &id.user), share),
-                // No user (anonymous bucket): not part of the experiment.
-                None => return,
+                // `missing_user: anonymous` puts every unidentified request in one bucket: it
+                // would send all of them to one arm, so they do not take part.
+                Some(id) if !(id.tier == "anonymous" && id.user == "anon") => {
+                    rollout::arm_for(policy.user_bucket(e, &id.user), share)
+                }
+                _ => return,
             },
             // The flag decides; a rolled-back experiment sends nobody to the treatment.
             rollout::Assign::Header(_) => match self.rollout.flags.get(i).copied().flatten() {
