@@ -27,7 +27,11 @@ def z_crit(conf):
 def binom(n, p):
     if p <= 0:
         return [1.0] + [0.0] * n
-    return [math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n + 1)]
+    if p >= 1:
+        return [0.0] * n + [1.0]
+    lp, lq = math.log(p), math.log(1 - p)
+    return [math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq)
+            for k in range(n + 1)]
 
 
 def z(xt, nt, xc, nc):
@@ -73,6 +77,10 @@ def main():
                 first[target] = nt
     for target, nt in sorted(first.items()):
         print("power >= %.3f from %d treatment requests" % (target, nt))
+    print("false rollbacks of a healthy treatment (failing at the control's %.1f%%):" % (a.p_c * 100))
+    for nt in (40, 100, 200, 400):
+        nc = max(1, round(nt * ratio))
+        print("%18d  %16d  %.4f" % (nt, nc, power(nt, nc, a.p_c, a.p_c, a.delta, zc)))
 
 
 if __name__ == "__main__":
