@@ -271,3 +271,39 @@ def test_examples_are_valid_yaml_and_name_real_metrics(start_envoy):
         base = re.sub(r"_(bucket|sum|count)$", "", q)
         assert q in names or base in names, (q, sorted(n for n in names if "rollout" in n))
     assert eid
+
+
+def test_envoy_routes_an_arm_by_the_cohort_header(mock):
+    """The cohort header is set before Envoy picks the route: a header match sends the
+    treatment to its own cluster (both hold modes: the arm is picked in the headers phase)."""
+    eid = "routed"
+    plugin = config(experiment(eid, assign="header", flag_header="x-model-flag"))
+    treatment_llm = harness.MockLLM()
+    try:
+        boot = harness.envoy_config(plugin, mock.port)
+        res = boot["static_resources"]
+        res["clusters"].append(dict(json.loads(json.dumps(res["clusters"][0])), name="treatment_llm"))
+        res["clusters"][1]["load_assignment"] = {"cluster_name": "treatment_llm", "endpoints": [{"lb_endpoints": [{
+            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": treatment_llm.port}}}}]}]}
+        hcm = res["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        routes.insert(0, {"match": {"prefix": "/", "headers": [
+            {"name": "x-guardrail-cohort", "string_match": {"exact": "%s=treatment" % eid}}]},
+            "route": {"cluster": "treatment_llm", "timeout": "120s"}})
+        envoy = harness.Envoy(plugin, mock.port, concurrency=WORKERS, name="routed", bootstrap=boot)
+        try:
+            mock.clear()
+            treatment_llm.clear()
+            r = ask(envoy, headers={"x-model-flag": "on"})
+            assert r.status == 200 and cohort(r) == "%s=treatment" % eid
+            got = treatment_llm.requests()
+            assert len(got) == 1 and json.loads(got[0]["body"])["model"] == "model-b-%s" % eid, got
+            assert mock.requests() == []
+            r = ask(envoy, headers={"x-model-flag": "off"})
+            assert r.status == 200 and cohort(r) == "%s=control" % eid
+            assert len(treatment_llm.requests()) == 1
+            assert len(mock.requests()) == 1
+        finally:
+            envoy.stop()
+    finally:
+        treatment_llm.stop()
