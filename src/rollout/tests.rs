@@ -335,3 +335,50 @@ fn match_models_and_header_time() {
     let q = policy(&exp("")).unwrap();
     assert_eq!(q.header_time(), Some(0));
 }
+
+/// The error gate's power by simulation (the exact figures: scripts/rollout_power.py):
+/// stage 10%, stage_min_requests 40 (40 treatment and 360 control outcomes at the judgement).
+#[test]
+fn power_of_the_error_gate_by_simulation() {
+    let p = policy(&exp(r#","stages":[10,50,100],"stage_min_requests":40"#)).unwrap();
+    let g = &p.experiments[0].gates;
+    let mut rng = 2026u64;
+    let mut draw = |rate: f64| (splitmix(&mut rng) >> 11) as f64 / (1u64 << 53) as f64 <= rate;
+    let trials = 2000;
+    let mut run = |p_t: f64, p_c: f64, n_t: u64| {
+        let mut failed = 0;
+        for _ in 0..trials {
+            let mut c = stats::ArmStats::default();
+            let mut t = stats::ArmStats::default();
+            for _ in 0..(9 * n_t) {
+                c.add(&Outcome {
+                    error: draw(p_c),
+                    latency_ms: 3,
+                    ..Outcome::default()
+                });
+            }
+            for _ in 0..n_t {
+                t.add(&Outcome {
+                    error: draw(p_t),
+                    latency_ms: 3,
+                    ..Outcome::default()
+                });
+            }
+            failed += u32::from(stats::judge(g, &c, &t).failed == Some("error_rate"));
+        }
+        f64::from(failed) / f64::from(trials)
+    };
+    let caught = run(0.3, 0.0, 40);
+    let caught_10 = run(0.3, 0.0, 10);
+    let false_40 = run(0.01, 0.01, 40);
+    let false_200 = run(0.01, 0.01, 200);
+    println!(
+        "30% failing arm caught: {caught} at 40 treatment requests, {caught_10} at 10; healthy arm (1% vs 1%) rolled back: {false_40} at 40, {false_200} at 200"
+    );
+    assert!(caught >= 0.999, "{caught}");
+    // Exact: 0.972 at 10 requests.
+    assert!((0.95..=0.99).contains(&caught_10), "{caught_10}");
+    // Exact: 0.086 at 40, 0.010 at 200 (the z-test is lenient with few events).
+    assert!((0.06..=0.115).contains(&false_40), "{false_40}");
+    assert!(false_200 <= 0.02, "{false_200}");
+}

@@ -136,6 +136,19 @@ def test_user_assignment_is_sticky_and_shares_match_the_stage(start_envoy, mock)
     assert 61 <= treated <= 139, treated
 
 
+@pytest.mark.statistical
+def test_percentage_assignment_is_per_request(start_envoy):
+    eid = "percent"
+    envoy = start_envoy(config(experiment(eid, assign="percentage", stages=[30])), concurrency=WORKERS)
+    user = uid()
+    rs = burst(envoy, 300, users=[user] * 300)
+    treated = sum(cohort(r) == "%s=treatment" % eid for r in rs)
+    # 30% of 300: 90 expected, sd 7.9; 4.5 sd either side. One user gets both arms.
+    print("percentage: %d of 300 requests of one user in treatment at 30%%" % treated)
+    assert 54 <= treated <= 126, treated
+    assert all(r.status == 200 for r in rs)
+
+
 def test_cohort_headers_upstream_and_client_and_the_arm_model(start_envoy, mock):
     eid = "headers"
     envoy = start_envoy(config(experiment(eid, stages=[100])), concurrency=WORKERS)
