@@ -931,6 +931,7 @@ impl RequestFilter {
             }
             OversizePolicy::Pass => {
                 self.state = RequestState::Skip;
+                self.rollout_leave(host);
                 Self::error(host, "oversize_passed");
                 host.count("requests_skipped", 1);
                 if self.settings.upstream_headers {

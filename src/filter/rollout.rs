@@ -328,6 +328,17 @@ impl RequestFilter {
         }
     }
 
+    /// The body passes unread (`request.oversize: pass`): its model cannot be rewritten, so the
+    /// request leaves its experiment (and the cohort header, while the headers are held).
+    pub(super) fn rollout_leave<H: Host>(&mut self, host: &mut H) {
+        if self.rollout.cohort.take().is_some() {
+            if self.headers_paused {
+                let _ = host.remove_header(HeaderMap::RequestHeaders, COHORT_HEADER.as_bytes());
+            }
+            host.count("rollout.left_unread", 1);
+        }
+    }
+
     /// The quota estimate prices the arm's model.
     pub(super) fn rollout_estimate(&self, mut estimate: UsageEstimate) -> UsageEstimate {
         if let Some(m) = &self.rollout.model {

@@ -197,3 +197,32 @@ fn feedback_is_answered_locally() {
     assert!(fb.host.upstream.body.is_empty());
     assert_eq!(fb.host.counter("rollout.e.treatment.feedback"), 1);
 }
+
+#[test]
+fn an_oversize_body_passed_unread_leaves_the_experiment() {
+    let cfg = Settings::from_json(
+        br#"{"request":{"hold_headers":"always","oversize":"pass","max_body_bytes":64},"decision_headers":{"client":true},
+        "quota":{"tiers":{"free":{"daily_requests":1000}},"pricing":{"default":{"input_per_1m_usd":1.0,"output_per_1m_usd":2.0}}},
+        "rollout":{"experiments":[{"id":"e","control":{"model":"m-old"},"treatment":{"model":"m-new"},"stages":[100]}]}}"#,
+        vec![7; 32],
+    )
+    .unwrap();
+    // No content-length: the size is learnt in the body phase, after the arm was picked.
+    let mut st = Stream::new(cfg);
+    st.request_headers(
+        &[
+            (":method", "POST"),
+            (":path", CHAT),
+            ("content-type", "application/json"),
+            ("x-user-id", "alice"),
+        ],
+        false,
+    );
+    let b = body("m-old", &"x".repeat(200));
+    st.request_body(b.as_bytes(), true);
+    assert!(st.upstream_body().contains(r#""model":"m-old""#));
+    assert_eq!(st.upstream_header("x-guardrail-cohort"), None);
+    assert_eq!(st.host.counter("rollout.left_unread"), 1);
+    answer(&mut st, "200", (1, 1));
+    assert_eq!(st.host.counter("rollout.e.treatment.requests"), 0);
+}
