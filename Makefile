@@ -13,6 +13,9 @@
 #                stream mode (ENVOY_VERSION=1.38 / HOLD_MODES=stream narrow it)
 #   make fuzz    cargo-fuzz, each target FUZZ_SECONDS (60) with the committed corpus (fuzz/corpus)
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
+#   make regress this build's decisions on the dev data against tests/regress/baseline.tsv; fails
+#                when more than REGRESS_MAX_WORSE (0) cases got worse (make regress-baseline
+#                rewrites the baseline after an intended change)
 #   make train-injection   retrain the injection n-gram model; leave-one-source-out table
 #   make bench   native engine, the module in V8 (Node.js), Envoy with/without the filter, RLS latency
 #   make oci     the module as an OCI image layout in target/oci (Istio's Wasm oci-variant media
@@ -36,7 +39,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run run-fleet rls rls-test rls-proto test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin
+.PHONY: setup rust-setup venv build run run-fleet rls rls-test rls-proto test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin regress regress-baseline
 
 setup: rust-setup venv
 
@@ -119,6 +122,20 @@ eval:
 # prints the leave-one-source-out table (scripts/train_injection_ngram.sh).
 train-injection:
 	scripts/train_injection_ngram.sh --loso $(DATA)
+
+# Quality regression of the filter's own decisions (examples/regress.rs): injection score and
+# action, PII spans, on the dev data (DATA, or DATA_DIR). The baseline stores input hashes and
+# decisions only. tests/regress/test_regress.py proves it fails when a rule family is removed.
+REGRESS_BASELINE ?= tests/regress/baseline.tsv
+REGRESS_MAX_WORSE ?= 0
+
+regress:
+	cargo run --release --example regress -- --data $(or $(DATA_DIR),$(DATA)) \
+	  --baseline $(REGRESS_BASELINE) --max-worse $(REGRESS_MAX_WORSE)
+
+regress-baseline:
+	cargo run --release --example regress -- --data $(or $(DATA_DIR),$(DATA)) \
+	  --baseline $(REGRESS_BASELINE) --write
 
 eval-pii:
 	cargo run --release --example eval_pii -- $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json

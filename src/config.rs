@@ -59,6 +59,8 @@ pub struct PluginConfig {
     pub pii: PiiConfig,
     /// Quota is off when absent.
     pub quota: Option<QuotaConfig>,
+    /// Cohorts and gradual model rollout; off when absent.
+    pub rollout: Option<crate::rollout::RolloutConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,6 +172,7 @@ pub struct Settings {
     pub injection: InjectionDetector,
     pub pii: PiiEngine,
     pub quota: Option<QuotaPolicy>,
+    pub rollout: Option<crate::rollout::RolloutPolicy>,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -315,6 +318,17 @@ impl Settings {
             pii: PiiEngine::compile(&cfg.pii, token_key)?,
             quota: match &cfg.quota {
                 Some(q) => Some(QuotaPolicy::compile(q)?),
+                None => None,
+            },
+            rollout: match &cfg.rollout {
+                Some(r) if !r.experiments.is_empty() => Some(
+                    crate::rollout::RolloutPolicy::compile(r, cfg.quota.is_some())?,
+                ),
+                Some(r) => {
+                    // Validated all the same (feedback_path, feedback_slots).
+                    crate::rollout::RolloutPolicy::compile(r, cfg.quota.is_some())?;
+                    None
+                }
                 None => None,
             },
         })

@@ -16,6 +16,8 @@
 //! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
 //! - `pipeline`: combines the verdicts into one decision per request and response.
 //! - `reply`: OpenAI-shaped local replies.
+//! - `rollout`: cohorts and gradual model rollout with quality gates and automatic rollback
+//!   (assignment, per-arm counters and the stage machine in shared data).
 //! - `filter`: the per-request state machine (headers, bodies, trailers, local replies,
 //!   quota admission and settlement, response rewriting), generic over a small `Host` trait
 //!   and table-tested against a native mock host.
@@ -33,6 +35,7 @@ pub mod pii;
 pub mod pipeline;
 pub mod quota;
 pub mod reply;
+pub mod rollout;
 mod swar;
 
 #[cfg(test)]

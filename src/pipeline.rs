@@ -834,6 +834,7 @@ pub fn request_may_rewrite(settings: &Settings) -> bool {
     settings.pii_mode() == Mode::Enforce
         || (settings.injection.enabled && settings.injection_mode() == Mode::Enforce)
         || settings.quota.is_some()
+        || settings.rollout.is_some()
 }
 
 /// Whether responses need rewriting at all under this configuration.

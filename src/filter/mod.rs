@@ -23,10 +23,13 @@ use std::rc::Rc;
 
 #[cfg(test)]
 pub(crate) mod mock;
+mod rollout;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_rls;
+#[cfg(test)]
+mod tests_rollout;
 
 const H_SCORE: &str = "x-guardrail-injection-score";
 const H_ACTION: &str = "x-guardrail-action";
@@ -108,6 +111,10 @@ pub trait Host {
     /// (configuration or code), never from request data.
     fn count(&self, name: &str, by: i64);
     fn log(&self, level: Level, message: &str);
+    /// Sets the gauge `mesh_guardrail.<name>` (a bounded name, as for `count`).
+    fn gauge(&self, _name: &str, _value: u64) {}
+    /// Records a value in the histogram `mesh_guardrail.<name>` (a bounded name).
+    fn histogram(&self, _name: &str, _value: u64) {}
     /// Nanoseconds since the Unix epoch.
     fn now_nanos(&self) -> u64;
     /// A host property (path parts, e.g. `metadata.filter_metadata.<ns>.<key>`), `None` when
@@ -133,12 +140,18 @@ pub trait Host {
 pub struct Shared {
     pub settings: Rc<Settings>,
     pub probe: RefCell<HoldProbe>,
+    /// The VM's generator for `rollout` `assign: percentage` (the host seeds it).
+    pub rng: std::cell::Cell<u64>,
 }
 
 impl Shared {
     pub fn new(settings: Rc<Settings>) -> Self {
         let probe = RefCell::new(HoldProbe::new(settings.request.hold_headers));
-        Shared { settings, probe }
+        Shared {
+            settings,
+            probe,
+            rng: std::cell::Cell::new(0x5EED),
+        }
     }
 }
 
@@ -290,6 +303,8 @@ pub struct RequestFilter {
     rls_statuses: rls::Statuses,
     /// The settlement report in flight (fire and forget; its answer is only counted).
     rls_report: Option<u32>,
+    /// The request's experiment, arm and outcome (`rollout`).
+    rollout: rollout::RolloutState,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -339,6 +354,7 @@ impl RequestFilter {
             rls_body_seen: false,
             rls_statuses: rls::Statuses::default(),
             rls_report: None,
+            rollout: rollout::RolloutState::default(),
         }
     }
 
@@ -455,6 +471,7 @@ impl RequestFilter {
         if let Some(line) = ins.log_line(&self.request_id, pii_header.as_deref()) {
             host.log(Level::Warn, &line);
         }
+        self.rollout_body(host, &ins);
         if let Some(r) = &ins.reply {
             return self.reply(host, r);
         }
@@ -467,7 +484,7 @@ impl RequestFilter {
             if q.rls().is_some() {
                 // Reserved at the service once the body is rewritten (no routing or clamp
                 // with this backend: the remaining budget is known only after reserving).
-                let estimate = ins.estimate();
+                let estimate = self.rollout_estimate(ins.estimate());
                 self.prompt_estimate = estimate.prompt_tokens;
                 let (tokens, cost) = q.reservation(&estimate);
                 reservation = Some(Reservation {
@@ -482,7 +499,7 @@ impl RequestFilter {
             self.identity.as_ref(),
             reservation.as_ref(),
         ) {
-            let estimate = ins.estimate();
+            let estimate = self.rollout_estimate(ins.estimate());
             self.prompt_estimate = estimate.prompt_tokens;
             match q.admit(host.store(), id, Self::now_secs(host), &estimate) {
                 Ok(adm) => {
@@ -509,7 +526,9 @@ impl RequestFilter {
         let stream_usage =
             self.admission.is_some() && self.completions_path && ins.stream_without_usage();
         self.hide_usage = stream_usage;
-        if let Some(new_body) = ins.rewritten_with(route_model.as_deref(), clamp, stream_usage) {
+        // Quota's downgrade wins over the experiment's model.
+        let model = route_model.as_deref().or(self.rollout.model.as_deref());
+        if let Some(new_body) = ins.rewritten_with(model, clamp, stream_usage) {
             // The body's length changes: correct the declared length (the headers are held,
             // so the upstream sees the new one). Without it Envoy frames the body itself.
             let length_fixed = !self.declared_length
@@ -912,6 +931,7 @@ impl RequestFilter {
             }
             OversizePolicy::Pass => {
                 self.state = RequestState::Skip;
+                self.rollout_leave(host);
                 Self::error(host, "oversize_passed");
                 host.count("requests_skipped", 1);
                 if self.settings.upstream_headers {
@@ -1006,6 +1026,7 @@ impl RequestFilter {
                 completion_tokens: completion,
             }
         });
+        self.rollout.usage = Some(usage);
         if q.rls().is_some() {
             let q = self.settings.clone();
             if let Some(q) = q.quota.as_ref() {
@@ -1069,6 +1090,9 @@ impl RequestFilter {
         self.request_id = get("x-request-id")
             .map(|b| lossy(b).chars().take(64).collect())
             .unwrap_or_default();
+        if let Some(a) = self.rollout_feedback_headers(host, &headers, end_of_stream) {
+            return a;
+        }
         let settings = self.settings.clone();
 
         if let Some(q) = settings.quota.as_ref() {
@@ -1140,6 +1164,9 @@ impl RequestFilter {
         if declared.is_some_and(|n| n > settings.request.max_body_bytes) {
             return self.oversize(host);
         }
+        if let Some(a) = self.rollout_headers(host, &headers) {
+            return a;
+        }
         self.state = RequestState::Buffering;
         // A rewritten body fixes `content-length` when it is written (the headers are still
         // held then); an unchanged body keeps the client's, at no extra host call.
@@ -1201,6 +1228,9 @@ impl RequestFilter {
         end_of_stream: bool,
     ) -> Action {
         self.body_arrived(host);
+        if self.is_feedback() {
+            return self.rollout_feedback_body(host, body_size, end_of_stream);
+        }
         if matches!(self.rls_wait, Some(RlsWait::Requests { .. })) {
             self.rls_body_arrived(host);
         }
@@ -1228,6 +1258,17 @@ impl RequestFilter {
     pub fn on_request_trailers<H: Host>(&mut self, host: &mut H) -> Action {
         // HTTP/2 with trailers: the body callback never saw end_of_stream.
         self.body_arrived(host);
+        if self.is_feedback() {
+            let size = host
+                .get_buffer(Body::Request, 0, crate::rollout::FEEDBACK_MAX_BYTES + 1)
+                .map_or(0, |b| b.len());
+            let action = self.rollout_feedback_body(host, size, true);
+            if action == Action::Continue && !self.headers_paused {
+                let _ = host.resume_request();
+                return Action::Pause;
+            }
+            return action;
+        }
         if matches!(self.rls_wait, Some(RlsWait::Requests { .. })) {
             self.rls_body_arrived(host);
         }
@@ -1261,6 +1302,7 @@ impl RequestFilter {
         let get = |n: &str| header_value(&headers, n);
         let status = get(":status").unwrap_or_default();
         self.response_ok = status.first() == Some(&b'2');
+        self.rollout_response_headers(host, status);
         let settings = self.settings.clone();
 
         // Quota headers on every response of an identified user.
@@ -1477,5 +1519,6 @@ impl RequestFilter {
             };
             self.settle(host, usage, text, false);
         }
+        self.rollout_finish(host);
     }
 }

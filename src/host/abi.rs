@@ -71,6 +71,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
@@ -271,17 +272,10 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> Result<bool
     }
 }
 
-pub fn define_counter(name: &str) -> Option<u32> {
+pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
     let mut id = 0u32;
     // SAFETY: pointer and length describe a live &str; `id` outlives the call.
-    let status = unsafe {
-        proxy_define_metric(
-            MetricType::Counter as u32,
-            name.as_ptr(),
-            name.len(),
-            &mut id,
-        )
-    };
+    let status = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
     (status == OK).then_some(id)
 }
 
@@ -290,6 +284,16 @@ pub fn increment(id: Option<u32>, by: i64) {
         // SAFETY: plain values.
         unsafe {
             proxy_increment_metric(id, by);
+        }
+    }
+}
+
+/// Sets a gauge or records a histogram value.
+pub fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        // SAFETY: plain values.
+        unsafe {
+            proxy_record_metric(id, value);
         }
     }
 }

@@ -97,6 +97,14 @@ impl Host for AbiHost<'_> {
         abi::log(log_level(level), message);
     }
 
+    fn gauge(&self, name: &str, value: u64) {
+        self.metrics.set_gauge(name, value);
+    }
+
+    fn histogram(&self, name: &str, value: u64) {
+        self.metrics.record(name, value);
+    }
+
     fn now_nanos(&self) -> u64 {
         abi::now_nanos()
     }

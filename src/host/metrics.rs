@@ -5,6 +5,7 @@
 use super::abi;
 use crate::injection::InjectionAction;
 use crate::pii::PiiKind;
+use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -37,19 +38,63 @@ impl Metrics {
         m
     }
 
+    /// Defines every metric of the configured experiments, so they show (at zero) before the
+    /// first request of an arm.
+    pub fn define_rollout(&self, policy: &crate::rollout::RolloutPolicy) {
+        for e in &policy.experiments {
+            for g in ["stage_percent", "rolled_back"] {
+                self.id(MetricType::Gauge, &format!("rollout.{}.{g}", e.id));
+            }
+            for c in ["advances", "rollbacks"] {
+                self.add(&format!("rollout.{}.{c}", e.id), 0);
+            }
+            for arm in ["control", "treatment"] {
+                for c in [
+                    "requests",
+                    "errors",
+                    "blocks",
+                    "tokens",
+                    "cost_micro_usd",
+                    "feedback",
+                    "feedback_score_milli",
+                ] {
+                    self.add(&format!("rollout.{}.{arm}.{c}", e.id), 0);
+                }
+                self.id(
+                    MetricType::Histogram,
+                    &format!("rollout.{}.{arm}.latency_ms", e.id),
+                );
+            }
+        }
+    }
+
     /// A counter named from a bounded set (configuration or code), never from request data.
     pub fn add(&self, name: &str, by: i64) {
+        let id = self.id(MetricType::Counter, name);
+        if by != 0 {
+            abi::increment(id, by);
+        }
+    }
+
+    /// A gauge (`rollout.<experiment>.stage_percent`), named like a counter.
+    pub fn set_gauge(&self, name: &str, value: u64) {
+        abi::record(self.id(MetricType::Gauge, name), value);
+    }
+
+    /// A histogram value (`rollout.<experiment>.<arm>.latency_ms`), named like a counter.
+    pub fn record(&self, name: &str, value: u64) {
+        abi::record(self.id(MetricType::Histogram, name), value);
+    }
+
+    fn id(&self, kind: MetricType, name: &str) -> Option<u32> {
         let mut map = self.ids.borrow_mut();
-        let id = match map.get(name) {
+        match map.get(name) {
             Some(id) => *id,
             None => {
-                let id = abi::define_counter(&format!("mesh_guardrail.{name}"));
+                let id = abi::define_metric(kind, &format!("mesh_guardrail.{name}"));
                 map.insert(name.to_string(), id);
                 id
             }
-        };
-        if by != 0 {
-            abi::increment(id, by);
         }
     }
 }

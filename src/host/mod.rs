@@ -52,7 +52,10 @@ impl Context for GuardrailRoot {}
 /// this VM (tokens then differ between workers and restarts: fine within one request, but a
 /// multi-turn conversation across workers will not match, hence the warning). A key under 16
 /// bytes is refused (`None`, logged naming the variable or field).
-fn resolve_token_key(config_key: Option<&str>) -> Option<Vec<u8>> {
+///
+/// The flag says whether the key is configured (the same for every worker): only such a key
+/// keys the rollout's user hash.
+fn resolve_token_key(config_key: Option<&str>) -> Option<(Vec<u8>, bool)> {
     use crate::config::{TokenKeySource, TOKEN_KEY_ENV};
     let env = std::env::var_os(TOKEN_KEY_ENV).map(|k| k.to_string_lossy().into_owned());
     let (key, source) =
@@ -71,21 +74,21 @@ fn resolve_token_key(config_key: Option<&str>) -> Option<Vec<u8>> {
                     "pii.token_key is set in the plugin configuration but GUARDRAIL_TOKEN_KEY wins; remove it: Envoy shows the plugin configuration in /config_dump",
                 );
             }
-            Some(key)
+            Some((key, true))
         }
         TokenKeySource::PluginConfig => {
             log(
                 LogLevel::Warn,
                 "the PII token key comes from the plugin configuration (pii.token_key): Envoy shows it in /config_dump (and Istio in the WasmPlugin); set the VM environment variable GUARDRAIL_TOKEN_KEY from a secret instead",
             );
-            Some(key)
+            Some((key, true))
         }
         TokenKeySource::None => {
             log(
                 LogLevel::Warn,
                 "no PII token key (GUARDRAIL_TOKEN_KEY or pii.token_key): using a random key for this VM; tokens will differ between workers and restarts",
             );
-            Some(random_key())
+            Some((random_key(), false))
         }
     }
 }
@@ -122,12 +125,19 @@ impl RootContext for GuardrailRoot {
                 return false;
             }
         };
-        let Some(key) = resolve_token_key(parsed.pii.token_key.as_deref()) else {
+        let Some((key, key_configured)) = resolve_token_key(parsed.pii.token_key.as_deref()) else {
             return false;
         };
+        let rollout_key = key_configured.then(|| key.clone());
         match Settings::compile(&parsed, key) {
-            Ok(settings) => {
+            Ok(mut settings) => {
+                if let (Some(r), Some(k)) = (settings.rollout.as_mut(), rollout_key.as_deref()) {
+                    r.set_key(k);
+                }
                 let metrics = Metrics::define();
+                if let Some(r) = settings.rollout.as_ref() {
+                    metrics.define_rollout(r);
+                }
                 let root_id = abi::property(&["plugin_root_id"])
                     .ok()
                     .flatten()
@@ -151,6 +161,11 @@ impl RootContext for GuardrailRoot {
                     metrics,
                     store,
                 });
+                // The per-VM generator of `assign: percentage` (WASI random_get).
+                let seed = random_key();
+                let mut x = [0u8; 8];
+                x.copy_from_slice(seed.get(..8).unwrap_or(&[0; 8]));
+                shared.filter.rng.set(u64::from_le_bytes(x));
                 announce_hold(&shared.filter, &shared.host());
                 let timer = if shared.filter.probe.borrow().needs_timer() {
                     crate::hold::TICK_MS

@@ -17,7 +17,7 @@
 //! a response are always redacted.
 
 mod detect;
-mod hmac;
+pub(crate) mod hmac;
 mod prefilter;
 mod stream;
 mod vault;
