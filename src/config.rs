@@ -59,6 +59,8 @@ pub struct PluginConfig {
     pub pii: PiiConfig,
     /// Quota is off when absent.
     pub quota: Option<QuotaConfig>,
+    /// Fallback answers for upstream failures and degradation levels.
+    pub degradation: crate::degrade::DegradationConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,6 +172,7 @@ pub struct Settings {
     pub injection: InjectionDetector,
     pub pii: PiiEngine,
     pub quota: Option<QuotaPolicy>,
+    pub degradation: crate::degrade::DegradationPolicy,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -317,6 +320,7 @@ impl Settings {
                 Some(q) => Some(QuotaPolicy::compile(q)?),
                 None => None,
             },
+            degradation: crate::degrade::DegradationPolicy::compile(&cfg.degradation)?,
         })
     }
 

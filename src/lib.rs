@@ -16,6 +16,8 @@
 //! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
 //! - `pipeline`: combines the verdicts into one decision per request and response.
 //! - `reply`: OpenAI-shaped local replies.
+//! - `degrade`: graceful degradation: fallback answers for upstream failures, the end of a
+//!   broken stream, and degradation levels from upstream health in shared data.
 //! - `filter`: the per-request state machine (headers, bodies, trailers, local replies,
 //!   quota admission and settlement, response rewriting), generic over a small `Host` trait
 //!   and table-tested against a native mock host.
@@ -24,6 +26,7 @@
 
 pub mod body;
 pub mod config;
+pub mod degrade;
 pub mod filter;
 pub mod hold;
 pub mod identity;

@@ -21,10 +21,13 @@ use crate::reply::LocalReply;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+mod degrade_hooks;
 #[cfg(test)]
 pub(crate) mod mock;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_degrade;
 #[cfg(test)]
 mod tests_rls;
 
@@ -107,6 +110,8 @@ pub trait Host {
     /// Adds to the counter `mesh_guardrail.<name>`; `name` comes from a bounded set
     /// (configuration or code), never from request data.
     fn count(&self, name: &str, by: i64);
+    /// Sets the gauge `mesh_guardrail.<name>` (a name from code).
+    fn gauge(&self, name: &str, value: i64);
     fn log(&self, level: Level, message: &str);
     /// Nanoseconds since the Unix epoch.
     fn now_nanos(&self) -> u64;
@@ -290,6 +295,8 @@ pub struct RequestFilter {
     rls_statuses: rls::Statuses,
     /// The settlement report in flight (fire and forget; its answer is only counted).
     rls_report: Option<u32>,
+    /// Degradation: level, route, fallback answer, stream end (`crate::degrade`).
+    deg: degrade_hooks::DegradeState,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -339,6 +346,7 @@ impl RequestFilter {
             rls_body_seen: false,
             rls_statuses: rls::Statuses::default(),
             rls_report: None,
+            deg: Default::default(),
         }
     }
 
@@ -458,6 +466,9 @@ impl RequestFilter {
         if let Some(r) = &ins.reply {
             return self.reply(host, r);
         }
+        if let Some(a) = self.degrade_request_body(host, &ins) {
+            return a;
+        }
 
         // Quota: reserve the estimated cost before any upstream work.
         let mut route_model = None;
@@ -505,6 +516,7 @@ impl RequestFilter {
             }
         }
 
+        let route_model = route_model.or_else(|| self.degrade_backup_model());
         // A stream that asks for no usage gets it, so quota settles on the upstream's count.
         let stream_usage =
             self.admission.is_some() && self.completions_path && ins.stream_without_usage();
@@ -566,6 +578,7 @@ impl RequestFilter {
                     Self::error(host, "upstream_header_refused");
                 }
             }
+            self.degrade_keep_route(host);
         }
         Action::Continue
     }
@@ -1105,6 +1118,7 @@ impl RequestFilter {
                 return Action::Continue;
             }
         }
+        self.degrade_request_headers(host, path);
         if let Some(enc) = get("content-encoding") {
             if !enc.trim_ascii().eq_ignore_ascii_case(b"identity") {
                 match settings.request.compressed {
@@ -1144,7 +1158,8 @@ impl RequestFilter {
         // A rewritten body fixes `content-length` when it is written (the headers are still
         // held then); an unchanged body keeps the client's, at no extra host call.
         self.declared_length = get("content-length").is_some();
-        let drop_length = self.declared_length && pipeline::request_may_rewrite(&settings);
+        let drop_length = self.declared_length
+            && (pipeline::request_may_rewrite(&settings) || self.deg.rewrites_model());
         if self.identity.is_some() && settings.quota.as_ref().is_some_and(|q| q.rls().is_some()) {
             return self.rls_count_request(host, AfterHeaders::Inspect { drop_length });
         }
@@ -1262,6 +1277,7 @@ impl RequestFilter {
         let status = get(":status").unwrap_or_default();
         self.response_ok = status.first() == Some(&b'2');
         let settings = self.settings.clone();
+        self.degrade_response_headers(host, &headers, end_of_stream);
 
         // Quota headers on every response of an identified user.
         if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
@@ -1347,6 +1363,9 @@ impl RequestFilter {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
+        if self.deg.replacing() {
+            return self.degrade_response_body(host, body_size, end_of_stream);
+        }
         let settings = self.settings.clone();
         match &mut self.response {
             ResponseMode::Pass => {
@@ -1384,9 +1403,11 @@ impl RequestFilter {
                     .get_buffer(Body::Response, 0, body_size)
                     .unwrap_or_default();
                 let chunk = buffer.get(kept..).unwrap_or_default();
+                self.deg.sse_chunk(chunk);
                 let mut out = rw.push(&settings, &self.vault, chunk);
                 if end_of_stream {
                     out.extend(rw.finish(&settings, &self.vault));
+                    out.extend(self.deg.sse_end(host, self.response_ok));
                 }
                 let too_large = rw.take_events_too_large();
                 if too_large > 0 {
@@ -1430,6 +1451,10 @@ impl RequestFilter {
     /// The response ends in trailers (HTTP/2, or HTTP/1 chunked trailers): its body callbacks
     /// never saw end of stream. Finish it here.
     pub fn on_response_trailers<H: Host>(&mut self, host: &mut H) -> Action {
+        if self.deg.replacing() {
+            self.degrade_replace(host, usize::MAX);
+            return Action::Continue;
+        }
         let settings = self.settings.clone();
         match &mut self.response {
             ResponseMode::Pass => self.settle(host, None, 0, false),
@@ -1442,7 +1467,8 @@ impl RequestFilter {
                 }
             }
             ResponseMode::Sse(rw) => {
-                let rest = rw.finish(&settings, &self.vault);
+                let mut rest = rw.finish(&settings, &self.vault);
+                rest.extend(self.deg.sse_end(host, self.response_ok));
                 if !rest.is_empty() {
                     if let Some(kept) = self.sse_buffered.take() {
                         // The last chunk paused: append to what the host buffers.
@@ -1462,6 +1488,7 @@ impl RequestFilter {
     }
 
     pub fn on_log<H: Host>(&mut self, host: &mut H) {
+        self.degrade_log(host);
         if self.probing {
             // Ended (client gone) while held and undecided: nothing to release.
             self.shared.probe.borrow_mut().forget(self.context_id);

@@ -71,6 +71,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
@@ -283,6 +284,24 @@ pub fn define_counter(name: &str) -> Option<u32> {
         )
     };
     (status == OK).then_some(id)
+}
+
+pub fn define_gauge(name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: pointer and length describe a live &str; `id` outlives the call.
+    let status = unsafe {
+        proxy_define_metric(MetricType::Gauge as u32, name.as_ptr(), name.len(), &mut id)
+    };
+    (status == OK).then_some(id)
+}
+
+pub fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        // SAFETY: plain values.
+        unsafe {
+            proxy_record_metric(id, value);
+        }
+    }
 }
 
 pub fn increment(id: Option<u32>, by: i64) {

@@ -93,6 +93,10 @@ impl Host for AbiHost<'_> {
         self.metrics.add(name, by);
     }
 
+    fn gauge(&self, name: &str, value: i64) {
+        self.metrics.set_gauge(name, value);
+    }
+
     fn log(&self, level: Level, message: &str) {
         abi::log(log_level(level), message);
     }

@@ -37,6 +37,21 @@ impl Metrics {
         m
     }
 
+    /// Sets a gauge (named from code).
+    pub fn set_gauge(&self, name: &str, value: i64) {
+        let key = format!("gauge:{name}");
+        let mut map = self.ids.borrow_mut();
+        let id = match map.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = abi::define_gauge(&format!("mesh_guardrail.{name}"));
+                map.insert(key, id);
+                id
+            }
+        };
+        abi::record(id, u64::try_from(value).unwrap_or(0));
+    }
+
     /// A counter named from a bounded set (configuration or code), never from request data.
     pub fn add(&self, name: &str, by: i64) {
         let mut map = self.ids.borrow_mut();
