@@ -22,6 +22,8 @@ pub(super) struct DegradeState {
     route: Option<Route>,
     stream: bool,
     model: Option<String>,
+    /// The body was read: `stream` and `model` are known.
+    shape_known: bool,
     /// The response status (for the outcome).
     status: Option<u32>,
     /// The answer that replaces the upstream's (failure), and whether an already shaped
@@ -89,12 +91,20 @@ impl RequestFilter {
         self.deg.level = d.level;
         self.deg.route = Some(d.route);
         host.count(&format!("degradation.route.{}", route_name(d.route)), 1);
-        if d.route == Route::Backup
-            && host
-                .set_header(HeaderMap::RequestHeaders, H_ROUTE, "backup")
+        // A probe names the primary, so a route can send it there and not to a failover
+        // (an aggregate cluster would hide the primary's health).
+        let route = match d.route {
+            Route::Backup => Some("backup"),
+            Route::Probe => Some("primary"),
+            Route::Primary | Route::Local => None,
+        };
+        if let Some(r) = route {
+            if host
+                .set_header(HeaderMap::RequestHeaders, H_ROUTE, r)
                 .is_err()
-        {
-            Self::error(host, "degradation_route_refused");
+            {
+                Self::error(host, "degradation_route_refused");
+            }
         }
     }
 
@@ -113,9 +123,12 @@ impl RequestFilter {
     /// After the decision headers went upstream: a quota route header must not replace the
     /// backup route.
     pub(super) fn degrade_keep_route<H: Host>(&self, host: &mut H) {
-        if self.deg.rewrites_model() {
-            let _ = host.set_header(HeaderMap::RequestHeaders, H_ROUTE, "backup");
-        }
+        let route = match self.deg.route {
+            Some(Route::Backup) => "backup",
+            Some(Route::Probe) => "primary",
+            _ => return,
+        };
+        let _ = host.set_header(HeaderMap::RequestHeaders, H_ROUTE, route);
     }
 
     /// The body is inspected and allowed: note its shape; at `minimal` or `offline` answer it
@@ -127,6 +140,7 @@ impl RequestFilter {
     ) -> Option<Action> {
         self.deg.stream = ins.is_stream();
         self.deg.model = ins.body.model().map(|m| m.into_owned());
+        self.deg.shape_known = true;
         if self.deg.route != Some(Route::Local) {
             return None;
         }
@@ -205,7 +219,14 @@ impl RequestFilter {
         let details = host.property(&["response", "code_details"]).ok().flatten();
         let timed = header_value(headers, "x-envoy-upstream-service-time").is_some();
         let failure = degrade::Failure::classify(status, details.as_deref(), timed);
-        let action = policy.action(failure);
+        let mut action = policy.action(failure);
+        if action == FailureAction::Answer && !self.deg.shape_known {
+            // Envoy answered before the body was read (stream mode: no healthy upstream is
+            // decided with the headers): whether the client streams is unknown, and an answer
+            // in the wrong shape would parse as nothing. An error parses in both.
+            host.count("degradation.answer_shape_unknown", 1);
+            action = FailureAction::Error;
+        }
         host.count(
             &format!(
                 "degradation.failure.{}.{}",

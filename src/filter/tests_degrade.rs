@@ -349,10 +349,13 @@ fn levels_move_with_health_route_to_backup_and_recover_by_probe() {
     c.request_body(b.as_bytes(), true);
     assert_eq!(c.upstream_header("x-guardrail-route"), None);
 
-    // After the probe interval one request probes the primary (no route header, model kept);
-    // its success brings the level back to normal.
+    // After the probe interval one request probes the primary (`x-guardrail-route: primary`,
+    // model kept); its success brings the level back to normal.
     let p = one(&shared, &mut store, t + 6, "hi", "200");
-    assert_eq!(p.upstream_header("x-guardrail-route"), None);
+    assert_eq!(
+        p.upstream_header("x-guardrail-route").as_deref(),
+        Some("primary")
+    );
     assert!(p.upstream_body().contains(r#""model":"big""#));
     assert_eq!(health::current(&store), DLevel::Normal);
     assert_eq!(p.host.gauges.borrow().get(LEVEL_GAUGE), Some(&0));
@@ -439,4 +442,29 @@ fn a_cut_stream_counts_as_a_failure_of_its_route() {
         store = std::mem::take(&mut s.host.store);
     }
     assert_eq!(health::current(&store), DLevel::Limited);
+}
+
+#[test]
+fn answer_becomes_error_when_envoy_fails_before_the_body_was_read() {
+    let cfg = r#"{"request": {"hold_headers": "never"},
+        "degradation": {"on_failure": {"unavailable": "answer"}}}"#;
+    let mut s = Stream::new(settings(cfg));
+    let b = body("hi", true);
+    let len = b.len().to_string();
+    s.request_headers(
+        &[
+            (":method", "POST"),
+            (":path", CHAT),
+            ("content-type", "application/json"),
+            ("content-length", len.as_str()),
+        ],
+        false,
+    );
+    // Stream mode: the headers went on; Envoy finds no healthy upstream at once.
+    no_healthy_upstream(&mut s);
+    assert_eq!(header(&s, ":status").as_deref(), Some("503"));
+    assert_eq!(header(&s, "retry-after").as_deref(), Some("5"));
+    let v = json(&s.host.client.body);
+    assert_eq!(v["error"]["code"], "upstream_unavailable");
+    assert_eq!(s.host.counter("degradation.answer_shape_unknown"), 1);
 }
