@@ -265,3 +265,40 @@ def test_killing_the_primary_moves_to_limited_then_recovers(two_mocks):
         assert envoy.log_text().count('"to":"normal"') == 1
     finally:
         envoy.stop()
+
+
+# ------------------------------------------------------------------------------------------
+# Behavioural: a faulty upstream at a rate, every answer parseable
+# ------------------------------------------------------------------------------------------
+@pytest.mark.statistical
+def test_every_answer_of_a_faulty_upstream_parses(envoy, mock):
+    """200 requests to an upstream that fails (500) 30% of the time and, for streams, cuts the
+    stream (close-delimited) another 30%: every answer the client gets is a complete completion,
+    an OpenAI error with retry-after, or a stream ending in an error event and [DONE]. With
+    p = 0.3 per mode and n = 100 per shape, seeing no fault of a mode has probability
+    0.7^100 < 1e-15: the draws themselves are checked too (seeded, reproducible)."""
+    mock.clear()
+    outcomes = {"ok": 0, "error": 0, "interrupted": 0}
+    for i in range(200):
+        stream = i % 2 == 1
+        headers = {"x-mock-chaos": "fail=0.3,cut=0.3" if stream else "fail=0.3",
+                   "x-mock-chaos-seed": "15", "x-mock-close-delimited": "1"}
+        r = harness.request(envoy.url, "POST", "/v1/chat/completions",
+                            harness.chat_body("request %d of the faulty run" % i, stream=stream), headers)
+        if r.status >= 500:
+            assert harness.is_openai_error(r) and r.headers.get("retry-after") == "5", r
+            outcomes["error"] += 1
+        elif not stream:
+            assert r.status == 200 and r.json()["choices"][0]["message"]["content"], r
+            outcomes["ok"] += 1
+        else:
+            events = sse_payloads(r)
+            assert r.status == 200 and events[-1] == "[DONE]", (r, events[-3:])
+            if "stream_interrupted" in events[-2]:
+                outcomes["interrupted"] += 1
+            else:
+                assert json.loads(events[-2]).get("choices") is not None, events[-2]
+                outcomes["ok"] += 1
+    counts = harness.request(mock.url, "GET", "/_chaos").json()["counts"]
+    assert outcomes["error"] == counts["fail"] and outcomes["interrupted"] == counts["cut"], (outcomes, counts)
+    assert counts["fail"] > 0 and counts["cut"] > 0 and outcomes["ok"] > 0, (outcomes, counts)
