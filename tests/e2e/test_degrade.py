@@ -29,16 +29,28 @@ ANSWER_CFG = {"degradation": {"answer": ANSWER, "on_failure": {
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 
 
+# Envoy's own plain-text 503s: the upstream port has nothing listening ("upstream connect
+# error or disconnect/reset before headers"), the cluster has no host ("no healthy upstream"),
+# the circuit breaker is full ("upstream_reset_before_response_started{overflow}").
+UNAVAILABLE = ["connect_failure", "no_healthy_upstream", "overflow"]
+
+
 @pytest.fixture(scope="module")
 def dead_envoy():
-    """Envoys whose only upstream port has nothing listening: Envoy answers its own 503."""
+    """Envoys whose upstream cannot be used, one per (configuration, kind of failure)."""
     port = harness.free_port()
     cache = {}
 
-    def start(cfg):
-        key = json.dumps(cfg, sort_keys=True)
+    def start(cfg, kind="no_healthy_upstream"):
+        key = (json.dumps(cfg, sort_keys=True), kind)
         if key not in cache:
-            cache[key] = harness.Envoy(cfg, port, name="test_degrade_dead")
+            boot = harness.envoy_config(cfg, port)
+            cluster = boot["static_resources"]["clusters"][0]
+            if kind == "no_healthy_upstream":
+                cluster["load_assignment"]["endpoints"] = []
+            elif kind == "overflow":
+                cluster["circuit_breakers"] = {"thresholds": [{"max_requests": 0, "max_pending_requests": 0}]}
+            cache[key] = harness.Envoy(cfg, port, name="test_degrade_dead", bootstrap=boot)
         return cache[key]
 
     yield start
@@ -64,9 +76,12 @@ def sse_payloads(resp):
 # ------------------------------------------------------------------------------------------
 # 1. The SDK sees the failure it expects: error
 # ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", UNAVAILABLE)
 @pytest.mark.parametrize("stream", [False, True])
-def test_no_healthy_upstream_raises_internal_server_error_with_retry_after(dead_envoy, stream):
-    envoy = dead_envoy({})
+def test_no_healthy_upstream_raises_internal_server_error_with_retry_after(dead_envoy, stream, kind):
+    envoy = dead_envoy({}, kind)
+    raw = harness.request(envoy.url, "POST", "/v1/chat/completions", harness.chat_body("hi"))
+    assert raw.status == 503 and harness.is_openai_error(raw), raw  # not Envoy's plain text
     with pytest.raises(openai.InternalServerError) as ei:
         sdk(envoy).chat.completions.create(model="mock-gpt", messages=MESSAGES, stream=stream)
     e = ei.value
@@ -109,20 +124,33 @@ def check_answer(client, headers=None):
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_answer_on_no_healthy_upstream(dead_envoy):
-    envoy = dead_envoy(ANSWER_CFG)
+@pytest.mark.parametrize("kind", ["connect_failure", "no_healthy_upstream"])
+def test_answer_on_no_healthy_upstream(dead_envoy, kind):
+    envoy = dead_envoy(ANSWER_CFG, kind)
     if harness.STREAM_MODE:
-        # The headers go upstream at once: Envoy finds no healthy upstream before the filter
-        # read the body, so whether the client streams is unknown; `answer` becomes `error`
-        # (an answer in the wrong shape would parse as nothing). The first request of a VM is
-        # held while it learns its hold mode (its body is read): learn it first.
+        # The headers go upstream at once: Envoy finds no healthy upstream (or a full circuit
+        # breaker) with the headers, before the filter read the body, so whether the client
+        # streams is unknown; `answer` becomes `error` (an answer in the wrong shape would
+        # parse as nothing). A connect failure may come before or after the body was read:
+        # either an error or the answer in the right shape. The first request of a VM is held
+        # while it learns its hold mode (its body is read): learn it first.
         harness.request(envoy.url, "POST", "/v1/chat/completions", harness.chat_body("warm up"))
+        errors = 0
         for stream in (False, True):
-            with pytest.raises(openai.InternalServerError) as ei:
-                sdk(envoy).chat.completions.create(model="mock-gpt", messages=MESSAGES, stream=stream)
-            assert ei.value.response.headers["retry-after"] == "5"
-            assert error_of(ei.value)["code"] == "upstream_unavailable"
-        assert degradation_stats(envoy).get("answer_shape_unknown", 0) >= 2
+            try:
+                c = sdk(envoy).chat.completions.create(model="mock-gpt", messages=MESSAGES, stream=stream)
+            except openai.InternalServerError as e:
+                assert e.response.headers["retry-after"] == "5"
+                assert error_of(e)["code"] == "upstream_unavailable"
+                errors += 1
+                continue
+            assert kind == "connect_failure", "an answer although the body was not read"
+            text = "".join(ch.choices[0].delta.content or "" for ch in c if ch.choices) if stream \
+                else c.choices[0].message.content
+            assert text == ANSWER
+        if kind != "connect_failure":
+            assert errors == 2
+            assert degradation_stats(envoy).get("answer_shape_unknown", 0) >= 2
         return
     check_answer(sdk(envoy))
     r = harness.request(envoy.url, "POST", "/v1/chat/completions", harness.chat_body("hi", stream=True))
