@@ -39,6 +39,9 @@ Per-request options (request headers, for tests):
   x-mock-trailers: 1          end the answer (JSON or SSE, sent chunked) with HTTP/1.1 trailers
                               (`x-mock-end: 1`; the proxy's cluster must enable trailers)
   x-mock-no-finish: 1         SSE: no finishing chunk and no `data: [DONE]` (a cut stream)
+  x-mock-close-delimited: 1   SSE: HTTP/1.0-style framing: no Transfer-Encoding, `Connection:
+                              close`, the body ends when the connection closes (so a `cut` is
+                              a clean end of body for the proxy, not a broken chunked stream)
   x-mock-eol: lf|crlf|cr      SSE: line ending of the events (default lf)
   x-mock-finish-with-content: 1   SSE (chat, legacy): the last text piece rides in the chunk that
                               carries finish_reason (no separate empty finishing chunk)
@@ -359,16 +362,27 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         if self.gzip_stream:
             self.send_header("Content-Encoding", "gzip")
+        if self.close_delimited():
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            return
         if self.wants_trailers():
             self.send_header("Trailer", "x-mock-end")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
+    def close_delimited(self):
+        return (self.headers.get("x-mock-close-delimited") or "").strip() == "1"
+
     def sse_write(self, text):
         data = text.encode()
         if self.gzip_stream:
             data = self.gzip_stream.compress(data) + self.gzip_stream.flush(zlib.Z_SYNC_FLUSH)
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        if self.close_delimited():
+            self.wfile.write(data)
+        else:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
     def sse_event(self, obj, event=None):
@@ -384,6 +398,11 @@ class Handler(BaseHTTPRequestHandler):
         return text.replace("\n", {"crlf": "\r\n", "cr": "\r"}.get(mode, "\n"))
 
     def sse_end(self):
+        if self.close_delimited():
+            if self.gzip_stream:
+                self.wfile.write(self.gzip_stream.flush())
+            self.wfile.flush()
+            return
         if self.gzip_stream:
             tail = self.gzip_stream.flush()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))

@@ -61,6 +61,8 @@ pub struct PluginConfig {
     pub quota: Option<QuotaConfig>,
     /// Cohorts and gradual model rollout; off when absent.
     pub rollout: Option<crate::rollout::RolloutConfig>,
+    /// Fallback answers for upstream failures and degradation levels.
+    pub degradation: crate::degrade::DegradationConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -173,6 +175,7 @@ pub struct Settings {
     pub pii: PiiEngine,
     pub quota: Option<QuotaPolicy>,
     pub rollout: Option<crate::rollout::RolloutPolicy>,
+    pub degradation: crate::degrade::DegradationPolicy,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -331,6 +334,7 @@ impl Settings {
                 }
                 None => None,
             },
+            degradation: crate::degrade::DegradationPolicy::compile(&cfg.degradation)?,
         })
     }
 

@@ -18,6 +18,8 @@
 //! - `reply`: OpenAI-shaped local replies.
 //! - `rollout`: cohorts and gradual model rollout with quality gates and automatic rollback
 //!   (assignment, per-arm counters and the stage machine in shared data).
+//! - `degrade`: graceful degradation: fallback answers for upstream failures, the end of a
+//!   broken stream, and degradation levels from upstream health in shared data.
 //! - `filter`: the per-request state machine (headers, bodies, trailers, local replies,
 //!   quota admission and settlement, response rewriting), generic over a small `Host` trait
 //!   and table-tested against a native mock host.
@@ -26,6 +28,7 @@
 
 pub mod body;
 pub mod config;
+pub mod degrade;
 pub mod filter;
 pub mod hold;
 pub mod identity;

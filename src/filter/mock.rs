@@ -82,6 +82,7 @@ pub struct MockHost {
     pub holds_headers: bool,
     pub refuse: HashSet<Call>,
     pub counters: RefCell<HashMap<String, i64>>,
+    pub gauges: RefCell<HashMap<String, u64>>,
     pub logs: RefCell<Vec<(Level, String)>>,
     pub effective: Option<u32>,
     /// Host properties by their dotted path.
@@ -116,6 +117,7 @@ impl MockHost {
             properties: HashMap::new(),
             refuse: HashSet::new(),
             counters: RefCell::new(HashMap::new()),
+            gauges: RefCell::new(HashMap::new()),
             logs: RefCell::new(Vec::new()),
             effective: None,
             req_headers: Vec::new(),
@@ -260,6 +262,10 @@ impl Host for MockHost {
             .borrow_mut()
             .entry(name.to_string())
             .or_insert(0) += by;
+    }
+
+    fn gauge(&self, name: &str, value: u64) {
+        self.gauges.borrow_mut().insert(name.to_string(), value);
     }
 
     fn log(&self, level: Level, message: &str) {

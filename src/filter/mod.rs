@@ -21,11 +21,14 @@ use crate::reply::LocalReply;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+mod degrade_hooks;
 #[cfg(test)]
 pub(crate) mod mock;
 mod rollout;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_degrade;
 #[cfg(test)]
 mod tests_rls;
 #[cfg(test)]
@@ -112,7 +115,7 @@ pub trait Host {
     fn count(&self, name: &str, by: i64);
     fn log(&self, level: Level, message: &str);
     /// Sets the gauge `mesh_guardrail.<name>` (a bounded name, as for `count`).
-    fn gauge(&self, _name: &str, _value: u64) {}
+    fn gauge(&self, name: &str, value: u64);
     /// Records a value in the histogram `mesh_guardrail.<name>` (a bounded name).
     fn histogram(&self, _name: &str, _value: u64) {}
     /// Nanoseconds since the Unix epoch.
@@ -305,6 +308,8 @@ pub struct RequestFilter {
     rls_report: Option<u32>,
     /// The request's experiment, arm and outcome (`rollout`).
     rollout: rollout::RolloutState,
+    /// Degradation: level, route, fallback answer, stream end (`crate::degrade`).
+    deg: degrade_hooks::DegradeState,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -355,6 +360,7 @@ impl RequestFilter {
             rls_statuses: rls::Statuses::default(),
             rls_report: None,
             rollout: rollout::RolloutState::default(),
+            deg: Default::default(),
         }
     }
 
@@ -475,6 +481,9 @@ impl RequestFilter {
         if let Some(r) = &ins.reply {
             return self.reply(host, r);
         }
+        if let Some(a) = self.degrade_request_body(host, &ins) {
+            return a;
+        }
 
         // Quota: reserve the estimated cost before any upstream work.
         let mut route_model = None;
@@ -522,6 +531,7 @@ impl RequestFilter {
             }
         }
 
+        let route_model = route_model.or_else(|| self.degrade_backup_model());
         // A stream that asks for no usage gets it, so quota settles on the upstream's count.
         let stream_usage =
             self.admission.is_some() && self.completions_path && ins.stream_without_usage();
@@ -585,6 +595,7 @@ impl RequestFilter {
                     Self::error(host, "upstream_header_refused");
                 }
             }
+            self.degrade_keep_route(host);
         }
         Action::Continue
     }
@@ -1129,6 +1140,7 @@ impl RequestFilter {
                 return Action::Continue;
             }
         }
+        self.degrade_request_headers(host, path);
         if let Some(enc) = get("content-encoding") {
             if !enc.trim_ascii().eq_ignore_ascii_case(b"identity") {
                 match settings.request.compressed {
@@ -1171,7 +1183,8 @@ impl RequestFilter {
         // A rewritten body fixes `content-length` when it is written (the headers are still
         // held then); an unchanged body keeps the client's, at no extra host call.
         self.declared_length = get("content-length").is_some();
-        let drop_length = self.declared_length && pipeline::request_may_rewrite(&settings);
+        let drop_length = self.declared_length
+            && (pipeline::request_may_rewrite(&settings) || self.deg.rewrites_model());
         if self.identity.is_some() && settings.quota.as_ref().is_some_and(|q| q.rls().is_some()) {
             return self.rls_count_request(host, AfterHeaders::Inspect { drop_length });
         }
@@ -1304,6 +1317,7 @@ impl RequestFilter {
         self.response_ok = status.first() == Some(&b'2');
         self.rollout_response_headers(host, status);
         let settings = self.settings.clone();
+        self.degrade_response_headers(host, &headers, end_of_stream);
 
         // Quota headers on every response of an identified user.
         if let (Some(q), Some(id)) = (settings.quota.as_ref(), self.identity.as_ref()) {
@@ -1389,6 +1403,9 @@ impl RequestFilter {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
+        if self.deg.replacing() {
+            return self.degrade_response_body(host, body_size, end_of_stream);
+        }
         let settings = self.settings.clone();
         match &mut self.response {
             ResponseMode::Pass => {
@@ -1426,9 +1443,11 @@ impl RequestFilter {
                     .get_buffer(Body::Response, 0, body_size)
                     .unwrap_or_default();
                 let chunk = buffer.get(kept..).unwrap_or_default();
+                self.deg.sse_chunk(chunk);
                 let mut out = rw.push(&settings, &self.vault, chunk);
                 if end_of_stream {
                     out.extend(rw.finish(&settings, &self.vault));
+                    out.extend(self.deg.sse_end(host, self.response_ok));
                 }
                 let too_large = rw.take_events_too_large();
                 if too_large > 0 {
@@ -1472,6 +1491,10 @@ impl RequestFilter {
     /// The response ends in trailers (HTTP/2, or HTTP/1 chunked trailers): its body callbacks
     /// never saw end of stream. Finish it here.
     pub fn on_response_trailers<H: Host>(&mut self, host: &mut H) -> Action {
+        if self.deg.replacing() {
+            self.degrade_replace(host, usize::MAX);
+            return Action::Continue;
+        }
         let settings = self.settings.clone();
         match &mut self.response {
             ResponseMode::Pass => self.settle(host, None, 0, false),
@@ -1484,7 +1507,8 @@ impl RequestFilter {
                 }
             }
             ResponseMode::Sse(rw) => {
-                let rest = rw.finish(&settings, &self.vault);
+                let mut rest = rw.finish(&settings, &self.vault);
+                rest.extend(self.deg.sse_end(host, self.response_ok));
                 if !rest.is_empty() {
                     if let Some(kept) = self.sse_buffered.take() {
                         // The last chunk paused: append to what the host buffers.
@@ -1504,6 +1528,7 @@ impl RequestFilter {
     }
 
     pub fn on_log<H: Host>(&mut self, host: &mut H) {
+        self.degrade_log(host);
         if self.probing {
             // Ended (client gone) while held and undecided: nothing to release.
             self.shared.probe.borrow_mut().forget(self.context_id);

@@ -529,3 +529,49 @@ def h2c_request(host, port, path, headers, body, trailers, timeout=REQUEST_TIMEO
                 return status, data
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# envoy/degraded.yaml: retries, circuit breakers, outlier detection, an aggregate cluster
+# (primary then backup) and the x-guardrail-route header routes, with the filter in front.
+# ---------------------------------------------------------------------------------------------
+DEGRADED_YAML = os.path.join(ROOT, "envoy", "degraded.yaml")
+
+
+def degraded_bootstrap(primary_port, backup_port, plugin_config=None, hold_mode=None):
+    """envoy/degraded.yaml as a bootstrap dict for `Envoy(bootstrap=...)`: the listener and admin
+    on port 0, the clusters llm_primary/llm_backup on these ports, the built Wasm module, the
+    test token key, `plugin_config` (dict; default: the file's own) and the hold mode (stream:
+    as istiod loads a WasmPlugin, without allow_on_headers_stop_iteration and with an empty
+    vm_id)."""
+    import yaml
+    with open(DEGRADED_YAML) as f:
+        boot = yaml.safe_load(f)
+    hold_mode = hold_mode or HOLD_MODE
+    boot["admin"]["address"]["socket_address"]["port_value"] = 0
+    listener = boot["static_resources"]["listeners"][0]
+    listener["address"]["socket_address"]["port_value"] = 0
+    ports = {"llm_primary": primary_port, "llm_backup": backup_port}
+    for c in boot["static_resources"]["clusters"]:
+        if c["name"] in ports:
+            ep = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+            ep["address"]["socket_address"]["port_value"] = ports[c["name"]]
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    wasm = hcm["http_filters"][0]["typed_config"]["config"]
+    wasm["vm_config"]["code"]["local"]["filename"] = WASM
+    wasm["vm_config"]["environment_variables"]["key_values"]["GUARDRAIL_TOKEN_KEY"] = TEST_TOKEN_KEY
+    if plugin_config is not None:
+        wasm["configuration"]["value"] = json.dumps(plugin_config)
+    if hold_mode != "hold":
+        wasm.pop("allow_on_headers_stop_iteration", None)
+        wasm["vm_config"]["vm_id"] = ""
+    return boot
+
+
+def free_port():
+    """A port free right now (for a mock that must come back on the same port)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
