@@ -279,24 +279,6 @@ pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
     (status == OK).then_some(id)
 }
 
-pub fn define_gauge(name: &str) -> Option<u32> {
-    let mut id = 0u32;
-    // SAFETY: pointer and length describe a live &str; `id` outlives the call.
-    let status = unsafe {
-        proxy_define_metric(MetricType::Gauge as u32, name.as_ptr(), name.len(), &mut id)
-    };
-    (status == OK).then_some(id)
-}
-
-pub fn record(id: Option<u32>, value: u64) {
-    if let Some(id) = id {
-        // SAFETY: plain values.
-        unsafe {
-            proxy_record_metric(id, value);
-        }
-    }
-}
-
 pub fn increment(id: Option<u32>, by: i64) {
     if let Some(id) = id {
         // SAFETY: plain values.
