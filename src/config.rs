@@ -59,6 +59,7 @@ pub struct PluginConfig {
     pub pii: PiiConfig,
     /// Quota is off when absent.
     pub quota: Option<QuotaConfig>,
+    pub output: crate::output::OutputConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,6 +171,7 @@ pub struct Settings {
     pub injection: InjectionDetector,
     pub pii: PiiEngine,
     pub quota: Option<QuotaPolicy>,
+    pub output: crate::output::OutputValidator,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -317,6 +319,7 @@ impl Settings {
                 Some(q) => Some(QuotaPolicy::compile(q)?),
                 None => None,
             },
+            output: crate::output::OutputValidator::compile(&cfg.output)?,
         })
     }
 
@@ -328,6 +331,11 @@ impl Settings {
     /// Effective mode of the injection feature.
     pub fn injection_mode(&self) -> Mode {
         self.injection.mode.unwrap_or(self.mode)
+    }
+
+    /// Effective mode of output validation.
+    pub fn output_mode(&self) -> Mode {
+        self.output.mode.unwrap_or(self.mode)
     }
 
     /// Effective mode of the PII feature.

@@ -13,6 +13,7 @@
 
 use crate::config::{CompressedPolicy, OversizePolicy, RequestRoute, Settings};
 use crate::hold::{BodyArrival, HoldMode, HoldProbe};
+use crate::output;
 use crate::pii::PiiVault;
 use crate::pipeline::{self, StreamRewriter};
 use crate::quota::rls::{self, Kind, Verdict};
@@ -26,12 +27,15 @@ pub(crate) mod mock;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_output;
+#[cfg(test)]
 mod tests_rls;
 
 const H_SCORE: &str = "x-guardrail-injection-score";
 const H_ACTION: &str = "x-guardrail-action";
 const H_PII: &str = "x-guardrail-pii";
 const H_ROUTE: &str = "x-guardrail-route";
+const H_OUTPUT: &str = "x-guardrail-output";
 
 /// Most bytes of an SSE response held in the host's buffer while the rewriter holds text back
 /// (so that a stream ending in trailers can still send it). Above it the chunk goes on and the
@@ -290,6 +294,15 @@ pub struct RequestFilter {
     rls_statuses: rls::Statuses,
     /// The settlement report in flight (fire and forget; its answer is only counted).
     rls_report: Option<u32>,
+    /// Output validation: the request's system-prompt fingerprint (taken by the response).
+    output_fp: Option<crate::output::Fingerprint>,
+    /// The host held this request's headers through its body: it can hold response headers
+    /// too (for `x-guardrail-output` and a `block` status on JSON answers).
+    holds_headers: bool,
+    /// The JSON response headers are held until the body is checked.
+    response_headers_held: bool,
+    /// Output decisions were counted and logged.
+    output_reported: bool,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -339,6 +352,10 @@ impl RequestFilter {
             rls_body_seen: false,
             rls_statuses: rls::Statuses::default(),
             rls_report: None,
+            output_fp: None,
+            holds_headers: false,
+            response_headers_held: false,
+            output_reported: false,
         }
     }
 
@@ -394,7 +411,9 @@ impl RequestFilter {
     /// Whether the filter reads this request's answer: to restore or redact PII, or to settle
     /// quota from its `usage`.
     fn reads_answers(&self) -> bool {
-        pipeline::response_rewrites(&self.settings) || self.settings.quota.is_some()
+        pipeline::response_rewrites(&self.settings)
+            || self.settings.quota.is_some()
+            || self.settings.output.enabled
     }
 
     /// Asks the upstream for an uncompressed answer when the filter must read it: a compressed
@@ -458,6 +477,8 @@ impl RequestFilter {
         if let Some(r) = &ins.reply {
             return self.reply(host, r);
         }
+        self.holds_headers = self.headers_paused;
+        self.output_fp = settings.output.fingerprint(ins.system_texts());
 
         // Quota: reserve the estimated cost before any upstream work.
         let mut route_model = None;
@@ -1294,7 +1315,8 @@ impl RequestFilter {
             .unwrap_or_default()
             .trim_ascii()
             .to_ascii_lowercase();
-        let rewrites = pipeline::response_rewrites(&settings);
+        let rewrites =
+            pipeline::response_rewrites(&settings) || output::response::enabled(&settings);
         let encoded = get("content-encoding")
             .map(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity"))
             .unwrap_or(false);
@@ -1305,7 +1327,9 @@ impl RequestFilter {
             return Action::Continue;
         }
         if media == b"text/event-stream" {
-            let rw = StreamRewriter::new(&settings).hiding_usage(self.hide_usage);
+            let rw = StreamRewriter::new(&settings)
+                .hiding_usage(self.hide_usage)
+                .validating(&settings, self.output_fp.take());
             if rw.may_change() {
                 let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
             }
@@ -1315,8 +1339,46 @@ impl RequestFilter {
             if rewrites {
                 let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
             }
+            // The decision header (and a `block` status) can go on a JSON answer only while
+            // its headers are held, which a host that held the request headers allows.
+            let block = settings.output.leak_action == output::LeakAction::Block;
+            if settings.output.enabled && self.holds_headers && (settings.client_headers || block) {
+                self.response_headers_held = true;
+                return Action::Pause;
+            }
         }
         Action::Continue
+    }
+
+    /// Counts and logs output validation decisions once; sets `x-guardrail-output` (and the
+    /// `block` status) while the JSON response headers are held.
+    fn output_report<H: Host>(&mut self, host: &mut H, report: &output::Report, blocked: bool) {
+        if self.output_reported || !self.settings.output.enabled {
+            return;
+        }
+        self.output_reported = true;
+        let v = &self.settings.output;
+        host.count("output.checked", 1);
+        for (name, n) in report.metrics(v) {
+            host.count(&name, n);
+        }
+        if !report.is_clean() {
+            host.log(Level::Warn, &report.log_line(v, &self.request_id));
+        }
+        if self.response_headers_held {
+            if blocked
+                && host
+                    .set_header(HeaderMap::ResponseHeaders, ":status", "403")
+                    .is_err()
+            {
+                Self::error(host, "output_status_refused");
+            }
+            if self.settings.client_headers {
+                if let Some(h) = report.header(v) {
+                    let _ = host.set_header(HeaderMap::ResponseHeaders, H_OUTPUT, &h);
+                }
+            }
+        }
     }
 
     /// A whole JSON response (end of stream, or trailers): restore/redact, read `usage`.
@@ -1330,7 +1392,14 @@ impl RequestFilter {
             }
         };
         let r = pipeline::rewrite_json_response(&self.settings, &self.vault, &bytes);
-        if let Some(new) = &r.body {
+        // Output validation reads what the client will see: the restored body.
+        let o = output::response::check_json(
+            &self.settings,
+            self.output_fp.as_ref(),
+            r.body.as_deref().unwrap_or(&bytes),
+        );
+        self.output_report(host, &o.report, o.blocked);
+        if let Some(new) = o.body.as_ref().or(r.body.as_ref()) {
             if host
                 .set_buffer(Body::Response, 0, bytes.len(), new)
                 .is_err()
@@ -1411,6 +1480,8 @@ impl RequestFilter {
                 }
                 if end_of_stream {
                     let (usage, text) = (rw.usage, rw.text_bytes);
+                    let report = rw.output.clone();
+                    self.output_report(host, &report, false);
                     self.settle(host, usage, text, true);
                     return Action::Continue;
                 }
@@ -1455,6 +1526,8 @@ impl RequestFilter {
                     }
                 }
                 let (usage, text) = (rw.usage, rw.text_bytes);
+                let report = rw.output.clone();
+                self.output_report(host, &report, false);
                 self.settle(host, usage, text, true);
             }
         }
@@ -1476,6 +1549,11 @@ impl RequestFilter {
                 _ => (None, 0),
             };
             self.settle(host, usage, text, false);
+        }
+        // A stream the client left (or the upstream cut) is still counted.
+        if let ResponseMode::Sse(rw) = &self.response {
+            let report = rw.output.clone();
+            self.output_report(host, &report, false);
         }
     }
 }
