@@ -1259,6 +1259,18 @@ impl StreamRewriter {
                 .any(|r| r.restorer.held_len() > 0 || r.check.held_len() > 0)
     }
 
+    /// [`StreamRewriter::holding`] as the host's pause decision needs it: text PII restoration
+    /// holds (a few bytes, briefly) always; the output validation window only when the answer
+    /// announced trailers (`trailers`), since that window is held for the whole stream and
+    /// pausing on it would buffer the whole answer.
+    pub fn holding_for(&self, trailers: bool) -> bool {
+        self.framer.buffered() > 0
+            || self
+                .streams
+                .values()
+                .any(|r| r.restorer.held_len() > 0 || (trailers && r.check.held_len() > 0))
+    }
+
     /// The stream ended: flushes held text and any unterminated event.
     pub fn finish(&mut self, settings: &Settings, vault: &PiiVault) -> Vec<u8> {
         let mut out = Vec::new();

@@ -303,6 +303,8 @@ pub struct RequestFilter {
     response_headers_held: bool,
     /// Output decisions were counted and logged.
     output_reported: bool,
+    /// The response announced trailers (`trailer` header).
+    trailers_announced: bool,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -356,6 +358,7 @@ impl RequestFilter {
             holds_headers: false,
             response_headers_held: false,
             output_reported: false,
+            trailers_announced: false,
         }
     }
 
@@ -1327,6 +1330,7 @@ impl RequestFilter {
             return Action::Continue;
         }
         if media == b"text/event-stream" {
+            self.trailers_announced = get("trailer").is_some();
             let rw = StreamRewriter::new(&settings)
                 .hiding_usage(self.hide_usage)
                 .validating(&settings, self.output_fp.take());
@@ -1489,7 +1493,7 @@ impl RequestFilter {
                 // and a trailers callback can only add to a body the host is buffering: keep
                 // this chunk's output buffered until the rewriter lets go of what it holds.
                 let now_buffered = if changed { new.len() } else { buffer.len() };
-                if rw.holding() && now_buffered <= SSE_HOLD_LIMIT {
+                if rw.holding_for(self.trailers_announced) && now_buffered <= SSE_HOLD_LIMIT {
                     self.sse_buffered = Some(now_buffered);
                     return Action::Pause;
                 }

@@ -397,3 +397,40 @@ fn sse_leak_check_in_every_dialect() {
         }
     }
 }
+
+/// An answer that announces trailers keeps its checked-but-held text paused in the host, so the
+/// trailers callback can still add it; one that does not streams (nothing is paused on the
+/// output window) and, should it end in trailers anyway, the held text is counted as dropped.
+#[test]
+fn sse_output_window_and_response_trailers() {
+    let text = "Your balance is 3 EUR. ".repeat(30);
+    for announced in [true, false] {
+        let mut s = Stream::new(config("never", ""));
+        request(&mut s, true);
+        let mut h = vec![(":status", "200"), ("content-type", "text/event-stream")];
+        if announced {
+            h.push(("trailer", "x-end"));
+        }
+        s.response_headers(&h, false);
+        let chunks = sse_chunks(&text, 4);
+        let n = chunks.len();
+        // The stream ends in trailers: no finishing chunk, no [DONE].
+        for c in chunks.iter().take(n - 2) {
+            s.response_body(c.as_bytes(), false);
+        }
+        let (before, _) = assembled(&s.client_body());
+        s.response_trailers();
+        let (got, _) = assembled(&s.client_body());
+        if announced {
+            assert!(before.is_empty(), "paused until the end");
+            assert_eq!(got, text);
+            assert_eq!(s.host.counter("errors.response_trailer_text_dropped"), 0);
+        } else {
+            // Streamed: all but the window had reached the client before the trailers.
+            assert!(before.len() + 384 >= text.len(), "{}", before.len());
+            assert_eq!(got, before);
+            assert!(text.starts_with(&got) && got.len() < text.len());
+            assert_eq!(s.host.counter("errors.response_trailer_text_dropped"), 1);
+        }
+    }
+}
