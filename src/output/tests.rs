@@ -175,8 +175,8 @@ fn config_errors_name_the_field() {
 #[test]
 fn the_default_window_covers_every_default_rule() {
     let v = validator("{}");
-    for (id, _, max) in DEFAULT_RULES {
-        assert!(*max <= v.window(), "{id}");
+    for d in DEFAULT_RULES {
+        assert!(d.max_len <= v.window(), "{}", d.id);
     }
 }
 
@@ -271,4 +271,53 @@ fn fingerprint_is_bounded() {
     let long: String = (0..20_000).map(|i| format!("w{i} ")).collect();
     let fp = v.fingerprint([long.as_str()]).expect("fp");
     assert_eq!(fp.len(), MAX_SHINGLES_CAP);
+}
+
+/// The prefilter finds what the plain regex finds: every built-in rule against its regex run
+/// over the whole text, on texts dense with anchors and near misses.
+#[test]
+fn prefiltered_rules_match_like_the_plain_regex() {
+    let v = validator(r#"{"unsafe":{"action":"redact"}}"#);
+    let mut texts = vec![
+        "x AKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPLEX ASIAIOSFODNN7EXAMPL _AKIAIOSFODNN7EXAMPLE"
+            .to_string(),
+        "-----BEGIN RSA PRIVATE KEY----- -----BEGIN OPENSSH PRIVATE KEY----- -----BEGIN PRIVATE KEY-----"
+            .into(),
+        format!(
+            "ghp_{} github_pat_{} gho_{}x",
+            "a".repeat(36),
+            "b".repeat(82),
+            "c".repeat(36)
+        ),
+        "xoxb-1234567890-abc xoxp-12 xoxs-abcdefghijk".into(),
+        format!("sk-{} sk-proj-{} sk-short", "k".repeat(40), "p".repeat(170)),
+        format!("eyJ{}.eyJ{}.sig eyJhb.eyJ", "h".repeat(20), "q".repeat(150)),
+        "PASSWORD = 'hunter2hunter' api-key=abc client_secret  =\"s3cr3tvalue\" pwd=x a=b=c password=     \t=x pwd=é€ü漢字abc"
+            .into(),
+    ];
+    let all: String = texts.join(" | ");
+    texts.push(all);
+    for t in &texts {
+        let c = v.check(None, t);
+        // Rules as the whole-text regexes see them: leftmost first, then rule order.
+        let mut spans: Vec<(usize, usize, usize, &str)> = Vec::new();
+        for (n, d) in DEFAULT_RULES.iter().enumerate() {
+            let re = regex_lite::Regex::new(d.pattern).expect("re");
+            for m in re.find_iter(t) {
+                spans.push((m.start(), n, m.end(), d.id));
+            }
+        }
+        spans.sort();
+        let mut kept: Vec<(usize, usize, &str)> = Vec::new();
+        for (s, _, e, id) in spans {
+            if kept.last().is_none_or(|k| s >= k.1) {
+                kept.push((s, e, id));
+            }
+        }
+        let mut want = t.clone();
+        for (s, e, id) in kept.iter().rev() {
+            want.replace_range(*s..*e, &format!("[REDACTED:{id}]"));
+        }
+        assert_eq!(c.text.unwrap_or_else(|| t.clone()), want, "{t}");
+    }
 }
