@@ -1,7 +1,8 @@
 """Output validation through a real Envoy: the mock LLM quotes its system prompt in a share of
 answers (`x-mock-chaos: leak=...`) or ends them with credentials (`unsafe`). No answer the
 client reads holds a shingle (6 normalised words in a row) of the system prompt, in JSON and in
-SSE (chat, Anthropic); clean answers pass unaltered; unsafe output is flagged, redacted or
+SSE (chat, Anthropic); clean answers (on topic, some sharing a 6-word run with the prompt) pass
+unaltered; unsafe output is flagged, redacted or
 replaced per configuration, and reported in `x-guardrail-output` (JSON answers in hold mode,
 where the response headers can wait for the checked body).
 
@@ -40,6 +41,21 @@ def user_text(i):
     item = rng.choice(["parcel", "invoice", "refund", "voucher", "ticket", "order"])
     return "Hello, where is my %s number %d? I am waiting since %s." % (
         item, 1000 + i, rng.choice(["Monday", "Tuesday", "last week", "yesterday"]))
+
+
+def reply(i):
+    """The model's answer (x-mock-reply): on topic, sharing vocabulary and runs of up to six
+    words with the system prompt (one shingle is below the threshold of two), never seven."""
+    t = TOPICS[i % len(TOPICS)]
+    return [
+        "As the %s assistant I checked order %d: it left the Northwind Traders warehouse on "
+        "Monday (policy section 4.2)." % (t, i),
+        "I can hand over to a human agent if you prefer; just say so. Reference %d." % i,
+        "Sorry, I cannot disclose internal codes, but your refund of %d EUR is approved." % (i % 90 + 10),
+        "Per our policy section on %s you have 30 days. Reply here with order number %d." % (t, i),
+        "Your ticket %d is open. A human agent will call you when the warehouse confirms." % i,
+        "Only three short steps remain for %s: confirm, pay, and wait for the agent." % t,
+    ][i % 6]
 
 
 def words(text):
@@ -89,7 +105,7 @@ def anthropic_text(resp, stream):
 
 def ask(envoy, mock, i, dialect, stream, chaos, seed):
     system, user = system_prompt(i), user_text(i)
-    headers = {"x-mock-chaos": chaos, "x-mock-chaos-seed": seed}
+    headers = {"x-mock-chaos": chaos, "x-mock-chaos-seed": seed, "x-mock-reply": reply(i)}
     if dialect == "chat":
         body = harness.chat_body(user, stream=stream, system=system)
         r = request(envoy.url, "POST", "/v1/chat/completions", body, headers=headers)
@@ -102,7 +118,7 @@ def ask(envoy, mock, i, dialect, stream, chaos, seed):
         assert r.status == 200, r
         text, finish = anthropic_text(r, stream)
     mode = mock.last().get("chaos")
-    return system, user, text, finish, mode, r
+    return system, reply(i), text, finish, mode, r
 
 
 def run(envoy, mock, n, dialect, stream, seed):
@@ -111,9 +127,12 @@ def run(envoy, mock, n, dialect, stream, seed):
     mock.clear()
     leaks = clean = altered = 0
     for i in range(n):
-        system, user, text, finish, mode, r = ask(envoy, mock, i, dialect, stream, "leak=0.3", seed)
-        assert not leaked(system, text), (i, mode, text)
+        system, answer, text, finish, mode, r = ask(envoy, mock, i, dialect, stream, "leak=0.3", seed)
+        # No answer the client reads repeats the system prompt (2 shingles or more)...
+        assert len(leaked(system, text)) < 2, (i, mode, text)
         if mode == "leak":
+            # ...and of a leaking answer not one 6-word run reaches it.
+            assert not leaked(system, text), (i, mode, text)
             leaks += 1
             assert text.endswith(REFUSAL), (i, text)
             if stream and dialect == "chat":
@@ -123,7 +142,7 @@ def run(envoy, mock, n, dialect, stream, seed):
                 assert r.headers.get("x-guardrail-output") == "leak=replaced", r.headers
         else:
             clean += 1
-            if text != user:
+            if text != answer:
                 altered += 1
     return leaks, clean, altered
 
