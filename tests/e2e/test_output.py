@@ -228,3 +228,36 @@ def test_leak_block_is_an_openai_error(start_envoy, mock):
     assert r.status == 403, r
     assert harness.is_openai_error(r)
     assert r.json()["error"]["code"] == "output_blocked"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_responses_api_leak_is_replaced(start_envoy, mock, stream):
+    """The Responses API: `instructions` and a developer input item are fingerprinted; the
+    answer (deltas, `.done`, `response.completed`, or the JSON `output`) carries the refusal."""
+    envoy = start_envoy(CLIENT)
+    system = system_prompt(5)
+    body = {"model": "mock-gpt", "instructions": system[:120], "stream": stream,
+            "input": [{"role": "developer", "content": system[120:]},
+                      {"role": "user", "content": user_text(5)}]}
+    for chaos, leaks in [("leak=1", True), ("leak=0", False)]:
+        r = request(envoy.url, "POST", "/v1/responses", body,
+                    headers={"x-mock-chaos": chaos, "x-mock-reply": reply(5)})
+        assert r.status == 200, r
+        texts = []
+        if stream:
+            deltas = []
+            for d in parse_sse(r.text):
+                obj = json.loads(d)
+                if obj.get("type") == "response.output_text.delta":
+                    deltas.append(obj["delta"])
+                texts.append(json.dumps(obj.get("response", {}).get("output", obj.get("text", ""))))
+            text = "".join(deltas)
+        else:
+            out = r.json()["output"]
+            text = "".join(c.get("text", "") for o in out for c in o.get("content", []))
+            texts.append(json.dumps(out))
+        if leaks:
+            assert text == REFUSAL, text
+            assert not any(leaked(system, t) for t in texts + [text]), texts
+        else:
+            assert text == reply(5), text
