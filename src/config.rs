@@ -63,6 +63,7 @@ pub struct PluginConfig {
     pub rollout: Option<crate::rollout::RolloutConfig>,
     /// Fallback answers for upstream failures and degradation levels.
     pub degradation: crate::degrade::DegradationConfig,
+    pub output: crate::output::OutputConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -176,6 +177,7 @@ pub struct Settings {
     pub quota: Option<QuotaPolicy>,
     pub rollout: Option<crate::rollout::RolloutPolicy>,
     pub degradation: crate::degrade::DegradationPolicy,
+    pub output: crate::output::OutputValidator,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -335,6 +337,7 @@ impl Settings {
                 None => None,
             },
             degradation: crate::degrade::DegradationPolicy::compile(&cfg.degradation)?,
+            output: crate::output::OutputValidator::compile(&cfg.output)?,
         })
     }
 
@@ -346,6 +349,11 @@ impl Settings {
     /// Effective mode of the injection feature.
     pub fn injection_mode(&self) -> Mode {
         self.injection.mode.unwrap_or(self.mode)
+    }
+
+    /// Effective mode of output validation.
+    pub fn output_mode(&self) -> Mode {
+        self.output.mode.unwrap_or(self.mode)
     }
 
     /// Effective mode of the PII feature.

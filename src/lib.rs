@@ -9,6 +9,8 @@
 //!   SSE framing).
 //! - `injection`: prompt-injection scoring and sanitising.
 //! - `pii`: PII detection, reversible tokens (the vault) and streaming restoration.
+//! - `output`: output validation (system-prompt leaks, unsafe output rules), whole and
+//!   incremental.
 //! - `path`: request paths normalised as upstreams resolve them (for `request.path_prefixes`).
 //! - `identity`: the caller's identity from a JWT payload Envoy's `jwt_authn` put in dynamic
 //!   metadata.
@@ -33,6 +35,7 @@ pub mod filter;
 pub mod hold;
 pub mod identity;
 pub mod injection;
+pub mod output;
 pub mod path;
 pub mod pii;
 pub mod pipeline;

@@ -395,6 +395,25 @@ impl Inspection<'_> {
         self.body.is_stream()
     }
 
+    /// The system and developer texts of the request (chat and Responses `system`/`developer`
+    /// messages, Responses `instructions`, Anthropic `system`), for the output leak check.
+    /// Schemas (`response_format`, `text`, `tools`) are left out: an answer may follow them.
+    pub fn system_texts(&self) -> impl Iterator<Item = &str> {
+        self.body.slots.iter().filter_map(|slot| {
+            let system = matches!(slot.role, Role::System | Role::Developer)
+                && slot.kind == SlotKind::Str
+                && slot.reads;
+            if !system {
+                return None;
+            }
+            let loc = self.body.location(slot);
+            let schema = ["response_format", "text", "tools", "functions"]
+                .iter()
+                .any(|k| loc.starts_with(k));
+            (!schema).then(|| self.body.text(slot))
+        })
+    }
+
     /// A streamed request that does not ask for `stream_options.include_usage`: its stream
     /// would end without `usage` (OpenAI chat and legacy completions).
     pub fn stream_without_usage(&self) -> bool {
@@ -777,6 +796,12 @@ fn is_model_text(path: Path<'_, '_>) -> bool {
     last_is_model_text(path.last(), path.len())
 }
 
+/// Whether a response string at `path` is model-written text (not structure: ids, roles,
+/// types...), for output validation.
+pub(crate) fn is_model_text_path(path: Path<'_, '_>) -> bool {
+    is_model_text(path)
+}
+
 /// [`is_model_text`] for a path already collected into steps.
 fn steps_are_model_text(steps: &[Seg<'_>]) -> bool {
     last_is_model_text(steps.last().cloned(), steps.len())
@@ -929,6 +954,8 @@ enum StreamKey {
 struct OpenStream {
     restorer: StreamRestorer,
     delta_type: String,
+    /// Output validation of this stream's text (after restoration).
+    check: crate::output::OutputStream,
 }
 
 /// Which open streams an event ends (their held text must come out before or in it).
@@ -1009,6 +1036,18 @@ pub struct StreamRewriter {
     pub saw_done: bool,
     /// Events over the bound passed unmodified since the last `take_events_too_large`.
     events_too_large: u32,
+    /// PII restoration runs on deltas (`rewrite` may be on for output validation alone).
+    pii: bool,
+    /// Output validation: on, and applied (enforce) or only reported (monitor).
+    check: bool,
+    check_enforce: bool,
+    fingerprint: Option<crate::output::Fingerprint>,
+    /// Output validation decisions over every text of the stream.
+    pub output: crate::output::Report,
+    /// The answer was refused: the refusal went out, every later upstream event is dropped.
+    refused: bool,
+    /// The last delta stream seen, for the dialect of a refusal.
+    last_key: Option<StreamKey>,
 }
 
 impl StreamRewriter {
@@ -1024,6 +1063,163 @@ impl StreamRewriter {
             text_bytes: 0,
             saw_done: false,
             events_too_large: 0,
+            pii: response_rewrites(settings),
+            check: false,
+            check_enforce: false,
+            fingerprint: None,
+            output: crate::output::Report::default(),
+            refused: false,
+            last_key: None,
+        }
+    }
+
+    /// Validates the output (see [`crate::output`]) with the request's system-prompt
+    /// fingerprint: text is released only once checked.
+    pub fn validating(
+        mut self,
+        settings: &Settings,
+        fingerprint: Option<crate::output::Fingerprint>,
+    ) -> Self {
+        if settings.output.enabled {
+            self.check = true;
+            self.check_enforce = settings.output_mode() == Mode::Enforce;
+            self.output.enforced = self.check_enforce;
+            self.rewrite = true;
+            self.fingerprint = fingerprint;
+        }
+        self
+    }
+
+    /// Restores a delta (when PII restoration is on).
+    fn restore_push(
+        &self,
+        settings: &Settings,
+        vault: &PiiVault,
+        st: &mut OpenStream,
+        text: &str,
+    ) -> String {
+        if self.pii {
+            st.restorer.push(&settings.pii, vault, text)
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Checks restored text of one stream: what may be sent now. In monitor mode the text
+    /// goes out at once and the checker only records.
+    fn check_push(
+        &self,
+        settings: &Settings,
+        st: &mut OpenStream,
+        text: String,
+        end: bool,
+    ) -> String {
+        if !self.check {
+            return text;
+        }
+        let v = &settings.output;
+        let fp = self.fingerprint.as_ref();
+        let mut out = st.check.push(v, fp, &text);
+        if end {
+            out.push_str(&st.check.finish(v, fp));
+        }
+        if self.check_enforce {
+            out
+        } else {
+            text
+        }
+    }
+
+    /// Whether a checker refused (enforce mode): the refusal must go out instead.
+    fn refuses(&self, st: &OpenStream) -> bool {
+        self.check && self.check_enforce && st.check.refused().is_some()
+    }
+
+    /// Sends the refusal in the dialect of `key` and ends the stream (`block`: an error event).
+    fn refuse(&mut self, settings: &Settings, key: Option<&StreamKey>, out: &mut Vec<u8>) {
+        if self.refused {
+            return;
+        }
+        self.refused = true;
+        self.streams.clear();
+        let v = &settings.output;
+        let block = self.output.refused == Some(crate::output::Refusal::Leak)
+            && v.leak_action == crate::output::LeakAction::Block;
+        let (id, created, model) = self.meta.clone();
+        let reply = crate::output::response::blocked_reply();
+        match key {
+            Some(k @ StreamKey::Block(i, _)) => {
+                if block {
+                    out.extend_from_slice(b"event: error\ndata: ");
+                    out.extend_from_slice(
+                        serde_json::json!({"type": "error", "error": {"type": "permission_error", "message": reply.message}})
+                            .to_string()
+                            .as_bytes(),
+                    );
+                    out.extend_from_slice(b"\n\n");
+                    return;
+                }
+                let _ = k;
+                let text_key = StreamKey::Block(*i, "text".into());
+                self.write_flush(&text_key, "\"text_delta\"", &v.refusal, out);
+                out.extend_from_slice(format!("event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{i}}}\n\n").as_bytes());
+                out.extend_from_slice(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"refusal\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":0}}\n\n");
+                out.extend_from_slice(
+                    b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                );
+            }
+            Some(StreamKey::Responses {
+                output_index,
+                address,
+                ..
+            }) => {
+                if block {
+                    out.extend_from_slice(b"event: error\ndata: ");
+                    out.extend_from_slice(
+                        serde_json::json!({"type": "error", "code": reply.code, "message": reply.message, "param": null})
+                            .to_string()
+                            .as_bytes(),
+                    );
+                    out.extend_from_slice(b"\n\n");
+                    return;
+                }
+                let text_key = StreamKey::Responses {
+                    output_index: *output_index,
+                    kind: "response.output_text".into(),
+                    address: address.clone(),
+                };
+                self.write_flush(&text_key, "", &v.refusal, out);
+                let completed = serde_json::json!({
+                    "type": "response.completed",
+                    "response": {"object": "response", "status": "completed", "output": [{
+                        "type": "message", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": v.refusal, "annotations": []}]}]},
+                });
+                out.extend_from_slice(b"event: response.completed\ndata: ");
+                out.extend_from_slice(completed.to_string().as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
+            other => {
+                if block {
+                    out.extend_from_slice(&reply.sse_event());
+                    self.saw_done = true;
+                    return;
+                }
+                let (i, legacy) = match other {
+                    Some(StreamKey::Text(i)) => (*i, true),
+                    Some(StreamKey::Chat(i, _) | StreamKey::ToolArgs(i, _)) => (*i, false),
+                    _ => (0, false),
+                };
+                if legacy {
+                    self.write_flush(&StreamKey::Text(i), "", &v.refusal, out);
+                    out.extend_from_slice(format!(r#"data: {{"id":{id},"object":"text_completion","created":{created},"model":{model},"choices":[{{"index":{i},"text":"","logprobs":null,"finish_reason":"content_filter"}}]}}"#).as_bytes());
+                } else {
+                    self.write_flush(&StreamKey::Chat(i, "content".into()), "", &v.refusal, out);
+                    out.extend_from_slice(format!(r#"data: {{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"choices":[{{"index":{i},"delta":{{}},"finish_reason":"content_filter"}}]}}"#).as_bytes());
+                }
+                out.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+                self.saw_done = true;
+            }
         }
     }
 
@@ -1057,7 +1253,23 @@ impl StreamRewriter {
     /// Whether anything is held back (an unterminated event, or text that could still be the
     /// start of a match): bytes that only [`StreamRewriter::finish`] would send on.
     pub fn holding(&self) -> bool {
-        self.framer.buffered() > 0 || self.streams.values().any(|r| r.restorer.held_len() > 0)
+        self.framer.buffered() > 0
+            || self
+                .streams
+                .values()
+                .any(|r| r.restorer.held_len() > 0 || r.check.held_len() > 0)
+    }
+
+    /// [`StreamRewriter::holding`] as the host's pause decision needs it: text PII restoration
+    /// holds (a few bytes, briefly) always; the output validation window only when the answer
+    /// announced trailers (`trailers`), since that window is held for the whole stream and
+    /// pausing on it would buffer the whole answer.
+    pub fn holding_for(&self, trailers: bool) -> bool {
+        self.framer.buffered() > 0
+            || self
+                .streams
+                .values()
+                .any(|r| r.restorer.held_len() > 0 || (trailers && r.check.held_len() > 0))
     }
 
     /// The stream ended: flushes held text and any unterminated event.
@@ -1118,7 +1330,20 @@ impl StreamRewriter {
             let Some(mut s) = self.streams.remove(&k) else {
                 continue;
             };
-            let held = s.restorer.finish(&settings.pii, vault);
+            if self.refused {
+                return;
+            }
+            let held = if self.pii {
+                s.restorer.finish(&settings.pii, vault)
+            } else {
+                String::new()
+            };
+            let held = self.check_push(settings, &mut s, held, true);
+            self.output.merge(&s.check.verdict);
+            if self.refuses(&s) {
+                self.refuse(settings, Some(&k), out);
+                return;
+            }
             if !held.is_empty() {
                 self.write_flush(&k, &s.delta_type, &held, out);
             }
@@ -1346,12 +1571,24 @@ impl StreamRewriter {
         // The event's text is validated once; its data is borrowed from it when it has one
         // data field (the usual case).
         let raw_text = ev.text();
+        if self.refused {
+            // The refusal ended the client's stream: the rest is read for usage only.
+            if let Some(data) = sse::data_of(&raw_text) {
+                if let Ok(doc) = json::scan_str(&data) {
+                    self.read_usage(data.as_bytes(), &doc);
+                }
+            }
+            return;
+        }
         let Some(data) = sse::data_of(&raw_text) else {
             out.extend_from_slice(&ev.raw);
             return;
         };
         if data.trim() == "[DONE]" {
             self.flush_all(settings, vault, out);
+            if self.refused {
+                return;
+            }
             self.saw_done = true;
             out.extend_from_slice(&ev.raw);
             return;
@@ -1359,6 +1596,32 @@ impl StreamRewriter {
         let bytes = data.as_bytes();
         let Ok(doc) = json::scan_str(&data) else {
             // Not JSON: restored (or redacted) as one text.
+            if self.check {
+                let restored = if self.pii {
+                    settings.pii.restore(&data, vault)
+                } else {
+                    None
+                };
+                let text = restored.as_deref().unwrap_or(&data);
+                let c = settings.output.check(self.fingerprint.as_ref(), text);
+                self.output.merge(&c.verdict);
+                if self.check_enforce && c.verdict.refused.is_some() {
+                    let key = self.last_key.clone();
+                    self.flush_all(settings, vault, out);
+                    self.refuse(settings, key.as_ref(), out);
+                    return;
+                }
+                let new = if self.check_enforce {
+                    c.text.or(restored)
+                } else {
+                    restored
+                };
+                match new {
+                    Some(t) => sse::write_with_data_text(&raw_text, &t, out),
+                    None => out.extend_from_slice(&ev.raw),
+                }
+                return;
+            }
             if self.rewrite && settings.pii.response_may_change(bytes) {
                 if let Some(new) = settings.pii.restore(&data, vault) {
                     sse::write_with_data_text(&raw_text, &new, out);
@@ -1415,6 +1678,8 @@ impl StreamRewriter {
         let finishing = Self::finishing(bytes, &doc, ty);
 
         let mut splices = Vec::new();
+        // Output validation refused in this event: the stream whose dialect the refusal takes.
+        let mut refuse: Option<Option<StreamKey>> = None;
         for l in &doc.leaves {
             let Some(s) = doc.str(l) else { continue };
             let steps = doc.path(l).to_vec();
@@ -1426,35 +1691,42 @@ impl StreamRewriter {
                 }
                 let text = s.text();
                 let ends = finishing.covers(&key);
-                let emitted = if !ends
-                    && (self.streams.len() < MAX_OPEN_STREAMS || self.streams.contains_key(&key))
-                {
-                    let delta_type = if let StreamKey::Block(..) = key {
-                        doc.find(&[P::K("delta"), P::K("type")])
-                            .and_then(|l| bytes.get(l.start..l.end))
-                            .and_then(|b| std::str::from_utf8(b).ok())
-                            .unwrap_or("\"text_delta\"")
-                            .to_string()
-                    } else {
-                        String::new()
-                    };
-                    let st = self.streams.entry(key).or_insert_with(|| OpenStream {
+                self.last_key = Some(key.clone());
+                // Kept open, unless this event ends the stream (or too many are open): then
+                // the held text and this delta go out together, here, in order.
+                let keep = !ends
+                    && (self.streams.len() < MAX_OPEN_STREAMS || self.streams.contains_key(&key));
+                let mut st = match self.streams.remove(&key) {
+                    Some(st) => st,
+                    None => OpenStream {
                         restorer: StreamRestorer::new(),
-                        delta_type,
-                    });
-                    st.restorer.push(&settings.pii, vault, &text)
-                } else {
-                    // The event ends this stream (or too many are open): the held text and
-                    // this delta go out together, here, in order.
-                    let mut r = self
-                        .streams
-                        .remove(&key)
-                        .map(|s| s.restorer)
-                        .unwrap_or_default();
-                    let mut emitted = r.push(&settings.pii, vault, &text);
-                    emitted.push_str(&r.finish(&settings.pii, vault));
-                    emitted
+                        delta_type: if let StreamKey::Block(..) = key {
+                            doc.find(&[P::K("delta"), P::K("type")])
+                                .and_then(|l| bytes.get(l.start..l.end))
+                                .and_then(|b| std::str::from_utf8(b).ok())
+                                .unwrap_or("\"text_delta\"")
+                                .to_string()
+                        } else {
+                            String::new()
+                        },
+                        check: crate::output::OutputStream::default(),
+                    },
                 };
+                let mut emitted = self.restore_push(settings, vault, &mut st, &text);
+                if !keep && self.pii {
+                    emitted.push_str(&st.restorer.finish(&settings.pii, vault));
+                }
+                let emitted = self.check_push(settings, &mut st, emitted, !keep);
+                if self.refuses(&st) {
+                    self.output.merge(&st.check.verdict);
+                    refuse = Some(Some(key));
+                    break;
+                }
+                if keep {
+                    self.streams.insert(key, st);
+                } else {
+                    self.output.merge(&st.check.verdict);
+                }
                 if emitted != *text {
                     splices.push(Splice {
                         start: l.start,
@@ -1473,19 +1745,48 @@ impl StreamRewriter {
             {
                 continue;
             }
-            if string_may_change(settings, s.raw(), s.has_escapes()) {
-                if let Some(new) = settings.pii.restore(&s.text(), vault) {
-                    splices.push(Splice {
-                        start: l.start,
-                        end: l.end,
-                        text: json::encode_str(&new),
-                    });
+            let restored = if self.pii && string_may_change(settings, s.raw(), s.has_escapes()) {
+                settings.pii.restore(&s.text(), vault)
+            } else {
+                None
+            };
+            let mut new = restored;
+            if self.check && !crate::output::response::echoed(p.first().cloned(), p.get(1).cloned())
+            {
+                let whole = s.text();
+                let c = settings
+                    .output
+                    .check(self.fingerprint.as_ref(), new.as_deref().unwrap_or(&whole));
+                self.output.merge(&c.verdict);
+                if self.check_enforce {
+                    if c.verdict.refused.is_some() {
+                        refuse = Some(self.last_key.clone());
+                        break;
+                    }
+                    if c.text.is_some() {
+                        new = c.text;
+                    }
                 }
             }
+            if let Some(new) = new {
+                splices.push(Splice {
+                    start: l.start,
+                    end: l.end,
+                    text: json::encode_str(&new),
+                });
+            }
+        }
+        if let Some(key) = refuse {
+            // Nothing of this event goes out: the refusal ends the stream.
+            self.refuse(settings, key.as_ref(), out);
+            return;
         }
         // Held text of the streams this event ends comes before it.
         if finishing.any() {
             self.flush_covered(settings, vault, &finishing, out);
+            if self.refused {
+                return;
+            }
         }
         if splices.is_empty() {
             out.extend_from_slice(&ev.raw);

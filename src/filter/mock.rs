@@ -11,6 +11,7 @@
 //!   `start == 0` (replace a prefix) or `start >= length` (append) only, like Envoy.
 //! - Trailers: a `Continue` forwards the buffered body, then the trailers. A `resume_request`
 //!   during the trailers callback followed by `Pause` does the same (what Envoy does).
+//! - Response headers: a `Pause` holds them until a body (or trailers) callback continues.
 //! - Local replies: recorded; an upstream request already started is reset.
 //! - gRPC calls: queued in `grpc_calls`; the test answers one with `Stream::answer_grpc`
 //!   (status 0 and an answer, or a gRPC status such as 4 DEADLINE_EXCEEDED, what Envoy sends
@@ -458,9 +459,19 @@ impl Stream {
             .filter
             .on_response_headers(&mut self.host, end_of_stream);
         self.actions.push(("response_headers", a));
-        self.host.resp_sent = true;
-        self.host.client.headers = Some(self.host.resp_headers.clone());
+        if a == Action::Continue {
+            self.send_response_headers();
+        }
         a
+    }
+
+    /// Response headers leave (at once, or with the body after a `Pause`, as Envoy does with
+    /// `allow_on_headers_stop_iteration`).
+    fn send_response_headers(&mut self) {
+        if !self.host.resp_sent {
+            self.host.resp_sent = true;
+            self.host.client.headers = Some(self.host.resp_headers.clone());
+        }
     }
 
     pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Action {
@@ -471,6 +482,7 @@ impl Stream {
             .on_response_body(&mut self.host, size, end_of_stream);
         self.actions.push(("response_body", a));
         if a == Action::Continue {
+            self.send_response_headers();
             let b = std::mem::take(&mut self.host.resp_buffer);
             self.host.client.body.extend_from_slice(&b);
         }
@@ -480,6 +492,7 @@ impl Stream {
     pub fn response_trailers(&mut self) -> Action {
         let a = self.filter.on_response_trailers(&mut self.host);
         self.actions.push(("response_trailers", a));
+        self.send_response_headers();
         let b = std::mem::take(&mut self.host.resp_buffer);
         self.host.client.body.extend_from_slice(&b);
         self.host.client.trailers = true;

@@ -13,6 +13,7 @@
 
 use crate::config::{CompressedPolicy, OversizePolicy, RequestRoute, Settings};
 use crate::hold::{BodyArrival, HoldMode, HoldProbe};
+use crate::output;
 use crate::pii::PiiVault;
 use crate::pipeline::{self, StreamRewriter};
 use crate::quota::rls::{self, Kind, Verdict};
@@ -30,6 +31,8 @@ mod tests;
 #[cfg(test)]
 mod tests_degrade;
 #[cfg(test)]
+mod tests_output;
+#[cfg(test)]
 mod tests_rls;
 #[cfg(test)]
 mod tests_rollout;
@@ -38,6 +41,7 @@ const H_SCORE: &str = "x-guardrail-injection-score";
 const H_ACTION: &str = "x-guardrail-action";
 const H_PII: &str = "x-guardrail-pii";
 const H_ROUTE: &str = "x-guardrail-route";
+const H_OUTPUT: &str = "x-guardrail-output";
 
 /// Most bytes of an SSE response held in the host's buffer while the rewriter holds text back
 /// (so that a stream ending in trailers can still send it). Above it the chunk goes on and the
@@ -310,6 +314,17 @@ pub struct RequestFilter {
     rollout: rollout::RolloutState,
     /// Degradation: level, route, fallback answer, stream end (`crate::degrade`).
     deg: degrade_hooks::DegradeState,
+    /// Output validation: the request's system-prompt fingerprint (taken by the response).
+    output_fp: Option<crate::output::Fingerprint>,
+    /// The host held this request's headers through its body: it can hold response headers
+    /// too (for `x-guardrail-output` and a `block` status on JSON answers).
+    holds_headers: bool,
+    /// The JSON response headers are held until the body is checked.
+    response_headers_held: bool,
+    /// Output decisions were counted and logged.
+    output_reported: bool,
+    /// The response announced trailers (`trailer` header).
+    trailers_announced: bool,
 }
 
 /// A header's value from a fetched map (Envoy hands names in lower case).
@@ -361,6 +376,11 @@ impl RequestFilter {
             rls_report: None,
             rollout: rollout::RolloutState::default(),
             deg: Default::default(),
+            output_fp: None,
+            holds_headers: false,
+            response_headers_held: false,
+            output_reported: false,
+            trailers_announced: false,
         }
     }
 
@@ -416,7 +436,9 @@ impl RequestFilter {
     /// Whether the filter reads this request's answer: to restore or redact PII, or to settle
     /// quota from its `usage`.
     fn reads_answers(&self) -> bool {
-        pipeline::response_rewrites(&self.settings) || self.settings.quota.is_some()
+        pipeline::response_rewrites(&self.settings)
+            || self.settings.quota.is_some()
+            || self.settings.output.enabled
     }
 
     /// Asks the upstream for an uncompressed answer when the filter must read it: a compressed
@@ -481,6 +503,8 @@ impl RequestFilter {
         if let Some(r) = &ins.reply {
             return self.reply(host, r);
         }
+        self.holds_headers = self.headers_paused;
+        self.output_fp = settings.output.fingerprint(ins.system_texts());
         if let Some(a) = self.degrade_request_body(host, &ins) {
             return a;
         }
@@ -1350,7 +1374,8 @@ impl RequestFilter {
             .unwrap_or_default()
             .trim_ascii()
             .to_ascii_lowercase();
-        let rewrites = pipeline::response_rewrites(&settings);
+        let rewrites =
+            pipeline::response_rewrites(&settings) || output::response::enabled(&settings);
         let encoded = get("content-encoding")
             .map(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity"))
             .unwrap_or(false);
@@ -1361,7 +1386,10 @@ impl RequestFilter {
             return Action::Continue;
         }
         if media == b"text/event-stream" {
-            let rw = StreamRewriter::new(&settings).hiding_usage(self.hide_usage);
+            self.trailers_announced = get("trailer").is_some();
+            let rw = StreamRewriter::new(&settings)
+                .hiding_usage(self.hide_usage)
+                .validating(&settings, self.output_fp.take());
             if rw.may_change() {
                 let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
             }
@@ -1371,8 +1399,46 @@ impl RequestFilter {
             if rewrites {
                 let _ = host.remove_header(HeaderMap::ResponseHeaders, b"content-length");
             }
+            // The decision header (and a `block` status) can go on a JSON answer only while
+            // its headers are held, which a host that held the request headers allows.
+            let block = settings.output.leak_action == output::LeakAction::Block;
+            if settings.output.enabled && self.holds_headers && (settings.client_headers || block) {
+                self.response_headers_held = true;
+                return Action::Pause;
+            }
         }
         Action::Continue
+    }
+
+    /// Counts and logs output validation decisions once; sets `x-guardrail-output` (and the
+    /// `block` status) while the JSON response headers are held.
+    fn output_report<H: Host>(&mut self, host: &mut H, report: &output::Report, blocked: bool) {
+        if self.output_reported || !self.settings.output.enabled {
+            return;
+        }
+        self.output_reported = true;
+        let v = &self.settings.output;
+        host.count("output.checked", 1);
+        for (name, n) in report.metrics(v) {
+            host.count(&name, n);
+        }
+        if !report.is_clean() {
+            host.log(Level::Warn, &report.log_line(v, &self.request_id));
+        }
+        if self.response_headers_held {
+            if blocked
+                && host
+                    .set_header(HeaderMap::ResponseHeaders, ":status", "403")
+                    .is_err()
+            {
+                Self::error(host, "output_status_refused");
+            }
+            if self.settings.client_headers {
+                if let Some(h) = report.header(v) {
+                    let _ = host.set_header(HeaderMap::ResponseHeaders, H_OUTPUT, &h);
+                }
+            }
+        }
     }
 
     /// A whole JSON response (end of stream, or trailers): restore/redact, read `usage`.
@@ -1386,7 +1452,14 @@ impl RequestFilter {
             }
         };
         let r = pipeline::rewrite_json_response(&self.settings, &self.vault, &bytes);
-        if let Some(new) = &r.body {
+        // Output validation reads what the client will see: the restored body.
+        let o = output::response::check_json(
+            &self.settings,
+            self.output_fp.as_ref(),
+            r.body.as_deref().unwrap_or(&bytes),
+        );
+        self.output_report(host, &o.report, o.blocked);
+        if let Some(new) = o.body.as_ref().or(r.body.as_ref()) {
             if host
                 .set_buffer(Body::Response, 0, bytes.len(), new)
                 .is_err()
@@ -1472,6 +1545,8 @@ impl RequestFilter {
                 }
                 if end_of_stream {
                     let (usage, text) = (rw.usage, rw.text_bytes);
+                    let report = rw.output.clone();
+                    self.output_report(host, &report, false);
                     self.settle(host, usage, text, true);
                     return Action::Continue;
                 }
@@ -1479,7 +1554,7 @@ impl RequestFilter {
                 // and a trailers callback can only add to a body the host is buffering: keep
                 // this chunk's output buffered until the rewriter lets go of what it holds.
                 let now_buffered = if changed { new.len() } else { buffer.len() };
-                if rw.holding() && now_buffered <= SSE_HOLD_LIMIT {
+                if rw.holding_for(self.trailers_announced) && now_buffered <= SSE_HOLD_LIMIT {
                     self.sse_buffered = Some(now_buffered);
                     return Action::Pause;
                 }
@@ -1521,6 +1596,8 @@ impl RequestFilter {
                     }
                 }
                 let (usage, text) = (rw.usage, rw.text_bytes);
+                let report = rw.output.clone();
+                self.output_report(host, &report, false);
                 self.settle(host, usage, text, true);
             }
         }
@@ -1545,5 +1622,10 @@ impl RequestFilter {
             self.settle(host, usage, text, false);
         }
         self.rollout_finish(host);
+        // A stream the client left (or the upstream cut) is still counted.
+        if let ResponseMode::Sse(rw) = &self.response {
+            let report = rw.output.clone();
+            self.output_report(host, &report, false);
+        }
     }
 }

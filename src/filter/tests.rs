@@ -388,10 +388,14 @@ fn repeated_forged_and_accept_encoding_headers_are_all_removed() {
     let body = chat_body("hello", "");
     // (config, accept-encoding removed)
     let rows = [
-        ("", true),                               // PII restore reads answers
-        (r#""pii": {"response": "off"}"#, false), // nothing reads them
+        ("", true),                              // PII restore reads answers
+        (r#""pii": {"response": "off"}"#, true), // output validation reads them
         (
-            &format!(r#""pii": {{"response": "off"}}, {QUOTA}"#)[..],
+            r#""pii": {"response": "off"}, "output": {"enabled": false}"#,
+            false,
+        ), // nothing reads them
+        (
+            &format!(r#""pii": {{"response": "off"}}, "output": {{"enabled": false}}, {QUOTA}"#)[..],
             true,
         ), // quota settles from usage
     ];

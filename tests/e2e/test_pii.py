@@ -188,9 +188,10 @@ def test_openai_sdk_with_a_gzip_upstream_reads_its_own_email(start_envoy, mock, 
 
 
 def test_gzip_mock_compresses_when_the_filter_does_not_read_answers(start_envoy, mock):
-    # The control: with nothing that reads answers (PII responses off, no quota), the client's
-    # accept-encoding reaches the upstream and the answer comes back gzipped.
-    e = start_envoy({"pii": {"response": "off"}})
+    # The control: with nothing that reads answers (PII responses off, output validation off,
+    # no quota), the client's accept-encoding reaches the upstream and the answer comes back
+    # gzipped.
+    e = start_envoy({"pii": {"response": "off"}, "output": {"enabled": False}})
     r = harness.request(e.url, "POST", "/v1/chat/completions", body=harness.chat_body("hello"),
                         headers={"x-mock-gzip": "1", "accept-encoding": "gzip"})
     assert r.status == 200 and r.headers.get("content-encoding") == "gzip", r
