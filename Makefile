@@ -39,7 +39,7 @@ WASM     := target/wasm32-wasip1/release/mesh_guardrail.wasm
 DATA     ?= ../shared/data
 PYTEST_ARGS ?= -q
 
-.PHONY: setup rust-setup venv build run run-fleet rls rls-test rls-proto test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin regress regress-baseline
+.PHONY: setup rust-setup venv build run run-fleet rls rls-test rls-proto test lint unit wasm-test e2e fuzz eval eval-pii train-injection eval-envoy eval-pii-envoy bench oci oci-pin regress regress-baseline regress-test
 
 setup: rust-setup venv
 
@@ -86,7 +86,7 @@ rls-proto:
 	cargo run --release --manifest-path rls/proto-gen/Cargo.toml -- rls/proto rls/src/proto
 	git diff --exit-code -- rls/src/proto
 
-test: setup build lint unit wasm-test rls rls-test e2e fuzz
+test: setup build lint unit wasm-test rls rls-test regress-test e2e fuzz
 
 lint:
 	cargo fmt --check
@@ -132,6 +132,10 @@ REGRESS_MAX_WORSE ?= 0
 regress:
 	cargo run --release --example regress -- --data $(or $(DATA_DIR),$(DATA)) \
 	  --baseline $(REGRESS_BASELINE) --max-worse $(REGRESS_MAX_WORSE)
+
+# make regress passes, and fails when a rule family is removed (skipped without the dev data).
+regress-test: venv
+	.venv/bin/python -m pytest -q -p no:cacheprovider -rs tests/regress
 
 regress-baseline:
 	cargo run --release --example regress -- --data $(or $(DATA_DIR),$(DATA)) \
