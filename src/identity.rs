@@ -218,6 +218,7 @@ impl JwtSource {
     }
 }
 
+#[cfg(test)]
 /// Encodes pairs as Envoy does (tests and tools).
 pub fn encode_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -61,6 +61,7 @@ impl<'a> JsonStr<'a> {
         self.raw.is_empty()
     }
 
+    #[cfg(test)]
     /// The decoded text without a copy, when the string has no escapes.
     pub fn as_plain(&self) -> Option<&'a str> {
         if self.escaped {

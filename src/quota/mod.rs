@@ -609,25 +609,9 @@ impl QuotaPolicy {
         }
     }
 
-    /// Periodic maintenance hook. Nothing to do with this ledger: records carry their day in
-    /// the value and are reset by the next reservation, there is one record per distinct
-    /// user (not per user and day), and proxy-wasm shared data cannot delete keys anyway.
-    /// Kept so the host's tick stays wired for backends that can expire keys.
-    pub fn cleanup(&self, _store: &dyn Store, _now: u64) {}
-
     /// Prompt tokens estimated from the bytes of its text (about 4 bytes per token).
     pub fn estimate_prompt_tokens(text_bytes: usize) -> u64 {
         u64::try_from(text_bytes).unwrap_or(u64::MAX).div_ceil(4)
-    }
-
-    /// Completion tokens estimated from streamed text when the response has no `usage`.
-    pub fn estimate_completion_tokens_from_text(text_bytes: usize) -> u64 {
-        Self::estimate_prompt_tokens(text_bytes)
-    }
-
-    /// Names of the configured tiers (e.g. to pre-define metrics).
-    pub fn tier_names(&self) -> impl Iterator<Item = &str> {
-        self.c.tiers.keys().map(String::as_str)
     }
 
     fn tier_of(&self, id: &Identity) -> Result<&Tier, QuotaRejection> {
@@ -1806,28 +1790,15 @@ mod tests {
     fn token_estimates_round_up() {
         for (bytes, tokens) in [(0, 0), (1, 1), (4, 1), (5, 2), (4096, 1024)] {
             assert_eq!(QuotaPolicy::estimate_prompt_tokens(bytes), tokens);
-            assert_eq!(
-                QuotaPolicy::estimate_completion_tokens_from_text(bytes),
-                tokens
-            );
         }
     }
 
     #[test]
-    fn accessors_and_cleanup() {
+    fn header_names_are_lowercased() {
         let p = policy(r#"{"user_header":"X-Auth-User","tier_header":"X-Auth-Tier"}"#);
         assert_eq!(
             (p.user_header(), p.tier_header()),
             ("x-auth-user", "x-auth-tier")
         );
-        assert_eq!(
-            p.tier_names().collect::<Vec<_>>(),
-            ["enterprise", "free", "premium"]
-        );
-        let store = MemStore::new();
-        p.admit(&store, &user(&p, "alice"), NOW, &est(1, None))
-            .unwrap();
-        p.cleanup(&store, NOW + 10 * SECS_PER_DAY);
-        assert_eq!(store.len(), 1);
     }
 }
