@@ -59,6 +59,8 @@ pub struct PluginConfig {
     pub pii: PiiConfig,
     /// Quota is off when absent.
     pub quota: Option<QuotaConfig>,
+    /// The per-VM verdict cache (`crate::cache`).
+    pub cache: crate::cache::CacheConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,6 +172,8 @@ pub struct Settings {
     pub injection: InjectionDetector,
     pub pii: PiiEngine,
     pub quota: Option<QuotaPolicy>,
+    /// Detector results per text, for this configuration only (`crate::cache`).
+    pub cache: crate::cache::VerdictCache,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -287,6 +291,7 @@ impl Settings {
                 }
             }
         }
+        cfg.cache.validate()?;
         let request = RequestConfig {
             methods: cfg
                 .request
@@ -317,6 +322,7 @@ impl Settings {
                 Some(q) => Some(QuotaPolicy::compile(q)?),
                 None => None,
             },
+            cache: crate::cache::VerdictCache::new(&cfg.cache),
         })
     }
 
