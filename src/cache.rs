@@ -15,14 +15,14 @@
 //! Everything that depends on more than one text (the best score, joined groups, the action,
 //! sanitising, the vault, the prompt estimate) is recomputed per request from these results.
 //!
-//! **Key.** Two independent 64-bit keyed hashes of (kind, label, text) computed in one pass
-//! (a folded 64x64->128-bit multiply per 16 bytes and lane, each lane chained through its
-//! state; rapidhash-like), with 256 bits of secret seed drawn per cache from the VM's random
-//! source (WASI `random_get`, through std's `RandomState`). An entry matches when the kind,
+//! **Key.** Two 64-bit keyed hashes of (kind, label, text) computed in one pass (per 8-byte
+//! word and lane: the word XOR a secret, its 32-bit halves multiplied, chained through the
+//! rotated state; a 64-bit finaliser), with 256 bits of secret seed drawn per cache from the
+//! VM's random source (WASI `random_get`, through std's `RandomState`). An entry matches when the kind,
 //! the text's full length and both 64-bit hashes match. The hashes are not a cryptographic
 //! MAC; no hash value is ever visible outside the VM, and a forged hit needs both 64-bit
-//! values under unknown seeds and the same length. Texts under [`MIN_TEXT_BYTES`] are not
-//! cached (recomputing them costs about a lookup).
+//! values under unknown seeds and the same length. Every non-empty text is cached, object
+//! keys included (a scan's fixed cost is far above a lookup's).
 //!
 //! **Bound.** A fixed table of `cache.max_entries` entries (4-way set associative; a new
 //! entry replaces a way not used since the hand last passed, CLOCK within the set) of
@@ -39,8 +39,10 @@ use crate::pii::{PiiEngine, PiiMatch};
 use serde::Deserialize;
 use std::cell::RefCell;
 
-/// Texts shorter than this are scanned every time.
-pub const MIN_TEXT_BYTES: usize = 32;
+/// Texts shorter than this are scanned every time. Short texts are cached too: a scan has a
+/// fixed cost (about 1.5 us in V8) far above a lookup, and an agent conversation holds many
+/// short texts (object keys, ids, names, short turns) that repeat on every request.
+pub const MIN_TEXT_BYTES: usize = 1;
 /// Ways per set.
 const WAYS: usize = 4;
 /// Most rule hits a kept injection verdict holds.
@@ -177,16 +179,20 @@ fn random_seeds() -> [u64; 4] {
     out
 }
 
+/// A 64-bit finaliser (murmur3's fmix64).
 #[inline(always)]
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
+fn fmix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
-const P0: u64 = 0x2d35_8dcc_aa6c_78a5;
-const P1: u64 = 0x8bb8_4b93_962e_acc9;
-
-/// Two 64-bit hashes of `parts`, each part's length mixed in.
+/// Two 64-bit hashes of the parts written, each part's length mixed in. Per 8-byte word and
+/// lane: the word XOR the lane's secret, its two 32-bit halves multiplied (one 64-bit
+/// multiply, native in Wasm: a 64x64->128 multiply is a call to `__multi3` there), added to the
+/// rotated state with the word itself (the NH kernel of UMAC/xxh3, chained).
 struct Hash2 {
     a: u64,
     b: u64,
@@ -196,47 +202,51 @@ struct Hash2 {
 impl Hash2 {
     fn new(s: [u64; 4], kind: Kind) -> Self {
         Hash2 {
-            a: fold(s[0] ^ P0, s[1] ^ kind as u64),
-            b: fold(s[2] ^ P1, s[3] ^ ((kind as u64) << 8)),
+            a: fmix(s[0] ^ kind as u64),
+            b: fmix(s[2] ^ ((kind as u64) << 8)),
             s,
         }
     }
 
-    #[inline]
+    #[inline(always)]
+    fn word(&mut self, w: u64) {
+        let x = w ^ self.s[1];
+        let y = w.rotate_left(32) ^ self.s[3];
+        self.a = self
+            .a
+            .rotate_left(23)
+            .wrapping_add((x & 0xffff_ffff).wrapping_mul(x >> 32))
+            .wrapping_add(w);
+        self.b = self
+            .b
+            .rotate_left(41)
+            .wrapping_add((y & 0xffff_ffff).wrapping_mul(y >> 32))
+            ^ w;
+    }
+
     fn write(&mut self, bytes: &[u8]) {
-        let [s0, s1, s2, s3] = self.s;
-        let (mut a, mut b) = (self.a, self.b);
-        let mut chunks = bytes.chunks_exact(16);
+        let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
-            w.copy_from_slice(c.get(..8).unwrap_or(&[0; 8]));
-            let w0 = u64::from_le_bytes(w);
-            w.copy_from_slice(c.get(8..16).unwrap_or(&[0; 8]));
-            let w1 = u64::from_le_bytes(w);
-            a = fold(w0 ^ s0, w1 ^ a);
-            b = fold(w1 ^ s2, w0 ^ b ^ s3);
-            a ^= s1;
+            w.copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
         }
         let rest = chunks.remainder();
-        let mut t = [0u8; 16];
+        let mut t = [0u8; 8];
         if let Some(dst) = t.get_mut(..rest.len()) {
             dst.copy_from_slice(rest);
         }
-        let mut w = [0u8; 8];
-        w.copy_from_slice(t.get(..8).unwrap_or(&[0; 8]));
-        let w0 = u64::from_le_bytes(w);
-        w.copy_from_slice(t.get(8..16).unwrap_or(&[0; 8]));
-        let w1 = u64::from_le_bytes(w);
-        let len = bytes.len() as u64;
-        a = fold(w0 ^ s0 ^ len, w1 ^ a ^ P0);
-        b = fold(w1 ^ s2 ^ len.rotate_left(32), w0 ^ b ^ P1);
-        self.a = a;
-        self.b = b;
+        self.word(u64::from_le_bytes(t));
+        // The length ends the part: "ab" + "c" and "a" + "bc" differ.
+        self.word(bytes.len() as u64 ^ 0x8000_0000_0000_0000);
     }
 
     fn finish(self) -> (u64, u64) {
         let [s0, s1, s2, s3] = self.s;
-        (fold(self.a ^ s1, s0 ^ P1), fold(self.b ^ s3, s2 ^ P0))
+        (
+            fmix(self.a ^ s1 ^ fmix(self.b ^ s0)),
+            fmix(self.b ^ s3 ^ fmix(self.a ^ s2)),
+        )
     }
 }
 
@@ -602,11 +612,11 @@ mod tests {
     }
 
     #[test]
-    fn short_texts_and_a_disabled_cache_compute_every_time() {
+    fn empty_texts_and_a_disabled_cache_compute_every_time() {
         let s = settings();
         let c = small(16);
-        c.injection(&s.injection, "short", ScanContext::default());
-        c.injection(&s.injection, "short", ScanContext::default());
+        c.injection(&s.injection, "", ScanContext::default());
+        c.injection(&s.injection, "", ScanContext::default());
         assert_eq!(c.stats(), CacheStats::default());
         let d = VerdictCache::disabled();
         let t = "a text long enough to be cached if the cache were on";

@@ -160,7 +160,9 @@ pub fn inspect_request_as<'a>(
                 let score = match key_scores.get(slot.text.as_ref()) {
                     Some(s) => *s,
                     None => {
-                        let v = inj.scan(&slot.text);
+                        let v = settings
+                            .cache
+                            .injection(inj, &slot.text, Default::default());
                         if v.score >= inj.flag_threshold {
                             for h in &v.hits {
                                 note_hit(&mut hits, &mut hits_omitted, &h.id, || {
