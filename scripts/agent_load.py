@@ -21,7 +21,8 @@ where the last message is a user turn or a tool result; a bucket takes the conse
 of a conversation whose body is 0.75 to 1 x the bucket size (at most --per-conv of them), from
 as many conversations as it needs for --count bodies (480; 120 at 256 KB).
 
-Every user turn and tool result carries the marker ~~EPOCH~~ (9 bytes). The sender replaces it
+Every user turn and tool result from a conversation's first request in the bucket on carries the
+marker ~~EPOCH~~ (9 bytes; earlier turns carry a constant in its place). The sender replaces it
 with the number of its pass over the bodies (bench/agent.lua: 9 letters, `aaaaaaaab`; digits would
 read as PII), so that on each pass
 the new turn of a request is text the filter has not seen, while its history is exactly what
@@ -125,6 +126,15 @@ def conversation(rng, bucket, limit):
         msgs.append({"role": "assistant", "content": prose(rng, lognormal(rng, 500, 100, 3000))})
 
 
+def fix_history(body, first):
+    """`body` with the markers of messages before index `first` replaced by a constant."""
+    d = json.loads(body)
+    for m in d["messages"][:first]:
+        if isinstance(m.get("content"), str):
+            m["content"] = m["content"].replace(MARK, "zzzzzzzzz")
+    return json.dumps(d, separators=(",", ":"))
+
+
 def bucket_bodies(bucket, count, per_conv, seed):
     lo, hi = int(bucket * 0.75), bucket
     convs = []
@@ -137,6 +147,11 @@ def bucket_bodies(bucket, count, per_conv, seed):
         if len(points) < 2:
             continue  # a conversation that jumps over the window (a large tool result)
         points = points[:count - total]
+        # Only the turns a request of the window brings carry the marker: the history before
+        # the window is the same on every pass (seen before, as a long conversation's early
+        # turns are), so a pass's first request is new only by its last turn too.
+        first = len(json.loads(points[0])["messages"]) - 1
+        points = [fix_history(p, first) for p in points]
         convs.append(points)
         total += len(points)
     # Sending order: turn k of every conversation, then turn k + 1.
