@@ -480,8 +480,9 @@ fn dev_texts(dir: &std::path::Path) -> Vec<String> {
 fn cache_is_invisible_on_the_dev_data() {
     let Some(dir) = data_dir() else {
         println!(
-            "SKIPPED cache_is_invisible_on_the_dev_data: no dev data at ../shared/data \
-             (set GUARDRAIL_DIFF_DATA=dir to name it)"
+            "SKIPPED cache_is_invisible_on_the_dev_data: no dev data (injection/dev.jsonl) in \
+             {} (GUARDRAIL_DIFF_DATA=dir names another directory)",
+            std::env::var("GUARDRAIL_DIFF_DATA").unwrap_or_else(|_| "../shared/data".into())
         );
         return;
     };
