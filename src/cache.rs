@@ -566,6 +566,15 @@ mod tests {
             );
         }
         assert_eq!(c.stats().hits, 1);
+        // A bare ten-digit run under `note` is a phone number in a string, not in a number:
+        // the number flag is part of the key.
+        let (as_str, as_num) = (
+            c.pii_matches(&s.pii, "note", "4155550134", false),
+            c.pii_matches(&s.pii, "note", "4155550134", true),
+        );
+        assert_eq!(as_str, s.pii.find_labelled("note", "4155550134", false));
+        assert_eq!(as_num, s.pii.find_labelled("note", "4155550134", true));
+        assert_ne!(as_str, as_num);
         let digits = "12345678901234567890123456789012";
         assert_eq!(
             c.pii_matches(&s.pii, "phone", digits, true),
