@@ -161,7 +161,8 @@ FUZZ_SECONDS ?= 60
 fuzz: rust-setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
-# BENCH_PART=native|wasm|envoy|rls runs one part of it (default: all four).
+# BENCH_PART=native|wasm|envoy|agent|rls runs one part of it (default: all but agent, which
+# envoy includes: the agent load alone, through Envoy, and its VM memory in V8).
 bench: setup build
 	bash scripts/bench.sh $(BENCH_PART)
 

@@ -22,6 +22,9 @@
 //!   pii.anonymize      PII detection + tokenisation into a fresh vault, same text
 //!   response json      pipeline::rewrite_json_response on a chat.completion whose content is
 //!                      the (anonymised) text: restores tokens the request issued
+//!   agent pipeline     the request pipeline on an agent conversation (16, 64, 256 KB) whose
+//!                      last 2 KB are new: warm (the verdict cache holds the history), cold
+//!                      (`cache.enabled: false`) and miss (cache on, every text new)
 //!   response sse       pipeline::StreamRewriter over an OpenAI chat.completion.chunk stream
 //!                      with 4-8 character deltas, one push per SSE event, then finish
 //! "bytes" is what the call consumes: the request body, the text, the response body, or the
@@ -397,6 +400,78 @@ fn turns_body(seed: u64, n: usize) -> Vec<u8> {
     body.into_bytes()
 }
 
+/// An agent conversation (OpenAI chat with tools) of about `n` bytes whose last message, a new
+/// user turn of `new_bytes`, starts with a 12-digit counter at the returned offset: writing a
+/// new number there makes the turn new text without moving a byte of the body. History: a
+/// system prompt, user turns, assistant tool calls, tool results (JSON arrays of records) and
+/// assistant answers.
+fn agent_body(seed: u64, n: usize, new_bytes: usize) -> (Vec<u8>, usize) {
+    let mut r = Rng(seed);
+    let system = format!(
+        "You are an operations agent for an internal team. {}",
+        prose(&mut r, 1500, false)
+    );
+    let mut body = format!(
+        r#"{{"model":"gpt-4o","tools":[{{"type":"function","function":{{"name":"search_tickets","description":"Search the ticket database","parameters":{{"type":"object","properties":{{"query":{{"type":"string"}}}}}}}}}}],"messages":[{{"role":"system","content":{}}}"#,
+        json_str(&system)
+    );
+    let mut call = 0;
+    while body.len() + new_bytes + 400 < n {
+        let len = 100 + r.below(400);
+        let user = prose(&mut r, len, false);
+        body.push_str(&format!(
+            r#",{{"role":"user","content":{}}}"#,
+            json_str(&user)
+        ));
+        call += 1;
+        let args = format!(r#"{{"query":{}}}"#, json_str(&prose(&mut r, 40, false)));
+        body.push_str(&format!(
+            r#",{{"role":"assistant","content":null,"tool_calls":[{{"id":"call_{call}","type":"function","function":{{"name":"search_tickets","arguments":{}}}}}]}}"#,
+            json_str(&args)
+        ));
+        let mut recs = Vec::new();
+        let want = if r.below(10) == 0 { 6000 } else { 1200 };
+        let mut len = 0;
+        while len < want {
+            let rec = format!(
+                r#"{{"id":{},"title":{},"status":"open","note":{}}}"#,
+                r.below(100_000),
+                json_str(&prose(&mut r, 30, false)),
+                json_str(&prose(&mut r, 120, false))
+            );
+            len += rec.len();
+            recs.push(rec);
+        }
+        let result = format!("[{}]", recs.join(","));
+        body.push_str(&format!(
+            r#",{{"role":"tool","tool_call_id":"call_{call}","content":{}}}"#,
+            json_str(&result)
+        ));
+        let len = 200 + r.below(600);
+        let answer = prose(&mut r, len, false);
+        body.push_str(&format!(
+            r#",{{"role":"assistant","content":{}}}"#,
+            json_str(&answer)
+        ));
+    }
+    body.push_str(r#",{"role":"user","content":""#);
+    let at = body.len();
+    body.push_str("000000000000 ");
+    let new = prose(&mut r, new_bytes.saturating_sub(13), false);
+    let new = json_str(&new);
+    body.push_str(&new[1..new.len() - 1]);
+    body.push_str(r#""}]}"#);
+    (body.into_bytes(), at)
+}
+
+/// Writes `n` as 12 digits at `at`.
+fn stamp(body: &mut [u8], at: usize, mut n: u64) {
+    for i in (0..12).rev() {
+        body[at + i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
 fn completion_body(content: &str) -> Vec<u8> {
     let tokens = content.len() / 4;
     format!(
@@ -570,6 +645,7 @@ fn main() {
     println!("{}", "-".repeat(112));
 
     let mut rows: Vec<Row> = Vec::new();
+    let mut summary_extra: Vec<String> = Vec::new();
     let want = |name: &str| filter.is_empty() || name.contains(filter.as_str());
     for (kind, pii) in [("benign", false), ("pii", true)] {
         for &(label, n) in &sizes {
@@ -798,6 +874,105 @@ fn main() {
         println!();
     }
 
+    // Agent traffic: a conversation resent with one new turn (issue 17). Warm: the verdict
+    // cache holds the history (the request before this one was inspected), and the last turn
+    // (2 KB) is new text on every call (a counter at its start). Cold: the same body with
+    // `cache.enabled: false` (every text scanned, the cost without the cache), and with the
+    // cache on but every text a miss (hashed, scanned, inserted).
+    if want("agent") || filter.starts_with("agent") {
+        println!("Agent conversation, the last 2 KB new (request pipeline, config {{}}):");
+        let off = match Settings::from_json(br#"{"cache":{"enabled":false}}"#, KEY.to_vec()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("engine bench: {e}");
+                std::process::exit(1);
+            }
+        };
+        for (label, n) in [("16K", 16 << 10), ("64K", 64 << 10), ("256K", 256 << 10)] {
+            if !wanted.is_empty() && !wanted.split(',').any(|w| w.trim() == label) {
+                continue;
+            }
+            let (mut body, at) = agent_body(0xA6E7 ^ n as u64, n, 2048);
+            let warm = match Settings::from_json(b"{}", KEY.to_vec()) {
+                Ok(s) => s,
+                Err(_) => std::process::exit(1),
+            };
+            let run = |s: &Settings, b: &[u8]| {
+                let mut v = PiiVault::default();
+                if let Ok(ins) = pipeline::inspect_request(s, black_box(b), &mut v) {
+                    black_box(ins.rewritten(None, None));
+                    black_box(&ins.report);
+                }
+                black_box(&v);
+            };
+            let mut k = 0u64;
+            run(&warm, &body);
+            let cell_warm = measure(secs, || {
+                k += 1;
+                stamp(&mut body, at, k);
+                run(&warm, &body);
+            });
+            let st = warm.cache.stats();
+            let (entries, heap) = warm.cache.usage();
+            // `GUARDRAIL_BENCH_FILTER="agent warm"`: the warm row only (for profiling).
+            let only_warm = filter.contains("warm");
+            let secs_cold = if only_warm { 0.0 } else { secs };
+            let cell_off = measure(secs_cold, || {
+                k += 1;
+                stamp(&mut body, at, k);
+                run(&off, &body);
+            });
+            let tiny = match Settings::from_json(br#"{"cache":{"max_entries":4}}"#, KEY.to_vec()) {
+                Ok(s) => s,
+                Err(_) => std::process::exit(1),
+            };
+            let cell_miss = measure(secs_cold, || {
+                k += 1;
+                stamp(&mut body, at, k);
+                run(&tiny, &body);
+            });
+            let bytes = body.len();
+            let warm_us = cell_warm.median_ns / 1000.0;
+            let off_us = cell_off.median_ns / 1000.0;
+            for (kind, cell, note) in [
+                (
+                    "warm",
+                    cell_warm,
+                    format!(
+                        "history cached ({entries} entries, {heap} B of results; {} hits / {} misses)",
+                        st.hits, st.misses
+                    ),
+                ),
+                ("cold", cell_off, "cache.enabled false: every text scanned".to_string()),
+                ("miss", cell_miss, "cache on, every text a miss".to_string()),
+            ] {
+                let row = Row {
+                    name: "agent pipeline",
+                    kind,
+                    size_label: label,
+                    bytes,
+                    cell,
+                    note,
+                };
+                print_row(&row);
+                rows.push(row);
+            }
+            println!(
+                "  {label}: warm {warm_us:.1} us vs cold {off_us:.1} us ({:.1}x)",
+                off_us / warm_us
+            );
+            summary_extra.push(format!(
+                "native.agent.{}.warm_us={warm_us:.1}",
+                label.to_ascii_lowercase()
+            ));
+            summary_extra.push(format!(
+                "native.agent.{}.cold_us={off_us:.1}",
+                label.to_ascii_lowercase()
+            ));
+        }
+        println!();
+    }
+
     println!("bytes = what the call consumes: request body (pipeline), message text (injection, pii), response body");
     println!(
         "(json), SSE wire bytes (sse; one push per event). us/KB = median_us / (bytes / 1024)."
@@ -809,7 +984,7 @@ fn main() {
         rows.iter()
             .find(|r| r.name == name && r.kind == kind && r.size_label == label)
     };
-    let mut summary: Vec<String> = Vec::new();
+    let mut summary: Vec<String> = std::mem::take(&mut summary_extra);
     println!("Targets (4 KB):");
     let targets = [
         (

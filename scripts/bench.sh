@@ -4,7 +4,8 @@
 #   scripts/bench.sh            native engine + through Envoy (about 4-5 minutes with a warm build)
 #   scripts/bench.sh native     only the native engine table (cargo bench --bench engine)
 #   scripts/bench.sh wasm       only the module in V8 without Envoy (scripts/bench_wasm.py, Node.js)
-#   scripts/bench.sh envoy      only the through-Envoy part (scripts/bench_envoy.py)
+#   scripts/bench.sh envoy      only the through-Envoy part (scripts/bench_envoy.py), agent load included
+#   scripts/bench.sh agent      only the agent load through Envoy (scripts/bench_envoy.py --agent-only)
 #
 # 1. Native engine (benches/engine.rs): median us per call, MB/s, us/KB of the public Rust API
 #    (request pipeline, injection, PII, JSON and SSE response rewriting) on benign and PII-dense
@@ -20,7 +21,9 @@
 #    calls no host function, the do-nothing filter (reads the body), and one making exactly mesh-guardrail's
 #    host calls), so the filter's cost splits layer by layer; wrk with
 #    4 KB and 64 KB bodies in alternating rounds, the SSE time to first byte, the module size and
-#    the memory of the worker VMs.
+#    the memory of the worker VMs. Then the agent load (scripts/agent_load.py, bench/agent.lua):
+#    distinct conversations resent with one new user or tool turn per request, in 4, 16, 64 and
+#    256 KB buckets, without a filter, with the reference filter and with mesh-guardrail.
 #
 # Knobs (environment): GUARDRAIL_BENCH_SECS (native seconds per cell, 0.3), BENCH_ROUNDS (5),
 # BENCH_SECS (wrk seconds per round, 5), BENCH_SIZES (4k,64k), BENCH_TTFB_N (60),
@@ -31,7 +34,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in all|native|wasm|envoy|rls) ;; *) echo "usage: scripts/bench.sh [all|native|wasm|envoy|rls]" >&2; exit 2 ;; esac
+case "$WHAT" in all|native|wasm|envoy|agent|rls) ;; *) echo "usage: scripts/bench.sh [all|native|wasm|envoy|agent|rls]" >&2; exit 2 ;; esac
 
 START=$(date +%s)
 SUMMARY="$(mktemp -t guardrail-bench-summary.XXXXXX)"
@@ -56,7 +59,7 @@ ensure_wrk() {
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found"
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
-if [[ "$WHAT" == all || "$WHAT" == envoy ]]; then
+if [[ "$WHAT" == all || "$WHAT" == envoy || "$WHAT" == agent ]]; then
   command -v curl >/dev/null 2>&1 || die "curl not found"
   ensure_wrk
 fi
@@ -106,11 +109,21 @@ if [[ "$WHAT" == all || "$WHAT" == wasm ]]; then
   echo "## 2b. Worst-case request bodies in V8: scripts/worst_case.py (memory growth and time per request)"
   python3 scripts/worst_case.py --summary "$SUMMARY" || echo "(some bodies are over issue 12's targets: see the table)"
   echo
+  echo "## 2c. The agent load in V8: us per request, cache on and off, and the VM memory with the cache full"
+  python3 scripts/bench_wasm.py --agent --summary "$SUMMARY" || echo "(the in-V8 agent run failed)"
+  echo
 fi
 
 if [[ "$WHAT" == all || "$WHAT" == envoy ]]; then
   echo "## 3. Through Envoy: scripts/bench_envoy.py"
   python3 scripts/bench_envoy.py --summary "$SUMMARY"
+fi
+
+if [[ "$WHAT" == agent ]]; then
+  echo "## 3b. Agent load through Envoy: scripts/bench_envoy.py --agent-only"
+  python3 scripts/bench_envoy.py --agent-only --summary "$SUMMARY"
+  echo "## 3c. The agent load in V8: us per request, cache on and off, and the VM memory with the cache full"
+  python3 scripts/bench_wasm.py --agent --summary "$SUMMARY" || echo "(the in-V8 agent run failed)"
 fi
 
 if [[ "$WHAT" == all || "$WHAT" == rls ]]; then
@@ -139,6 +152,11 @@ v=$(get envoy.reference_ratio.4k);             [[ -n "$v" ]] && parts+=("referen
 v=$(get envoy.own_us_per_req.4k);              [[ -n "$v" ]] && parts+=("own computation ${v}us Envoy CPU/request at 4KB")
 v=$(get envoy.ratio.64k);                      [[ -n "$v" ]] && parts+=("64KB ${v}")
 v=$(get envoy.added_us_per_req.4k);            [[ -n "$v" ]] && parts+=("filter adds ${v}us Envoy CPU/request at 4KB")
+v=$(get envoy.agent.ratio_with.64k);           [[ -n "$v" ]] && parts+=("agent 64KB ${v} (>=0.80; reference $(get envoy.agent.ratio_reference.64k))")
+v=$(get envoy.agent.ratio_with.16k);           [[ -n "$v" ]] && parts+=("agent 16KB ${v}")
+v=$(get envoy.agent.ratio_with.256k);          [[ -n "$v" ]] && parts+=("agent 256KB ${v}")
+v=$(get wasm.agent.64k.on.us);                 [[ -n "$v" ]] && parts+=("agent 64KB in V8 ${v}us/request (cache off $(get wasm.agent.64k.off.us))")
+v=$(get wasm.agent.cache_full_mib);            [[ -n "$v" ]] && parts+=("VM memory, cache full ${v} MiB (cache off $(get wasm.agent.256k.off.memory_mib))")
 v=$(get envoy.ttfb_added_ms);                  [[ -n "$v" ]] && parts+=("SSE TTFB added ${v}ms (<1)")
 v=$(get rls.added);                            [[ -n "$v" ]] && parts+=("RLS call adds ${v} (one call)")
 v=$(get wasm_bytes);                           [[ -n "$v" ]] && parts+=("wasm ${v} B (<1MB)")

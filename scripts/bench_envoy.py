@@ -326,6 +326,10 @@ def run_wrk(url, body_path, secs, threads, conns):
     out = r.stdout
     if r.returncode != 0:
         die("wrk failed (%d): %s %s" % (r.returncode, out, r.stderr))
+    return parse_wrk(out)
+
+
+def parse_wrk(out):
     res = {"rps": float("nan"), "p50": float("nan"), "p99": float("nan"), "non2xx": 0, "errors": 0, "requests": 0}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
@@ -344,6 +348,21 @@ def run_wrk(url, body_path, secs, threads, conns):
     if m:
         res["requests"] = int(m.group(1))
     return res
+
+
+WRK_RUNS = [0]
+
+
+def run_wrk_agent(url, bodies_path, secs, threads, conns):
+    """wrk with bench/agent.lua over a scripts/agent_load.py bodies file; each run its own epochs."""
+    WRK_RUNS[0] += 1
+    env = dict(os.environ, BENCH_BODIES=bodies_path, BENCH_EPOCH_BASE=str(WRK_RUNS[0] * 100000))
+    argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % secs, "--timeout", "10s", "--latency",
+            "-s", os.path.join(ROOT, "bench", "agent.lua"), url]
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=secs + 60)
+    if r.returncode != 0:
+        die("wrk (agent) failed (%d): %s %s" % (r.returncode, r.stdout, r.stderr))
+    return parse_wrk(r.stdout)
 
 
 def curl_ttfb(url, body_path):
@@ -405,6 +424,12 @@ def main():
                     help="also load a third Envoy: the filter with every detector off (injection disabled, "
                          "PII entities and response off): the host-layer floor (BENCH_FLOOR=1; "
                          "BENCH_FLOOR_CONFIG=<json> replaces that config)")
+    ap.add_argument("--agent", default=os.environ.get("BENCH_AGENT", "4k,16k,64k,256k"),
+                    help="buckets of the agent load (scripts/agent_load.py, bench/agent.lua): conversations resent "
+                         "with one new turn each request; BENCH_AGENT='' or --agent '' skips it")
+    ap.add_argument("--agent-only", action="store_true", default=bool(os.environ.get("BENCH_AGENT_ONLY")),
+                    help="only the agent load (make bench BENCH_PART=agent)")
+    ap.add_argument("--agent-conns", type=int, default=int(os.environ.get("BENCH_AGENT_CONNS", 8)))
     args = ap.parse_args()
 
     if not shutil.which("wrk"):
@@ -497,6 +522,16 @@ def run(args, envoy_cmd, envoy_which, version):
         for e in out.values():
             e.wait_ready()
         return out
+
+    if args.agent_only:
+        print("Through Envoy %s (%s), --concurrency %d each; wrk -t%d -c%d; %d rounds x %ds per bucket"
+              % (version, envoy_which, args.concurrency, args.threads, args.agent_conns, args.rounds, args.secs))
+        agent_part(args, specs, spawn, summary)
+        if args.summary:
+            with open(args.summary, "a") as f:
+                for s_ in summary:
+                    f.write(s_ + "\n")
+        return 0
 
     # The with/without pair that serves the sanity checks, the memory soak and the SSE test; with
     # --no-fresh, every configuration stays up and serves every round too.
@@ -733,11 +768,94 @@ def run(args, envoy_cmd, envoy_which, version):
             print("    %-52s %s -> %s" % (k, lines_b.get(k, "-"), lines_a[k]))
     print()
 
+    if args.agent:
+        stop(list(envoys.values()))
+        agent_part(args, specs, spawn, summary)
+
     if args.summary:
         with open(args.summary, "a") as f:
             for s in summary:
                 f.write(s + "\n")
     return 0
+
+
+def agent_part(args, specs, spawn, summary):
+    """The agent load: per bucket, fresh Envoys without a filter, with the reference filter and
+    with mesh-guardrail ({}) every round, rotated; wrk cycles through the conversation bodies."""
+    if not args.agent:
+        return
+    out_dir = os.path.join(TMP, "agent")
+    gen = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "agent_load.py"), "--out", out_dir,
+                          "--buckets", args.agent], capture_output=True, text=True, cwd=ROOT)
+    if gen.returncode != 0:
+        die("scripts/agent_load.py failed: %s" % gen.stderr[-2000:])
+    buckets = [json.loads(l) for l in gen.stdout.splitlines() if l.strip()]
+    names = [n for n in ("without", "reference", "with") if n in specs]
+    print()
+    print("Agent load (scripts/agent_load.py, seed 17; bench/agent.lua): distinct conversations, each request the")
+    print("  history plus one new user or tool turn; wrk cycles through the bodies in turn order (never the same")
+    print("  body twice in a row), each pass with new turns (epoch marker); -c%d; fresh Envoys every round"
+          % args.agent_conns)
+    results = {}
+    for b in buckets:
+        label = b["bucket"]
+        print("Load: agent %s: %d bodies from %d conversations, %d to %d bytes (median %d)" % (
+            label, b["bodies"], b["conversations"], b["min"], b["max"], b["median"]))
+        with open(b["path"], "rb") as f:
+            first = f.read(2000000)
+        nl = first.index(b"\n")
+        body0 = first[nl + 1:nl + 1 + int(first[:nl])].replace(b"~~EPOCH~~", b"aaaaaaaaa")
+        print("  %-5s %-9s %11s %9s %9s %8s %9s %6s" % ("round", "filter", "req/s", "p50_ms", "p99_ms", "envoy%",
+                                                       "non2xx", "errors"))
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            live = spawn(names, ".agent-%s.r%d" % (label.lower(), r + 1))
+            for name, e in live.items():
+                st, _, rb = http("POST", e.url, body0, {"content-type": "application/json"})
+                if st != 200 or b"chat.completion" not in rb:
+                    die("sanity (agent %s): %s: HTTP %d %s" % (label, name, st, rb[:300]))
+            for name in names:  # warm-up (V8 tiering, connection pools), discarded
+                run_wrk_agent(live[name].url, b["path"], 1, args.threads, args.agent_conns)
+            for name in order:
+                e = live[name]
+                c0, t0 = cpu_seconds(e.pid), time.time()
+                res = run_wrk_agent(e.url, b["path"], args.secs, args.threads, args.agent_conns)
+                res["cpu"] = 100.0 * (cpu_seconds(e.pid) - c0) / (time.time() - t0)
+                results.setdefault((label, name), []).append(res)
+                print("  %-5d %-9s %11.0f %9.3f %9.3f %7.0f%% %9d %6d" % (
+                    r + 1, name, res["rps"], res["p50"], res["p99"], res["cpu"], res["non2xx"], res["errors"]),
+                    flush=True)
+            stop(live.values())
+        print()
+    print("Summary, agent load (medians over rounds; ratio = median of per-round ratios to Envoy without a filter)")
+    print("  %-6s %-9s %11s %9s %9s %10s %16s" % ("bucket", "filter", "req/s", "p50_ms", "p99_ms", "ratio",
+                                                   "vs reference"))
+    for b in buckets:
+        label = b["bucket"]
+        wo = results[(label, "without")]
+        ratio_of = {}
+        for name in names:
+            rs = results[(label, name)]
+            ratio_of[name] = med([a["rps"] / w["rps"] for a, w in zip(rs, wo) if w["rps"] > 0])
+        for name in names:
+            rs = results[(label, name)]
+            vs = ""
+            if name == "with" and "reference" in results_names(results, label):
+                ref = results[(label, "reference")]
+                vs = "%.3f" % med([a["rps"] / x["rps"] for a, x in zip(rs, ref) if x["rps"] > 0])
+                summary.append("envoy.agent.with_vs_reference.%s=%s" % (label.lower(), vs))
+            print("  %-6s %-9s %11.0f %9.3f %9.3f %10.3f %16s" % (
+                label, name, med([x["rps"] for x in rs]), med([x["p50"] for x in rs]), med([x["p99"] for x in rs]),
+                ratio_of[name], vs))
+            summary.append("envoy.agent.ratio_%s.%s=%.3f" % (name, label.lower(), ratio_of[name]))
+        errs = sum(x["non2xx"] + x["errors"] for n in names for x in results[(label, n)])
+        per = " ".join("%.2f" % (a["rps"] / w["rps"]) for a, w in zip(results[(label, "with")], wo) if w["rps"] > 0)
+        print("  %-6s mesh-guardrail per round: %s; errors %d" % (label, per, errs))
+    print()
+
+
+def results_names(results, label):
+    return {n for (l, n) in results if l == label}
 
 
 if __name__ == "__main__":

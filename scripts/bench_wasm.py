@@ -58,7 +58,14 @@ def main():
     ap.add_argument("--config", default="{}")
     ap.add_argument("--wasm", default=os.path.join(ROOT, "target/wasm32-wasip1/release/mesh_guardrail.wasm"))
     ap.add_argument("--summary", help="append key=value summary lines to this file")
+    ap.add_argument("--agent", action="store_true",
+                    help="instead: the agent load (scripts/agent_load.py) on one VM, cache on and off: us per "
+                         "request per pass and the VM memory with the verdict cache full")
+    ap.add_argument("--agent-buckets", default="64k,256k")
+    ap.add_argument("--passes", type=int, default=int(os.environ.get("BENCH_WASM_PASSES", 12)))
     args = ap.parse_args()
+    if args.agent:
+        return agent(args)
     node = shutil.which("node")
     if not node:
         print("node not found: skipping the in-V8 benchmark (install Node.js to run it)")
@@ -110,6 +117,48 @@ def main():
         if a and b:
             print("%s: us/KB at 900 KB / at 4 KB = %.2f (1.0 = linear)" % (kind, b / a))
             summary.append("wasm.linearity.%s=%.2f" % (kind, b / a))
+    if args.summary:
+        with open(args.summary, "a") as f:
+            f.write("\n".join(summary) + "\n")
+    return 0
+
+
+def agent(args):
+    node = shutil.which("node")
+    if not node:
+        print("node not found: skipping the in-V8 agent run")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="guardrail-wasm-agent-")
+    summary = []
+    try:
+        gen = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "agent_load.py"), "--out", tmp,
+                              "--buckets", args.agent_buckets], capture_output=True, text=True, check=True)
+        buckets = [json.loads(l) for l in gen.stdout.splitlines() if l.strip()]
+        print("The agent load in V8 (scripts/wasm_bench.mjs --cycle %d): one VM, the bodies in order, %d passes, each"
+              % (args.passes, args.passes))
+        print("pass with new turns; median us per request of the pass and the VM's linear memory after it")
+        print("%-6s %-22s %8s %12s %12s %14s %14s" % ("bucket", "config", "bodies", "pass 1 us", "last pass us",
+                                                     "memory MiB", "after pass 1"))
+        for b in buckets:
+            for label, cfg in (("{} (cache on)", "{}"), ("cache.enabled false", '{"cache":{"enabled":false}}')):
+                cmd = [node, "--no-liftoff", os.path.join(ROOT, "scripts", "wasm_bench.mjs"), "--wasm", args.wasm,
+                       "--config", cfg, "--cycle", str(args.passes), "--bodies-file", b["path"]]
+                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1800)
+                if out.returncode != 0:
+                    print("bench_wasm: node failed:\n" + out.stderr[-3000:], file=sys.stderr)
+                    return 2
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                p = res["passes"]
+                print("%-6s %-22s %8d %12.1f %12.1f %8.2f->%.2f %14.2f" % (
+                    b["bucket"], label, res["bodies"], p[0]["median_us"], p[-1]["median_us"],
+                    res["memory_before_mib"], p[-1]["memory_mib"], p[0]["memory_mib"]))
+                key = "on" if cfg == "{}" else "off"
+                summary.append("wasm.agent.%s.%s.us=%.1f" % (b["bucket"].lower(), key, p[-1]["median_us"]))
+                summary.append("wasm.agent.%s.%s.memory_mib=%.2f" % (b["bucket"].lower(), key, p[-1]["memory_mib"]))
+                if key == "on" and b["bucket"] == buckets[-1]["bucket"]:
+                    summary.append("wasm.agent.cache_full_mib=%.2f" % p[-1]["memory_mib"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if args.summary:
         with open(args.summary, "a") as f:
             f.write("\n".join(summary) + "\n")

@@ -16,6 +16,10 @@
 // --flush-kb N  sweep N KB of other memory between requests and time each request alone: the
 //          filter with cold caches, as in Envoy, where Envoy's own work runs between two calls
 //          into the filter (4096 evicts the caches of the machines here).
+// --cycle PASSES --bodies-file PATH  the agent load (scripts/agent_load.py bodies, in order, the
+//          marker ~~EPOCH~~ replaced by the pass number as bench/agent.lua does) for PASSES passes
+//          on one VM: median us per request of each pass and the VM's linear memory after each
+//          (the verdict cache fills over the passes: this is the VM memory with the cache full).
 // Bodies come from scripts/bench_bodies.py (the same generator as the Envoy benchmark), passed
 // as files: --body-file LABEL=PATH (repeatable). Without them a small built-in body is used.
 import fs from 'node:fs';
@@ -238,6 +242,37 @@ for (const spec of opts('--body-file')) {
 if (bodies.length === 0) {
   const text = 'Please summarise the attached notes about our quarterly planning meeting. '.repeat(50);
   bodies.push(['builtin', enc.encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: text }] }))]);
+}
+
+const CYCLE = Number(opt('--cycle', '0'));
+if (CYCLE) {
+  const raw = fs.readFileSync(opt('--bodies-file', ''));
+  const list = [];
+  for (let pos = 0; pos < raw.length;) {
+    const nl = raw.indexOf(10, pos);
+    const len = Number(raw.subarray(pos, nl).toString());
+    list.push(raw.subarray(nl + 1, nl + 1 + len).toString());
+    pos = nl + 1 + len;
+  }
+  const before = inst.exports.memory.buffer.byteLength;
+  const passes = [];
+  for (let p = 1; p <= CYCLE; p++) {
+    const epoch = String(p).padStart(9, '0').replace(/[0-9]/g, (d) => String.fromCharCode(97 + Number(d)));
+    const bodiesOfPass = list.map((b) => enc.encode(b.split('~~EPOCH~~').join(epoch)));
+    const times = [];
+    let replies = 0;
+    for (const body of bodiesOfPass) {
+      const s = process.hrtime.bigint();
+      const r = request(body);
+      times.push(Number(process.hrtime.bigint() - s) / 1e3);
+      if (r.reply) replies++;
+    }
+    times.sort((a, b) => a - b);
+    passes.push({ pass: p, median_us: +times[Math.floor(times.length / 2)].toFixed(1),
+      memory_mib: +(inst.exports.memory.buffer.byteLength / 1048576).toFixed(2), local_replies: replies });
+  }
+  console.log(JSON.stringify({ config: CONFIG, bodies: list.length, memory_before_mib: +(before / 1048576).toFixed(2), passes }));
+  process.exit(0);
 }
 
 if (HOSTCALLS) {

@@ -64,6 +64,8 @@ pub struct PluginConfig {
     /// Fallback answers for upstream failures and degradation levels.
     pub degradation: crate::degrade::DegradationConfig,
     pub output: crate::output::OutputConfig,
+    /// The per-VM verdict cache (`crate::cache`).
+    pub cache: crate::cache::CacheConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -178,6 +180,8 @@ pub struct Settings {
     pub rollout: Option<crate::rollout::RolloutPolicy>,
     pub degradation: crate::degrade::DegradationPolicy,
     pub output: crate::output::OutputValidator,
+    /// Detector results per text, for this configuration only (`crate::cache`).
+    pub cache: crate::cache::VerdictCache,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -295,6 +299,7 @@ impl Settings {
                 }
             }
         }
+        cfg.cache.validate()?;
         let request = RequestConfig {
             methods: cfg
                 .request
@@ -338,6 +343,7 @@ impl Settings {
             },
             degradation: crate::degrade::DegradationPolicy::compile(&cfg.degradation)?,
             output: crate::output::OutputValidator::compile(&cfg.output)?,
+            cache: crate::cache::VerdictCache::new(&cfg.cache),
         })
     }
 

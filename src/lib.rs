@@ -16,6 +16,8 @@
 //!   metadata.
 //! - `quota`: per-user quotas and budgets over a compare-and-swap `Store`.
 //! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
+//! - `cache`: the per-VM verdict cache (detector results per text, so a resent conversation
+//!   costs its new text).
 //! - `pipeline`: combines the verdicts into one decision per request and response.
 //! - `reply`: OpenAI-shaped local replies.
 //! - `rollout`: cohorts and gradual model rollout with quality gates and automatic rollback
@@ -29,6 +31,7 @@
 //!   implements `filter::Host` over the proxy-wasm ABI.
 
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod degrade;
 pub mod filter;

@@ -160,7 +160,9 @@ pub fn inspect_request_as<'a>(
                 let score = match key_scores.get(slot.text.as_ref()) {
                     Some(s) => *s,
                     None => {
-                        let v = inj.scan(&slot.text);
+                        let v = settings
+                            .cache
+                            .injection(inj, &slot.text, Default::default());
                         if v.score >= inj.flag_threshold {
                             for h in &v.hits {
                                 note_hit(&mut hits, &mut hits_omitted, &h.id, || {
@@ -179,7 +181,7 @@ pub fn inspect_request_as<'a>(
             let ctx = crate::injection::ScanContext {
                 tool_result: slot.role == crate::body::Role::Tool,
             };
-            let v = inj.scan_in(body.text(slot), ctx);
+            let v = settings.cache.injection(inj, body.text(slot), ctx);
             if v.score > 0.0 {
                 if v.score >= inj.flag_threshold {
                     let loc = body.location(slot);
@@ -203,7 +205,9 @@ pub fn inspect_request_as<'a>(
             if joined.parts.len() < 2 {
                 continue;
             }
-            let v = inj.scan(&joined.text);
+            let v = settings
+                .cache
+                .injection(inj, &joined.text, Default::default());
             if v.score <= 0.0 {
                 continue;
             }
@@ -299,15 +303,16 @@ pub fn inspect_request_as<'a>(
             }
         }
         let current = text.as_deref().unwrap_or(original);
-        let anon = match body.label(slot) {
-            Some(label) => settings.pii.anonymize_labelled(
-                &label,
-                current,
-                slot.kind == SlotKind::Number,
-                vault,
-            ),
-            None => settings.pii.anonymize(current, vault),
-        };
+        // Values found per text (cached), tokens from this request's vault.
+        let label = body.label(slot);
+        let number = label.is_some() && slot.kind == SlotKind::Number;
+        let matches = settings.cache.pii_matches(
+            &settings.pii,
+            label.as_deref().unwrap_or(""),
+            current,
+            number,
+        );
+        let anon = settings.pii.apply_matches(current, matches, vault);
         if let Some(anon) = anon {
             if pii_enforce {
                 text = Some(anon);

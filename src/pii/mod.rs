@@ -315,11 +315,19 @@ impl PiiEngine {
         number: bool,
         vault: &mut PiiVault,
     ) -> Option<String> {
+        let matches = self.find_labelled(label, text, number);
+        self.apply(text, matches, vault)
+    }
+
+    /// The values [`PiiEngine::anonymize_labelled`] replaces in `text`: a pure function of
+    /// (`label`, `text`, `number`) and the configuration (the verdict cache keeps it; the
+    /// vault's tokens are applied per request by [`PiiEngine::apply_matches`]).
+    pub fn find_labelled(&self, label: &str, text: &str, number: bool) -> Vec<PiiMatch> {
         if label.is_empty() && !number {
-            return self.anonymize(text, vault);
+            return self.detect(text);
         }
         if !prefilter::may_match(text.as_bytes(), false) {
-            return None;
+            return Vec::new();
         }
         // The label's tail (the context window is 48 bytes), `_`/`-` read as spaces.
         let mut from = label.len().saturating_sub(detect::CONTEXT_WINDOW);
@@ -335,8 +343,7 @@ impl PiiEngine {
         joined.push_str(": ");
         let off = joined.len();
         joined.push_str(text);
-        let matches: Vec<PiiMatch> = self
-            .detect(&joined)
+        self.detect(&joined)
             .into_iter()
             .filter(|m| m.start >= off)
             .filter(|m| {
@@ -349,7 +356,18 @@ impl PiiEngine {
                 end: m.end - off,
                 ..m
             })
-            .collect();
+            .collect()
+    }
+
+    /// Applies each entity's mode to `matches` found in `text` (by [`PiiEngine::detect`] or
+    /// [`PiiEngine::find_labelled`]): tokens from the vault, counts and the caller's values
+    /// into it. The new text if anything changed.
+    pub fn apply_matches(
+        &self,
+        text: &str,
+        matches: Vec<PiiMatch>,
+        vault: &mut PiiVault,
+    ) -> Option<String> {
         self.apply(text, matches, vault)
     }
 

@@ -77,7 +77,6 @@ impl PiiVault {
         self.counts.iter().sum()
     }
 
-    #[cfg(test)]
     /// Number of tokens issued.
     pub fn tokens_issued(&self) -> usize {
         self.by_token.len()
