@@ -12,6 +12,7 @@
 //! - `output`: output validation (system-prompt leaks, unsafe output rules), whole and
 //!   incremental.
 //! - `path`: request paths normalised as upstreams resolve them (for `request.path_prefixes`).
+//! - `headers`: request headers read as bytes, refused when sent more than once.
 //! - `identity`: the caller's identity from a JWT payload Envoy's `jwt_authn` put in dynamic
 //!   metadata.
 //! - `quota`: per-user quotas and budgets over a compare-and-swap `Store`.
@@ -35,6 +36,7 @@ pub mod cache;
 pub mod config;
 pub mod degrade;
 pub mod filter;
+pub mod headers;
 pub mod hold;
 pub mod identity;
 pub mod injection;

@@ -332,21 +332,15 @@ impl QuotaPolicy {
         match &self.c.identity {
             IdentitySource::Headers => {
                 let single = |name: &str| -> Result<Option<&[u8]>, QuotaRejection> {
-                    let mut values = headers
-                        .iter()
-                        .filter(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
-                        .map(|(_, v)| v.as_slice());
-                    let first = values.next();
-                    if values.next().is_some() {
-                        return Err(reject(
+                    crate::headers::single(headers, name).map_err(|()| {
+                        reject(
                             400,
                             "ambiguous_identity",
                             format!(
                                 "request header {name} is sent more than once; send it once (a client-sent value cannot stand beside the one your authentication adds)"
                             ),
-                        ));
-                    }
-                    Ok(first)
+                        )
+                    })
                 };
                 let user = single(&self.c.user_header)?;
                 let tier = single(&self.c.tier_header)?;

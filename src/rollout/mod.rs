@@ -483,19 +483,14 @@ pub fn splitmix(state: &mut u64) -> u64 {
 /// `assign: header`: `on` is treatment, `off` or any other value (or none) control; a header
 /// sent more than once is refused (400 `ambiguous_flag`).
 pub fn flag_arm(headers: &[(Vec<u8>, Vec<u8>)], name: &str) -> Result<Arm, LocalReply> {
-    let mut values = headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| v.as_slice());
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(LocalReply::new(
+    let first = crate::headers::single(headers, name).map_err(|()| {
+        LocalReply::new(
             400,
             "invalid_request_error",
             "ambiguous_flag",
             format!("request header {name} is sent more than once; send it once"),
-        ));
-    }
+        )
+    })?;
     Ok(match first {
         Some(v) if v.trim_ascii().eq_ignore_ascii_case(b"on") => Arm::Treatment,
         _ => Arm::Control,
