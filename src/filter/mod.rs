@@ -1417,6 +1417,7 @@ impl RequestFilter {
             return;
         }
         self.output_reported = true;
+        self.rollout.output_violation = !report.is_clean();
         let v = &self.settings.output;
         host.count("output.checked", 1);
         for (name, n) in report.metrics(v) {
@@ -1621,11 +1622,11 @@ impl RequestFilter {
             };
             self.settle(host, usage, text, false);
         }
-        self.rollout_finish(host);
         // A stream the client left (or the upstream cut) is still counted.
         if let ResponseMode::Sse(rw) = &self.response {
             let report = rw.output.clone();
             self.output_report(host, &report, false);
         }
+        self.rollout_finish(host);
     }
 }

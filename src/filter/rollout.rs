@@ -33,6 +33,9 @@ pub(super) struct RolloutState {
     pub(super) usage: Option<Usage>,
     /// A feedback request: its body is buffered up to this many bytes.
     feedback: bool,
+    /// Output validation found a leak or an unsafe output rule in the answer: counted as a
+    /// block of the arm (`max_block_rate_delta` covers guardrail blocks and output violations).
+    pub(super) output_violation: bool,
 }
 
 impl RequestFilter {
@@ -372,7 +375,7 @@ impl RequestFilter {
             return;
         };
         let now = host.now_nanos();
-        let block = self.state == RequestState::Replied;
+        let block = self.state == RequestState::Replied || self.rollout.output_violation;
         let status = self.rollout.status;
         let usage = self.rollout.usage.map(|u| {
             let model = self.admission.as_ref().and_then(|a| a.model.as_deref());

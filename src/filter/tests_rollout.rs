@@ -154,6 +154,34 @@ fn outcomes_count_errors_resets_and_blocks() {
     assert_eq!((stats.requests, stats.blocks), (1, 1));
 }
 
+/// An answer output validation acts on (here: credentials, flagged) counts as a block of the
+/// arm: `max_block_rate_delta` covers guardrail blocks and output violations.
+#[test]
+fn output_violations_count_as_blocks_of_the_arm() {
+    for (reply, blocks) in [
+        ("Here you go: nothing secret.", 0),
+        ("Log in with password=Tr0ub4dor-3 now.", 1),
+    ] {
+        let mut st = send(settings("always", ""), "m-old", "hello");
+        let a = format!(
+            r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","content":"{reply}"}}}}],"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#
+        );
+        st.response_headers(
+            &[(":status", "200"), ("content-type", "application/json")],
+            false,
+        );
+        st.response_body(a.as_bytes(), true);
+        st.log();
+        assert_eq!(st.host.counter("rollout.e.treatment.requests"), 1);
+        assert_eq!(
+            st.host.counter("rollout.e.treatment.blocks"),
+            blocks,
+            "{reply}"
+        );
+        assert_eq!(st.host.counter("rollout.e.treatment.errors"), 0);
+    }
+}
+
 #[test]
 fn feedback_is_answered_locally() {
     let s = Rc::new(Shared::new(Rc::new(settings("always", ""))));
