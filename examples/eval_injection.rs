@@ -121,7 +121,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if paths.is_empty() {
         return Err("usage: eval_injection [--config CONFIG] FILE.jsonl...".into());
     }
-    let det = InjectionDetector::compile(&cfg).map_err(|e| e.to_string())?;
+    let mut det = InjectionDetector::compile(&cfg).map_err(|e| e.to_string())?;
+    // Another n-gram model than the embedded one (e.g. one `train_injection --out` just wrote).
+    if let Ok(p) = std::env::var("EVAL_NGRAM_MODEL") {
+        det = det.with_ngram_model(std::fs::read(p)?);
+    }
     let mut rows = Vec::new();
     let mut texts = Vec::new();
     for (p, tool) in &paths {

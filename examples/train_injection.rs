@@ -35,6 +35,8 @@ const BENIGN_WEIGHT: f64 = 3.0;
 /// threshold (the rule model's own intercept is a fixed prior for the same reason).
 const BIAS_LR: f64 = 0.0;
 const TOOL_BIAS_LR: f64 = 0.002;
+/// The model may lower a text's logit by at most this much (see `ngram::Model::score`).
+const FLOOR: f64 = -1.0;
 
 /// A hyper-parameter, overridable for experiments as `TRAIN_<NAME>` in the environment.
 fn hp(name: &str, default: f64) -> f64 {
@@ -89,6 +91,8 @@ struct Trained {
     w: Vec<f32>,
     bias: f64,
     tool_bias: f64,
+    /// Lower bound of the model's logit (`ngram::Model`'s `floor`).
+    floor: f64,
 }
 
 fn forward(t: &Trained, r: &Row, sums: &mut Vec<(f64, u32)>) -> (f64, usize, usize) {
@@ -121,11 +125,15 @@ fn forward(t: &Trained, r: &Row, sums: &mut Vec<(f64, u32)>) -> (f64, usize, usi
     if !best.0.is_finite() {
         best.0 = 0.0;
     }
-    let mut z = r.z_rule + t.bias + best.0;
+    let mut m = t.bias + best.0;
     if r.tool {
-        z += t.tool_bias;
+        m += t.tool_bias;
     }
-    (z, best.1, best.2)
+    if m < t.floor {
+        // Clamped: the weights get no gradient from this row (`usize::MAX` marks it).
+        return (r.z_rule + t.floor, usize::MAX, usize::MAX);
+    }
+    (r.z_rule + m, best.1, best.2)
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -145,8 +153,9 @@ fn train(rows: &[Row], use_row: impl Fn(&Row) -> bool) -> Trained {
     }
     let mut t = Trained {
         w: vec![0.0; DIM],
-        bias: 0.0,
-        tool_bias: 0.0,
+        bias: hp("BIAS0", 0.0),
+        tool_bias: hp("TOOL_BIAS0", 0.0),
+        floor: hp("FLOOR", FLOOR),
     };
     let (epochs, draws) = (
         hp("EPOCHS", EPOCHS as f64) as usize,
@@ -175,6 +184,9 @@ fn train(rows: &[Row], use_row: impl Fn(&Row) -> bool) -> Trained {
         for &i in &order {
             let r = &rows[i];
             let (z, a, b) = forward(&t, r, &mut sums);
+            if a == usize::MAX {
+                continue;
+            }
             let lw = if r.label == 0 { benign_weight } else { 1.0 };
             let g = (sigmoid(z) - f64::from(r.label)) * lw;
             t.bias -= bias_lr * g;
@@ -224,13 +236,18 @@ fn kind_of(category: &str) -> String {
 }
 
 fn quantise(t: &Trained) -> Vec<u8> {
-    let max = t.w.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-9);
-    let scale = max / 127.0;
+    let levels = hp("QLEVELS", f64::from(ngram::LEVELS)) as f32;
+    let pct = hp("QPCT", 1.0);
+    let mut mags: Vec<f32> = t.w.iter().map(|w| w.abs()).filter(|&w| w > 0.0).collect();
+    mags.sort_by(|a, b| a.total_cmp(b));
+    let at = ((mags.len() as f64 * pct) as usize).min(mags.len().saturating_sub(1));
+    let max = mags.get(at).copied().unwrap_or(0.0).max(1e-9);
+    let scale = max / levels;
     let q: Vec<i8> =
         t.w.iter()
-            .map(|w| (w / scale).round().clamp(-127.0, 127.0) as i8)
+            .map(|w| (w / scale).round().clamp(-levels, levels) as i8)
             .collect();
-    Model::to_bytes(&q, scale, t.bias as f32, t.tool_bias as f32)
+    Model::to_bytes(&q, scale, t.bias as f32, t.tool_bias as f32, t.floor as f32)
 }
 
 /// (rows, detected) per (label, source).
@@ -252,6 +269,36 @@ fn tally(det: &InjectionDetector, rows: &[&Row]) -> Tally {
         }
     }
     out
+}
+
+/// Writes the left-out source's errors (missed attacks, flagged benign rows) with their scores
+/// to `DIR/<source>.jsonl`, for reading what a model does not carry to unseen data.
+fn dump_errors(
+    dir: &str,
+    source: &str,
+    det: &InjectionDetector,
+    rows: &[&Row],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let name: String = source
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/{name}.jsonl"))?);
+    for r in rows {
+        let v = det.scan_in(
+            &r.text,
+            ScanContext {
+                tool_result: r.tool,
+            },
+        );
+        if (v.score >= det.flag_threshold) != (r.label == 1) {
+            let line = serde_json::json!({"label": r.label, "score": v.score, "text": r.text});
+            writeln!(f, "{line}")?;
+        }
+    }
+    f.flush()
 }
 
 fn rate(t: &Tally, label: u8) -> Option<(usize, f64)> {
@@ -340,6 +387,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let test: Vec<&Row> = rows.iter().filter(|r| &r.source == s).collect();
             let before = tally(&rules_only, &test);
             let after = tally(&det, &test);
+            if let Ok(dir) = std::env::var("TRAIN_DUMP_DIR") {
+                dump_errors(&dir, s, &det, &test)?;
+            }
             let (a, b) = (rate(&after, 1), rate(&after, 0));
             let ba = match (a, b) {
                 (Some(a), Some(b)) => (a.1 + 1.0 - b.1) / 2.0,

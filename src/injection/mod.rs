@@ -12,10 +12,11 @@
 //!    exfiltration links, hidden comments and base64/hex payloads (decoded and rescanned).
 //! 4. `weights`: a logistic model over one saturating feature per family, trained by
 //!    `scripts/train_injection.py`, turns the features into a logit.
-//! 5. `ngram`: a hashed byte-4-gram and word-n-gram linear model over a format-free view of the
-//!    normalised text (max-pooled over 256-byte windows), trained by
-//!    `scripts/train_injection_ngram.sh`, adds its logit; in a tool result (`ScanContext`) it
-//!    uses tool-specific weights too. Custom rules then combine with the score as a noisy-OR.
+//! 5. `ngram`: a hashed word-n-gram linear model over a format-free view of the normalised
+//!    text (max-pooled over 256-byte windows, 4-bit weights), trained by
+//!    `scripts/train_injection_ngram.sh`, adds its logit, never less than a floor (it can lower
+//!    what the rules say by at most 1); in a tool result (`ScanContext`) it uses tool-specific
+//!    weights too. Custom rules then combine with the score as a noisy-OR.
 //!
 //! Nothing here logs or returns the text itself: hits carry rule ids and byte spans only.
 

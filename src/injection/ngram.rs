@@ -1,24 +1,28 @@
 //! A hashed n-gram linear model (fastText-style, without embeddings) beside the rule families.
 //!
-//! Features, over the normalised text (`normalize`): byte 4-grams and word uni- and bigrams of a
+//! Features, over the normalised text (`normalize`): word uni- and bigrams of a
 //! *format-free view* of it, in which every ASCII character that is not a letter or digit (quotes,
 //! braces, colons, commas, whitespace) and every backslash escape (`\n`, `\"`, `\'`) is one space
 //! and digits are all `0`. A Python-dict repr and the same record as pretty-printed JSON then give
 //! the same features, so the model cannot learn a data set's format instead of its words.
-//! Each feature is hashed into one of `DIM` buckets holding an `i8` weight.
+//! Each feature is hashed into one of `DIM` buckets holding a 4-bit signed weight (-7..=7).
 //!
 //! Pooling: the text is cut into blocks of `BLOCK` bytes; a window is two adjacent blocks (stride
 //! one block), so any passage of up to `BLOCK` bytes lies inside one window. The model's logit is
 //! `bias + max over windows of the mean weight of the window's features`: an instruction planted
 //! in a long e-mail is not diluted by the rest of it.
+//! The logit never goes below `floor` (-1 as trained): the model can add evidence the rule
+//! families miss, but words it has seen mostly in benign text cannot cancel a matched attack
+//! phrase (a rule hit is lowered by at most one logit).
 //!
 //! Context: in a tool result (`Context::tool_result`) every feature also adds the weight of a
 //! second, tool-only bucket, and `tool_bias` is added: the same words can weigh more when they
 //! arrive as data an agent reads than when a user types them.
 //!
 //! The weights are trained by `scripts/train_injection_ngram.sh` (the `train_injection` example)
-//! and embedded as `ngram_weights.bin`: a 16-byte header (`MGN1`, then `scale`, `bias`,
-//! `tool_bias` as little-endian f32) and `DIM` signed bytes (weight = byte * scale).
+//! and embedded as `ngram_weights.bin`: a 20-byte header (`MGN2`, then `scale`, `bias`,
+//! `tool_bias`, `floor` as little-endian f32) and `DIM / 2` bytes of two weights each, the even
+//! bucket in the low nibble (weight = nibble as a signed 4-bit number * scale).
 
 use std::borrow::Cow;
 
@@ -26,10 +30,14 @@ use std::borrow::Cow;
 pub const BITS: u32 = 18;
 /// Number of hash buckets.
 pub const DIM: usize = 1 << BITS;
+/// Largest weight magnitude a bucket holds (4-bit signed, symmetric).
+pub const LEVELS: i8 = 7;
+/// Bytes of the weight table: two buckets a byte.
+const TABLE: usize = DIM / 2;
 /// Bytes per pooling block; a window is two blocks.
 pub const BLOCK: usize = 128;
-const HEADER: usize = 16;
-const MAGIC: &[u8; 4] = b"MGN1";
+const HEADER: usize = 20;
+const MAGIC: &[u8; 4] = b"MGN2";
 
 static EMBEDDED: &[u8] = include_bytes!("ngram_weights.bin");
 
@@ -144,6 +152,7 @@ pub struct Model {
     scale: f32,
     bias: f32,
     tool_bias: f32,
+    floor: f32,
 }
 
 /// The model's verdict on one text.
@@ -171,40 +180,45 @@ impl Model {
 
     /// A model from its serialised form; malformed bytes give an empty model (logit 0).
     pub fn from_bytes(b: Cow<'static, [u8]>) -> Model {
-        let ok = b.len() == HEADER + DIM && b.get(..4) == Some(MAGIC.as_slice());
+        let ok = b.len() == HEADER + TABLE && b.get(..4) == Some(MAGIC.as_slice());
         if !ok {
             return Model {
                 w: Cow::Borrowed(&[]),
                 scale: 0.0,
                 bias: 0.0,
                 tool_bias: 0.0,
+                floor: 0.0,
             };
         }
-        let (scale, bias, tool_bias) = (f32_at(&b, 4), f32_at(&b, 8), f32_at(&b, 12));
-        let finite = scale.is_finite() && bias.is_finite() && tool_bias.is_finite();
+        let (scale, bias, tool_bias, floor) =
+            (f32_at(&b, 4), f32_at(&b, 8), f32_at(&b, 12), f32_at(&b, 16));
+        let finite =
+            scale.is_finite() && bias.is_finite() && tool_bias.is_finite() && floor.is_finite();
         Model {
             w: b,
             scale: if finite { scale } else { 0.0 },
             bias: if finite { bias } else { 0.0 },
             tool_bias: if finite { tool_bias } else { 0.0 },
+            floor: if finite { floor } else { 0.0 },
         }
     }
 
-    /// Serialises weights (already quantised) and header values.
-    pub fn to_bytes(w: &[i8], scale: f32, bias: f32, tool_bias: f32) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + DIM);
+    /// Serialises weights (already quantised; clamped to `-LEVELS..=LEVELS`) and header values.
+    pub fn to_bytes(w: &[i8], scale: f32, bias: f32, tool_bias: f32, floor: f32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + TABLE);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&scale.to_le_bytes());
         out.extend_from_slice(&bias.to_le_bytes());
         out.extend_from_slice(&tool_bias.to_le_bytes());
-        out.extend(w.iter().take(DIM).map(|&x| x as u8));
-        out.resize(HEADER + DIM, 0);
+        out.extend_from_slice(&floor.to_le_bytes());
+        let nib = |k: usize| (w.get(k).copied().unwrap_or(0).clamp(-LEVELS, LEVELS) as u8) & 0x0f;
+        out.extend((0..TABLE).map(|j| nib(2 * j) | (nib(2 * j + 1) << 4)));
         out
     }
 
     /// Whether weights are loaded.
     pub fn is_loaded(&self) -> bool {
-        self.w.len() == HEADER + DIM
+        self.w.len() == HEADER + TABLE
     }
 
     /// The weights (empty when no model is loaded).
@@ -222,7 +236,7 @@ impl Model {
         // Per block: sum of weights (integer units) and feature count.
         let mut sums: Vec<(i32, u32)> = vec![(0, 0); blocks];
         let table = self.table();
-        let weight = |k: u32| i32::from(table.get(k as usize).map_or(0, |&x| x as i8));
+        let weight = |k: u32| weight_at(table, k);
         features(n, |b, k| {
             let mut w = weight(k);
             if ctx.tool_result {
@@ -259,6 +273,9 @@ impl Model {
         if ctx.tool_result {
             logit += f64::from(self.tool_bias);
         }
+        // The floor bounds how far the model can pull a text below what the rule families
+        // say: words it has not seen with an attack must not cancel a matched attack phrase.
+        let logit = logit.max(f64::from(self.floor));
         NgramScore {
             logit,
             window: best_at,
@@ -269,7 +286,7 @@ impl Model {
     /// never text): what the logs and `injection_explain` show.
     pub fn top_features(&self, n: &[u8], ctx: Context, window: usize) -> Vec<(u32, f64)> {
         let table = self.table();
-        let weight = |k: u32| i32::from(table.get(k as usize).map_or(0, |&x| x as i8));
+        let weight = |k: u32| weight_at(table, k);
         // The best three distinct buckets, kept sorted by weight (descending).
         let mut top: [(i32, u32); 3] = [(0, u32::MAX); 3];
         features(n, |b, k| {
@@ -290,6 +307,15 @@ impl Model {
             .map(|(w, k)| (k, f64::from(w) * f64::from(self.scale)))
             .collect()
     }
+}
+
+/// The weight of bucket `k` in a nibble table (0 outside it).
+#[inline]
+fn weight_at(table: &[u8], k: u32) -> i32 {
+    let b = table.get((k >> 1) as usize).copied().unwrap_or(0);
+    let nib = if k & 1 == 0 { b << 4 } else { b & 0xf0 };
+    // Sign-extend the 4-bit value from the high nibble.
+    i32::from((nib as i8) >> 4)
 }
 
 /// Windows of a text with `blocks` blocks, as (first block, last block) inclusive: what the
@@ -338,6 +364,21 @@ mod tests {
     }
 
     #[test]
+    fn nibble_weights_round_trip() {
+        let w: Vec<i8> = (0..64).map(|k| (k % 15) as i8 - 7).collect();
+        let b = Model::to_bytes(&w, 1.0, 0.0, 0.0, 0.0);
+        let table = &b[HEADER..];
+        for (k, &x) in w.iter().enumerate() {
+            assert_eq!(weight_at(table, k as u32), i32::from(x), "bucket {k}");
+        }
+        // Out of range values are clamped, not wrapped.
+        let b = Model::to_bytes(&[100, -100], 1.0, 0.0, 0.0, 0.0);
+        assert_eq!(weight_at(&b[HEADER..], 0), 7);
+        assert_eq!(weight_at(&b[HEADER..], 1), -7);
+        assert_eq!(weight_at(&b[HEADER..], u32::MAX), 0);
+    }
+
+    #[test]
     fn windows_cover_every_block() {
         assert_eq!(windows(1).collect::<Vec<_>>(), vec![(0, 0)]);
         assert_eq!(windows(2).collect::<Vec<_>>(), vec![(0, 1)]);
@@ -350,8 +391,8 @@ mod tests {
         for bad in [
             Vec::new(),
             b"MGN1".to_vec(),
-            vec![0u8; HEADER + DIM],
-            Model::to_bytes(&[1, 2, 3], 0.1, 0.0, 0.0)[..HEADER + 10].to_vec(),
+            vec![0u8; HEADER + TABLE],
+            Model::to_bytes(&[1, 2, 3], 0.1, 0.0, 0.0, -1e9)[..HEADER + 10].to_vec(),
         ] {
             let m = Model::from_bytes(Cow::Owned(bad));
             assert_eq!(
@@ -360,7 +401,13 @@ mod tests {
                 0.0
             );
         }
-        let nan = Model::from_bytes(Cow::Owned(Model::to_bytes(&[5; 8], f32::NAN, 1.0, 1.0)));
+        let nan = Model::from_bytes(Cow::Owned(Model::to_bytes(
+            &[5; 8],
+            f32::NAN,
+            1.0,
+            1.0,
+            -1e9,
+        )));
         assert!(nan
             .score(b"some words here", Context::default())
             .logit
@@ -378,12 +425,13 @@ mod tests {
                 target = k;
             }
         });
-        w[target as usize] = 100;
-        let m = Model::from_bytes(Cow::Owned(Model::to_bytes(&w, 1.0, 0.0, 0.0)));
+        w[target as usize] = LEVELS;
+        let scale = 100.0 / f32::from(LEVELS);
+        let m = Model::from_bytes(Cow::Owned(Model::to_bytes(&w, scale, 0.0, 0.0, -1e9)));
         let text = format!("{} zqxj {}", "plain ".repeat(300), "plain ".repeat(300));
         let short = m.score(b"zqxj", Context::default()).logit;
         let long = m.score(text.as_bytes(), Context::default());
-        assert!(short >= 50.0, "{short}");
+        assert!(short >= 49.0, "{short}");
         assert!(long.logit > 100.0 / 90.0, "{}", long.logit);
         assert!(m
             .top_features(text.as_bytes(), Context::default(), long.window)

@@ -139,6 +139,8 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("policy_evasion", Family::PolicyEvasion, "regardless|irrespective ~2 of ~2 how|whether|legal*|ethic*|moral*|danger*|harm*|consequences|rules"),
     ("policy_evasion", Family::PolicyEvasion, "no ~1 matter ~2 how|what ~2 immoral|unethical|illegal|dangerous|harmful|offensive|inappropriate"),
     ("policy_evasion", Family::PolicyEvasion, "any ~1 request|question|prompt"),
+    ("policy_evasion", Family::PolicyEvasion, "disregard*|ignor*|forget*|without ~2 any|all|possible ~2 ethical|moral|legal ~1 implications|considerations|concerns|consequences|guidelines|boundaries"),
+    ("policy_evasion", Family::PolicyEvasion, "always ~2 fulfil*|fulfill*|comply|complies|obey*|answer* ~3 any|every|all ~1 request*|question*|prompt*"),
     ("ai_ref", Family::AiRef, "chatgpt|gpt*|openai|llm|chatbot|claude|bard|gemini|llama|ai|ki|ia|人工智能|模型"),
     ("ai_ref", Family::AiRef, "language ~1 model"),
     ("ai_ref", Family::AiRef, "as ~1 an|a ~1 ai|assistant"),
@@ -155,6 +157,11 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("goal_hijack", Family::Override, "pwned|pwnd|pwn3d"),
     ("say_command", Family::SayCommand, "say|sag|sage|schreib*|write|print|output|escribe|di|dis|ecris|说|写 ~1 that|dass|que|only|nur|solo|seulement|just|exactly"),
     ("say_command", Family::SayCommand, "just|only|simply|nur|solo|seulement ~1 output|print|write|say|schreib*|sag|escribe|di|ecris"),
+    // Output-prefix forcing, the target of optimised jailbreaks and prompt-hijacking games:
+    // "begin your reply with 'Sure, here is'", "start your response with 'Access Granted'".
+    ("say_command", Family::SayCommand, "begin|start|starting|commence|beginne|beginn|empieza|comienza|commence ~3 your|the|each|every|deine|tu|ta|ton|votre ~1 response*|reply|replies|answer*|output|message|antwort|respuesta|reponse ~3 with|by|using|mit|con|avec|par"),
+    ("say_command", Family::SayCommand, "sure ~1 here ~1 is|are|s"),
+    ("say_command", Family::SayCommand, "access ~1 granted"),
     ("say_command", Family::SayCommand, "repeat|wiederhole|repite|repete ~1 after ~1 me|mir|moi|mi"),
     ("say_command", Family::SayCommand, "respond|answer|reply|antworte|responde|reponds ~2 only|just|exclusively|nur|solo|seulement ~2 with|mit|con|avec|by|in"),
 ];
