@@ -145,12 +145,15 @@ eval-pii:
 	cargo run --release --example eval_pii -- $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json
 
 # The same evaluations through a real Envoy (monitor mode for injection, {} for PII).
-# INJECTION_FILES / PII_FILES may name other sets (.jsonl or .jsonl.gz).
-INJECTION_FILES ?= $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl
+# INJECTION_FILES (user messages), INJECTION_TOOL_FILES (tool results) and PII_FILES may name
+# other sets (.jsonl or .jsonl.gz).
+INJECTION_FILES ?= $(DATA)/injection/dev.jsonl $(DATA)/injection/dev_extra_attacks.jsonl \
+  $(DATA)/injection/direct_more.jsonl $(DATA)/injection/benign_instructions.jsonl
+INJECTION_TOOL_FILES ?= $(DATA)/injection/indirect.jsonl
 PII_FILES ?= $(DATA)/pii/synth_dataset_v2.json $(DATA)/pii/generated_large.json
 
 eval-envoy: venv build
-	$(PY) scripts/eval_envoy.py injection $(INJECTION_FILES)
+	$(PY) scripts/eval_envoy.py injection $(INJECTION_FILES) $(foreach f,$(INJECTION_TOOL_FILES),--tool $(f))
 
 eval-pii-envoy: venv build
 	$(PY) scripts/eval_envoy.py pii $(PII_FILES)

@@ -2,7 +2,8 @@
 """Evaluate the guardrail through a real Envoy, the way a user's traffic meets it.
 
   injection: every row of the JSONL files ({"text", "label", "source"}; .gz accepted) is sent as
-             a user message through Envoy with {"mode": "monitor"}; anything but
+             a user message through Envoy with {"mode": "monitor"} (rows of a --tool file as the
+             result of a tool call the assistant made, `role: tool`); anything but
              `x-guardrail-action: allow` counts as detected. Prints recall per attack source,
              false-positive rate per benign source, and balanced accuracy (mean attack recall per
              source and mean specificity per benign source, averaged).
@@ -13,7 +14,7 @@
              characters. Finally Envoy's log is searched for every email and card value.
 
 Usage:
-  scripts/eval_envoy.py injection FILE.jsonl [FILE ...] [--config JSON]
+  scripts/eval_envoy.py injection FILE.jsonl [FILE ...] [--tool FILE.jsonl ...] [--config JSON]
   scripts/eval_envoy.py pii FILE.json [FILE ...] [--limit N] [--no-stream]
 """
 
@@ -55,6 +56,19 @@ def start(plugin_config, concurrency=1):
     return mock, envoy
 
 
+def tool_body(text):
+    """A chat request whose last message is `text` as the result of a tool call."""
+    return {
+        "model": "mock-gpt",
+        "messages": [
+            {"role": "user", "content": "Look this up for me and summarise it."},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": text},
+        ],
+    }
+
+
 def eval_injection(args):
     cfg = json.loads(args.config) if args.config else {"mode": "monitor"}
     cfg.setdefault("mode", "monitor")
@@ -64,9 +78,9 @@ def eval_injection(args):
     t0 = time.monotonic()
     try:
         n = 0
-        for path in args.files:
+        for path, tool in [(p, False) for p in args.files] + [(p, True) for p in args.tool]:
             for row in read_lines(path):
-                body = harness.chat_body(row["text"])
+                body = tool_body(row["text"]) if tool else harness.chat_body(row["text"])
                 r = harness.request(envoy.url, "POST", "/v1/chat/completions", body=body,
                                     headers={"x-mock-reply": "ok"})
                 action = r.headers.get("x-guardrail-action")
@@ -102,7 +116,7 @@ def eval_injection(args):
     print("actions: %s" % dict(actions))
     # The attack text must never reach the log: check a few long rows verbatim.
     leaked = 0
-    for path in args.files:
+    for path in args.files + args.tool:
         for row in read_lines(path):
             if int(row["label"]) == 1 and len(row["text"]) > 40 and row["text"][:40] in log:
                 leaked += 1
@@ -210,6 +224,7 @@ def main():
     sub = ap.add_subparsers(dest="what", required=True)
     a = sub.add_parser("injection")
     a.add_argument("files", nargs="+")
+    a.add_argument("--tool", action="append", default=[], help="JSONL file whose rows are sent as tool results")
     a.add_argument("--config", help="plugin configuration JSON (mode forced to monitor unless given)")
     b = sub.add_parser("pii")
     b.add_argument("files", nargs="+")
