@@ -290,6 +290,12 @@ pub struct Lexicon {
 /// text of rule words held about 10 MiB of them at once).
 const WINDOW_CANDS: usize = 4096;
 
+/// A sign inside an Indic word that is not alphabetic (the virama of Devanagari to Sinhala):
+/// it joins consonants, so it must not split a word ("निर्देश" is one word, not "निर" "देश").
+fn is_indic_sign(c: char) -> bool {
+    matches!(c, '\u{0900}'..='\u{0DFF}') && !matches!(c, '\u{0964}' | '\u{0965}')
+}
+
 /// Most CJK characters in one [`Cand`].
 const CJK_GROUP: u32 = 64;
 
@@ -776,7 +782,7 @@ impl Lexicon {
                     let ns = i;
                     loop {
                         let (c2, l2) = char_at(n, i);
-                        if i >= len || !c2.is_alphanumeric() || is_cjk(c2) {
+                        if i >= len || !(c2.is_alphanumeric() || is_indic_sign(c2)) || is_cjk(c2) {
                             break;
                         }
                         i += l2;

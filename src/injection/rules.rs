@@ -1,4 +1,6 @@
-//! Built-in phrase rules by attack family, in English, German, Spanish, French and Chinese.
+//! Built-in phrase rules by attack family, in English, German, Spanish, French and Chinese; the
+//! override triad (ignore + previous + instructions) also in Italian, Portuguese, Dutch, Polish,
+//! Indonesian, Hindi, Korean, Arabic and Japanese.
 //!
 //! Words are written in normalised form: lowercase, no diacritics (`regles`, `tache`),
 //! `stem*` for prefix matches. Each family is one feature of the scoring model, so rules are
@@ -34,15 +36,15 @@ pub enum Family {
 pub const SETS: &[(&str, &str)] = &[
     (
         "ign",
-        "ignor*|disregard*|drop|streich*|losch*|scrap|delete|erase|wipe|zaboravi*|forget*|forgot|skip|bypass*|overrid*|dismiss*|neglect*|abandon*|discard*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|uberspring*|olvid*|omit*|descart*|desestim*|oubli*|neglig*|passe|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|跳过|抛弃|放弃|不要遵守|不再遵守",
+        "ignor*|disregard*|drop|streich*|losch*|scrap|delete|erase|wipe|zaboravi*|forget*|forgot|skip|bypass*|overrid*|dismiss*|neglect*|abandon*|discard*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|uberspring*|olvid*|omit*|descart*|desestim*|oubli*|neglig*|passe|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|跳过|抛弃|放弃|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|無視|忘れ*",
     ),
     (
         "qual",
-        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有",
+        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sebelumnya|semua|पिछले|पहले|सभी|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*",
     ),
     (
         "obj",
-        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定",
+        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール",
     ),
     (
         "reveal",
