@@ -100,6 +100,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("context_switch", Family::ContextSwitch, "that|das|this|it|eso|esto|ca ~1 is|ist|es|was|war ~1 enough|done|erledigt|genug|fertig|suffit|suficiente|finished"),
     ("context_switch", Family::ContextSwitch, "new|neue|neuer|nueva|nouvelle ~1 statement|input|prompt|context|kontext|contexto|contexte|anfrage"),
     ("context_switch", Family::ContextSwitch, "system|admin|administrator|root|sudo|emergency ~1 override|mode|access|command|message|notice|update"),
+    // Authority claims aimed at the model: "I'm your developer", "as your creator".
+    ("context_switch", Family::ContextSwitch, "am|m|im|bin|soy|sou|suis|sono ~1 your|dein|deine|tu|teu|ton|votre|il|o|le ~1 developer|creator|programmer|administrator|admin|entwickler|schopfer|desarrollador|creador|desenvolvedor|criador|developpeur|createur|sviluppatore|creatore"),
+    ("context_switch", Family::ContextSwitch, "as|als|como|comme|come ~1 your|dein|tu|teu|ton|votre|il ~1 developer|creator|programmer|entwickler|desarrollador|creador|desenvolvedor|criador|developpeur|createur|sviluppatore|creatore"),
     // ---- extraction
     ("extraction", Family::Extraction, "@reveal ~4 @sysadj ~2 @sysobj"),
     ("extraction", Family::Extraction, "@reveal ~4 systemprompt*|preprompt|metaprompt|systemanweisung*|systemnachricht|系统提示|系统提示词|提示词|系统指令|初始指令"),
