@@ -200,7 +200,6 @@ const PHONE_WORDS: &[&[u8]] = &[
     b"message",
     b"answer",
     b"ring",
-    b"text",
     b"ph.",
     b"ph:",
     b"t:",
@@ -1719,8 +1718,9 @@ mod tests {
     }
 
     /// Short phone words count only at the start of a word ("tel" not in "hotel" or
-    /// "Castelo", "ring" not in "string"), "phone" anywhere ("Smartphone"); abbreviations and
-    /// "text" count ("contact" does not: a contact can be a card or an address).
+    /// "Castelo", "ring" not in "string"), "phone" anywhere ("Smartphone"); abbreviations
+    /// count. "contact" and "text" do not: a contact can be a card or an address, and "text"
+    /// is mostly prose ("too much text. Use 3714…" is a card).
     #[test]
     fn phone_words_at_word_start() {
         check(
@@ -1734,12 +1734,19 @@ mod tests {
                 ("Smartphone: 84512378", Some("84512378")),
                 ("Ph. 928895399", Some("928895399")),
                 ("T: 64901768", Some("64901768")),
-                ("Text 1308 9768 when you arrive", Some("1308 9768")),
                 ("Contact 377505686617294.", None),
+                ("too much text. Use 371428603915277.", None),
                 ("Tel:9089.6025", Some("9089.6025")),
                 ("The courier will ring 257.09904 today", Some("257.09904")),
                 ("call me. Coordinates 43.819436, 134.738388", None),
             ],
+        );
+        check(
+            PiiKind::CreditCard,
+            &[(
+                "too much text. Use 371428603915277.",
+                Some("371428603915277"),
+            )],
         );
     }
 
