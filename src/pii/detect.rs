@@ -186,8 +186,9 @@ pub(crate) struct Context {
     pub address: bool,
 }
 
+/// Phone words that count only at the start of a word ("tel" but not "hotel" or "Castelo",
+/// "ring" but not "during", "fax" but not "Halifax").
 const PHONE_WORDS: &[&[u8]] = &[
-    b"phone",
     b"tel",
     b"call",
     b"mobile",
@@ -196,19 +197,25 @@ const PHONE_WORDS: &[&[u8]] = &[
     b"reach",
     b"dial",
     b"sms",
-    b"whatsapp",
     b"message",
     b"answer",
     b"ring",
+    b"ph.",
+    b"ph:",
+    b"t:",
+    b"m:",
     b"anruf",
-    b"rufnummer",
     b"handy",
     b"mobil",
     b"erreich",
-    b"durchwahl",
     b"zentrale",
     b"nachricht",
+    b"portable",
+    b"celular",
+    b"movil",
 ];
+/// Phone words that count anywhere, also inside a compound ("homephone", "Telefonrufnummer").
+const PHONE_WORDS_IN: &[&[u8]] = &[b"phone", b"whatsapp", b"rufnummer", b"durchwahl"];
 const CARD_WORDS: &[&[u8]] = &[
     b"card",
     b"visa",
@@ -253,6 +260,14 @@ const NEGATIVE_WORDS: &[&[u8]] = &[
     b"ausweis",
     b"reisepass",
     b"steuer",
+    b"account",
+    b"acct",
+    b"iban",
+    b"badge",
+    b"build",
+    b"transaction",
+    b"receipt",
+    b"policy",
 ];
 /// Street addresses: house, suite and apartment numbers.
 const ADDRESS_WORDS: &[&[u8]] = &[
@@ -289,13 +304,14 @@ fn starts_with_bytes(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The context word lists, by index in `Context` order of evaluation.
-const LISTS: [&[&[u8]]; 6] = [
+const LISTS: [&[&[u8]]; 7] = [
     PHONE_WORDS,
     CARD_WORDS,
     NEGATIVE_WORDS,
     SSN_WORDS,
     VERSION_WORDS,
     ADDRESS_WORDS,
+    PHONE_WORDS_IN,
 ];
 const L_PHONE: usize = 0;
 const L_CARD: usize = 1;
@@ -303,8 +319,10 @@ const L_NEGATIVE: usize = 2;
 const L_SSN: usize = 3;
 const L_VERSION: usize = 4;
 const L_ADDRESS: usize = 5;
+const L_PHONE_IN: usize = 6;
 
 const N_WORDS: usize = PHONE_WORDS.len()
+    + PHONE_WORDS_IN.len()
     + CARD_WORDS.len()
     + NEGATIVE_WORDS.len()
     + SSN_WORDS.len()
@@ -398,8 +416,8 @@ const fn first_byte(w: &[u8]) -> usize {
 static WORD_INDEX: WordIndex = build_index();
 
 /// For each list, the last position in `hay` where one of its words starts.
-fn last_positions(hay: &[u8]) -> [Option<usize>; 6] {
-    let mut last = [None; 6];
+fn last_positions(hay: &[u8]) -> [Option<usize>; 7] {
+    let mut last = [None; 7];
     let idx = &WORD_INDEX;
     // Zero padding: no word holds a zero byte, so nothing matches past the end of `hay`.
     let mut buf = [0u8; CONTEXT_WINDOW + 4];
@@ -414,8 +432,11 @@ fn last_positions(hay: &[u8]) -> [Option<usize>; 6] {
             continue;
         }
         let x = u32::from_le_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
+        // Inside a word (after an ASCII letter): only the lists that match anywhere.
+        let inside = p > 0 && buf[p - 1].is_ascii_alphabetic();
         for w in idx.words.get(lo..hi).unwrap_or(&[]) {
             if x & w.mask == w.pre
+                && !(inside && w.list as usize == L_PHONE)
                 && (w.word.len() <= 4 || hay.get(p + 4..p + w.word.len()) == w.word.get(4..))
             {
                 last[w.list as usize] = Some(p);
@@ -465,16 +486,35 @@ pub(crate) fn context_before(b: &[u8], start: usize) -> Context {
     let (buf, n) = context_window(b, start);
     let hay = buf.get(..n).unwrap_or_default();
     let last = last_positions(hay);
-    let phone = last[L_PHONE];
-    let negative = last[L_NEGATIVE];
+    context_from(
+        last[L_PHONE].max(last[L_PHONE_IN]),
+        last[L_CARD],
+        last[L_NEGATIVE],
+        last[L_SSN],
+        last[L_VERSION],
+        last[L_ADDRESS],
+    )
+}
+
+/// The context from the last position of each list's words.
+fn context_from(
+    phone: Option<usize>,
+    card: Option<usize>,
+    negative: Option<usize>,
+    ssn: Option<usize>,
+    version: Option<usize>,
+    address: Option<usize>,
+) -> Context {
     Context {
         phone: phone.is_some(),
-        card: last[L_CARD].is_some(),
+        card: card.is_some(),
         // The nearer word wins: "license clerk. Phone: 358 0594" is a phone number.
         negative: negative.is_some_and(|n| phone.is_none_or(|p| n > p)),
-        ssn: last[L_SSN].is_some(),
-        version: last[L_VERSION].is_some(),
-        address: last[L_ADDRESS].is_some(),
+        // Also for "SSN": "my ssn is ... and my phone is 029764753", "SSN ... Reference
+        // 301931256" are not SSNs.
+        ssn: ssn.is_some_and(|s| phone.is_none_or(|p| s > p) && negative.is_none_or(|n| s > n)),
+        version: version.is_some(),
+        address: address.is_some(),
     }
 }
 
@@ -506,10 +546,10 @@ fn escape_before(b: &[u8], i: usize) -> bool {
 fn chunk_start_ok(b: &[u8], i: usize) -> bool {
     let c = b[i];
     let next_ok = |j: usize| b.get(j).is_some_and(|x| x.is_ascii_digit());
-    if c == b'+' && !(next_ok(i + 1)) {
+    if c == b'+' && !(next_ok(i + 1) || (b.get(i + 1) == Some(&b'(') && next_ok(i + 2))) {
         return false;
     }
-    if c == b'(' && !(next_ok(i + 1)) {
+    if c == b'(' && !(next_ok(i + 1) || (b.get(i + 1) == Some(&b'+') && next_ok(i + 2))) {
         return false;
     }
     if i == 0 || escape_before(b, i) {
@@ -527,8 +567,17 @@ fn digit_value_at(b: &[u8], s: usize) -> Option<(PiiKind, usize)> {
     let whole = parse_chunk(b, s, usize::MAX, &mut spaces, &mut n_spaces);
     // Every candidate starts at `s`: the context words before it are looked up once.
     let mut ctx = None;
-    if let Some(hit) = whole.and_then(|c| classify_with(&c, b, &mut ctx).map(|k| (k, c.end))) {
+    if let Some(hit) = whole
+        .as_ref()
+        .and_then(|c| classify_with(c, b, &mut ctx).map(|k| (k, c.end)))
+    {
         return Some(hit);
+    }
+    if whole.is_some_and(|c| phone_suffix(b, c.end)) {
+        // The run ends where a line word ("-Office") says the number ends: the number is a
+        // tail of the run, which the scan finds from a later group ("162749 0784 016 074-Office"
+        // is a postal code and a phone), not a head.
+        return None;
     }
     let mut unused = [0usize; MAX_GROUPS];
     let mut unused_n = 0;
@@ -566,7 +615,12 @@ pub(crate) fn parse_chunk(
             return None;
         }
         let paren = b.get(i) == Some(&b'(');
-        let gs = if paren { i + 1 } else { i };
+        let mut gs = if paren { i + 1 } else { i };
+        if paren && c.ng == 0 && !c.plus && b.get(gs) == Some(&b'+') {
+            // A country code in brackets: `(+30) 6924 624522`.
+            c.plus = true;
+            gs += 1;
+        }
         let mut j = gs;
         while j < n && b[j].is_ascii_digit() {
             if c.nd == MAX_DIGITS {
@@ -732,8 +786,10 @@ fn looks_like_thousands(c: &Chunk) -> bool {
 fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<PiiKind> {
     let marks = c.plus || c.parens > 0 || c.ext;
     let sep = c.uniform_sep();
-    if c.nd < 7 && !(c.ng == 4 && sep == Some(b'.')) {
-        return None; // nothing shorter than seven digits but an IPv4 address
+    // Nothing shorter than seven digits but an IPv4 address, or six grouped digits that may
+    // be a short phone number ("call 47 20 93", "72 18 40 office").
+    if c.nd < 7 && !(c.ng == 4 && sep == Some(b'.')) && !(c.nd == 6 && c.ng >= 2) {
+        return None;
     }
     let ctx = *cache.get_or_insert_with(|| context_before(b, c.start));
     let d = c.digits();
@@ -766,7 +822,8 @@ fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<Pii
             || (c.ng == 3 && l[0] == 4 && l[1] == 6 && (4..=5).contains(&l[2]));
         if grouped {
             if luhn(d) {
-                let phone_like = c.ng == 1 && c.nd <= 15 && ctx.phone && !ctx.card;
+                let phone_like =
+                    c.ng == 1 && c.nd <= 15 && (ctx.phone || phone_suffix(b, c.end)) && !ctx.card;
                 let leading_zero = d[0] == 0 && !ctx.card;
                 if !phone_like && !leading_zero {
                     return Some(PiiKind::CreditCard);
@@ -777,8 +834,21 @@ fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<Pii
         }
     }
     // Phone numbers.
-    if c.nd < 7 || c.nd > 15 {
+    if c.nd < 6 || c.nd > 15 {
         return None;
+    }
+    // A word right after the number that names a line ("555 0123 office", "…-Fax").
+    let suffix = phone_suffix(b, c.end);
+    let strong = ctx.phone || suffix;
+    if c.nd == 6 {
+        // Six digits only in three groups or more ("47 20 93", not a house number and street
+        // "03 2657 Koontz Lane"), with a phone word before or a line word after.
+        return (strong
+            && c.ng >= 3
+            && sep.is_some_and(|s| s != b'.')
+            && !looks_like_date(c)
+            && !ctx.negative)
+            .then_some(PiiKind::Phone);
     }
     if marks {
         return (!c.plus || c.nd >= 8).then_some(PiiKind::Phone);
@@ -796,30 +866,141 @@ fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<Pii
     {
         return None; // year range "2019-2020"
     }
-    if ctx.negative {
+    // A line word right after the number beats a negative word before it.
+    if (ctx.negative && !suffix) || is_amount(b, c) {
         return None;
     }
     let trunk = d[0] == 0; // national trunk prefix: 030 ..., 0171-..., 089 ...
     if c.ng >= 2 && sep.is_none() {
-        return None; // mixed separators: two values side by side ("12345 030-1234567")
+        // Mixed separators: an area code set apart from a grouped subscriber number
+        // ("08-797 884 97", "0143 332-505", "06-8/162 4263", "15 7366-1718"), else two values
+        // side by side ("12345 030-1234567").
+        return (area_then_groups(c) && (trunk || strong)).then_some(PiiKind::Phone);
     }
     if c.ng >= 3 {
-        if looks_like_thousands(c) && !ctx.phone {
+        if looks_like_thousands(c) && !strong {
             return None;
         }
-        return (!ctx.address || ctx.phone || trunk || sep == Some(b'-')).then_some(PiiKind::Phone);
+        return (!ctx.address || strong || trunk || sep == Some(b'-')).then_some(PiiKind::Phone);
     }
     if c.ng == 2 {
+        let l = c.lens();
         return match sep {
             Some(b'/') => Some(PiiKind::Phone),
-            Some(b'-' | b' ') if trunk || ctx.phone => Some(PiiKind::Phone),
+            Some(b'-' | b' ') if strong => Some(PiiKind::Phone),
+            // A trunk zero, but not a postal code ("07832-414", "02419-6947") nor a number in
+            // an address ("Billing address: … 04817 2290 Main St").
+            Some(b'-' | b' ') if trunk && !ctx.address && !(l[0] == 5 && l[1] <= 4) => {
+                Some(PiiKind::Phone)
+            }
+            // "Tel: 2444.5839", "ring 257.09904"; not "pi is 3.14159265", "43.819436"
+            Some(b'.') if strong && (3..=4).contains(&l[0]) && (4..=5).contains(&l[1]) => {
+                Some(PiiKind::Phone)
+            }
             _ => None, // "17151 2450 Crown St", "75534-030", "3.14159265"
         };
     }
-    if ((c.nd == 10 || c.nd == 11) && !ctx.address) || ctx.phone {
+    // One group: ten or eleven digits, nine after a trunk zero ("029764753"), else only with a
+    // phone word.
+    let bare = c.nd == 10 || c.nd == 11 || (trunk && c.nd == 9);
+    if (bare && !ctx.address) || strong {
         return Some(PiiKind::Phone);
     }
     None
+}
+
+/// Words after a number that name the line it is ("…-Office", " fax", " (mobile)").
+const SUFFIX_WORDS: &[&[u8]] = &[
+    b"office",
+    b"fax",
+    b"mobile",
+    b"mob",
+    b"cell",
+    b"phone",
+    b"tel",
+    b"landline",
+    b"home",
+    b"handy",
+    b"mobil",
+    b"fixe",
+    b"portable",
+];
+
+/// Whether a word of `SUFFIX_WORDS` follows `end` after one space, `-` or ` (`. Looks no
+/// further than the end of that word (a stream is cut only at breaks after it).
+fn phone_suffix(b: &[u8], end: usize) -> bool {
+    let mut j = end;
+    match b.get(j) {
+        Some(b' ') => {
+            j += 1;
+            if b.get(j) == Some(&b'(') {
+                j += 1;
+            }
+        }
+        Some(b'-' | b'(') => j += 1,
+        _ => return false,
+    }
+    let ws = j;
+    while j < b.len() && b[j].is_ascii_alphabetic() && j - ws <= 8 {
+        j += 1;
+    }
+    if j == ws || b.get(j).is_some_and(|x| x.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let mut w = [0u8; 9];
+    let n = (j - ws).min(9);
+    for (k, x) in b[ws..ws + n].iter().enumerate() {
+        w[k] = x.to_ascii_lowercase();
+    }
+    SUFFIX_WORDS.iter().any(|s| *s == &w[..n])
+}
+
+/// An amount, not a phone: a currency sign or code right before it (`£6642639`, `EUR 1234567`,
+/// `$ 12 345 678`), or a (decimal) comma after dotted thousands (`5.399.790,20`).
+fn is_amount(b: &[u8], c: &Chunk) -> bool {
+    let mut s = c.start;
+    if s > 0 && b[s - 1] == b' ' {
+        s -= 1;
+    }
+    let before = &b[..s];
+    let sign = [
+        &b"$"[..],
+        "\u{a3}".as_bytes(),
+        "\u{20ac}".as_bytes(),
+        "\u{a5}".as_bytes(),
+        "\u{20b9}".as_bytes(),
+    ]
+    .iter()
+    .any(|x| before.ends_with(x));
+    let code = before.len() >= 3
+        && [&b"EUR"[..], b"USD", b"GBP", b"CHF", b"PLN"]
+            .iter()
+            .any(|x| {
+                before[before.len() - 3..].eq_ignore_ascii_case(x)
+                    && before
+                        .len()
+                        .checked_sub(4)
+                        .is_none_or(|k| !is_word(before[k]))
+            });
+    // Only the comma itself: it is a break, a stream may be cut right after it.
+    let decimal = looks_like_thousands(c) && b.get(c.end) == Some(&b',');
+    sign || code || decimal
+}
+
+/// An area code (up to five digits, trunk included, maybe split: `06-8/…`) then a subscriber
+/// number in groups of two to four digits (one of three or more, or three groups), separated
+/// by spaces, `-` or `/` (no dot).
+fn area_then_groups(c: &Chunk) -> bool {
+    let l = c.lens();
+    let tail = &l[1..];
+    c.seps[1..c.ng]
+        .iter()
+        .all(|&s| matches!(s, b' ' | b'-' | b'/'))
+        && l[0] <= 5
+        && tail.iter().all(|&x| (1..=4).contains(&x))
+        && tail.iter().rev().take(2).all(|&x| x >= 2)
+        && (tail.iter().any(|&x| x >= 3) || tail.len() >= 3)
+        && c.nd <= 12
 }
 
 // ---------------------------------------------------------------- email
@@ -1254,23 +1435,22 @@ mod tests {
 
     /// The previous context lookup (one pass per list), as the reference for the indexed one.
     fn context_reference(b: &[u8], start: usize) -> Context {
-        fn last_of(hay: &[u8], words: &[&[u8]]) -> Option<usize> {
-            (0..hay.len())
-                .rev()
-                .find(|&p| words.iter().any(|w| starts_with_bytes(&hay[p..], w)))
+        fn last_of(hay: &[u8], words: &[&[u8]], word_start: bool) -> Option<usize> {
+            (0..hay.len()).rev().find(|&p| {
+                !(word_start && p > 0 && hay[p - 1].is_ascii_alphabetic())
+                    && words.iter().any(|w| starts_with_bytes(&hay[p..], w))
+            })
         }
         let (buf, n) = context_window(b, start);
         let hay = &buf[..n];
-        let phone = last_of(hay, PHONE_WORDS);
-        let negative = last_of(hay, NEGATIVE_WORDS);
-        Context {
-            phone: phone.is_some(),
-            card: last_of(hay, CARD_WORDS).is_some(),
-            negative: negative.is_some_and(|n| phone.is_none_or(|p| n > p)),
-            ssn: last_of(hay, SSN_WORDS).is_some(),
-            version: last_of(hay, VERSION_WORDS).is_some(),
-            address: last_of(hay, ADDRESS_WORDS).is_some(),
-        }
+        context_from(
+            last_of(hay, PHONE_WORDS, true).max(last_of(hay, PHONE_WORDS_IN, false)),
+            last_of(hay, CARD_WORDS, false),
+            last_of(hay, NEGATIVE_WORDS, false),
+            last_of(hay, SSN_WORDS, false),
+            last_of(hay, VERSION_WORDS, false),
+            last_of(hay, ADDRESS_WORDS, false),
+        )
     }
 
     #[test]
@@ -1449,6 +1629,205 @@ mod tests {
                 ("my SSN\\n972-15-3384", Some("972-15-3384")),
                 ("ticket 917-38-2264", None),
                 ("917-38-2264", None),
+            ],
+        );
+    }
+
+    /// A word right after the number that names the line (`-Office`, ` fax`, ` mobile`) makes
+    /// it a phone, as in contact blocks whose address lines hold other numbers; the number is
+    /// then the tail of a longer run (postal code first), and the word beats a negative word
+    /// before it and the card rule.
+    #[test]
+    fn phone_line_word_after() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("Suite 9\n517 38 204 office", Some("517 38 204")),
+                ("Unit 4 Box 12\\n95568064 fax", Some("95568064")),
+                ("Kongevej 7\\n4564 2990-Fax", Some("4564 2990")),
+                ("Apt. 31\n61 73 48 mobile", Some("61 73 48")),
+                (
+                    "Str. Mare 5, 162749 0784 016 074-Office",
+                    Some("0784 016 074"),
+                ),
+                ("Showcase Lane 4\n2811 4930-Fax", Some("2811 4930")),
+                ("Calle 3\n573108426616-Fax", Some("573108426616")),
+                ("Suite 9\n517 38 204 (mobile)", Some("517 38 204")),
+                // a word that only starts like one, or none
+                ("Suite 9\n517 38 204 officer", None),
+                ("Unit 4\n95568064 faxes", None),
+                ("Unit 4\n95568064 units", None),
+            ],
+        );
+        check(PiiKind::CreditCard, &[("Calle 3\n573108426616-Fax", None)]);
+    }
+
+    /// An area code set apart by another separator than the subscriber number's groups.
+    #[test]
+    fn phone_mixed_separators() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("Tel. 08-517 204 93", Some("08-517 204 93")),
+                ("Ring 0431-58 20 17 tonight", Some("0431-58 20 17")),
+                ("Phone: 06-7/412 5839", Some("06-7/412 5839")),
+                ("Tel: 0147 208-361", Some("0147 208-361")),
+                ("Telefone: 21 3387-4410", Some("21 3387-4410")),
+                ("Kontor\\n0252-41 86 30-Office", Some("0252-41 86 30")),
+                // a house number and a postal code, an amount, a date and a time
+                ("Rua das Flores, 93 5807-682 Portimao", None),
+                ("we raised 7 010 384.96 zl", None),
+                ("Tel. on 2019-03-12 14:22", None),
+            ],
+        );
+    }
+
+    /// A country code in brackets with its plus: `(+30) 6924 624522`.
+    #[test]
+    fn phone_bracketed_country_code() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("Is (+30) 6941 527380 right?", Some("(+30) 6941 527380")),
+                ("my phone is (+358) 431079763", Some("(+358) 431079763")),
+                ("(+44) 20 7946 0321", Some("(+44) 20 7946 0321")),
+                ("see (+5) below", None),
+                ("My new number is +(370) 46236864", Some("+(370) 46236864")),
+                ("a+(b) and +(12)x", None),
+            ],
+        );
+    }
+
+    /// Six digits in three groups or more are a phone with a phone word before or a line word
+    /// after; not a house number and street, a date, or six digits alone.
+    #[test]
+    fn phone_six_digits_in_groups() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("You can call 47 20 93", Some("47 20 93")),
+                ("Tel 38-52-71", Some("38-52-71")),
+                ("PSC 12\n72 18 40 office", Some("72 18 40")),
+                ("Box 5\\n95 71 57 ext.952-Fax", Some("95 71 57 ext.952")),
+                ("call a taxi to 03 2657 Koontz Lane", None),
+                ("tell me: it's 9/3/1984", None),
+                ("call me about 472093", None),
+                ("seats 47 20 93", None),
+            ],
+        );
+    }
+
+    /// Short phone words count only at the start of a word ("tel" not in "hotel" or
+    /// "Castelo", "ring" not in "string"), "phone" anywhere ("Smartphone"); abbreviations
+    /// count. "contact" and "text" do not: a contact can be a card or an address, and "text"
+    /// is mostly prose ("too much text. Use 3714…" is a card).
+    #[test]
+    fn phone_words_at_word_start() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("Recanto 31 Castelo 68693674 Porto", None),
+                ("the string 84512378 is a hash", None),
+                ("Hotel 84512378", None),
+                ("Halifax 84512378", None),
+                ("Telefon 84512378", Some("84512378")),
+                ("Smartphone: 84512378", Some("84512378")),
+                ("Ph. 928895399", Some("928895399")),
+                ("T: 64901768", Some("64901768")),
+                ("Contact 377505686617294.", None),
+                ("too much text. Use 371428603915277.", None),
+                ("Tel:9089.6025", Some("9089.6025")),
+                ("The courier will ring 257.09904 today", Some("257.09904")),
+                ("call me. Coordinates 43.819436, 134.738388", None),
+            ],
+        );
+        check(
+            PiiKind::CreditCard,
+            &[(
+                "too much text. Use 371428603915277.",
+                Some("371428603915277"),
+            )],
+        );
+    }
+
+    /// Numbers that are not phones although a phone word is near: amounts (currency sign or
+    /// code before, a comma after dotted thousands), build, badge and account numbers, numbers
+    /// after "IBAN", postal codes with a trunk zero.
+    #[test]
+    fn phone_near_misses_amounts_accounts_postcodes() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("call me. We raised 5.399.790,20 EUR", None),
+                ("whatsapp me. We raised \u{a3}6642639 in 2012", None),
+                ("call me. I paid EUR 12345678", None),
+                ("call me. Total \u{20ac} 4.500.000", None),
+                (
+                    "Tel:6981 206448\\nRelease 1.17 (build 70874868)",
+                    Some("6981 206448"),
+                ),
+                (
+                    "Phone: 079 583705 Room 7, badge 2406387",
+                    Some("079 583705"),
+                ),
+                ("My account number is 8681565180", None),
+                (
+                    "Account holder Ann Lee IBAN GB48 GOBH 2882 0855 9680 7",
+                    None,
+                ),
+                ("07832-414 da Rocha / PB", None),
+                ("Q. ROO 02419-6947", None),
+            ],
+        );
+        for text in [
+            "Tel:6981 206448\\nRelease 1.17 (build 70874868)",
+            "Phone: 079 583705 Room 7, badge 2406387",
+        ] {
+            let got = found(text);
+            assert_eq!(got.len(), 1, "{text:?}: {got:?}");
+        }
+    }
+
+    /// Nine digits after a trunk zero are a phone without a phone word (ten and eleven digits
+    /// already were), not after a negative word.
+    #[test]
+    fn phone_nine_digits_with_trunk_zero() {
+        check(
+            PiiKind::Phone,
+            &[
+                ("My new number is 012231927, the old one", Some("012231927")),
+                ("order 012231927 shipped", None),
+                ("only 12231927 here", None),
+            ],
+        );
+    }
+
+    /// "SSN" counts when it is the nearest context word: not for a number after a later
+    /// phone or negative word.
+    #[test]
+    fn ssn_context_is_the_nearest_word() {
+        let text = "my ssn is 181-35-8141 and my phone is 029764753";
+        let got = found(text);
+        assert!(
+            got.contains(&(PiiKind::Ssn, "181-35-8141".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(PiiKind::Phone, "029764753".into())),
+            "{got:?}"
+        );
+        let text = "her social security no. is 666-43-5466 Reference 301931256";
+        let got = found(text);
+        assert!(
+            got.contains(&(PiiKind::Ssn, "666-43-5466".into())),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|(_, v)| v == "301931256"), "{got:?}");
+        check(
+            PiiKind::Ssn,
+            &[
+                ("SSN: 948641747", Some("948641747")),
+                ("Social Security Number:\n948 64 1747", Some("948 64 1747")),
             ],
         );
     }

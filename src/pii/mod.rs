@@ -329,17 +329,22 @@ impl PiiEngine {
         if !prefilter::may_match(text.as_bytes(), false) {
             return Vec::new();
         }
-        // The label's tail (the context window is 48 bytes), `_`/`-` read as spaces.
+        // The label's tail (the context window is 48 bytes), `_`/`-` read as spaces and a
+        // camelCase hump as a word start (`homeTel` reads `home Tel`: some phone words count
+        // only at the start of a word).
         let mut from = label.len().saturating_sub(detect::CONTEXT_WINDOW);
         while !label.is_char_boundary(from) {
             from += 1;
         }
-        let mut joined: String = label
-            .get(from..)
-            .unwrap_or_default()
-            .chars()
-            .map(|c| if c == '_' || c == '-' { ' ' } else { c })
-            .collect();
+        let mut joined = String::with_capacity(label.len() - from + 2 + text.len());
+        let mut prev = ' ';
+        for c in label.get(from..).unwrap_or_default().chars() {
+            if c.is_ascii_uppercase() && prev.is_ascii_lowercase() {
+                joined.push(' ');
+            }
+            joined.push(if c == '_' || c == '-' { ' ' } else { c });
+            prev = c;
+        }
         joined.push_str(": ");
         let off = joined.len();
         joined.push_str(text);
@@ -695,6 +700,31 @@ mod tests {
                 s.push_str(self.pick(&[". ", ", ", "\n", ") ", " und ", "! 😀 ", " "]));
             }
             s
+        }
+    }
+
+    /// A JSON number under a label is a phone only under a phone label; a camelCase hump starts
+    /// a word, where short phone words count (`homeTel`, `workFax`), and not inside one
+    /// (`hotelId`, `halifaxRef`).
+    #[test]
+    fn labelled_number_phone_words_at_camel_case_humps() {
+        let e = engine();
+        let phone = |label: &str| {
+            e.find_labelled(label, "4155550134", true)
+                .iter()
+                .any(|m| m.kind == PiiKind::Phone)
+        };
+        for label in [
+            "homeTel",
+            "workFax",
+            "mobile_number",
+            "contactPhone",
+            "cellNo",
+        ] {
+            assert!(phone(label), "{label}");
+        }
+        for label in ["hotelId", "halifaxRef", "stringValue", "id", "seed"] {
+            assert!(!phone(label), "{label}");
         }
     }
 
