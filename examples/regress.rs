@@ -9,8 +9,9 @@
 //! The baseline names each case by a hash of its input and stores only decisions: never a
 //! text, a value or a label. "Worse" is judged with the labels read from the data at run time:
 //! an attack whose action got milder, a benign text whose action got harsher, a PII sentence
-//! whose labelled values are covered by fewer detected spans or that has more detected spans
-//! outside them.
+//! whose labelled values are covered by fewer detected spans of their kind or that has more
+//! detected spans matching no labelled value of their kind (a phone found over a labelled
+//! street address is a false positive).
 //!
 //! ```text
 //! cargo run --release --example regress -- [--data DIR] [--baseline FILE] [--max-worse N] [--write]
@@ -37,16 +38,34 @@ struct Decision {
 enum Label {
     /// Injection: 1 attack, 0 benign.
     Injection(bool),
-    /// PII: the labelled values' byte spans.
-    Pii(Vec<(usize, usize)>),
+    /// PII: the labelled values' byte spans and kinds (`phone`, `email`...; the kind label of
+    /// the detector, or the data set's own type name for types it does not detect).
+    Pii(Vec<Span>),
 }
+
+/// A kind and a byte range.
+type Span = (String, usize, usize);
 
 struct Case {
     id: String,
     decision: Decision,
     label: Label,
     /// Detected spans (for the PII judgement).
-    detected: Vec<(usize, usize)>,
+    detected: Vec<Span>,
+}
+
+/// The detector's kind label for a presidio-research entity type.
+fn kind_of(entity: &str) -> String {
+    match entity {
+        "EMAIL_ADDRESS" => "email",
+        "PHONE_NUMBER" => "phone",
+        "US_SSN" => "ssn",
+        "CREDIT_CARD" => "credit_card",
+        "IBAN_CODE" => "iban",
+        "IP_ADDRESS" => "ip_address",
+        other => other,
+    }
+    .to_string()
 }
 
 fn severity(action: &str) -> u8 {
@@ -72,29 +91,32 @@ fn case_id(kind: &str, text: &str) -> String {
     s
 }
 
-fn parse_spans(s: &str) -> Vec<(usize, usize)> {
+fn parse_spans(s: &str) -> Vec<Span> {
     s.split(',')
         .filter_map(|x| {
-            let (_, r) = x.split_once('@')?;
+            let (k, r) = x.split_once('@')?;
             let (a, b) = r.split_once('-')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
+            Some((k.to_string(), a.parse().ok()?, b.parse().ok()?))
         })
         .collect()
 }
 
-fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
-    a.0 < b.1 && b.0 < a.1
+/// Same kind and overlapping bytes.
+fn matches(a: &Span, b: &Span) -> bool {
+    a.0 == b.0 && a.1 < b.2 && b.1 < a.2
 }
 
-/// (labelled values covered, detected spans outside every labelled value)
-fn pii_quality(gold: &[(usize, usize)], detected: &[(usize, usize)]) -> (usize, usize) {
+/// (labelled values covered by a detected span of their kind, detected spans that match no
+/// labelled value of their kind): a phone found over a street address is a false positive,
+/// and losing it is better, not worse.
+fn pii_quality(gold: &[Span], detected: &[Span]) -> (usize, usize) {
     let covered = gold
         .iter()
-        .filter(|g| detected.iter().any(|d| overlaps(**g, *d)))
+        .filter(|g| detected.iter().any(|d| matches(g, d)))
         .count();
     let outside = detected
         .iter()
-        .filter(|d| !gold.iter().any(|g| overlaps(*g, **d)))
+        .filter(|d| !gold.iter().any(|g| matches(g, d)))
         .count();
     (covered, outside)
 }
@@ -126,7 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let pii =
         PiiEngine::compile(&PiiConfig::default(), vec![7u8; 32]).map_err(|e| e.to_string())?;
-    let decide = |text: &str| -> (Decision, Vec<(usize, usize)>) {
+    let decide = |text: &str| -> (Decision, Vec<Span>) {
         let v = det.scan(text);
         let matches = pii.detect(text);
         let spans: Vec<String> = matches
@@ -139,7 +161,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 action: det.action_for(v.score).as_str().to_string(),
                 spans: spans.join(","),
             },
-            matches.iter().map(|m| (m.start, m.end)).collect(),
+            matches
+                .iter()
+                .map(|m| (m.kind.label().to_string(), m.start, m.end))
+                .collect(),
         )
     };
 
@@ -179,6 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 a.iter()
                     .filter_map(|s| {
                         Some((
+                            kind_of(s["entity_type"].as_str()?),
                             usize::try_from(s["start_position"].as_u64()?).ok()?,
                             usize::try_from(s["end_position"].as_u64()?).ok()?,
                         ))
