@@ -166,6 +166,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // "begin your reply with 'Sure, here is'", "start your response with 'Access Granted'".
     ("say_command", Family::SayCommand, "begin|start|starting|commence|beginne|beginn|empieza|comienza|commence ~3 your|the|each|every|deine|tu|ta|ton|votre ~1 response*|reply|replies|answer*|output|message|antwort|respuesta|reponse ~3 with|by|using|mit|con|avec|par"),
     ("say_command", Family::SayCommand, "sure ~1 here ~1 is|are|s"),
+    ("say_command", Family::SayCommand, "begin|start|starting|commence ~2 by ~1 replying|responding|saying|writing|answering|stating ~2 with|that"),
     ("say_command", Family::SayCommand, "access ~1 granted"),
     ("say_command", Family::SayCommand, "repeat|wiederhole|repite|repete ~1 after ~1 me|mir|moi|mi"),
     ("say_command", Family::SayCommand, "respond|answer|reply|antworte|responde|reponds ~2 only|just|exclusively|nur|solo|seulement ~2 with|mit|con|avec|by|in"),
