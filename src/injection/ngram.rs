@@ -44,15 +44,12 @@ static EMBEDDED: &[u8] = include_bytes!("ngram_weights.bin");
 const SEED_WORD: u32 = 0x9e37_79b9;
 const SEED_BIGRAM: u32 = 0x7f4a_7c15;
 
+/// Multiplicative (Fibonacci) hashing: the top `BITS` bits of one 64-bit product depend on
+/// every bit of the key (already mixed by `fold`).
 #[inline]
 fn bucket(x: u32, seed: u32) -> u32 {
-    let mut h = x ^ seed;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x7feb_352d);
-    h ^= h >> 15;
-    h = h.wrapping_mul(0x846c_a68b);
-    h ^= h >> 16;
-    h >> (32 - BITS)
+    let h = (u64::from(x ^ seed) | (u64::from(seed) << 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - BITS)) as u32
 }
 
 /// The tool-result bucket paired with bucket `b`.
