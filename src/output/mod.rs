@@ -590,6 +590,34 @@ struct Words {
 
 impl Words {
     fn feed(&mut self, text: &str, mut word: impl FnMut(u64)) {
+        // ASCII bytes are handled byte by byte: for an ASCII `c`, `is_alphanumeric` is
+        // `is_ascii_alphanumeric` and `to_lowercase` is the one byte `to_ascii_lowercase`, so
+        // the words are those of the general loop below (which takes over at the first
+        // non-ASCII byte; `tests::words_ascii_fast_path_matches_chars` compares the two).
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if !b.is_ascii() {
+                break;
+            }
+            if b.is_ascii_alphanumeric() {
+                if !self.in_word {
+                    self.cur = FNV_OFFSET;
+                    self.in_word = true;
+                }
+                self.cur = (self.cur ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME);
+            } else if self.in_word {
+                self.in_word = false;
+                word(self.cur);
+            }
+            i += 1;
+        }
+        let Some(rest) = text.get(i..) else { return };
+        self.feed_chars(rest, word);
+    }
+
+    /// [`Words::feed`] character by character (any text).
+    fn feed_chars(&mut self, text: &str, mut word: impl FnMut(u64)) {
         for c in text.chars() {
             if c.is_alphanumeric() {
                 if !self.in_word {
