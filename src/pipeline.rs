@@ -148,7 +148,10 @@ pub fn inspect_request_as<'a>(
     let mut best = 0.0f64;
     let mut hits = Vec::new();
     let mut hits_omitted = 0usize;
+    // Per slot, the verdict cache's digest of its text when the injection pass computed it.
+    let mut text_keys: Vec<Option<crate::cache::TextKey>> = Vec::new();
     if inj.enabled {
+        text_keys.resize(body.slots.len(), None);
         // Object keys repeat (`role`, `content`): each distinct key is scored once.
         let mut key_scores: BTreeMap<&str, f64> = BTreeMap::new();
         for (i, slot) in body.slots.iter().enumerate() {
@@ -156,13 +159,21 @@ pub fn inspect_request_as<'a>(
                 continue;
             }
             if slot.kind == SlotKind::Key {
+                // The digest serves the key's PII lookup below, scored here or not.
+                let key = settings.cache.text_key(body.text(slot));
+                if let Some(k) = text_keys.get_mut(i) {
+                    *k = key;
+                }
                 // A key cannot be sanitised; its score still counts for the decision.
                 let score = match key_scores.get(slot.text.as_ref()) {
                     Some(s) => *s,
                     None => {
-                        let v = settings
-                            .cache
-                            .injection(inj, &slot.text, Default::default());
+                        let v = settings.cache.injection_keyed(
+                            inj,
+                            body.text(slot),
+                            key,
+                            Default::default(),
+                        );
                         if v.score >= inj.flag_threshold {
                             for h in &v.hits {
                                 note_hit(&mut hits, &mut hits_omitted, &h.id, || {
@@ -181,7 +192,13 @@ pub fn inspect_request_as<'a>(
             let ctx = crate::injection::ScanContext {
                 tool_result: slot.role == crate::body::Role::Tool,
             };
-            let v = settings.cache.injection(inj, body.text(slot), ctx);
+            // The text's digest is kept for its PII lookup below (one hash per text).
+            let text = body.text(slot);
+            let key = settings.cache.text_key(text);
+            if let Some(k) = text_keys.get_mut(i) {
+                *k = key;
+            }
+            let v = settings.cache.injection_keyed(inj, text, key, ctx);
             if v.score > 0.0 {
                 if v.score >= inj.flag_threshold {
                     let loc = body.location(slot);
@@ -306,10 +323,16 @@ pub fn inspect_request_as<'a>(
         // Values found per text (cached), tokens from this request's vault.
         let label = body.label(slot);
         let number = label.is_some() && slot.kind == SlotKind::Number;
-        let matches = settings.cache.pii_matches(
+        // The digest of the original text, unless sanitising changed it.
+        let key = match text {
+            None => text_keys.get(i).copied().flatten(),
+            Some(_) => None,
+        };
+        let matches = settings.cache.pii_matches_keyed(
             &settings.pii,
             label.as_deref().unwrap_or(""),
             current,
+            key,
             number,
         );
         let anon = settings.pii.apply_matches(current, matches, vault);
