@@ -177,7 +177,8 @@ impl<'a> RequestBody<'a> {
                 reason: BOM,
             }));
         }
-        match json::scan_request(bytes) {
+        // `text` is `bytes`, checked as UTF-8 above: the scan does not check it again.
+        match json::scan_request_str(text) {
             Ok(doc) => {
                 let candidates = candidate_leaves(&doc);
                 if candidates > max_texts {
@@ -613,13 +614,16 @@ fn collect_slots<'a>(
             text,
         });
     };
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        // A parsed document is UTF-8; this cannot happen, but values are still listed.
+    // The document's own text: `bytes` as UTF-8 (a document is only built from text that
+    // `from_utf8` accepted), not checked a third time.
+    let text = doc.source();
+    if text.len() != bytes.len() {
+        // Another buffer than the document's: cannot happen, but values are still listed.
         for (n, l) in doc.leaves.iter().enumerate() {
             push_leaf(&mut slots, n, l);
         }
         return slots;
-    };
+    }
     // Keys and leaves merged in document order.
     let mut leaves = doc.leaves.iter().enumerate().peekable();
     for_each_key(text, |p, span, key| {

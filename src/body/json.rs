@@ -758,6 +758,19 @@ pub fn scan_request(bytes: &[u8]) -> Result<Document<'_>, JsonError> {
     }
 }
 
+/// [`scan_request`] of text already known to be UTF-8 (the same result: `scan_request` runs
+/// this on a body that `from_utf8` accepts).
+pub fn scan_request_str(text: &str) -> Result<Document<'_>, JsonError> {
+    scan_with(text.as_bytes(), Some(text), true)
+}
+
+impl<'a> Document<'a> {
+    /// The whole text the document was scanned from.
+    pub fn source(&self) -> &'a str {
+        self.text
+    }
+}
+
 /// An open container while scanning.
 struct Open {
     node: u32,
