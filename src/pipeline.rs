@@ -919,10 +919,21 @@ fn string_may_change(settings: &Settings, raw: &str, escaped: bool) -> bool {
 /// Strings are not decoded or copied unless the PII prefilter says they could change, so a
 /// response with nothing to restore costs one validating pass and no copy of the body.
 pub fn rewrite_json_response(settings: &Settings, vault: &PiiVault, bytes: &[u8]) -> JsonResponse {
-    let Ok(doc) = json::scan(bytes) else {
+    rewrite_json_response_doc(settings, vault, bytes, json::scan(bytes).ok().as_ref())
+}
+
+/// [`rewrite_json_response`] given `json::scan(bytes).ok()` (the caller scanned the body
+/// once for this and output validation).
+pub fn rewrite_json_response_doc(
+    settings: &Settings,
+    vault: &PiiVault,
+    bytes: &[u8],
+    doc: Option<&json::Document<'_>>,
+) -> JsonResponse {
+    let Some(doc) = doc else {
         return JsonResponse::default();
     };
-    let usage = usage_of(bytes, &doc);
+    let usage = usage_of(bytes, doc);
     let rewrite = response_rewrites(settings);
     let mut splices = Vec::new();
     let mut text_bytes = 0;
