@@ -160,7 +160,7 @@ pub fn inspect_request_as<'a>(
             }
             if slot.kind == SlotKind::Key {
                 // The digest serves the key's PII lookup below, scored here or not.
-                let key = settings.cache.text_key(body.text(slot));
+                let key = slot_key(settings, slot);
                 if let Some(k) = text_keys.get_mut(i) {
                     *k = key;
                 }
@@ -168,10 +168,10 @@ pub fn inspect_request_as<'a>(
                 let score = match key_scores.get(slot.text.as_ref()) {
                     Some(s) => *s,
                     None => {
-                        let v = settings.cache.injection_keyed(
+                        let v = settings.cache.injection_with(
                             inj,
-                            body.text(slot),
                             key,
+                            || body.text(slot),
                             Default::default(),
                         );
                         if v.score >= inj.flag_threshold {
@@ -192,13 +192,15 @@ pub fn inspect_request_as<'a>(
             let ctx = crate::injection::ScanContext {
                 tool_result: slot.role == crate::body::Role::Tool,
             };
-            // The text's digest is kept for its PII lookup below (one hash per text).
-            let text = body.text(slot);
-            let key = settings.cache.text_key(text);
+            // The text's digest is kept for its PII lookup below (one hash per text). A JSON
+            // string with escapes is keyed by its raw body and decoded only on a miss.
+            let key = slot_key(settings, slot);
             if let Some(k) = text_keys.get_mut(i) {
                 *k = key;
             }
-            let v = settings.cache.injection_keyed(inj, text, key, ctx);
+            let v = settings
+                .cache
+                .injection_with(inj, key, || body.text(slot), ctx);
             if v.score > 0.0 {
                 if v.score >= inj.flag_threshold {
                     let loc = body.location(slot);
@@ -302,7 +304,6 @@ pub fn inspect_request_as<'a>(
 
     let mut edits = Vec::new();
     for (i, slot) in body.slots.iter().enumerate() {
-        let original = body.text(slot);
         let mut text: Option<String> = None;
         if inj_enforce && action == InjectionAction::Sanitize && slot.kind == SlotKind::Str {
             // Verdicts were pushed in slot order: a binary search, not a scan per slot.
@@ -316,26 +317,38 @@ pub fn inspect_request_as<'a>(
             if own.is_some() || joined.is_some() {
                 let mut v = own.cloned().unwrap_or_default();
                 v.hits.extend(joined.into_iter().flatten().cloned());
-                text = Some(inj.sanitize(original, &v));
+                text = Some(inj.sanitize(body.text(slot), &v));
             }
         }
-        let current = text.as_deref().unwrap_or(original);
-        // Values found per text (cached), tokens from this request's vault.
+        // Values found per text (cached), tokens from this request's vault. The original text
+        // (decoded only when needed: a cache miss or values to replace) unless sanitising
+        // changed it.
         let label = body.label(slot);
         let number = label.is_some() && slot.kind == SlotKind::Number;
-        // The digest of the original text, unless sanitising changed it.
-        let key = match text {
-            None => text_keys.get(i).copied().flatten(),
-            Some(_) => None,
+        let key = match &text {
+            None => match text_keys.get(i).copied().flatten() {
+                Some(k) => Some(k),
+                None => slot_key(settings, slot),
+            },
+            Some(t) => settings.cache.text_key(t),
         };
-        let matches = settings.cache.pii_matches_keyed(
+        let matches = settings.cache.pii_matches_with(
             &settings.pii,
             label.as_deref().unwrap_or(""),
-            current,
             key,
+            || text.as_deref().unwrap_or_else(|| body.text(slot)),
             number,
         );
-        let anon = settings.pii.apply_matches(current, matches, vault);
+        // No value: nothing to replace (`apply_matches` returns None), the text is not read.
+        let anon = if matches.is_empty() {
+            None
+        } else {
+            settings.pii.apply_matches(
+                text.as_deref().unwrap_or_else(|| body.text(slot)),
+                matches,
+                vault,
+            )
+        };
         if let Some(anon) = anon {
             if pii_enforce {
                 text = Some(anon);
@@ -366,7 +379,7 @@ pub fn inspect_request_as<'a>(
     })
 }
 
-impl Inspection<'_> {
+impl<'a> Inspection<'a> {
     /// What quota needs to reserve for this request.
     pub fn estimate(&self) -> UsageEstimate {
         UsageEstimate {
@@ -426,7 +439,7 @@ impl Inspection<'_> {
     /// The system and developer texts of the request (chat and Responses `system`/`developer`
     /// messages, Responses `instructions`, Anthropic `system`), for the output leak check.
     /// Schemas (`response_format`, `text`, `tools`) are left out: an answer may follow them.
-    pub fn system_texts(&self) -> impl Iterator<Item = &str> {
+    pub fn system_texts<'s>(&'s self) -> impl Iterator<Item = &'s str> + use<'s, 'a> {
         self.body.slots.iter().filter_map(|slot| {
             let system = matches!(slot.role, Role::System | Role::Developer)
                 && slot.kind == SlotKind::Str
@@ -723,6 +736,18 @@ fn joined_groups(body: &RequestBody<'_>, settings: &Settings) -> Vec<Vec<usize>>
         groups.push(tail);
     }
     groups
+}
+
+/// The verdict cache's digest of a slot's text: of its raw body for a JSON string with
+/// escapes (no decoding needed for a hit), else of the text.
+fn slot_key(
+    settings: &Settings,
+    slot: &crate::body::extract::TextSlot<'_>,
+) -> Option<crate::cache::TextKey> {
+    match slot.text.escaped_raw() {
+        Some(raw) => settings.cache.raw_text_key(raw),
+        None => settings.cache.text_key(&slot.text),
+    }
 }
 
 /// One part of a joined text: where its text (from `offset` in the slot) sits in the join.

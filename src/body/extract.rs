@@ -71,8 +71,85 @@ pub struct TextSlot<'a> {
     /// The message (`messages[i]`: `(0, i)`, `input[i]`: `(1, i)`) a text belongs to, for
     /// scoring a message's parts joined.
     pub turn: Option<(u8, usize)>,
-    /// The decoded text: borrowed from the body unless the JSON string has escapes.
-    pub text: Cow<'a, str>,
+    /// The decoded text: borrowed from the body unless the JSON string has escapes (then
+    /// decoded on first use).
+    pub text: SlotText<'a>,
+}
+
+/// A slot's text. Plain text (borrowed or owned) is there at once; a JSON string with escapes
+/// keeps its raw body and is decoded the first time it is read, so that a text whose verdicts
+/// come from the cache (keyed on the raw body, [`SlotText::escaped_raw`]) is never decoded.
+/// Reading it (`&*text`) always gives the decoded text.
+#[derive(Clone)]
+pub struct SlotText<'a> {
+    /// The raw body (between the quotes) of a JSON string with escapes.
+    escaped: Option<&'a str>,
+    text: std::cell::OnceCell<Cow<'a, str>>,
+}
+
+impl<'a> SlotText<'a> {
+    /// A JSON string's raw body with escapes, decoded on first use.
+    pub fn escaped(raw: &'a str) -> Self {
+        SlotText {
+            escaped: Some(raw),
+            text: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The raw body of a JSON string with escapes (whether or not it was decoded yet); None for
+    /// text that needed no decoding. The decoded text is a function of it.
+    pub fn escaped_raw(&self) -> Option<&'a str> {
+        self.escaped
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for SlotText<'a> {
+    fn from(t: Cow<'a, str>) -> Self {
+        SlotText {
+            escaped: None,
+            text: std::cell::OnceCell::from(t),
+        }
+    }
+}
+
+impl std::ops::Deref for SlotText<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.text.get_or_init(|| match self.escaped {
+            Some(raw) => Cow::Owned(json::decode_raw(raw)),
+            None => Cow::Borrowed(""),
+        })
+    }
+}
+
+impl AsRef<str> for SlotText<'_> {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl std::fmt::Debug for SlotText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for SlotText<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<str> for SlotText<'_> {
+    fn eq(&self, other: &str) -> bool {
+        &**self == other
+    }
+}
+
+impl PartialEq<&str> for SlotText<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
 }
 
 /// A parsed request body: the document, its texts, and the fields quota and routing need.
@@ -204,7 +281,7 @@ impl<'a> RequestBody<'a> {
                     leaf: None,
                     span: (0, bytes.len()),
                     turn: None,
-                    text: Cow::Borrowed(text),
+                    text: Cow::Borrowed(text).into(),
                 }],
                 json_error: Some(e),
             }),
@@ -581,7 +658,9 @@ fn collect_slots<'a>(
         let (kind, text) = match doc.value(l) {
             // An empty string has nothing to inspect or rewrite: no slot.
             LeafValue::Str(s) if s.is_empty() => return,
-            LeafValue::Str(s) => (SlotKind::Str, s.text()),
+            // Decoded when first read (see `SlotText`).
+            LeafValue::Str(s) if s.has_escapes() => (SlotKind::Str, SlotText::escaped(s.raw())),
+            LeafValue::Str(s) => (SlotKind::Str, SlotText::from(Cow::Borrowed(s.raw()))),
             LeafValue::Num => {
                 let Some(raw) = bytes
                     .get(l.start..l.end)
@@ -592,7 +671,7 @@ fn collect_slots<'a>(
                 if raw.bytes().filter(u8::is_ascii_digit).count() < NUMBER_MIN_DIGITS {
                     return;
                 }
-                (SlotKind::Number, Cow::Borrowed(raw))
+                (SlotKind::Number, SlotText::from(Cow::Borrowed(raw)))
             }
             _ => return,
         };
@@ -641,7 +720,7 @@ fn collect_slots<'a>(
             leaf: None,
             span,
             turn: None,
-            text: key,
+            text: key.into(),
         });
     });
     for (n, l) in leaves {

@@ -82,9 +82,7 @@ impl<'a> JsonStr<'a> {
 
     #[inline(never)]
     fn decode(&self) -> String {
-        let mut out = String::with_capacity(self.raw.len());
-        unescape(self.raw, &mut out);
-        out
+        decode_raw(self.raw)
     }
 
     /// Whether the decoded text equals `s` (without decoding when there are no escapes).
@@ -467,6 +465,14 @@ fn hex4_at(b: &[u8], i: usize) -> Option<u32> {
     let d = b.get(i..i + 4)?;
     d.iter()
         .try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
+}
+
+/// The decoded text of the raw body of a string the scanner validated
+/// ([`JsonStr::raw`]; what [`JsonStr::text`] returns for a string with escapes).
+pub fn decode_raw(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    unescape(raw, &mut out);
+    out
 }
 
 /// Decodes the raw body of a string the scanner validated, appending to `out`. A lone
