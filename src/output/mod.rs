@@ -238,7 +238,7 @@ impl Rule {
                 + self
                     .anchors
                     .iter()
-                    .filter_map(|x| rest.find(x.as_str()))
+                    .filter_map(|x| find_literal(rest.as_bytes(), x.as_bytes()))
                     .min()?;
             let start = floor_boundary(hay, a.saturating_sub(self.lookback)).max(from);
             let end = ceil_boundary(hay, a + self.max_len + 4);
@@ -798,6 +798,40 @@ impl OutputStream {
         self.ctx = cut - keep;
         out
     }
+}
+
+/// The first index of `needle` in `hay` (`str::find` of the same texts: a UTF-8 needle found
+/// in UTF-8 text starts on a character boundary). Word at a time on the needle's first byte,
+/// with no searcher to build per call: anchors are a few bytes and most texts are short.
+fn find_literal(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    use crate::swar;
+    let Some((&first, tail)) = needle.split_first() else {
+        return Some(0);
+    };
+    let last_start = hay.len().checked_sub(needle.len())?;
+    let matches_at = |i: usize| hay.get(i + 1..i + needle.len()) == Some(tail);
+    let mut i = 0;
+    while i <= last_start {
+        if let Some(w) = swar::word(hay, i) {
+            let hit = swar::eq(w, first);
+            if hit == 0 {
+                i += 8;
+                continue;
+            }
+            i += swar::first(hit);
+        } else if hay.get(i) != Some(&first) {
+            i += 1;
+            continue;
+        }
+        if i > last_start {
+            return None;
+        }
+        if matches_at(i) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 fn ceil_boundary(s: &str, mut i: usize) -> usize {

@@ -359,3 +359,45 @@ fn words_ascii_fast_path_matches_chars() {
     let all = texts.concat();
     assert!(run(&[&all], true).len() > 10);
 }
+
+/// `find_literal` is `str::find` on every position, needle and text tried here.
+#[test]
+fn find_literal_matches_str_find() {
+    let hays = [
+        "",
+        "a",
+        "sk-",
+        "xx sk- yy sk-abc",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "ééé_x=é",
+        "abcdefghijklmnop_qrstuvwxyz=ABCDEFGHIJKLMNOP xoxb-123 eyJhbGci",
+        "aaaaaaaaaaaaaaaaaaaaaaaaab",
+    ];
+    let needles = [
+        "",
+        "a",
+        "b",
+        "_",
+        "=",
+        "é",
+        "sk-",
+        "xox",
+        "eyJ",
+        "AKIA",
+        "-----BEGIN ",
+        "ab",
+        "aab",
+    ];
+    for h in hays {
+        for from in (0..=h.len()).filter(|&i| h.is_char_boundary(i)) {
+            let rest = &h[from..];
+            for n in needles {
+                assert_eq!(
+                    find_literal(rest.as_bytes(), n.as_bytes()),
+                    rest.find(n),
+                    "{rest:?} {n:?}"
+                );
+            }
+        }
+    }
+}
