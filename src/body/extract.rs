@@ -650,7 +650,9 @@ fn collect_slots<'a>(
     // Sized for the leaves that can become slots (keys are added as they come): a body of
     // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
     let mut slots = Vec::with_capacity(candidates);
-    let push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
+    // One buffer for the leaves' paths (a path per leaf, not an allocation per leaf).
+    let mut steps: Vec<Seg<'a>> = Vec::new();
+    let mut push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
         if slots.len() > max_texts {
             return; // refused by the caller: stop growing
         }
@@ -675,7 +677,7 @@ fn collect_slots<'a>(
             }
             _ => return,
         };
-        let steps = doc.path(l).to_vec();
+        doc.path(l).collect_into(&mut steps);
         let p = steps.as_slice();
         if kind == SlotKind::Number
             && matches!(p, [Seg::Key(k)] if NUMERIC_PARAMS.contains(&k.as_ref()))

@@ -381,8 +381,15 @@ impl<'a> Path<'_, 'a> {
 
     /// Every step, from the root (one walk up).
     pub fn to_vec(&self) -> Vec<Seg<'a>> {
-        let doc = self.doc;
         let mut steps = Vec::with_capacity(self.len());
+        self.collect_into(&mut steps);
+        steps
+    }
+
+    /// [`Path::to_vec`] into `steps` (cleared first), reusing its room.
+    pub fn collect_into(&self, steps: &mut Vec<Seg<'a>>) {
+        let doc = self.doc;
+        steps.clear();
         let (mut parent, mut seg) = (self.parent, self.seg);
         for _ in 0..self.len() {
             let Some(node) = doc.node(parent) else { break };
@@ -390,7 +397,6 @@ impl<'a> Path<'_, 'a> {
             (parent, seg) = (node.parent, node.seg);
         }
         steps.reverse();
-        steps
     }
 
     pub fn iter(&self) -> std::vec::IntoIter<Seg<'a>> {
