@@ -447,10 +447,10 @@ impl<'a> Inspection<'a> {
             if !system {
                 return None;
             }
-            let loc = self.body.location(slot);
-            let schema = ["response_format", "text", "tools", "functions"]
-                .iter()
-                .any(|k| loc.starts_with(k));
+            // `location(slot)` starts with one of them (tested without rendering it).
+            let schema = self
+                .body
+                .location_starts_with(slot, &["response_format", "text", "tools", "functions"]);
             (!schema).then(|| self.body.text(slot))
         })
     }

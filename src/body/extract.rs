@@ -395,6 +395,25 @@ impl<'a> RequestBody<'a> {
         }
     }
 
+    /// `self.location(slot).starts_with(p)` for some `p` of `prefixes`, without rendering the
+    /// location. Each prefix must be non-empty and hold no `.`, `[` or `<` (then only the
+    /// location's first step can hold it: a key the log shows by name).
+    pub fn location_starts_with(&self, slot: &TextSlot<'_>, prefixes: &[&str]) -> bool {
+        let first: Option<Cow<'_, str>> = if slot.kind == SlotKind::Key {
+            None // "<key>"
+        } else {
+            match (slot.leaf, &self.doc) {
+                (Some(n), Some(doc)) => match doc.leaves.get(n).and_then(|l| doc.path(l).first()) {
+                    Some(Seg::Key(k)) if SCHEMA_KEYS.contains(&k.as_ref()) => Some(k),
+                    // "<key>", "[i]...", or "" (a root scalar)
+                    _ => None,
+                },
+                _ => Some(Cow::Borrowed("body")),
+            }
+        };
+        first.is_some_and(|f| prefixes.iter().any(|p| f.starts_with(p)))
+    }
+
     /// The key a data value or number stands under (`ssn` for `{"ssn": 123456789}`), read
     /// as context by PII detection; None for text the model reads, keys and raw bodies.
     pub fn label(&self, slot: &TextSlot<'_>) -> Option<Cow<'a, str>> {
@@ -1370,6 +1389,39 @@ mod tests {
             r#"{"seed":1234567890123,"max_tokens":100000000000,"messages":[]}"#,
         ] {
             assert!(all_slots(body).iter().all(|s| s.0 != Number), "{body}");
+        }
+    }
+
+    #[test]
+    fn location_prefix_test_is_the_rendered_location_s() {
+        let bodies: [&[u8]; 6] = [
+            br#"{"model":"m","messages":[{"role":"system","content":"be nice"},{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[{"type":"function","function":{"name":"f","description":"does f","parameters":{"type":"object","properties":{"q":{"type":"string","description":"query"}}}}}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"description":"y"}}},"text":{"format":"z"},"functions":[{"name":"g","description":"g"}],"texts":"t","tool":"u","toolsx":"v"}"#,
+            br#"{"instructions":"sys","input":[{"role":"developer","content":"dev"}],"text":{"format":{"type":"json_schema","name":"n"}}}"#,
+            br#"{"system":"s","messages":[{"role":"user","content":"u"}],"metadata":{"user_id":"123456789"}}"#,
+            br#"["a",{"b":"c"}]"#,
+            br#""root""#,
+            b"plain words",
+        ];
+        let prefixes = [
+            "response_format",
+            "text",
+            "tools",
+            "functions",
+            "body",
+            "model",
+        ];
+        for body in bodies {
+            let b = RequestBody::parse(body).unwrap();
+            for s in &b.slots {
+                let loc = b.location(s);
+                for p in prefixes {
+                    assert_eq!(
+                        b.location_starts_with(s, &[p]),
+                        loc.starts_with(p),
+                        "{loc:?} {p:?}"
+                    );
+                }
+            }
         }
     }
 
