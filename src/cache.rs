@@ -15,14 +15,20 @@
 //! Everything that depends on more than one text (the best score, joined groups, the action,
 //! sanitising, the vault, the prompt estimate) is recomputed per request from these results.
 //!
-//! **Key.** Two 64-bit keyed hashes of (kind, label, text) computed in one pass (per 8-byte
-//! word and lane: the word XOR a secret, its 32-bit halves multiplied, chained through the
-//! rotated state; a 64-bit finaliser), with 256 bits of secret seed drawn per cache from the
-//! VM's random source (WASI `random_get`, through std's `RandomState`). An entry matches when the kind,
-//! the text's full length and both 64-bit hashes match. The hashes are not a cryptographic
-//! MAC; no hash value is ever visible outside the VM, and a forged hit needs both 64-bit
-//! values under unknown seeds and the same length. Every non-empty text is cached, object
-//! keys included (a scan's fixed cost is far above a lookup's).
+//! **Key.** Each text is hashed once per request into a digest ([`TextKey`]): two 64-bit keyed
+//! hashes computed in one pass (per 8-byte word and lane: the word XOR a secret, its 32-bit
+//! halves multiplied, chained through the rotated state; a 64-bit finaliser) and the length,
+//! with 256 bits of secret seed drawn per cache from the VM's random source (WASI
+//! `random_get`, through std's `RandomState`). A result's key is that digest XOR a keyed hash
+//! of its kind and label, so the injection verdict and the PII values of one text share one
+//! pass over it. A JSON string with escapes is digested by its raw body (the bytes between the
+//! quotes, escapes as written; the decoded text is a function of them) from another keyed
+//! start state, so a hit needs no decoding: the text is decoded only when something reads it
+//! (a miss, values to replace, a join, the leak fingerprint). An entry matches when the kind,
+//! the length and both 64-bit hashes match. The hashes are not a cryptographic MAC; no hash
+//! value is ever visible outside the VM, and a forged hit needs both 64-bit values under
+//! unknown seeds and the same length. Every non-empty text is cached, object keys included (a
+//! scan's fixed cost is far above a lookup's).
 //!
 //! **Bound.** A fixed table of `cache.max_entries` entries (4-way set associative; a new
 //! entry replaces a way not used since the hand last passed, CLOCK within the set) of
