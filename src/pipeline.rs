@@ -1953,6 +1953,35 @@ mod tests {
         assert_eq!(est.prompt_tokens, 8);
     }
 
+    /// A value in a JSON string with escapes is replaced at its place in the decoded text
+    /// (the text is decoded when values are found in it, whether they came from the detector
+    /// or, on the next request, from the verdict cache keyed on the raw string), and so is a
+    /// value in an escaped string that only a cache hit found.
+    #[test]
+    fn values_in_escaped_strings_are_replaced_on_a_miss_and_on_a_hit() {
+        for cfg in ["{}", r#"{"cache":{"enabled":false}}"#] {
+            let s = settings(cfg);
+            let body = br#"{"model":"m","messages":[{"role":"user","content":"say \"hi\"\n to jane.doe\u0040example.com, ok"},{"role":"tool","tool_call_id":"c","content":"[{\"id\":1,\"mail\":\"m.rossi@example.org\"}]"}]}"#;
+            let mut outs = Vec::new();
+            for _ in 0..3 {
+                let mut vault = PiiVault::default();
+                let ins = inspect_request(&s, body, &mut vault).unwrap();
+                let out = ins.rewritten(None, None).expect("rewritten");
+                let v: serde_json::Value = serde_json::from_slice(&out)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+                let user = v["messages"][0]["content"].as_str().unwrap().to_string();
+                let tool = v["messages"][1]["content"].as_str().unwrap().to_string();
+                assert!(user.starts_with("say \"hi\"\n to [EMAIL_"), "{user}");
+                assert!(user.ends_with("], ok"), "{user}");
+                assert!(tool.starts_with("[{\"id\":1,\"mail\":\"[EMAIL_"), "{tool}");
+                assert!(tool.ends_with("]\"}]"), "{tool}");
+                assert!(!user.contains("jane") && !tool.contains("rossi"));
+                outs.push(out);
+            }
+            assert!(outs.iter().all(|o| *o == outs[0]), "{cfg}");
+        }
+    }
+
     /// Tool output reaches the scorer as a tool result in each API shape (`role: tool`,
     /// Anthropic `tool_result`, Responses `function_call_output`): the same words score higher
     /// there than from the user.
