@@ -148,7 +148,10 @@ pub fn inspect_request_as<'a>(
     let mut best = 0.0f64;
     let mut hits = Vec::new();
     let mut hits_omitted = 0usize;
+    // Per slot, the verdict cache's digest of its text when the injection pass computed it.
+    let mut text_keys: Vec<Option<crate::cache::TextKey>> = Vec::new();
     if inj.enabled {
+        text_keys.resize(body.slots.len(), None);
         // Object keys repeat (`role`, `content`): each distinct key is scored once.
         let mut key_scores: BTreeMap<&str, f64> = BTreeMap::new();
         for (i, slot) in body.slots.iter().enumerate() {
@@ -156,13 +159,21 @@ pub fn inspect_request_as<'a>(
                 continue;
             }
             if slot.kind == SlotKind::Key {
+                // The digest serves the key's PII lookup below, scored here or not.
+                let key = slot_key(settings, slot);
+                if let Some(k) = text_keys.get_mut(i) {
+                    *k = key;
+                }
                 // A key cannot be sanitised; its score still counts for the decision.
                 let score = match key_scores.get(slot.text.as_ref()) {
                     Some(s) => *s,
                     None => {
-                        let v = settings
-                            .cache
-                            .injection(inj, &slot.text, Default::default());
+                        let v = settings.cache.injection_with(
+                            inj,
+                            key,
+                            || body.text(slot),
+                            Default::default(),
+                        );
                         if v.score >= inj.flag_threshold {
                             for h in &v.hits {
                                 note_hit(&mut hits, &mut hits_omitted, &h.id, || {
@@ -181,7 +192,15 @@ pub fn inspect_request_as<'a>(
             let ctx = crate::injection::ScanContext {
                 tool_result: slot.role == crate::body::Role::Tool,
             };
-            let v = settings.cache.injection(inj, body.text(slot), ctx);
+            // The text's digest is kept for its PII lookup below (one hash per text). A JSON
+            // string with escapes is keyed by its raw body and decoded only on a miss.
+            let key = slot_key(settings, slot);
+            if let Some(k) = text_keys.get_mut(i) {
+                *k = key;
+            }
+            let v = settings
+                .cache
+                .injection_with(inj, key, || body.text(slot), ctx);
             if v.score > 0.0 {
                 if v.score >= inj.flag_threshold {
                     let loc = body.location(slot);
@@ -285,7 +304,6 @@ pub fn inspect_request_as<'a>(
 
     let mut edits = Vec::new();
     for (i, slot) in body.slots.iter().enumerate() {
-        let original = body.text(slot);
         let mut text: Option<String> = None;
         if inj_enforce && action == InjectionAction::Sanitize && slot.kind == SlotKind::Str {
             // Verdicts were pushed in slot order: a binary search, not a scan per slot.
@@ -299,20 +317,38 @@ pub fn inspect_request_as<'a>(
             if own.is_some() || joined.is_some() {
                 let mut v = own.cloned().unwrap_or_default();
                 v.hits.extend(joined.into_iter().flatten().cloned());
-                text = Some(inj.sanitize(original, &v));
+                text = Some(inj.sanitize(body.text(slot), &v));
             }
         }
-        let current = text.as_deref().unwrap_or(original);
-        // Values found per text (cached), tokens from this request's vault.
+        // Values found per text (cached), tokens from this request's vault. The original text
+        // (decoded only when needed: a cache miss or values to replace) unless sanitising
+        // changed it.
         let label = body.label(slot);
         let number = label.is_some() && slot.kind == SlotKind::Number;
-        let matches = settings.cache.pii_matches(
+        let key = match &text {
+            None => match text_keys.get(i).copied().flatten() {
+                Some(k) => Some(k),
+                None => slot_key(settings, slot),
+            },
+            Some(t) => settings.cache.text_key(t),
+        };
+        let matches = settings.cache.pii_matches_with(
             &settings.pii,
             label.as_deref().unwrap_or(""),
-            current,
+            key,
+            || text.as_deref().unwrap_or_else(|| body.text(slot)),
             number,
         );
-        let anon = settings.pii.apply_matches(current, matches, vault);
+        // No value: nothing to replace (`apply_matches` returns None), the text is not read.
+        let anon = if matches.is_empty() {
+            None
+        } else {
+            settings.pii.apply_matches(
+                text.as_deref().unwrap_or_else(|| body.text(slot)),
+                matches,
+                vault,
+            )
+        };
         if let Some(anon) = anon {
             if pii_enforce {
                 text = Some(anon);
@@ -343,7 +379,7 @@ pub fn inspect_request_as<'a>(
     })
 }
 
-impl Inspection<'_> {
+impl<'a> Inspection<'a> {
     /// What quota needs to reserve for this request.
     pub fn estimate(&self) -> UsageEstimate {
         UsageEstimate {
@@ -403,7 +439,7 @@ impl Inspection<'_> {
     /// The system and developer texts of the request (chat and Responses `system`/`developer`
     /// messages, Responses `instructions`, Anthropic `system`), for the output leak check.
     /// Schemas (`response_format`, `text`, `tools`) are left out: an answer may follow them.
-    pub fn system_texts(&self) -> impl Iterator<Item = &str> {
+    pub fn system_texts<'s>(&'s self) -> impl Iterator<Item = &'s str> + use<'s, 'a> {
         self.body.slots.iter().filter_map(|slot| {
             let system = matches!(slot.role, Role::System | Role::Developer)
                 && slot.kind == SlotKind::Str
@@ -411,10 +447,10 @@ impl Inspection<'_> {
             if !system {
                 return None;
             }
-            let loc = self.body.location(slot);
-            let schema = ["response_format", "text", "tools", "functions"]
-                .iter()
-                .any(|k| loc.starts_with(k));
+            // `location(slot)` starts with one of them (tested without rendering it).
+            let schema = self
+                .body
+                .location_starts_with(slot, &["response_format", "text", "tools", "functions"]);
             (!schema).then(|| self.body.text(slot))
         })
     }
@@ -702,6 +738,18 @@ fn joined_groups(body: &RequestBody<'_>, settings: &Settings) -> Vec<Vec<usize>>
     groups
 }
 
+/// The verdict cache's digest of a slot's text: of its raw body for a JSON string with
+/// escapes (no decoding needed for a hit), else of the text.
+fn slot_key(
+    settings: &Settings,
+    slot: &crate::body::extract::TextSlot<'_>,
+) -> Option<crate::cache::TextKey> {
+    match slot.text.escaped_raw() {
+        Some(raw) => settings.cache.raw_text_key(raw),
+        None => settings.cache.text_key(&slot.text),
+    }
+}
+
 /// One part of a joined text: where its text (from `offset` in the slot) sits in the join.
 struct JoinedPart {
     slot: usize,
@@ -896,10 +944,21 @@ fn string_may_change(settings: &Settings, raw: &str, escaped: bool) -> bool {
 /// Strings are not decoded or copied unless the PII prefilter says they could change, so a
 /// response with nothing to restore costs one validating pass and no copy of the body.
 pub fn rewrite_json_response(settings: &Settings, vault: &PiiVault, bytes: &[u8]) -> JsonResponse {
-    let Ok(doc) = json::scan(bytes) else {
+    rewrite_json_response_doc(settings, vault, bytes, json::scan(bytes).ok().as_ref())
+}
+
+/// [`rewrite_json_response`] given `json::scan(bytes).ok()` (the caller scanned the body
+/// once for this and output validation).
+pub fn rewrite_json_response_doc(
+    settings: &Settings,
+    vault: &PiiVault,
+    bytes: &[u8],
+    doc: Option<&json::Document<'_>>,
+) -> JsonResponse {
+    let Some(doc) = doc else {
         return JsonResponse::default();
     };
-    let usage = usage_of(bytes, &doc);
+    let usage = usage_of(bytes, doc);
     let rewrite = response_rewrites(settings);
     let mut splices = Vec::new();
     let mut text_bytes = 0;
@@ -1892,6 +1951,35 @@ mod tests {
         let est = ins.estimate();
         assert_eq!(est.model.as_deref(), Some("m"));
         assert_eq!(est.prompt_tokens, 8);
+    }
+
+    /// A value in a JSON string with escapes is replaced at its place in the decoded text
+    /// (the text is decoded when values are found in it, whether they came from the detector
+    /// or, on the next request, from the verdict cache keyed on the raw string), and so is a
+    /// value in an escaped string that only a cache hit found.
+    #[test]
+    fn values_in_escaped_strings_are_replaced_on_a_miss_and_on_a_hit() {
+        for cfg in ["{}", r#"{"cache":{"enabled":false}}"#] {
+            let s = settings(cfg);
+            let body = br#"{"model":"m","messages":[{"role":"user","content":"say \"hi\"\n to jane.doe\u0040example.com, ok"},{"role":"tool","tool_call_id":"c","content":"[{\"id\":1,\"mail\":\"m.rossi@example.org\"}]"}]}"#;
+            let mut outs = Vec::new();
+            for _ in 0..3 {
+                let mut vault = PiiVault::default();
+                let ins = inspect_request(&s, body, &mut vault).unwrap();
+                let out = ins.rewritten(None, None).expect("rewritten");
+                let v: serde_json::Value = serde_json::from_slice(&out)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+                let user = v["messages"][0]["content"].as_str().unwrap().to_string();
+                let tool = v["messages"][1]["content"].as_str().unwrap().to_string();
+                assert!(user.starts_with("say \"hi\"\n to [EMAIL_"), "{user}");
+                assert!(user.ends_with("], ok"), "{user}");
+                assert!(tool.starts_with("[{\"id\":1,\"mail\":\"[EMAIL_"), "{tool}");
+                assert!(tool.ends_with("]\"}]"), "{tool}");
+                assert!(!user.contains("jane") && !tool.contains("rossi"));
+                outs.push(out);
+            }
+            assert!(outs.iter().all(|o| *o == outs[0]), "{cfg}");
+        }
     }
 
     /// Tool output reaches the scorer as a tool result in each API shape (`role: tool`,

@@ -516,3 +516,48 @@ fn cache_is_invisible_on_the_dev_data() {
         convs.len()
     );
 }
+
+/// The same texts written with other JSON escapes: every `@` as `\u0040` in one copy of each
+/// conversation and every space as `\u0020` in another (in compact JSON both only occur
+/// inside strings). A string
+/// with escapes is keyed by its raw body (decoded only on a miss), a plain one by its text:
+/// one text arriving both ways must give the same decisions as without the cache, whichever
+/// way the cache saw it first.
+#[test]
+fn cache_is_invisible_when_texts_arrive_with_other_escapes() {
+    let mut r = Rng(0x0E5C_A9E5);
+    let mut none = std::iter::empty();
+    let mut convs: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut changed = 0;
+    for _ in 0..8 {
+        let turns = 3 + r.below(6);
+        let conv = conversation(&mut r, turns, &mut none);
+        let recode = |from: &str, to: &str| -> Vec<Vec<u8>> {
+            conv.iter()
+                .map(|b| {
+                    String::from_utf8(b.clone())
+                        .unwrap()
+                        .replace(from, to)
+                        .into_bytes()
+                })
+                .collect()
+        };
+        let at = recode("@", "\\u0040");
+        // serde_json writes no space outside strings: every space is in a text.
+        let slash = recode(" ", "\\u0020");
+        changed += at.iter().zip(&conv).filter(|(a, b)| a != b).count();
+        changed += slash.iter().zip(&conv).filter(|(a, b)| a != b).count();
+        convs.push(at);
+        convs.push(conv.clone());
+        convs.push(slash);
+    }
+    let t = compare(
+        "conversations with other escapes (8 x 3 encodings, seed 0x0E5CA9E5)",
+        CONFIGS,
+        &convs,
+    );
+    assert!(t.requests >= 24 * 3 * CONFIGS.len() * 2);
+    // Two thirds of the bodies are written another way.
+    assert!(changed * 2 >= t.requests / CONFIGS.len() / 2, "{changed}");
+    assert!(t.rewritten > 0, "{}", t.rewritten);
+}

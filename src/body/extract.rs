@@ -71,8 +71,85 @@ pub struct TextSlot<'a> {
     /// The message (`messages[i]`: `(0, i)`, `input[i]`: `(1, i)`) a text belongs to, for
     /// scoring a message's parts joined.
     pub turn: Option<(u8, usize)>,
-    /// The decoded text: borrowed from the body unless the JSON string has escapes.
-    pub text: Cow<'a, str>,
+    /// The decoded text: borrowed from the body unless the JSON string has escapes (then
+    /// decoded on first use).
+    pub text: SlotText<'a>,
+}
+
+/// A slot's text. Plain text (borrowed or owned) is there at once; a JSON string with escapes
+/// keeps its raw body and is decoded the first time it is read, so that a text whose verdicts
+/// come from the cache (keyed on the raw body, [`SlotText::escaped_raw`]) is never decoded.
+/// Reading it (`&*text`) always gives the decoded text.
+#[derive(Clone)]
+pub struct SlotText<'a> {
+    /// The raw body (between the quotes) of a JSON string with escapes.
+    escaped: Option<&'a str>,
+    text: std::cell::OnceCell<Cow<'a, str>>,
+}
+
+impl<'a> SlotText<'a> {
+    /// A JSON string's raw body with escapes, decoded on first use.
+    pub fn escaped(raw: &'a str) -> Self {
+        SlotText {
+            escaped: Some(raw),
+            text: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The raw body of a JSON string with escapes (whether or not it was decoded yet); None for
+    /// text that needed no decoding. The decoded text is a function of it.
+    pub fn escaped_raw(&self) -> Option<&'a str> {
+        self.escaped
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for SlotText<'a> {
+    fn from(t: Cow<'a, str>) -> Self {
+        SlotText {
+            escaped: None,
+            text: std::cell::OnceCell::from(t),
+        }
+    }
+}
+
+impl std::ops::Deref for SlotText<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.text.get_or_init(|| match self.escaped {
+            Some(raw) => Cow::Owned(json::decode_raw(raw)),
+            None => Cow::Borrowed(""),
+        })
+    }
+}
+
+impl AsRef<str> for SlotText<'_> {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl std::fmt::Debug for SlotText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for SlotText<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<str> for SlotText<'_> {
+    fn eq(&self, other: &str) -> bool {
+        &**self == other
+    }
+}
+
+impl PartialEq<&str> for SlotText<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
 }
 
 /// A parsed request body: the document, its texts, and the fields quota and routing need.
@@ -177,7 +254,8 @@ impl<'a> RequestBody<'a> {
                 reason: BOM,
             }));
         }
-        match json::scan_request(bytes) {
+        // `text` is `bytes`, checked as UTF-8 above: the scan does not check it again.
+        match json::scan_request_str(text) {
             Ok(doc) => {
                 let candidates = candidate_leaves(&doc);
                 if candidates > max_texts {
@@ -203,7 +281,7 @@ impl<'a> RequestBody<'a> {
                     leaf: None,
                     span: (0, bytes.len()),
                     turn: None,
-                    text: Cow::Borrowed(text),
+                    text: Cow::Borrowed(text).into(),
                 }],
                 json_error: Some(e),
             }),
@@ -315,6 +393,25 @@ impl<'a> RequestBody<'a> {
                 .unwrap_or_default(),
             _ => "body".to_string(),
         }
+    }
+
+    /// `self.location(slot).starts_with(p)` for some `p` of `prefixes`, without rendering the
+    /// location. Each prefix must be non-empty and hold no `.`, `[` or `<` (then only the
+    /// location's first step can hold it: a key the log shows by name).
+    pub fn location_starts_with(&self, slot: &TextSlot<'_>, prefixes: &[&str]) -> bool {
+        let first: Option<Cow<'_, str>> = if slot.kind == SlotKind::Key {
+            None // "<key>"
+        } else {
+            match (slot.leaf, &self.doc) {
+                (Some(n), Some(doc)) => match doc.leaves.get(n).and_then(|l| doc.path(l).first()) {
+                    Some(Seg::Key(k)) if SCHEMA_KEYS.contains(&k.as_ref()) => Some(k),
+                    // "<key>", "[i]...", or "" (a root scalar)
+                    _ => None,
+                },
+                _ => Some(Cow::Borrowed("body")),
+            }
+        };
+        first.is_some_and(|f| prefixes.iter().any(|p| f.starts_with(p)))
     }
 
     /// The key a data value or number stands under (`ssn` for `{"ssn": 123456789}`), read
@@ -572,7 +669,9 @@ fn collect_slots<'a>(
     // Sized for the leaves that can become slots (keys are added as they come): a body of
     // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
     let mut slots = Vec::with_capacity(candidates);
-    let push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
+    // One buffer for the leaves' paths (a path per leaf, not an allocation per leaf).
+    let mut steps: Vec<Seg<'a>> = Vec::new();
+    let mut push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
         if slots.len() > max_texts {
             return; // refused by the caller: stop growing
         }
@@ -580,7 +679,9 @@ fn collect_slots<'a>(
         let (kind, text) = match doc.value(l) {
             // An empty string has nothing to inspect or rewrite: no slot.
             LeafValue::Str(s) if s.is_empty() => return,
-            LeafValue::Str(s) => (SlotKind::Str, s.text()),
+            // Decoded when first read (see `SlotText`).
+            LeafValue::Str(s) if s.has_escapes() => (SlotKind::Str, SlotText::escaped(s.raw())),
+            LeafValue::Str(s) => (SlotKind::Str, SlotText::from(Cow::Borrowed(s.raw()))),
             LeafValue::Num => {
                 let Some(raw) = bytes
                     .get(l.start..l.end)
@@ -591,11 +692,11 @@ fn collect_slots<'a>(
                 if raw.bytes().filter(u8::is_ascii_digit).count() < NUMBER_MIN_DIGITS {
                     return;
                 }
-                (SlotKind::Number, Cow::Borrowed(raw))
+                (SlotKind::Number, SlotText::from(Cow::Borrowed(raw)))
             }
             _ => return,
         };
-        let steps = doc.path(l).to_vec();
+        doc.path(l).collect_into(&mut steps);
         let p = steps.as_slice();
         if kind == SlotKind::Number
             && matches!(p, [Seg::Key(k)] if NUMERIC_PARAMS.contains(&k.as_ref()))
@@ -613,13 +714,16 @@ fn collect_slots<'a>(
             text,
         });
     };
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        // A parsed document is UTF-8; this cannot happen, but values are still listed.
+    // The document's own text: `bytes` as UTF-8 (a document is only built from text that
+    // `from_utf8` accepted), not checked a third time.
+    let text = doc.source();
+    if text.len() != bytes.len() {
+        // Another buffer than the document's: cannot happen, but values are still listed.
         for (n, l) in doc.leaves.iter().enumerate() {
             push_leaf(&mut slots, n, l);
         }
         return slots;
-    };
+    }
     // Keys and leaves merged in document order.
     let mut leaves = doc.leaves.iter().enumerate().peekable();
     for_each_key(text, |p, span, key| {
@@ -637,7 +741,7 @@ fn collect_slots<'a>(
             leaf: None,
             span,
             turn: None,
-            text: key,
+            text: key.into(),
         });
     });
     for (n, l) in leaves {
@@ -1285,6 +1389,39 @@ mod tests {
             r#"{"seed":1234567890123,"max_tokens":100000000000,"messages":[]}"#,
         ] {
             assert!(all_slots(body).iter().all(|s| s.0 != Number), "{body}");
+        }
+    }
+
+    #[test]
+    fn location_prefix_test_is_the_rendered_location_s() {
+        let bodies: [&[u8]; 6] = [
+            br#"{"model":"m","messages":[{"role":"system","content":"be nice"},{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[{"type":"function","function":{"name":"f","description":"does f","parameters":{"type":"object","properties":{"q":{"type":"string","description":"query"}}}}}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"description":"y"}}},"text":{"format":"z"},"functions":[{"name":"g","description":"g"}],"texts":"t","tool":"u","toolsx":"v"}"#,
+            br#"{"instructions":"sys","input":[{"role":"developer","content":"dev"}],"text":{"format":{"type":"json_schema","name":"n"}}}"#,
+            br#"{"system":"s","messages":[{"role":"user","content":"u"}],"metadata":{"user_id":"123456789"}}"#,
+            br#"["a",{"b":"c"}]"#,
+            br#""root""#,
+            b"plain words",
+        ];
+        let prefixes = [
+            "response_format",
+            "text",
+            "tools",
+            "functions",
+            "body",
+            "model",
+        ];
+        for body in bodies {
+            let b = RequestBody::parse(body).unwrap();
+            for s in &b.slots {
+                let loc = b.location(s);
+                for p in prefixes {
+                    assert_eq!(
+                        b.location_starts_with(s, &[p]),
+                        loc.starts_with(p),
+                        "{loc:?} {p:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -82,9 +82,7 @@ impl<'a> JsonStr<'a> {
 
     #[inline(never)]
     fn decode(&self) -> String {
-        let mut out = String::with_capacity(self.raw.len());
-        unescape(self.raw, &mut out);
-        out
+        decode_raw(self.raw)
     }
 
     /// Whether the decoded text equals `s` (without decoding when there are no escapes).
@@ -383,8 +381,15 @@ impl<'a> Path<'_, 'a> {
 
     /// Every step, from the root (one walk up).
     pub fn to_vec(&self) -> Vec<Seg<'a>> {
-        let doc = self.doc;
         let mut steps = Vec::with_capacity(self.len());
+        self.collect_into(&mut steps);
+        steps
+    }
+
+    /// [`Path::to_vec`] into `steps` (cleared first), reusing its room.
+    pub fn collect_into(&self, steps: &mut Vec<Seg<'a>>) {
+        let doc = self.doc;
+        steps.clear();
         let (mut parent, mut seg) = (self.parent, self.seg);
         for _ in 0..self.len() {
             let Some(node) = doc.node(parent) else { break };
@@ -392,7 +397,6 @@ impl<'a> Path<'_, 'a> {
             (parent, seg) = (node.parent, node.seg);
         }
         steps.reverse();
-        steps
     }
 
     pub fn iter(&self) -> std::vec::IntoIter<Seg<'a>> {
@@ -467,6 +471,14 @@ fn hex4_at(b: &[u8], i: usize) -> Option<u32> {
     let d = b.get(i..i + 4)?;
     d.iter()
         .try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
+}
+
+/// The decoded text of the raw body of a string the scanner validated
+/// ([`JsonStr::raw`]; what [`JsonStr::text`] returns for a string with escapes).
+pub fn decode_raw(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    unescape(raw, &mut out);
+    out
 }
 
 /// Decodes the raw body of a string the scanner validated, appending to `out`. A lone
@@ -755,6 +767,19 @@ pub fn scan_request(bytes: &[u8]) -> Result<Document<'_>, JsonError> {
     match std::str::from_utf8(bytes) {
         Ok(text) => scan_with(bytes, Some(text), true),
         Err(_) => scan_with(bytes, None, true),
+    }
+}
+
+/// [`scan_request`] of text already known to be UTF-8 (the same result: `scan_request` runs
+/// this on a body that `from_utf8` accepts).
+pub fn scan_request_str(text: &str) -> Result<Document<'_>, JsonError> {
+    scan_with(text.as_bytes(), Some(text), true)
+}
+
+impl<'a> Document<'a> {
+    /// The whole text the document was scanned from.
+    pub fn source(&self) -> &'a str {
+        self.text
     }
 }
 

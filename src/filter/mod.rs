@@ -1452,13 +1452,23 @@ impl RequestFilter {
                 return;
             }
         };
-        let r = pipeline::rewrite_json_response(&self.settings, &self.vault, &bytes);
+        // One scan of the answer serves the restore and, when nothing was restored, output
+        // validation.
+        let doc = crate::body::json::scan(&bytes).ok();
+        let r =
+            pipeline::rewrite_json_response_doc(&self.settings, &self.vault, &bytes, doc.as_ref());
         // Output validation reads what the client will see: the restored body.
-        let o = output::response::check_json(
-            &self.settings,
-            self.output_fp.as_ref(),
-            r.body.as_deref().unwrap_or(&bytes),
-        );
+        let o = match r.body.as_deref() {
+            Some(restored) => {
+                output::response::check_json(&self.settings, self.output_fp.as_ref(), restored)
+            }
+            None => output::response::check_json_doc(
+                &self.settings,
+                self.output_fp.as_ref(),
+                &bytes,
+                doc.as_ref(),
+            ),
+        };
         self.output_report(host, &o.report, o.blocked);
         if let Some(new) = o.body.as_ref().or(r.body.as_ref()) {
             if host

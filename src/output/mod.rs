@@ -238,7 +238,7 @@ impl Rule {
                 + self
                     .anchors
                     .iter()
-                    .filter_map(|x| rest.find(x.as_str()))
+                    .filter_map(|x| find_literal(rest.as_bytes(), x.as_bytes()))
                     .min()?;
             let start = floor_boundary(hay, a.saturating_sub(self.lookback)).max(from);
             let end = ceil_boundary(hay, a + self.max_len + 4);
@@ -590,6 +590,34 @@ struct Words {
 
 impl Words {
     fn feed(&mut self, text: &str, mut word: impl FnMut(u64)) {
+        // ASCII bytes are handled byte by byte: for an ASCII `c`, `is_alphanumeric` is
+        // `is_ascii_alphanumeric` and `to_lowercase` is the one byte `to_ascii_lowercase`, so
+        // the words are those of the general loop below (which takes over at the first
+        // non-ASCII byte; `tests::words_ascii_fast_path_matches_chars` compares the two).
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if !b.is_ascii() {
+                break;
+            }
+            if b.is_ascii_alphanumeric() {
+                if !self.in_word {
+                    self.cur = FNV_OFFSET;
+                    self.in_word = true;
+                }
+                self.cur = (self.cur ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME);
+            } else if self.in_word {
+                self.in_word = false;
+                word(self.cur);
+            }
+            i += 1;
+        }
+        let Some(rest) = text.get(i..) else { return };
+        self.feed_chars(rest, word);
+    }
+
+    /// [`Words::feed`] character by character (any text).
+    fn feed_chars(&mut self, text: &str, mut word: impl FnMut(u64)) {
         for c in text.chars() {
             if c.is_alphanumeric() {
                 if !self.in_word {
@@ -770,6 +798,40 @@ impl OutputStream {
         self.ctx = cut - keep;
         out
     }
+}
+
+/// The first index of `needle` in `hay` (`str::find` of the same texts: a UTF-8 needle found
+/// in UTF-8 text starts on a character boundary). Word at a time on the needle's first byte,
+/// with no searcher to build per call: anchors are a few bytes and most texts are short.
+fn find_literal(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    use crate::swar;
+    let Some((&first, tail)) = needle.split_first() else {
+        return Some(0);
+    };
+    let last_start = hay.len().checked_sub(needle.len())?;
+    let matches_at = |i: usize| hay.get(i + 1..i + needle.len()) == Some(tail);
+    let mut i = 0;
+    while i <= last_start {
+        if let Some(w) = swar::word(hay, i) {
+            let hit = swar::eq(w, first);
+            if hit == 0 {
+                i += 8;
+                continue;
+            }
+            i += swar::first(hit);
+        } else if hay.get(i) != Some(&first) {
+            i += 1;
+            continue;
+        }
+        if i > last_start {
+            return None;
+        }
+        if matches_at(i) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 fn ceil_boundary(s: &str, mut i: usize) -> usize {

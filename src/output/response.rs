@@ -56,6 +56,20 @@ pub fn enabled(settings: &Settings) -> bool {
 /// Checks a whole JSON answer. A body that is not JSON is checked as one text (an upstream
 /// error page is text too).
 pub fn check_json(settings: &Settings, fp: Option<&Fingerprint>, bytes: &[u8]) -> JsonOutput {
+    if !settings.output.enabled {
+        return JsonOutput::default();
+    }
+    check_json_doc(settings, fp, bytes, json::scan(bytes).ok().as_ref())
+}
+
+/// [`check_json`] given `json::scan(bytes).ok()` (the caller scanned the body once for this
+/// and the PII restore).
+pub fn check_json_doc(
+    settings: &Settings,
+    fp: Option<&Fingerprint>,
+    bytes: &[u8],
+    doc: Option<&json::Document<'_>>,
+) -> JsonOutput {
     let v = &settings.output;
     let mut report = Report {
         enforced: settings.output_mode() == Mode::Enforce,
@@ -64,7 +78,7 @@ pub fn check_json(settings: &Settings, fp: Option<&Fingerprint>, bytes: &[u8]) -
     if !v.enabled {
         return JsonOutput::default();
     }
-    let Ok(doc) = json::scan(bytes) else {
+    let Some(doc) = doc else {
         let text = String::from_utf8_lossy(bytes);
         let c = v.check(fp, &text);
         report.merge(&c.verdict);

@@ -321,3 +321,83 @@ fn prefiltered_rules_match_like_the_plain_regex() {
         assert_eq!(c.text.unwrap_or_else(|| t.clone()), want, "{t}");
     }
 }
+
+/// The ASCII fast path of `Words::feed` yields the words of the character loop, on texts
+/// that mix ASCII, non-ASCII letters (whose lowercase is longer or not ASCII), digits and
+/// punctuation, fed whole and in pieces.
+#[test]
+fn words_ascii_fast_path_matches_chars() {
+    let texts = [
+        "Hello, World! 42 times: ZEBRA-42",
+        "İstanbul ÇAĞ straße Σίσυφος ǅemal ﬃ",
+        "mixed ÀB cd É9 x\u{0130}y \u{212A}elvin",
+        "",
+        "   ...   ",
+        "tail word",
+        "naïve café ÉCOLE",
+    ];
+    let run = |pieces: &[&str], fast: bool| {
+        let mut w = Words::default();
+        let mut out = Vec::new();
+        for p in pieces {
+            if fast {
+                w.feed(p, |x| out.push(x));
+            } else {
+                w.feed_chars(p, |x| out.push(x));
+            }
+        }
+        w.end(|x| out.push(x));
+        out
+    };
+    for t in texts {
+        assert_eq!(run(&[t], true), run(&[t], false), "{t:?}");
+        for cut in (0..=t.len()).filter(|&i| t.is_char_boundary(i)) {
+            let (a, b) = t.split_at(cut);
+            assert_eq!(run(&[a, b], true), run(&[t], false), "{t:?} at {cut}");
+        }
+    }
+    let all = texts.concat();
+    assert!(run(&[&all], true).len() > 10);
+}
+
+/// `find_literal` is `str::find` on every position, needle and text tried here.
+#[test]
+fn find_literal_matches_str_find() {
+    let hays = [
+        "",
+        "a",
+        "sk-",
+        "xx sk- yy sk-abc",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "ééé_x=é",
+        "abcdefghijklmnop_qrstuvwxyz=ABCDEFGHIJKLMNOP xoxb-123 eyJhbGci",
+        "aaaaaaaaaaaaaaaaaaaaaaaaab",
+    ];
+    let needles = [
+        "",
+        "a",
+        "b",
+        "_",
+        "=",
+        "é",
+        "sk-",
+        "xox",
+        "eyJ",
+        "AKIA",
+        "-----BEGIN ",
+        "ab",
+        "aab",
+    ];
+    for h in hays {
+        for from in (0..=h.len()).filter(|&i| h.is_char_boundary(i)) {
+            let rest = &h[from..];
+            for n in needles {
+                assert_eq!(
+                    find_literal(rest.as_bytes(), n.as_bytes()),
+                    rest.find(n),
+                    "{rest:?} {n:?}"
+                );
+            }
+        }
+    }
+}
