@@ -354,18 +354,7 @@ impl VerdictCache {
     /// The digest of `text` for [`VerdictCache::injection_keyed`] and
     /// [`VerdictCache::pii_matches_keyed`] (None: the cache is off or the text is not cached).
     pub fn text_key(&self, text: &str) -> Option<TextKey> {
-        self.table.as_ref()?;
-        if text.len() < MIN_TEXT_BYTES || text.len() > u32::MAX as usize {
-            return None;
-        }
-        let mut h = Hash2::new(self.seeds, Kind::Text);
-        h.write(text.as_bytes());
-        let (h1, h2) = h.finish();
-        Some(TextKey {
-            h1,
-            h2,
-            len: text.len() as u32,
-        })
+        self.digest(text.as_bytes(), Kind::Text)
     }
 
     /// The digest of a JSON string with escapes by its raw body (between the quotes, escapes
@@ -374,18 +363,21 @@ impl VerdictCache {
     /// different keyed states, so they are distinct keys (a text seen both ways is kept
     /// twice, never mixed up).
     pub fn raw_text_key(&self, raw: &str) -> Option<TextKey> {
+        self.digest(raw.as_bytes(), Kind::RawText)
+    }
+
+    /// The keyed digest of `bytes` as `kind` (None: the cache is off, or the bytes are too
+    /// short to be worth caching or too long for the length field).
+    fn digest(&self, bytes: &[u8], kind: Kind) -> Option<TextKey> {
         self.table.as_ref()?;
-        if raw.len() < MIN_TEXT_BYTES || raw.len() > u32::MAX as usize {
+        let len = u32::try_from(bytes.len()).ok()?;
+        if bytes.len() < MIN_TEXT_BYTES {
             return None;
         }
-        let mut h = Hash2::new(self.seeds, Kind::RawText);
-        h.write(raw.as_bytes());
+        let mut h = Hash2::new(self.seeds, kind);
+        h.write(bytes);
         let (h1, h2) = h.finish();
-        Some(TextKey {
-            h1,
-            h2,
-            len: raw.len() as u32,
-        })
+        Some(TextKey { h1, h2, len })
     }
 
     /// The part of a key that stands for the kind and the label: a keyed hash of them
