@@ -769,6 +769,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's listen backlog is 5: fifty requests at once through two Envoy workers
+    # overflow it, and a connection whose SYN waits for a retransmit past Envoy's connect
+    # timeout becomes a 503 that no filter decided.
+    request_queue_size = 256
 
 
 def main(argv=None):
