@@ -60,6 +60,8 @@ struct Row {
     /// (block << 18) | bucket
     feats: Vec<u32>,
     blocks: usize,
+    /// How much the row's loss counts (`"weight"` in the file, default 1).
+    weight: f64,
 }
 
 struct Rng(u64);
@@ -187,7 +189,7 @@ fn train(rows: &[Row], use_row: impl Fn(&Row) -> bool) -> Trained {
             if a == usize::MAX {
                 continue;
             }
-            let lw = if r.label == 0 { benign_weight } else { 1.0 };
+            let lw = if r.label == 0 { benign_weight } else { 1.0 } * r.weight;
             let g = (sigmoid(z) - f64::from(r.label)) * lw;
             t.bias -= bias_lr * g;
             if r.tool {
@@ -360,6 +362,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 train: !holdout(&text),
                 measure: *measure,
                 blocks: norm.len().div_ceil(ngram::BLOCK).max(1),
+                weight: v["weight"].as_f64().unwrap_or(1.0).clamp(0.0, 1.0),
                 text,
                 z_rule,
                 feats,
