@@ -726,14 +726,16 @@ fn collect_slots<'a>(
     }
     // Keys and leaves merged in document order.
     let mut leaves = doc.leaves.iter().enumerate().peekable();
-    for_each_key(text, |p, span, key| {
+    let mut key_steps: Vec<Seg<'a>> = Vec::new();
+    doc.for_each_key(|path, span, key| {
         while let Some((n, l)) = leaves.next_if(|(_, l)| l.start < span.0) {
             push_leaf(&mut slots, n, l);
         }
         if slots.len() > max_texts {
             return; // refused by the caller: stop growing
         }
-        let role = class(p);
+        path.collect_into(&mut key_steps);
+        let role = class(&key_steps);
         slots.push(TextSlot {
             role: role.unwrap_or(Role::User),
             reads: role.is_some(),
@@ -763,6 +765,7 @@ fn candidate_leaves(doc: &Document<'_>) -> usize {
 }
 
 /// The index after the closing quote of the JSON string that opens at `i`.
+#[cfg(test)]
 fn string_end(b: &[u8], mut i: usize) -> usize {
     use crate::swar;
     i += 1;
@@ -784,6 +787,7 @@ fn string_end(b: &[u8], mut i: usize) -> usize {
     }
 }
 
+#[cfg(test)]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
         i += 1;
@@ -793,7 +797,10 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// Calls `f(path, span, key)` for every object key of a document that `json::scan` accepted,
 /// in document order: the key's path (its object's path and the key), its span with the
-/// quotes, and the decoded key. One pass; the path is a stack, never copied.
+/// quotes, and the decoded key. One pass; the path is a stack, never copied. The filter reads
+/// the keys the scan recorded (`Document::for_each_key`); this walk over the bytes is the
+/// tests' oracle for it.
+#[cfg(test)]
 fn for_each_key<'a>(text: &'a str, mut f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>)) {
     let b = text.as_bytes();
     let mut path: Vec<Seg<'a>> = Vec::new();
@@ -992,6 +999,86 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    /// A random valid JSON value: objects (escaped, repeated-looking and empty keys), arrays,
+    /// strings with escapes, numbers, literals; nested up to `depth`.
+    fn random_json(r: &mut crate::testutil::XorShift, depth: usize, out: &mut String) {
+        const KEYS: [&str; 8] = [
+            "\"role\"",
+            "\"content\"",
+            "\"a\\u0062\"",
+            "\"\\\"q\"",
+            "\"\"",
+            "\"k\\n\"",
+            "\"\u{e4}x\"",
+            "\"messages\"",
+        ];
+        let pick = if depth == 0 {
+            2 + r.below(3)
+        } else {
+            r.below(5)
+        };
+        match pick {
+            0 => {
+                out.push('{');
+                for i in 0..r.below(4) {
+                    if i > 0 {
+                        out.push_str(if r.below(2) == 0 { "," } else { " ,\n " });
+                    }
+                    out.push_str(KEYS[r.below(KEYS.len())]);
+                    out.push_str(if r.below(2) == 0 { ":" } else { " : " });
+                    random_json(r, depth - 1, out);
+                }
+                out.push('}');
+            }
+            1 => {
+                out.push('[');
+                for i in 0..r.below(4) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_json(r, depth - 1, out);
+                }
+                out.push(']');
+            }
+            2 => out.push_str(["\"text\"", "\"a\\\"b\"", "\"\"", "\"x\\u00e9\""][r.below(4)]),
+            3 => out.push_str(["12345678", "-0.5e3", "7"][r.below(3)]),
+            _ => out.push_str(["true", "null", "false"][r.below(3)]),
+        }
+    }
+
+    /// The keys the scan recorded, walked from the document, are the keys a walk over the
+    /// bytes finds: same order, paths, spans and decoded texts (random documents and chat
+    /// bodies).
+    #[test]
+    fn document_keys_equal_a_walk_over_the_bytes() {
+        let mut r = crate::testutil::XorShift(0x0DDB_A11C_0FFE_E123);
+        let mut docs: Vec<String> = vec![
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"tool","tool_call_id":"c","content":"{\"a\":1}"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]}"#.to_string(),
+            "{}".to_string(),
+            "[]".to_string(),
+        ];
+        for _ in 0..3000 {
+            let mut d = String::new();
+            random_json(&mut r, 4, &mut d);
+            docs.push(d);
+        }
+        let mut compared = 0;
+        for d in &docs {
+            let Ok(doc) = json::scan_str(d) else { continue };
+            let mut want = Vec::new();
+            for_each_key(d, |p, span, k| {
+                want.push((format!("{p:?}"), span, k.into_owned()))
+            });
+            let mut got = Vec::new();
+            doc.for_each_key(|p, span, k| {
+                got.push((format!("{:?}", p.to_vec()), span, k.into_owned()))
+            });
+            assert_eq!(got, want, "{d}");
+            compared += want.len();
+        }
+        assert!(compared > 1000, "{compared} keys compared");
+    }
 
     /// The string values the model reads (what injection scores), in order.
     fn texts(body: &str) -> Vec<(Role, String, String)> {

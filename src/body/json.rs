@@ -193,6 +193,8 @@ struct Key {
     start: u32,
     /// Raw length, with [`ESCAPED`] set when the key has escapes.
     len: u32,
+    /// The object (its index in `nodes`) the key is a member of.
+    node: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +300,31 @@ impl<'a> Document<'a> {
 
     fn node(&self, n: u32) -> Option<&Node> {
         self.nodes.get(n as usize)
+    }
+
+    /// Calls `f(path, span, key)` for every object key, in document order: the key's path (its
+    /// object's path, then the key), its span with the quotes, and the decoded key. The scan
+    /// recorded the keys: no pass over the bytes.
+    pub fn for_each_key(&self, mut f: impl FnMut(Path<'_, 'a>, (usize, usize), Cow<'a, str>)) {
+        let bytes: &'a [u8] = self.text.as_bytes();
+        for (k, key) in self.keys.iter().enumerate() {
+            let Some(node) = self.node(key.node) else {
+                continue;
+            };
+            let path = Path {
+                doc: self,
+                parent: key.node,
+                seg: k as u32,
+                depth: node.depth.saturating_add(1),
+            };
+            let start = key.start as usize;
+            let end = start + (key.len & !ESCAPED) as usize;
+            f(
+                path,
+                (start.saturating_sub(1), end + 1),
+                key_text(bytes, key),
+            );
+        }
     }
 
     /// A step as a [`Seg`]: `object` says whether `seg` is a key or an index.
@@ -687,7 +714,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object member's key and the `:` after it (cursor on the key's opening quote).
-    fn member_key(&mut self) -> Result<Key, JsonError> {
+    fn member_key(&mut self, node: u32) -> Result<Key, JsonError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected object key"));
         }
@@ -696,6 +723,7 @@ impl<'a> Scanner<'a> {
         let k = Key {
             start: start as u32,
             len: k.raw.len() as u32 | if k.escaped { ESCAPED } else { 0 },
+            node,
         };
         self.ws();
         if self.peek() != Some(b':') {
@@ -872,7 +900,7 @@ fn scan_with<'a>(
                     };
                     if object {
                         o.seg = keys.len() as u32;
-                        keys.push(s.member_key()?);
+                        keys.push(s.member_key(node)?);
                         if unique_keys {
                             open_keys.push(o.seg);
                         }
@@ -941,7 +969,7 @@ fn scan_with<'a>(
                     s.i += 1;
                     s.ws();
                     o.seg = keys.len() as u32;
-                    keys.push(s.member_key()?);
+                    keys.push(s.member_key(o.node)?);
                     if unique_keys {
                         open_keys.push(o.seg);
                     }
