@@ -726,16 +726,14 @@ fn collect_slots<'a>(
     }
     // Keys and leaves merged in document order.
     let mut leaves = doc.leaves.iter().enumerate().peekable();
-    let mut key_steps: Vec<Seg<'a>> = Vec::new();
-    doc.for_each_key(|path, span, key| {
+    doc.for_each_key(|p, span, key| {
         while let Some((n, l)) = leaves.next_if(|(_, l)| l.start < span.0) {
             push_leaf(&mut slots, n, l);
         }
         if slots.len() > max_texts {
             return; // refused by the caller: stop growing
         }
-        path.collect_into(&mut key_steps);
-        let role = class(&key_steps);
+        let role = class(p);
         slots.push(TextSlot {
             role: role.unwrap_or(Role::User),
             reads: role.is_some(),
@@ -1071,9 +1069,7 @@ mod tests {
                 want.push((format!("{p:?}"), span, k.into_owned()))
             });
             let mut got = Vec::new();
-            doc.for_each_key(|p, span, k| {
-                got.push((format!("{:?}", p.to_vec()), span, k.into_owned()))
-            });
+            doc.for_each_key(|p, span, k| got.push((format!("{p:?}"), span, k.into_owned())));
             assert_eq!(got, want, "{d}");
             compared += want.len();
         }

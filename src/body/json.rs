@@ -304,26 +304,33 @@ impl<'a> Document<'a> {
 
     /// Calls `f(path, span, key)` for every object key, in document order: the key's path (its
     /// object's path, then the key), its span with the quotes, and the decoded key. The scan
-    /// recorded the keys: no pass over the bytes.
-    pub fn for_each_key(&self, mut f: impl FnMut(Path<'_, 'a>, (usize, usize), Cow<'a, str>)) {
+    /// recorded the keys: no pass over the bytes, and an object's path is walked once for all
+    /// of its keys in a row.
+    pub fn for_each_key(&self, mut f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>)) {
         let bytes: &'a [u8] = self.text.as_bytes();
+        let mut steps: Vec<Seg<'a>> = Vec::new();
+        let mut last = NONE;
         for (k, key) in self.keys.iter().enumerate() {
-            let Some(node) = self.node(key.node) else {
-                continue;
-            };
-            let path = Path {
-                doc: self,
-                parent: key.node,
-                seg: k as u32,
-                depth: node.depth.saturating_add(1),
-            };
+            let text = key_text(bytes, key);
+            if key.node == last && !steps.is_empty() {
+                steps.pop();
+                steps.push(Seg::Key(text.clone()));
+            } else {
+                let Some(node) = self.node(key.node) else {
+                    continue;
+                };
+                Path {
+                    doc: self,
+                    parent: key.node,
+                    seg: k as u32,
+                    depth: node.depth.saturating_add(1),
+                }
+                .collect_into(&mut steps);
+                last = key.node;
+            }
             let start = key.start as usize;
             let end = start + (key.len & !ESCAPED) as usize;
-            f(
-                path,
-                (start.saturating_sub(1), end + 1),
-                key_text(bytes, key),
-            );
+            f(&steps, (start.saturating_sub(1), end + 1), text);
         }
     }
 
