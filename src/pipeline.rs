@@ -158,12 +158,14 @@ pub fn inspect_request_as<'a>(
             if !slot.reads || !inj.inspects(slot.role) {
                 continue;
             }
+            // The text's digest, kept for its PII lookup below (one hash per text, scored here
+            // or not). A JSON string with escapes is keyed by its raw body and decoded only on
+            // a miss.
+            let key = slot_key(settings, slot);
+            if let Some(k) = text_keys.get_mut(i) {
+                *k = key;
+            }
             if slot.kind == SlotKind::Key {
-                // The digest serves the key's PII lookup below, scored here or not.
-                let key = slot_key(settings, slot);
-                if let Some(k) = text_keys.get_mut(i) {
-                    *k = key;
-                }
                 // A key cannot be sanitised; its score still counts for the decision.
                 let score = match key_scores.get(slot.text.as_ref()) {
                     Some(s) => *s,
@@ -192,12 +194,6 @@ pub fn inspect_request_as<'a>(
             let ctx = crate::injection::ScanContext {
                 tool_result: slot.role == crate::body::Role::Tool,
             };
-            // The text's digest is kept for its PII lookup below (one hash per text). A JSON
-            // string with escapes is keyed by its raw body and decoded only on a miss.
-            let key = slot_key(settings, slot);
-            if let Some(k) = text_keys.get_mut(i) {
-                *k = key;
-            }
             let v = settings
                 .cache
                 .injection_with(inj, key, || body.text(slot), ctx);
