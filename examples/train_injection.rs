@@ -351,7 +351,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let v: serde_json::Value = serde_json::from_str(&line)?;
             let text = v["text"].as_str().unwrap_or("").to_string();
-            let (z_rule, norm) = base.rule_logit_and_norm(&text);
+            let (z_rule, norm) =
+                base.rule_logit_and_norm(&text, ngram::Context { tool_result: *tool });
             let mut feats = Vec::new();
             ngram::features(&norm, |b, k| feats.push((b.min(16383) << ngram::BITS) | k));
             rows.push(Row {

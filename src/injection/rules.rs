@@ -70,6 +70,10 @@ pub const SETS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Rules that count only in data (tool results): addressing the model is what a user does,
+/// and what text an agent reads must not do.
+pub const DATA_ONLY: &[&str] = &["addressed_to_ai"];
+
 pub const RULES: &[(&str, Family, &str)] = &[
     // ---- override
     ("override", Family::Override, "@ign ~3 @qual ~3 @obj"),
@@ -94,6 +98,14 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("override_weak", Family::OverrideWeak, "@ign ~2 what|was|lo|ce|que ~2 you|i|ich|du|te|je|on ~2 said|told|wrote|gesagt|geschrieben|dicho|dit|ecrit"),
     // The user's task overridden from inside data: "disregard the user's request".
     ("override", Family::Override, "@ign ~3 user|users|customer|customers|human ~2 request*|question*|task*|instruction*|prompt*|query|queries"),
+    // Text addressed to the model from inside data: "note to the AI reading this page", "if you
+    // are an AI, ...". Only names of the model: a note "to the assistant" or "the agent
+    // processing this claim" is for a person. Data-only (`DATA_ONLY`): a user talks to the AI.
+    ("addressed_to_ai", Family::Override, "note|notes|message|instruction*|reminder|notice|memo|attention ~2 to|for ~2 the|any|all|an|a|every ~1 ai|llm|llms|chatbot*|bot|bots|gpt"),
+    ("addressed_to_ai", Family::Override, "ai|llm|llms|chatbot|bot|gpt ~2 reading|processing|summarizing|summarising|parsing|analyzing|analysing|reviewing ~2 this"),
+    ("addressed_to_ai", Family::Override, "if ~1 you ~1 are|re ~1 an|a ~1 ai|llm|chatbot|gpt"),
+    ("addressed_to_ai", Family::Override, "if ~1 you ~1 are|re ~1 a|an ~1 language|ai ~1 model|assistant|agent"),
+    ("addressed_to_ai", Family::Override, "dear|hey|hello|attention ~1 ai|llm|chatbot|gpt|chatgpt|claude|gemini|copilot"),
     // The user's task refused from inside data: "do not summarise this text; instead reply ...".
     ("override_weak", Family::OverrideWeak, "do ~1 not ~1 summari*|translat*|analy*|answer|respond|review|classify|process ~4 instead"),
     ("override_weak", Family::OverrideWeak, "don't|dont|don ~2 summari*|translat*|analy*|answer|respond|review|classify|process ~4 instead"),
