@@ -1055,10 +1055,14 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"tool","tool_call_id":"c","content":"{\"a\":1}"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]}"#.to_string(),
             "{}".to_string(),
             "[]".to_string(),
+            // Deep objects, then many sibling objects under an array (the stack of the key
+            // walk goes down, across and back up).
+            "{\"a\":".repeat(100) + "[{\"k\":1},{\"k\":{\"j\":[{\"i\":2}]}},{\"k\":3}]" + &"}".repeat(100),
         ];
         for _ in 0..3000 {
             let mut d = String::new();
-            random_json(&mut r, 4, &mut d);
+            let depth = 3 + r.below(4);
+            random_json(&mut r, depth, &mut d);
             docs.push(d);
         }
         let mut compared = 0;

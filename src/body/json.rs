@@ -304,30 +304,57 @@ impl<'a> Document<'a> {
 
     /// Calls `f(path, span, key)` for every object key, in document order: the key's path (its
     /// object's path, then the key), its span with the quotes, and the decoded key. The scan
-    /// recorded the keys: no pass over the bytes, and an object's path is walked once for all
-    /// of its keys in a row.
+    /// recorded the keys: no pass over the bytes. The path is kept as a stack of containers
+    /// (document order is depth first), so a key costs the containers entered since the
+    /// previous one, not its depth: 900 KB of objects 126 deep stays linear.
     pub fn for_each_key(&self, mut f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>)) {
         let bytes: &'a [u8] = self.text.as_bytes();
+        // `chain[i]` is the container `steps[i]` is taken in; the last step is the key.
+        let mut chain: Vec<u32> = Vec::new();
         let mut steps: Vec<Seg<'a>> = Vec::new();
-        let mut last = NONE;
-        for (k, key) in self.keys.iter().enumerate() {
-            let text = key_text(bytes, key);
-            if key.node == last && !steps.is_empty() {
-                steps.pop();
-                steps.push(Seg::Key(text.clone()));
-            } else {
-                let Some(node) = self.node(key.node) else {
-                    continue;
-                };
-                Path {
-                    doc: self,
-                    parent: key.node,
-                    seg: k as u32,
-                    depth: node.depth.saturating_add(1),
+        // Containers entered since the common ancestor with the previous key, innermost first.
+        let mut entered: Vec<u32> = Vec::new();
+        for key in &self.keys {
+            let Some(node) = self.node(key.node) else {
+                continue;
+            };
+            // Walk up from the key's object to the first container already on the stack.
+            entered.clear();
+            let mut at = key.node;
+            let mut common: Option<usize> = None;
+            while let Some(n) = self.node(at) {
+                let d = usize::from(n.depth);
+                if chain.get(d) == Some(&at) {
+                    common = Some(d);
+                    break;
                 }
-                .collect_into(&mut steps);
-                last = key.node;
+                entered.push(at);
+                at = n.parent;
             }
+            match common {
+                Some(d) => {
+                    chain.truncate(d + 1);
+                    steps.truncate(d);
+                }
+                None => {
+                    chain.clear();
+                    steps.clear();
+                }
+            }
+            for &c in entered.iter().rev() {
+                let Some(cn) = self.node(c) else { break };
+                // The step into `c` is taken in its parent (the root has none).
+                if let Some(pn) = self.node(cn.parent) {
+                    steps.push(self.seg(pn.object, cn.seg));
+                }
+                chain.push(c);
+            }
+            let text = key_text(bytes, key);
+            if steps.len() != usize::from(node.depth) {
+                // Not a document the scan built: no path is better than a wrong one.
+                continue;
+            }
+            steps.push(Seg::Key(text.clone()));
             let start = key.start as usize;
             let end = start + (key.len & !ESCAPED) as usize;
             f(&steps, (start.saturating_sub(1), end + 1), text);
@@ -1451,11 +1478,15 @@ mod tests {
         // Issue 12: each leaf copied its whole path, so 900 KB of 127-deep arrays took 1.5 GiB.
         // Now a leaf stores its parent: the peak heap of a scan is a small multiple of the body
         // (a 2-byte leaf `1,` costs one 32-byte Leaf natively, 20 in Wasm, plus the growth of
-        // the vector) at any depth.
+        // the vector; an object member also a 12-byte Key) at any depth.
         #[cfg(target_pointer_width = "32")]
         assert_eq!(
-            (std::mem::size_of::<Leaf<'_>>(), std::mem::size_of::<Node>()),
-            (20, 16)
+            (
+                std::mem::size_of::<Leaf<'_>>(),
+                std::mem::size_of::<Node>(),
+                std::mem::size_of::<Key>()
+            ),
+            (20, 16, 12)
         );
         let n = 64 * 1024;
         let fill = |open: &str, unit: &str, close: &str| {
@@ -1481,7 +1512,10 @@ mod tests {
         for body in &cases {
             let (doc, peak) = crate::testutil::peak_heap(|| scan_request(body.as_bytes()));
             let doc = doc.unwrap();
-            let per_leaf = std::mem::size_of::<Leaf<'_>>() + std::mem::size_of::<Node>();
+            // A leaf, the container it may open, and the key it may stand under.
+            let per_leaf = std::mem::size_of::<Leaf<'_>>()
+                + std::mem::size_of::<Node>()
+                + std::mem::size_of::<Key>();
             assert!(
                 peak <= 2 * per_leaf * doc.leaves.len() + 64 * 1024,
                 "{} leaves, peak {peak} bytes for {} bytes of {:?}...",
