@@ -5,7 +5,8 @@
 //! `cargo run --release --example train_injection -- [--out FILE] [--loso] [--markdown]
 //!     [--tool FILE]... [--measure FILE]... FILE...`
 //!
-//! - `FILE`: labelled JSON Lines (`{"text","label","source"}`) the model trains on, user context.
+//! - `FILE`: labelled JSON Lines (`{"text","label","source"}`, optionally `"category"` and a
+//!   `"weight"` in 0..=1 that scales the row's loss) the model trains on, user context.
 //! - `--tool FILE`: the same, but every text is a tool result (`ScanContext::tool_result`).
 //! - `--measure FILE`: scored with the trained model, never trained on (e.g. data whose licence
 //!   does not allow shipping weights trained on it); `tool:FILE` marks a tool-result file.
