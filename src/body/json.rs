@@ -149,6 +149,19 @@ pub struct Leaf<'a> {
 }
 
 impl Leaf<'_> {
+    /// The same leaf, for a document of another lifetime.
+    fn rebind<'b>(&self) -> Leaf<'b> {
+        Leaf {
+            start: self.start,
+            end: self.end,
+            parent: self.parent,
+            seg: self.seg,
+            depth: self.depth,
+            kind: self.kind,
+            _doc: PhantomData,
+        }
+    }
+
     pub fn is_str(&self) -> bool {
         matches!(self.kind, Kind::Str | Kind::StrEscaped)
     }
@@ -215,9 +228,114 @@ pub struct Document<'a> {
     nodes: Vec<Node>,
     keys: Vec<Key>,
     text: &'a str,
+    /// Where the scan could be resumed for a longer document with the same start: just after
+    /// each of the last [`MAX_POINTS`] elements of the root object's `messages` or `input`
+    /// array, in document order.
+    points: Vec<ResumePoint>,
+}
+
+/// Resume points a document keeps (the last elements of its message array).
+pub const MAX_POINTS: usize = 8;
+
+/// The scanner's state just after an element of an array that is a member of the root object
+/// (the cursor, the tables' lengths, the member's key and the array's node): all a scan needs
+/// to go on from there, given the tables up to those lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResumePoint {
+    at: usize,
+    leaves: usize,
+    nodes: usize,
+    keys: usize,
+    /// The root object's member holding the array (index in the key table).
+    member: u32,
+    array: u32,
+    /// The element just scanned.
+    index: u32,
+}
+
+/// A scan's state after each of the last elements of the root object's `messages` or `input`
+/// array, owned (no borrow of the input): [`resume_request_str`] scans a document that starts
+/// with the same bytes as one of these points from there, and builds the same [`Document`]
+/// as a whole scan (but for the resume points it keeps from before that point). The caller
+/// must make sure the document does start with those bytes; given other bytes the result is
+/// a document of those bytes that a scan would not have built (spans out of place), never a
+/// panic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// In document order; the tables run to the last one.
+    points: Vec<ResumePoint>,
+    leaves: Vec<Leaf<'static>>,
+    nodes: Vec<Node>,
+    keys: Vec<Key>,
+    root_start: usize,
+}
+
+impl Checkpoint {
+    /// The resume points: the bytes of the document before each, in increasing order.
+    pub fn points(&self) -> impl Iterator<Item = usize> + '_ {
+        self.points.iter().map(|p| p.at)
+    }
+
+    /// Bytes of the document before the last resume point.
+    pub fn len(&self) -> usize {
+        self.points.last().map_or(0, |p| p.at)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Leaves before resume point `k` (the first leaves of a document resumed there).
+    pub fn leaves_at(&self, k: usize) -> usize {
+        self.points.get(k).map_or(0, |p| p.leaves)
+    }
+
+    /// Keys before resume point `k`.
+    pub fn keys_at(&self, k: usize) -> usize {
+        self.points.get(k).map_or(0, |p| p.keys)
+    }
+
+    /// The leaves before the last point.
+    pub fn leaves(&self) -> &[Leaf<'static>] {
+        &self.leaves
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<ResumePoint>()
+            + self.leaves.capacity() * std::mem::size_of::<Leaf<'static>>()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.keys.capacity() * std::mem::size_of::<Key>()
+    }
 }
 
 impl<'a> Document<'a> {
+    /// The scan's state after each of the last elements of the root object's `messages` (or
+    /// `input`) array, when there is one: a later request of the same conversation starts with
+    /// the bytes before one of them and is scanned from there ([`resume_request_str`]).
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        let last = *self.points.last()?;
+        Some(Checkpoint {
+            points: self.points.clone(),
+            leaves: self
+                .leaves
+                .get(..last.leaves)?
+                .iter()
+                .map(|l| l.rebind())
+                .collect(),
+            nodes: self.nodes.get(..last.nodes)?.to_vec(),
+            keys: self.keys.get(..last.keys)?.to_vec(),
+            root_start: self.root_start,
+        })
+    }
+
+    /// The document without its resume points (tests: a resumed scan keeps fewer).
+    #[cfg(test)]
+    pub(crate) fn without_points(mut self) -> Self {
+        self.points.clear();
+        self
+    }
+
     /// The path of a leaf of this document (for a leaf of another document: empty when its
     /// parent does not fit this one, else meaningless; never a panic).
     pub fn path(&self, l: &Leaf<'a>) -> Path<'_, 'a> {
@@ -307,14 +425,23 @@ impl<'a> Document<'a> {
     /// recorded the keys: no pass over the bytes. The path is kept as a stack of containers
     /// (document order is depth first), so a key costs the containers entered since the
     /// previous one, not its depth: 900 KB of objects 126 deep stays linear.
-    pub fn for_each_key(&self, mut f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>)) {
+    pub fn for_each_key(&self, f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>)) {
+        self.for_each_key_from(0, f)
+    }
+
+    /// [`Document::for_each_key`] from the key `first` on (in document order).
+    pub fn for_each_key_from(
+        &self,
+        first: usize,
+        mut f: impl FnMut(&[Seg<'a>], (usize, usize), Cow<'a, str>),
+    ) {
         let bytes: &'a [u8] = self.text.as_bytes();
         // `chain[i]` is the container `steps[i]` is taken in; the last step is the key.
         let mut chain: Vec<u32> = Vec::new();
         let mut steps: Vec<Seg<'a>> = Vec::new();
         // Containers entered since the common ancestor with the previous key, innermost first.
         let mut entered: Vec<u32> = Vec::new();
-        for key in &self.keys {
+        for key in self.keys.get(first..).unwrap_or_default() {
             let Some(node) = self.node(key.node) else {
                 continue;
             };
@@ -838,6 +965,18 @@ pub fn scan_request_str(text: &str) -> Result<Document<'_>, JsonError> {
     scan_with(text.as_bytes(), Some(text), true)
 }
 
+/// [`scan_request_str`] of a document whose first bytes are those before the checkpoint's
+/// resume point `k` (see [`Checkpoint::points`]), scanning from there: the same document, or
+/// the same error, as a whole scan (the scan's state after a prefix is a function of that
+/// prefix alone). A point past the end of `text` is a whole scan.
+pub fn resume_request_str<'a>(
+    text: &'a str,
+    cp: &Checkpoint,
+    k: usize,
+) -> Result<Document<'a>, JsonError> {
+    scan_from(text.as_bytes(), Some(text), true, Some((cp, k)))
+}
+
 impl<'a> Document<'a> {
     /// The whole text the document was scanned from.
     pub fn source(&self) -> &'a str {
@@ -860,6 +999,23 @@ fn scan_with<'a>(
     text: Option<&'a str>,
     unique_keys: bool,
 ) -> Result<Document<'a>, JsonError> {
+    scan_from(bytes, text, unique_keys, None)
+}
+
+/// Whether the key `k` names the array a checkpoint is taken in.
+fn is_turns_key(bytes: &[u8], k: Option<&Key>) -> bool {
+    k.is_some_and(|k| {
+        let raw = bytes.get(k.start as usize..(k.start + (k.len & !ESCAPED)) as usize);
+        raw == Some(b"messages") || raw == Some(b"input")
+    })
+}
+
+fn scan_from<'a>(
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+    unique_keys: bool,
+    from: Option<(&Checkpoint, usize)>,
+) -> Result<Document<'a>, JsonError> {
     let mut s = Scanner {
         b: bytes,
         text,
@@ -868,13 +1024,26 @@ fn scan_with<'a>(
     if bytes.len() >= MAX_LEN {
         return Err(s.err("document too large"));
     }
+    // The point to resume from, with the checkpoint's tables.
+    let from = match from {
+        Some((cp, k)) => match cp.points.get(k) {
+            Some(p) if p.at <= bytes.len() && p.at > 0 => Some((cp, *p, k)),
+            // Not a point of this document: a whole scan.
+            _ => None,
+        },
+        None => None,
+    };
     // Sized for a typical chat chunk or small request, so those never reallocate; a large
     // document is counted first, so its vectors are allocated once and never grown by
     // doubling (a grown vector briefly holds its old and new blocks: 1.5 times the need).
-    let (n_leaves, n_nodes, n_keys) = if bytes.len() > PRESIZE_FROM {
-        bounds(bytes)
-    } else {
-        (16, 8, 16)
+    let (n_leaves, n_nodes, n_keys) = match from {
+        // Resumed: the checkpoint's tables and bounds of the rest (outside any string).
+        Some((_, p, _)) => {
+            let (l, n, k) = bounds(bytes.get(p.at..).unwrap_or_default());
+            (p.leaves + l, p.nodes + n, p.keys + k)
+        }
+        None if bytes.len() > PRESIZE_FROM => bounds(bytes),
+        None => (16, 8, 16),
     };
     let mut leaves: Vec<Leaf<'_>> = Vec::with_capacity(n_leaves);
     let mut nodes: Vec<Node> = Vec::with_capacity(n_nodes);
@@ -884,101 +1053,168 @@ fn scan_with<'a>(
     // The keys of the open objects so far (duplicate check), innermost object's last.
     let mut open_keys: Vec<u32> = Vec::new();
     s.ws();
-    let root_start = s.i;
-    let root = match s.peek() {
+    let mut root_start = s.i;
+    let mut root = match s.peek() {
         Some(b'{') => RootKind::Object,
         Some(b'[') => RootKind::Array,
         Some(_) => RootKind::Scalar,
         None => return Err(s.err("empty document")),
     };
+    // The last points after an element of the root's `messages` or `input` array.
+    let mut points: Vec<ResumePoint> = Vec::new();
+    // Resumed: the tables and the two open containers (the root object and the array) as they
+    // were at the point, the cursor after the element.
+    let mut after_value = false;
+    if let Some((cp, p, k)) = from {
+        leaves.clear();
+        leaves.extend(
+            cp.leaves
+                .get(..p.leaves)
+                .unwrap_or_default()
+                .iter()
+                .map(|l| l.rebind()),
+        );
+        nodes.clear();
+        nodes.extend_from_slice(cp.nodes.get(..p.nodes).unwrap_or_default());
+        keys.clear();
+        keys.extend_from_slice(cp.keys.get(..p.keys).unwrap_or_default());
+        if unique_keys {
+            // The root object's members so far (the array's objects are closed).
+            open_keys.extend(
+                (0..keys.len() as u32)
+                    .filter(|&k| keys.get(k as usize).is_some_and(|k| k.node == 0)),
+            );
+        }
+        open.push(Open {
+            node: 0,
+            object: true,
+            seg: p.member,
+            keys_from: 0,
+        });
+        open.push(Open {
+            node: p.array,
+            object: false,
+            seg: p.index,
+            keys_from: open_keys.len(),
+        });
+        root = RootKind::Object;
+        root_start = cp.root_start;
+        points.extend_from_slice(cp.points.get(..=k).unwrap_or_default());
+        s.i = p.at;
+        after_value = true;
+    }
 
     // State machine: `value` parses one value at the cursor; containers push onto `open`.
     'value: loop {
-        s.ws();
-        let start = s.i;
-        let c = s.peek().ok_or_else(|| s.err("unexpected end of input"))?;
-        // Where this value is: its container and step.
-        let (parent, seg) = open.last().map_or((NONE, NONE), |o| (o.node, o.seg));
-        let depth = open.len() as u16;
-        let kind = match c {
-            b'{' | b'[' => {
-                if open.len() >= MAX_DEPTH {
-                    return Err(s.err("nesting too deep"));
-                }
-                s.i += 1;
-                s.ws();
-                let object = c == b'{';
-                if s.peek() == Some(if object { b'}' } else { b']' }) {
-                    // Empty: no member, so no node.
-                    s.i += 1;
-                    None
-                } else {
-                    let top = match depth {
-                        0 => NONE,
-                        1 => seg,
-                        _ => nodes.get(parent as usize).map_or(NONE, |n| n.top),
-                    };
-                    let node = nodes.len() as u32;
-                    nodes.push(Node {
-                        parent,
-                        seg,
-                        top,
-                        depth,
-                        object,
-                    });
-                    let mut o = Open {
-                        node,
-                        object,
-                        seg: 0,
-                        keys_from: open_keys.len(),
-                    };
-                    if object {
-                        o.seg = keys.len() as u32;
-                        keys.push(s.member_key(node)?);
-                        if unique_keys {
-                            open_keys.push(o.seg);
-                        }
+        if !std::mem::take(&mut after_value) {
+            s.ws();
+            let start = s.i;
+            let c = s.peek().ok_or_else(|| s.err("unexpected end of input"))?;
+            // Where this value is: its container and step.
+            let (parent, seg) = open.last().map_or((NONE, NONE), |o| (o.node, o.seg));
+            let depth = open.len() as u16;
+            let kind = match c {
+                b'{' | b'[' => {
+                    if open.len() >= MAX_DEPTH {
+                        return Err(s.err("nesting too deep"));
                     }
-                    open.push(o);
-                    continue 'value;
+                    s.i += 1;
+                    s.ws();
+                    let object = c == b'{';
+                    if s.peek() == Some(if object { b'}' } else { b']' }) {
+                        // Empty: no member, so no node.
+                        s.i += 1;
+                        None
+                    } else {
+                        let top = match depth {
+                            0 => NONE,
+                            1 => seg,
+                            _ => nodes.get(parent as usize).map_or(NONE, |n| n.top),
+                        };
+                        let node = nodes.len() as u32;
+                        nodes.push(Node {
+                            parent,
+                            seg,
+                            top,
+                            depth,
+                            object,
+                        });
+                        let mut o = Open {
+                            node,
+                            object,
+                            seg: 0,
+                            keys_from: open_keys.len(),
+                        };
+                        if object {
+                            o.seg = keys.len() as u32;
+                            keys.push(s.member_key(node)?);
+                            if unique_keys {
+                                open_keys.push(o.seg);
+                            }
+                        }
+                        open.push(o);
+                        continue 'value;
+                    }
                 }
+                b'"' => Some(if s.string()?.escaped {
+                    Kind::StrEscaped
+                } else {
+                    Kind::Str
+                }),
+                b't' => {
+                    s.expect_lit(b"true")?;
+                    Some(Kind::True)
+                }
+                b'f' => {
+                    s.expect_lit(b"false")?;
+                    Some(Kind::False)
+                }
+                b'n' => {
+                    s.expect_lit(b"null")?;
+                    Some(Kind::Null)
+                }
+                b'-' | b'0'..=b'9' => {
+                    s.number()?;
+                    Some(Kind::Num)
+                }
+                _ => return Err(s.err("unexpected character")),
+            };
+            if let Some(kind) = kind {
+                leaves.push(Leaf {
+                    start,
+                    end: s.i,
+                    parent,
+                    seg,
+                    depth,
+                    kind,
+                    _doc: PhantomData,
+                });
             }
-            b'"' => Some(if s.string()?.escaped {
-                Kind::StrEscaped
-            } else {
-                Kind::Str
-            }),
-            b't' => {
-                s.expect_lit(b"true")?;
-                Some(Kind::True)
-            }
-            b'f' => {
-                s.expect_lit(b"false")?;
-                Some(Kind::False)
-            }
-            b'n' => {
-                s.expect_lit(b"null")?;
-                Some(Kind::Null)
-            }
-            b'-' | b'0'..=b'9' => {
-                s.number()?;
-                Some(Kind::Num)
-            }
-            _ => return Err(s.err("unexpected character")),
-        };
-        if let Some(kind) = kind {
-            leaves.push(Leaf {
-                start,
-                end: s.i,
-                parent,
-                seg,
-                depth,
-                kind,
-                _doc: PhantomData,
-            });
         }
         // After a value: close containers or move to the next member.
         loop {
+            if let [root_open, array] = open.as_slice() {
+                if root_open.object && root_open.node == 0 && !array.object {
+                    let same = points.last().is_some_and(|r| r.member == root_open.seg);
+                    if same || is_turns_key(bytes, keys.get(root_open.seg as usize)) {
+                        if !same {
+                            points.clear(); // another array: `input` after `messages`
+                        }
+                        if points.len() >= MAX_POINTS {
+                            points.remove(0);
+                        }
+                        points.push(ResumePoint {
+                            at: s.i,
+                            leaves: leaves.len(),
+                            nodes: nodes.len(),
+                            keys: keys.len(),
+                            member: root_open.seg,
+                            array: array.node,
+                            index: array.seg,
+                        });
+                    }
+                }
+            }
             s.ws();
             let Some(o) = open.last_mut() else {
                 if s.i != bytes.len() {
@@ -996,6 +1232,7 @@ fn scan_with<'a>(
                     nodes,
                     keys,
                     text,
+                    points,
                 });
             };
             match (o.object, s.peek()) {
