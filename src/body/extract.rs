@@ -247,7 +247,22 @@ impl<'a> RequestBody<'a> {
         json_typed: bool,
         max_texts: usize,
     ) -> Result<RequestBody<'a>, BodyError> {
+        Self::parse_from(bytes, json_typed, max_texts, None)
+    }
+
+    /// [`RequestBody::parse_limited`] of a body that starts with the bytes `from` was taken
+    /// from (the caller checked them, see `crate::memo`): the scan and the texts before the
+    /// checkpoint are taken from it, the rest is parsed. The same body, or the same error, as
+    /// [`RequestBody::parse_limited`].
+    pub fn parse_from(
+        bytes: &'a [u8],
+        json_typed: bool,
+        max_texts: usize,
+        from: Option<(&BodyCheckpoint, usize)>,
+    ) -> Result<RequestBody<'a>, BodyError> {
         let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
+        // A point past the end of this body: a whole parse.
+        let from = from.filter(|(cp, k)| cp.at(*k).is_some_and(|at| at <= bytes.len()));
         if json_typed && text.starts_with('\u{feff}') {
             return Err(BodyError::InvalidJson(JsonError {
                 offset: 0,
@@ -255,13 +270,26 @@ impl<'a> RequestBody<'a> {
             }));
         }
         // `text` is `bytes`, checked as UTF-8 above: the scan does not check it again.
-        match json::scan_request_str(text) {
+        let scanned = match from {
+            Some((cp, k)) => json::resume_request_str(text, &cp.scan, k),
+            None => json::scan_request_str(text),
+        };
+        match scanned {
             Ok(doc) => {
-                let candidates = candidate_leaves(&doc);
+                let candidates = match from {
+                    Some((cp, k)) => {
+                        cp.candidates.get(k).copied().unwrap_or(0)
+                            + doc
+                                .leaves
+                                .get(cp.scan.leaves_at(k)..)
+                                .map_or(0, |l| l.iter().filter(|l| is_candidate(l)).count())
+                    }
+                    None => candidate_leaves(&doc),
+                };
                 if candidates > max_texts {
                     return Err(BodyError::TooManyTexts(max_texts));
                 }
-                let body = Self::from_doc(bytes, doc, max_texts, candidates);
+                let body = Self::from_doc(bytes, doc, max_texts, candidates, from);
                 if body.slots.len() > max_texts {
                     return Err(BodyError::TooManyTexts(max_texts));
                 }
@@ -289,16 +317,19 @@ impl<'a> RequestBody<'a> {
     }
 
     /// `candidates`: [`candidate_leaves`] of `doc`, counted once by the caller.
+    /// `from`: the checkpoint the document was resumed from (a known shape: its leaves hold a
+    /// message), whose texts are the first slots; only the leaves and keys after it are read.
     fn from_doc(
         bytes: &'a [u8],
         doc: Document<'a>,
         max_texts: usize,
         candidates: usize,
+        from: Option<(&BodyCheckpoint, usize)>,
     ) -> RequestBody<'a> {
-        let known = doc.root == RootKind::Object
-            && doc.leaves.iter().any(|l| {
-                matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
-            });
+        let known = from.is_some() || is_known_shape(&doc, doc.leaves.len());
+        // The leaves after the checkpoint: messages before it have all their leaves before it.
+        let first_leaf = from.map_or(0, |(cp, k)| cp.scan.leaves_at(k));
+        let new_leaves = doc.leaves.get(first_leaf..).unwrap_or_default();
         if known {
             // Roles of messages[i] / input[i], looked up by index (the role key may come after
             // the content in the object). Indexed by position, so a body of many thousand
@@ -310,7 +341,7 @@ impl<'a> RequestBody<'a> {
                 _ => None,
             };
             // Depth first: a path step is a walk up from the leaf (cheap only when shallow).
-            for l in doc.leaves.iter().filter(|l| l.depth() == 3) {
+            for l in new_leaves.iter().filter(|l| l.depth() == 3) {
                 let p = doc.path(l);
                 if let (Some(Seg::Key(top)), Some(i), Some(r)) =
                     (p.first(), index_at(p, 1), doc.str(l))
@@ -337,7 +368,7 @@ impl<'a> RequestBody<'a> {
             };
             // Content blocks typed `tool_result` (Anthropic) carry tool output inside a user turn.
             let mut tool_result_blocks: Vec<(usize, usize)> = Vec::new();
-            for l in &doc.leaves {
+            for l in new_leaves {
                 let p = doc.path(l);
                 if path_is(
                     p,
@@ -351,7 +382,7 @@ impl<'a> RequestBody<'a> {
             }
             tool_result_blocks.sort_unstable();
             let class = |p: &[Seg<'_>]| classify(p, &role_of, &tool_result_blocks);
-            let slots = collect_slots(bytes, &doc, class, max_texts, candidates);
+            let slots = collect_slots(bytes, &doc, class, max_texts, candidates, from);
             return RequestBody {
                 bytes,
                 format: Format::Chat,
@@ -362,7 +393,14 @@ impl<'a> RequestBody<'a> {
             };
         }
         // Another shape: every string, key and long number is user text.
-        let slots = collect_slots(bytes, &doc, |_| Some(Role::User), max_texts, candidates);
+        let slots = collect_slots(
+            bytes,
+            &doc,
+            |_| Some(Role::User),
+            max_texts,
+            candidates,
+            None,
+        );
         RequestBody {
             bytes,
             format: Format::OtherJson,
@@ -659,12 +697,15 @@ fn turn_of(p: &[Seg<'_>]) -> Option<(u8, usize)> {
 
 /// Every string value, object key and long number of a document, in document order (keys
 /// before their values), with what the model makes of it (`class`).
+/// `from`: the checkpoint the document was resumed from; its texts are the first slots and
+/// only the leaves and keys after it are read.
 fn collect_slots<'a>(
     bytes: &'a [u8],
     doc: &Document<'a>,
     class: impl Fn(&[Seg<'_>]) -> Option<Role>,
     max_texts: usize,
     candidates: usize,
+    from: Option<(&BodyCheckpoint, usize)>,
 ) -> Vec<TextSlot<'a>> {
     // Sized for the leaves that can become slots (keys are added as they come): a body of
     // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
@@ -717,6 +758,15 @@ fn collect_slots<'a>(
     // The document's own text: `bytes` as UTF-8 (a document is only built from text that
     // `from_utf8` accepted), not checked a third time.
     let text = doc.source();
+    let (first_leaf, first_key) = match from {
+        Some((cp, k)) if text.len() == bytes.len() => {
+            // The checkpoint's texts (keys among them) come on top of the new leaves.
+            slots.reserve(cp.texts_at(k));
+            cp.push_slots(text, k, &mut slots);
+            (cp.scan.leaves_at(k), cp.scan.keys_at(k))
+        }
+        _ => (0, 0),
+    };
     if text.len() != bytes.len() {
         // Another buffer than the document's: cannot happen, but values are still listed.
         for (n, l) in doc.leaves.iter().enumerate() {
@@ -725,8 +775,8 @@ fn collect_slots<'a>(
         return slots;
     }
     // Keys and leaves merged in document order.
-    let mut leaves = doc.leaves.iter().enumerate().peekable();
-    doc.for_each_key(|p, span, key| {
+    let mut leaves = doc.leaves.iter().enumerate().skip(first_leaf).peekable();
+    doc.for_each_key_from(first_key, |p, span, key| {
         while let Some((n, l)) = leaves.next_if(|(_, l)| l.start < span.0) {
             push_leaf(&mut slots, n, l);
         }
@@ -753,13 +803,178 @@ fn collect_slots<'a>(
 /// Leaves that can become text slots: non-empty strings and numbers of at least
 /// [`NUMBER_MIN_DIGITS`] characters (an upper bound of the value slots; keys come on top).
 fn candidate_leaves(doc: &Document<'_>) -> usize {
-    doc.leaves
-        .iter()
-        .filter(|l| {
-            (l.is_str() && l.end - l.start > 2)
-                || (l.is_num() && l.end - l.start >= NUMBER_MIN_DIGITS)
+    doc.leaves.iter().filter(|l| is_candidate(l)).count()
+}
+
+fn is_candidate(l: &Leaf<'_>) -> bool {
+    (l.is_str() && l.end - l.start > 2) || (l.is_num() && l.end - l.start >= NUMBER_MIN_DIGITS)
+}
+
+/// Whether a document is one of the known LLM API shapes: an object with a leaf under
+/// `messages`, `input` or `prompt` among its first `leaves` leaves.
+fn is_known_shape(doc: &Document<'_>, leaves: usize) -> bool {
+    doc.root == RootKind::Object
+        && doc.leaves.get(..leaves).unwrap_or_default().iter().any(|l| {
+            matches!(doc.path(l).first(), Some(Seg::Key(k)) if k == "messages" || k == "input" || k == "prompt")
         })
-        .count()
+}
+
+/// What a slot is, without its text: kept in a [`BodyCheckpoint`], whose slots are rebuilt
+/// over the bytes of a later request that starts with the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SlotRecord {
+    role: Role,
+    reads: bool,
+    kind: SlotKind,
+    leaf: Option<usize>,
+    span: (usize, usize),
+    turn: Option<(u8, usize)>,
+    /// The JSON string or key has escapes.
+    escaped: bool,
+}
+
+/// A chat request body parsed up to the ends of its last messages, owned: the scan's
+/// [`json::Checkpoint`], the texts before its last point and their verdict-cache digests. A
+/// later request of the same conversation resends the bytes before one of the points first,
+/// and is parsed from there ([`RequestBody::parse_from`]); `crate::memo` keeps them and
+/// checks the bytes.
+#[derive(Debug, Clone)]
+pub struct BodyCheckpoint {
+    scan: json::Checkpoint,
+    slots: Vec<SlotRecord>,
+    /// The verdict cache's digest of each slot's text, when this request computed it.
+    digests: Vec<Option<crate::cache::TextKey>>,
+    /// Per point, [`candidate_leaves`] of the leaves before it.
+    candidates: Vec<usize>,
+}
+
+impl BodyCheckpoint {
+    /// The checkpoint of a parsed chat body (None for another shape, or a body without a
+    /// message array), with the digests the pipeline computed per slot.
+    pub fn of(body: &RequestBody<'_>, digests: &[Option<crate::cache::TextKey>]) -> Option<Self> {
+        if body.format != Format::Chat {
+            return None;
+        }
+        let doc = body.doc.as_ref()?;
+        let scan = doc.checkpoint()?;
+        // A resumed body is taken to be a known shape: so must the leaves before its first
+        // point say.
+        if !is_known_shape(doc, scan.leaves_at(0)) {
+            return None;
+        }
+        let n = body.slots.partition_point(|s| s.span.1 <= scan.len());
+        let slots = body.slots.get(..n)?;
+        let mut candidates = Vec::new();
+        let (mut count, mut from) = (0, 0);
+        for k in 0..scan.points().count() {
+            let upto = scan.leaves_at(k);
+            count += scan
+                .leaves()
+                .get(from..upto)
+                .map_or(0, |l| l.iter().filter(|l| is_candidate(l)).count());
+            from = upto;
+            candidates.push(count);
+        }
+        Some(BodyCheckpoint {
+            slots: slots
+                .iter()
+                .map(|s| SlotRecord {
+                    role: s.role,
+                    reads: s.reads,
+                    kind: s.kind,
+                    leaf: s.leaf,
+                    span: s.span,
+                    turn: s.turn,
+                    escaped: match s.kind {
+                        SlotKind::Str => s.text.escaped_raw().is_some(),
+                        SlotKind::Key => body
+                            .bytes
+                            .get(s.span.0..s.span.1)
+                            .is_some_and(|b| b.contains(&b'\\')),
+                        SlotKind::Number => false,
+                    },
+                })
+                .collect(),
+            digests: (0..n).map(|i| digests.get(i).copied().flatten()).collect(),
+            candidates,
+            scan,
+        })
+    }
+
+    /// The resume points: bytes of the body before each, in increasing order.
+    pub fn points(&self) -> impl Iterator<Item = usize> + '_ {
+        self.scan.points()
+    }
+
+    /// Bytes before point `k`.
+    pub fn at(&self, k: usize) -> Option<usize> {
+        self.scan.points().nth(k)
+    }
+
+    /// Bytes of the body before the last point.
+    pub fn len(&self) -> usize {
+        self.scan.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scan.is_empty()
+    }
+
+    /// The digest of the text of slot `i`, when known (the slots before a point are the first
+    /// slots of a body parsed from it).
+    pub fn digest(&self, i: usize) -> Option<crate::cache::TextKey> {
+        self.digests.get(i).copied().flatten()
+    }
+
+    /// The texts before point `k` (the first slots of a body parsed from it).
+    pub fn texts_at(&self, k: usize) -> usize {
+        match self.at(k) {
+            Some(at) => self.slots.partition_point(|r| r.span.1 <= at),
+            None => 0,
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.scan.heap_bytes()
+            + self.slots.capacity() * std::mem::size_of::<SlotRecord>()
+            + self.digests.capacity() * std::mem::size_of::<Option<crate::cache::TextKey>>()
+            + self.candidates.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// The slots before point `k`, over `text` (which starts with the bytes before it): what
+    /// [`collect_slots`] makes of those bytes.
+    fn push_slots<'a>(&self, text: &'a str, k: usize, slots: &mut Vec<TextSlot<'a>>) {
+        let n = self.texts_at(k);
+        for r in self.slots.get(..n).unwrap_or_default() {
+            let (s, e) = r.span;
+            let t = match r.kind {
+                SlotKind::Number => match text.get(s..e) {
+                    Some(raw) => SlotText::from(Cow::Borrowed(raw)),
+                    None => continue,
+                },
+                SlotKind::Str | SlotKind::Key => {
+                    let Some(raw) = text.get(s + 1..e.saturating_sub(1)) else {
+                        continue;
+                    };
+                    match (r.kind, r.escaped) {
+                        (SlotKind::Str, true) => SlotText::escaped(raw),
+                        (_, true) => SlotText::from(Cow::Owned(json::decode_raw(raw))),
+                        (_, false) => SlotText::from(Cow::Borrowed(raw)),
+                    }
+                }
+            };
+            slots.push(TextSlot {
+                role: r.role,
+                reads: r.reads,
+                kind: r.kind,
+                leaf: r.leaf,
+                span: r.span,
+                turn: r.turn,
+                text: t,
+            });
+        }
+    }
 }
 
 /// The index after the closing quote of the JSON string that opens at `i`.
@@ -1078,6 +1293,122 @@ mod tests {
             compared += want.len();
         }
         assert!(compared > 1000, "{compared} keys compared");
+    }
+
+    /// Everything a slot says, its text's raw form included.
+    fn slot_view(s: &TextSlot<'_>) -> String {
+        format!(
+            "{:?} {} {:?} {:?} {:?} {:?} {:?} {:?}",
+            s.role,
+            s.reads,
+            s.kind,
+            s.leaf,
+            s.span,
+            s.turn,
+            &*s.text,
+            s.text.escaped_raw()
+        )
+    }
+
+    fn same_parse(
+        a: &Result<RequestBody<'_>, BodyError>,
+        b: &Result<RequestBody<'_>, BodyError>,
+    ) -> bool {
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                a.format == b.format
+                    && a.doc.clone().map(|d| d.without_points())
+                        == b.doc.clone().map(|d| d.without_points())
+                    && a.slots
+                        .iter()
+                        .map(slot_view)
+                        .eq(b.slots.iter().map(slot_view))
+            }
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// A body parsed from a checkpoint of an earlier body that starts with the same bytes is
+    /// the body a whole parse gives (document, every slot with its role, location and text)
+    /// or the same error: random messages (nested, escaped and repeated keys, the roles'
+    /// shapes of the three APIs), continued from every point with random messages and a
+    /// random end (other root keys, a repeated root key, a bad end).
+    #[test]
+    fn a_body_parsed_from_a_checkpoint_is_the_whole_parse() {
+        let mut r = crate::testutil::XorShift(0x5E5E_C0DE_0000_1717);
+        const ROLES: [&str; 5] = ["user", "assistant", "tool", "system", "function"];
+        fn message(r: &mut crate::testutil::XorShift, out: &mut String) {
+            let role = ROLES[r.below(ROLES.len())];
+            match r.below(5) {
+                0 => out.push_str(&format!(r#"{{"role":"{role}","content":"m{} \u0040x"}}"#, r.below(99))),
+                1 => out.push_str(&format!(
+                    r#"{{"content":[{{"type":"text","text":"t{}"}},{{"type":"tool_result","content":"r\n"}}],"role":"{role}"}}"#,
+                    r.below(99)
+                )),
+                2 => out.push_str(&format!(
+                    r#"{{"role":"assistant","tool_calls":[{{"id":"c","function":{{"name":"f","arguments":"{{\"q\":{}}}"}}}}]}}"#,
+                    r.below(99)
+                )),
+                3 => {
+                    out.push_str(&format!(r#"{{"role":"{role}","content":"#));
+                    random_json(r, 3, out);
+                    out.push('}');
+                }
+                _ => random_json(r, 4, out),
+            }
+        }
+        const ENDS: [&str; 6] = [
+            r#"]}"#,
+            r#"],"tools":[{"type":"function","function":{"name":"f","description":"d"}}],"stream":true}"#,
+            r#"],"metadata":{"k\u0065y":"v","phone":"4155550132"}}"#,
+            r#"],"model":"again"}"#,
+            r#"],}"#,
+            r#"]"#,
+        ];
+        let (mut compared, mut resumed) = (0, 0);
+        for _ in 0..1500 {
+            let top = ["messages", "input"][r.below(2)];
+            let mut head = format!(r#"{{"model":"m","system":"s","{top}":["#);
+            let n = 1 + r.below(6);
+            for i in 0..n {
+                if i > 0 {
+                    head.push(',');
+                }
+                message(&mut r, &mut head);
+            }
+            let first = format!("{head}{}", ENDS[r.below(3)]);
+            let Ok(body) = RequestBody::parse(first.as_bytes()) else {
+                continue;
+            };
+            let Some(cp) = BodyCheckpoint::of(&body, &[]) else {
+                continue;
+            };
+            let points: Vec<usize> = cp.points().collect();
+            assert!(!points.is_empty() && points.len() <= json::MAX_POINTS);
+            for (k, &at) in points.iter().enumerate() {
+                let mut next = first[..at].to_string();
+                for _ in 0..r.below(3) {
+                    next.push(',');
+                    message(&mut r, &mut next);
+                }
+                next.push_str(ENDS[r.below(ENDS.len())]);
+                for max in [usize::MAX, 3 + r.below(20)] {
+                    let whole = RequestBody::parse_limited(next.as_bytes(), true, max);
+                    let from = RequestBody::parse_from(next.as_bytes(), true, max, Some((&cp, k)));
+                    assert!(
+                        same_parse(&whole, &from),
+                        "point {k} of {first}\nnext {next}\nmax {max}"
+                    );
+                    compared += 1;
+                    resumed += whole.is_ok() as usize;
+                }
+            }
+        }
+        assert!(
+            compared > 3000 && resumed > 1000,
+            "{compared} compared, {resumed} parsed"
+        );
     }
 
     /// The string values the model reads (what injection scores), in order.
