@@ -67,13 +67,24 @@ pub struct CacheConfig {
     pub enabled: bool,
     /// Entries in the table (rounded up to a multiple of 4).
     pub max_entries: usize,
+    /// Conversations the memo (`crate::memo`) keeps a checkpoint of (0: no memo).
+    pub conversations: usize,
+    /// Bytes the memo's checkpoints hold at most, in all.
+    pub conversation_bytes: usize,
 }
+
+/// Largest `cache.conversations`.
+pub const MAX_CONVERSATIONS: usize = 4096;
+/// Largest `cache.conversation_bytes`.
+pub const MAX_CONVERSATION_BYTES: usize = 256 << 20;
 
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             enabled: true,
             max_entries: 16_384,
+            conversations: 256,
+            conversation_bytes: 4 << 20,
         }
     }
 }
@@ -84,6 +95,20 @@ impl CacheConfig {
             return Err(crate::config::ConfigError::new(
                 "cache.max_entries",
                 format!("expected {WAYS} to {MAX_ENTRIES_LIMIT} entries (or cache.enabled false)"),
+            ));
+        }
+        if self.conversations > MAX_CONVERSATIONS {
+            return Err(crate::config::ConfigError::new(
+                "cache.conversations",
+                format!("expected 0 to {MAX_CONVERSATIONS} conversations"),
+            ));
+        }
+        if self.conversations > 0
+            && !(1 << 20..=MAX_CONVERSATION_BYTES).contains(&self.conversation_bytes)
+        {
+            return Err(crate::config::ConfigError::new(
+                "cache.conversation_bytes",
+                format!("expected 1048576 to {MAX_CONVERSATION_BYTES} bytes"),
             ));
         }
         Ok(())
@@ -102,6 +127,8 @@ enum Kind {
     PiiNumber = 4,
     /// The digest of a JSON string's raw body ([`VerdictCache::raw_text_key`]); never stored.
     RawText = 5,
+    /// The hash of a body's first bytes ([`PrefixHasher`]); never stored.
+    Prefix = 6,
 }
 
 #[derive(Clone)]
@@ -216,6 +243,7 @@ fn fmix(mut x: u64) -> u64 {
 /// lane: the word XOR the lane's secret, its two 32-bit halves multiplied (one 64-bit
 /// multiply, native in Wasm: a 64x64->128 multiply is a call to `__multi3` there), added to the
 /// rotated state with the word itself (the NH kernel of UMAC/xxh3, chained).
+#[derive(Clone)]
 struct Hash2 {
     a: u64,
     b: u64,
@@ -273,7 +301,49 @@ impl Hash2 {
     }
 }
 
+/// Keyed hashes of a body's first `n` bytes for growing `n`, in one pass over the body: the
+/// state after the whole words below `n` is kept, so each hash costs the words since the last
+/// one and a finish. The hash of a prefix of length `n` is the same however it is reached
+/// (words, then the last `n % 8` bytes and the length), so a checkpoint's hash taken on one
+/// request is compared with the hash of another request's first bytes. Same seeds and kernel
+/// as the text digests, from another start state.
+pub struct PrefixHasher {
+    h: Hash2,
+    /// Bytes hashed into `h` (a multiple of 8).
+    pos: usize,
+}
+
+impl PrefixHasher {
+    /// The hash of `bytes[..n]`; None when `n` is past the end of `bytes`, or below a length
+    /// already passed (lengths must come in increasing order).
+    pub fn hash(&mut self, bytes: &[u8], n: usize) -> Option<(u64, u64)> {
+        let words = n & !7;
+        if n > bytes.len() || words < self.pos {
+            return None;
+        }
+        for c in bytes.get(self.pos..words)?.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.h.word(u64::from_le_bytes(w));
+        }
+        self.pos = words;
+        let mut t = self.h.clone();
+        t.write(bytes.get(words..n)?);
+        t.word(n as u64);
+        Some(t.finish())
+    }
+}
+
 impl VerdictCache {
+    /// A hasher of a body's first bytes (None: the cache is off).
+    pub fn prefix_hasher(&self) -> Option<PrefixHasher> {
+        self.table.as_ref()?;
+        Some(PrefixHasher {
+            h: Hash2::new(self.seeds, Kind::Prefix),
+            pos: 0,
+        })
+    }
+
     /// A cache per `cfg`, seeded from the VM's random source.
     pub fn new(cfg: &CacheConfig) -> Self {
         Self::with_seeds(cfg, random_seeds())
@@ -650,6 +720,7 @@ mod tests {
             &CacheConfig {
                 enabled: true,
                 max_entries: entries,
+                ..CacheConfig::default()
             },
             [1, 2, 3, 4],
         )

@@ -182,6 +182,8 @@ pub struct Settings {
     pub output: crate::output::OutputValidator,
     /// Detector results per text, for this configuration only (`crate::cache`).
     pub cache: crate::cache::VerdictCache,
+    /// Where the last requests' messages ended, per conversation (`crate::memo`).
+    pub memo: crate::memo::ConversationMemo,
 }
 
 /// Envoy hands the configuration as a JSON string, or as a `google.protobuf.Struct` rendered to
@@ -344,6 +346,7 @@ impl Settings {
             degradation: crate::degrade::DegradationPolicy::compile(&cfg.degradation)?,
             output: crate::output::OutputValidator::compile(&cfg.output)?,
             cache: crate::cache::VerdictCache::new(&cfg.cache),
+            memo: crate::memo::ConversationMemo::new(&cfg.cache),
         })
     }
 

@@ -19,6 +19,8 @@
 //! - `hold`: whether the host holds request headers while the body is read (learnt per VM).
 //! - `cache`: the per-VM verdict cache (detector results per text, so a resent conversation
 //!   costs its new text).
+//! - `memo`: per-VM checkpoints of where a conversation's messages ended, so a resent
+//!   conversation is parsed from there.
 //! - `pipeline`: combines the verdicts into one decision per request and response.
 //! - `reply`: OpenAI-shaped local replies.
 //! - `rollout`: cohorts and gradual model rollout with quality gates and automatic rollback
@@ -40,6 +42,7 @@ pub mod headers;
 pub mod hold;
 pub mod identity;
 pub mod injection;
+pub mod memo;
 pub mod output;
 pub mod path;
 pub mod pii;

@@ -135,8 +135,32 @@ pub fn inspect_request_as<'a>(
 ) -> Result<Inspection<'a>, LocalReply> {
     // Refused before detection, whose cost grows with the number of texts (about 1.7 us each
     // in V8): 900 KB of one-character strings would otherwise take 0.4 s.
-    let body = RequestBody::parse_limited(bytes, json_typed, settings.request.max_texts)
-        .map_err(|e| body_error_reply(&e))?;
+    let (parsed, lookup) = settings.memo.parse(
+        &settings.cache,
+        bytes,
+        json_typed,
+        settings.request.max_texts,
+    );
+    let (body, known) = parsed.map_err(|e| body_error_reply(&e))?;
+    // Per slot, the verdict cache's digest of its text: from the memo for texts before its
+    // checkpoint, else computed when first needed.
+    let mut text_keys = known;
+    text_keys.resize(body.slots.len(), None);
+    let ins = inspect_body(settings, body, &mut text_keys, vault)?;
+    settings
+        .memo
+        .remember(&settings.cache, lookup, &ins.body, &text_keys);
+    Ok(ins)
+}
+
+/// [`inspect_request_as`] of a parsed body; `text_keys` (one per slot) holds the digests known
+/// and receives those computed.
+fn inspect_body<'a>(
+    settings: &Settings,
+    body: RequestBody<'a>,
+    text_keys: &mut [Option<crate::cache::TextKey>],
+    vault: &mut PiiVault,
+) -> Result<Inspection<'a>, LocalReply> {
     let inj = &settings.injection;
     let inj_enforce = settings.injection_mode() == Mode::Enforce;
     let pii_enforce = settings.pii_mode() == Mode::Enforce;
@@ -148,10 +172,7 @@ pub fn inspect_request_as<'a>(
     let mut best = 0.0f64;
     let mut hits = Vec::new();
     let mut hits_omitted = 0usize;
-    // Per slot, the verdict cache's digest of its text when the injection pass computed it.
-    let mut text_keys: Vec<Option<crate::cache::TextKey>> = Vec::new();
     if inj.enabled {
-        text_keys.resize(body.slots.len(), None);
         // Object keys repeat (`role`, `content`): each distinct key is scored once.
         let mut key_scores: BTreeMap<&str, f64> = BTreeMap::new();
         for (i, slot) in body.slots.iter().enumerate() {
@@ -161,10 +182,7 @@ pub fn inspect_request_as<'a>(
             // The text's digest, kept for its PII lookup below (one hash per text, scored here
             // or not). A JSON string with escapes is keyed by its raw body and decoded only on
             // a miss.
-            let key = slot_key(settings, slot);
-            if let Some(k) = text_keys.get_mut(i) {
-                *k = key;
-            }
+            let key = slot_key(settings, slot, text_keys.get_mut(i));
             if slot.kind == SlotKind::Key {
                 // A key cannot be sanitised; its score still counts for the decision.
                 let score = match key_scores.get(slot.text.as_ref()) {
@@ -322,10 +340,7 @@ pub fn inspect_request_as<'a>(
         let label = body.label(slot);
         let number = label.is_some() && slot.kind == SlotKind::Number;
         let key = match &text {
-            None => match text_keys.get(i).copied().flatten() {
-                Some(k) => Some(k),
-                None => slot_key(settings, slot),
-            },
+            None => slot_key(settings, slot, text_keys.get_mut(i)),
             Some(t) => settings.cache.text_key(t),
         };
         let matches = settings.cache.pii_matches_with(
@@ -735,15 +750,24 @@ fn joined_groups(body: &RequestBody<'_>, settings: &Settings) -> Vec<Vec<usize>>
 }
 
 /// The verdict cache's digest of a slot's text: of its raw body for a JSON string with
-/// escapes (no decoding needed for a hit), else of the text.
+/// escapes (no decoding needed for a hit), else of the text. `known`: the slot's entry of the
+/// request's digests, read when set, else set.
 fn slot_key(
     settings: &Settings,
     slot: &crate::body::extract::TextSlot<'_>,
+    known: Option<&mut Option<crate::cache::TextKey>>,
 ) -> Option<crate::cache::TextKey> {
-    match slot.text.escaped_raw() {
+    if let Some(Some(k)) = known.as_deref() {
+        return Some(*k);
+    }
+    let key = match slot.text.escaped_raw() {
         Some(raw) => settings.cache.raw_text_key(raw),
         None => settings.cache.text_key(&slot.text),
+    };
+    if let Some(k) = known {
+        *k = key;
     }
+    key
 }
 
 /// One part of a joined text: where its text (from `offset` in the slot) sits in the join.

@@ -1,8 +1,8 @@
-//! Differential test of the verdict cache (`src/cache.rs`): every decision of the request
-//! pipeline is identical with and without it.
+//! Differential test of the verdict cache (`src/cache.rs`) and the conversation memo
+//! (`src/memo.rs`): every decision of the request pipeline is identical with and without them.
 //!
-//! Two `Settings` per configuration, one with the cache (default) and one with
-//! `cache.enabled: false`, same token key. Agent conversations are sent turn by turn (each
+//! Two `Settings` per configuration, one with the cache and the memo (default) and one with
+//! `cache.enabled: false` (neither), same token key. Agent conversations are sent turn by turn (each
 //! request = the history + one new user or tool turn), interleaved, twice over, so the cached
 //! side answers the history from the cache and the new turn from the detectors. Compared per
 //! request: the local reply, the report (action, score, rule hits and locations), the
@@ -394,8 +394,13 @@ fn compare(what: &str, configs: &[&str], convs: &[Vec<Vec<u8>>]) -> Tally {
         }
         let st = cached.cache.stats();
         assert!(st.hits > 0, "{what}: the cache was never hit ({st:?})");
+        let memo = cached.memo.stats();
+        assert!(
+            memo.hits > 0 && plain.memo.stats() == Default::default(),
+            "{what}: the memo was never used ({memo:?})"
+        );
         println!(
-            "{what}: config {}: cache {st:?}",
+            "{what}: config {}: cache {st:?}, memo {memo:?}",
             cfg.split_whitespace().collect::<String>()
         );
     }
@@ -560,4 +565,71 @@ fn cache_is_invisible_when_texts_arrive_with_other_escapes() {
     // Two thirds of the bodies are written another way.
     assert!(changed * 2 >= t.requests / CONFIGS.len() / 2, "{changed}");
     assert!(t.rewritten > 0, "{}", t.rewritten);
+}
+
+/// Bodies that start like a request the memo holds but differ before its checkpoint: the same
+/// length with other bytes (an email written over a text, so a wrong resume would miss it),
+/// bytes inserted, a body cut at a message boundary and ended badly, a root key repeated after
+/// the messages. Each is sent after the conversation it derives from, so the memo holds that
+/// conversation's points.
+#[test]
+fn memo_is_invisible_on_edited_histories() {
+    let mut r = Rng(0xED17_ED17);
+    let mut none = std::iter::empty();
+    let mut convs: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut kinds = [0usize; 4];
+    for _ in 0..12 {
+        let turns = 4 + r.below(5);
+        let conv = conversation(&mut r, turns, &mut none);
+        let mut variants = conv.clone();
+        for body in conv.iter().skip(2) {
+            let text = String::from_utf8(body.clone()).unwrap();
+            // 1. An email over 16 bytes of the first plain text of a message (same length).
+            let mut from = 0;
+            while let Some(at) = text[from..].find("\"content\":\"").map(|i| from + i + 11) {
+                from = at;
+                let Some(run) = text.get(at..at + 16) else {
+                    break;
+                };
+                if run.contains(['"', '\\']) || !run.is_ascii() {
+                    continue;
+                }
+                let mut b = text.clone();
+                b.replace_range(at..at + 16, "ab@example.com x");
+                variants.push(b.into_bytes());
+                kinds[0] += 1;
+                break;
+            }
+            // 2. Bytes inserted in the first message.
+            if let Some(at) = text.find("\"content\":\"").map(|i| i + 11) {
+                let mut b = text.clone();
+                b.insert_str(at, "call me at 415-555-0132 ");
+                variants.push(b.into_bytes());
+                kinds[1] += 1;
+            }
+            // 3. Cut after the first message, then a bad end.
+            if let Some(at) = text.find("},{") {
+                variants.push(format!("{}}}]", &text[..at + 1]).into_bytes());
+                variants.push(format!("{},", &text[..at + 1]).into_bytes());
+                kinds[2] += 2;
+            }
+            // 4. A root key repeated after the messages.
+            if let Some(rest) = text.strip_suffix('}') {
+                variants.push(format!("{rest},\"model\":\"x\"}}").into_bytes());
+                kinds[3] += 1;
+            }
+        }
+        convs.push(variants);
+    }
+    assert!(kinds.iter().all(|&k| k > 0), "{kinds:?}");
+    // Each conversation whole (its turns in order, then its variants), one after another.
+    for (c, conv) in convs.iter().enumerate() {
+        let one = vec![conv.clone()];
+        let t = compare(
+            &format!("edited histories, conversation {c}"),
+            &CONFIGS[..2],
+            &one,
+        );
+        assert!(t.requests >= conv.len());
+    }
 }

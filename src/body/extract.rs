@@ -849,13 +849,24 @@ pub struct BodyCheckpoint {
 }
 
 impl BodyCheckpoint {
-    /// The checkpoint of a parsed chat body (None for another shape, or a body without a
-    /// message array), with the digests the pipeline computed per slot.
-    pub fn of(body: &RequestBody<'_>, digests: &[Option<crate::cache::TextKey>]) -> Option<Self> {
+    /// The checkpoint of a parsed chat body (None for another shape, a body without a message
+    /// array, or a checkpoint that would hold more than `max_bytes`: checked before anything is
+    /// copied), with the digests the pipeline computed per slot.
+    pub fn of(
+        body: &RequestBody<'_>,
+        digests: &[Option<crate::cache::TextKey>],
+        max_bytes: usize,
+    ) -> Option<Self> {
         if body.format != Format::Chat {
             return None;
         }
         let doc = body.doc.as_ref()?;
+        let per_slot = std::mem::size_of::<SlotRecord>()
+            + std::mem::size_of::<Option<crate::cache::TextKey>>();
+        // Every slot at most (those before the last point are kept).
+        if doc.checkpoint_bytes() + body.slots.len() * per_slot > max_bytes {
+            return None;
+        }
         let scan = doc.checkpoint()?;
         // A resumed body is taken to be a known shape: so must the leaves before its first
         // point say.
@@ -1381,7 +1392,7 @@ mod tests {
             let Ok(body) = RequestBody::parse(first.as_bytes()) else {
                 continue;
             };
-            let Some(cp) = BodyCheckpoint::of(&body, &[]) else {
+            let Some(cp) = BodyCheckpoint::of(&body, &[], usize::MAX) else {
                 continue;
             };
             let points: Vec<usize> = cp.points().collect();
