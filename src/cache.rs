@@ -334,6 +334,13 @@ impl PrefixHasher {
     }
 }
 
+/// `f` of the table in `cell` (the default when there is none, or it is borrowed): for the
+/// counters of the cache and the memo.
+pub(crate) fn peek<T, R: Default>(cell: Option<&RefCell<T>>, f: impl FnOnce(&T) -> R) -> R {
+    cell.and_then(|c| c.try_borrow().ok().map(|t| f(&t)))
+        .unwrap_or_default()
+}
+
 impl VerdictCache {
     /// A hasher of a body's first bytes (None: the cache is off).
     pub fn prefix_hasher(&self) -> Option<PrefixHasher> {
@@ -391,10 +398,7 @@ impl VerdictCache {
 
     /// Entries the table holds at most (0: disabled).
     pub fn capacity(&self) -> usize {
-        self.table
-            .as_ref()
-            .and_then(|t| t.try_borrow().ok().map(|t| t.slots.len()))
-            .unwrap_or(0)
+        peek(self.table.as_ref(), |t| t.slots.len())
     }
 
     /// The most bytes the cache holds: the table and the result budget.
@@ -403,22 +407,14 @@ impl VerdictCache {
     }
 
     pub fn stats(&self) -> CacheStats {
-        self.table
-            .as_ref()
-            .and_then(|t| t.try_borrow().ok().map(|t| t.stats))
-            .unwrap_or_default()
+        peek(self.table.as_ref(), |t| t.stats)
     }
 
     /// Entries in use and bytes of results held.
     pub fn usage(&self) -> (usize, usize) {
-        self.table
-            .as_ref()
-            .and_then(|t| {
-                t.try_borrow()
-                    .ok()
-                    .map(|t| (t.slots.iter().flatten().count(), t.heap_bytes))
-            })
-            .unwrap_or((0, 0))
+        peek(self.table.as_ref(), |t| {
+            (t.slots.iter().flatten().count(), t.heap_bytes)
+        })
     }
 
     /// The digest of `text` for [`VerdictCache::injection_keyed`] and

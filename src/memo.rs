@@ -28,7 +28,7 @@
 //! configuration starts an empty memo with new seeds.
 
 use crate::body::extract::{BodyCheckpoint, BodyError, RequestBody};
-use crate::cache::{CacheConfig, PrefixHasher, TextKey, VerdictCache};
+use crate::cache::{peek, CacheConfig, PrefixHasher, TextKey, VerdictCache};
 use std::cell::RefCell;
 
 /// Prefixes shorter than this are not kept.
@@ -135,18 +135,12 @@ impl ConversationMemo {
     }
 
     pub fn stats(&self) -> MemoStats {
-        self.table
-            .as_ref()
-            .and_then(|t| t.try_borrow().ok().map(|t| t.stats))
-            .unwrap_or_default()
+        peek(self.table.as_ref(), |t| t.stats)
     }
 
     /// Entries held and their bytes.
     pub fn usage(&self) -> (usize, usize) {
-        self.table
-            .as_ref()
-            .and_then(|t| t.try_borrow().ok().map(|t| (t.entries.len(), t.bytes)))
-            .unwrap_or((0, 0))
+        peek(self.table.as_ref(), |t| (t.entries.len(), t.bytes))
     }
 
     /// [`RequestBody::parse_limited`] of `bytes`, from the longest kept checkpoint the body
@@ -177,7 +171,7 @@ impl ConversationMemo {
         for (i, e) in t.entries.iter().enumerate() {
             for (k, p) in e.points.iter().enumerate() {
                 if last8(bytes, p.len) == Some(p.last8)
-                    && bytes.get(p.len - TAIL..p.len) == Some(&p.tail[..])
+                    && bytes.get(p.len.saturating_sub(TAIL)..p.len) == Some(&p.tail[..])
                 {
                     cands.push((p.len, i, k));
                 }
