@@ -310,9 +310,6 @@ impl Checkpoint {
 }
 
 impl<'a> Document<'a> {
-    /// The scan's state after each of the last elements of the root object's `messages` (or
-    /// `input`) array, when there is one: a later request of the same conversation starts with
-    /// the bytes before one of them and is scanned from there ([`resume_request_str`]).
     /// Heap bytes [`Document::checkpoint`] would hold (0 without a point), known before it is
     /// built.
     pub fn checkpoint_bytes(&self) -> usize {
@@ -324,6 +321,9 @@ impl<'a> Document<'a> {
         })
     }
 
+    /// The scan's state after each of the last elements of the root object's `messages` (or
+    /// `input`) array, when there is one: a later request of the same conversation starts with
+    /// the bytes before one of them and is scanned from there ([`resume_request_str`]).
     pub fn checkpoint(&self) -> Option<Checkpoint> {
         let last = *self.points.last()?;
         Some(Checkpoint {
