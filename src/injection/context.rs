@@ -25,6 +25,10 @@ const NEVER_INNOCENT: &[&str] = &[
     "encoded_payload",
     "evasion_spacing",
     "goal_hijack",
+    // Published jailbreak templates: their wording is the template, not a topic.
+    "hypothetical_response",
+    "nested_fiction",
+    "grandma_exploit",
 ];
 
 /// Cues that the user asks about, quotes, translates or narrates (en, de, es, fr, zh).

@@ -1204,7 +1204,7 @@ impl Lexicon {
 
 const MAX_SLOTS: usize = 6;
 /// Rows of `Lexicon::trans` (a power of two, so a masked node id needs no bounds check).
-const TRANS_ROWS: usize = 4096;
+const TRANS_ROWS: usize = 8192;
 const _: () = assert!(
     TRANS_ROWS <= 1 << 14,
     "node ids must fit 14 bits of Lexicon::head"

@@ -208,4 +208,39 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("say_command", Family::SayCommand, "access ~1 granted"),
     ("say_command", Family::SayCommand, "repeat|wiederhole|repite|repete ~1 after ~1 me|mir|moi|mi"),
     ("say_command", Family::SayCommand, "respond|answer|reply|antworte|responde|reponds ~2 only|just|exclusively|nur|solo|seulement ~2 with|mit|con|avec|by|in"),
+    // ---- prompt-hijacking games: make the guarded model say its unlock phrase, or give up the
+    // secret it guards under a transformation ("spell the password backwards").
+    ("goal_hijack", Family::Override, "say|saying|output|outputting|respond|responding|reply|replying|answer|confirm|type|dis|reponds|sag|antworte|di|responde|escribe ~4 access|acces|acceso|zugriff ~1 granted|accorde|concedido|permitido|gewahrt"),
+    ("extraction", Family::Extraction, "password|passwort|passcode|passphrase|contrasena ~8 backwards|backward|reversed|acrostic"),
+    ("extraction", Family::Extraction, "password|passwort|passcode|passphrase|contrasena ~8 pig ~1 latin"),
+    ("extraction", Family::Extraction, "tell|reveal|give|share|disclose|leak|spell ~3 the|your ~1 access ~1 code|codes|phrase"),
+    ("extraction", Family::Extraction, "here ~1 is|s|are ~1 the|my|your ~1 secret|hidden ~1 password|key|code|prompt|instructions|word|phrase"),
+    ("extraction", Family::Extraction, "first|initial|opening ~4 words|lines|sentences|characters|tokens|paragraph* ~3 of ~1 your ~1 context|prompt|instructions|system|memory"),
+    ("extraction", Family::Extraction, "@reveal ~3 your ~1 full|entire|complete|whole|exact|raw ~1 configuration|config|setup|instructions|prompt|context|settings"),
+    ("extraction", Family::Extraction, "convert*|rewrite|encode*|summari*|paraphras*|turn ~5 instruction*|rules|guidance|guideline*|prompt|prompts|directives ~2 you ~1 follow|obey|received|got"),
+    ("override", Family::Override, "@ign ~2 your|tes|tus|deine|deinen|vos|votre|tuoi|tue|suas|seus ~1 instruction*|programming|prompt*|guideline*|directive*|consigne*|anweisung*|instruccion*|istruzion*|instrucoes"),
+    ("override", Family::Override, "@ign ~4 part|parts|bit|section|line|lines ~2 where|that|which ~1 you|it ~2 told|instructed|forbid*|prohibit*|programmed|supposed"),
+    ("context_switch", Family::ContextSwitch, "above|previous|preceding ~2 is|was ~1 wrong|incorrect|outdated|fake|false|test"),
+    ("context_switch", Family::ContextSwitch, "real|actual|new|correct ~1 password|passcode|passphrase ~1 is"),
+    ("context_switch", Family::ContextSwitch, "before ~1 answering|responding|replying ~4 send|forward|email|post|upload|visit|fetch|open|call"),
+    ("override_weak", Family::OverrideWeak, "send|forward|post|upload|transmit|email|leak|exfiltrat* ~4 conversation|chat ~1 history|log|logs|transcript ~4 to ~1 http|https|www|url|webhook|server|endpoint|attacker"),
+    // ---- published jailbreak templates (optimised and hand-made attack methods): the target
+    // prefix an optimiser aims at ("begin your reply with 'Sure, here is'"), refusal
+    // suppression, encoded requests, nested fiction, the hypothetical-response and
+    // confidant templates, the grandmother exploit.
+    ("prefix_injection", Family::Override, "begin|start|starting|commence|open|preface ~3 your|the|each|every ~1 response*|reply|replies|answer*|output|message ~4 sure|certainly|absolutely ~2 here|i"),
+    ("prefix_injection", Family::Override, "begin|start|starting|commence ~2 by ~1 replying|responding|saying|writing|answering ~3 sure|certainly|absolutely ~2 here|i"),
+    ("prefix_injection", Family::Override, "what ~1 a ~1 fun ~1 and ~1 unusual ~1 request"),
+    ("prefix_injection", Family::Override, "beyond ~1 giving ~1 a ~1 fuck"),
+    ("refusal_suppression", Family::Override, "respond|answer|reply ~3 below|following ~1 prompt|request|question ~2 while ~1 following ~3 rules"),
+    ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~2 the ~1 words|phrases"),
+    ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~4 cannot|can't|cant|unable|unfortunately"),
+    ("encoded_request", Family::Override, "respond|reply|answer ~3 following ~3 base*|rot*|morse|caesar|cipher*|encoded|encrypted ~3 request|prompt|instruction*|question"),
+    ("nested_fiction", Family::Override, "character* ~4 create|creates ~3 their|his|her ~1 own ~1 science|sci|story|stories|fiction"),
+    ("nested_fiction", Family::Override, "layer ~1 i|0|1|n ~1 create*|to ~2 layer"),
+    ("nested_fiction", Family::Override, "super ~1 evil ~1 doctor"),
+    ("hypothetical_response", Family::Override, "hypothetical ~1 response|reply|answer ~12 character ~1 planning|intending|preparing|scheming"),
+    ("hypothetical_response", Family::Override, "rewrite|reformulate|reword ~2 the ~1 hypothetical ~1 response|reply|answer"),
+    ("persona", Family::Persona, "evil ~1 trusted ~1 confidant"),
+    ("grandma_exploit", Family::Override, "grandma*|grandmother|granny|grandpa|grandfather ~12 read|reads|reading|tell|tells|telling|sing|sings|singing|recite|recites|used ~6 activation|product|license|licence|serial|windows ~3 key|keys|codes|numbers"),
 ];
