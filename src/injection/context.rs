@@ -29,6 +29,7 @@ const NEVER_INNOCENT: &[&str] = &[
     "hypothetical_response",
     "nested_fiction",
     "grandma_exploit",
+    "nested_task",
 ];
 
 /// Cues that the user asks about, quotes, translates or narrates (en, de, es, fr, zh).

@@ -248,5 +248,18 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("hypothetical_response", Family::Override, "hypothetical ~1 response|reply|answer ~12 character ~1 planning|intending|preparing|scheming"),
     ("hypothetical_response", Family::Override, "rewrite|reformulate|reword ~2 the ~1 hypothetical ~1 response|reply|answer"),
     ("persona", Family::Persona, "evil ~1 trusted ~1 confidant"),
+    // Tasks nested in code, a story or a puzzle to be completed, and distractor prompts:
+    // "enhance it by adding more details to the print()", "supplement the second paragraph of
+    // the story", "the description of the problem is encrypted ... ProblemSolver", "answer the
+    // following prompt in prose", "the second sentence transitions to answering".
+    ("nested_task", Family::Override, "adding ~1 more ~1 details ~2 to ~1 the ~2 print"),
+    ("nested_task", Family::Override, "supplement ~1 the ~1 second ~1 paragraph ~4 story"),
+    ("nested_task", Family::Override, "problemsolver"),
+    ("nested_task", Family::Override, "description ~2 problem ~1 is ~1 encrypted"),
+    ("nested_task", Family::Override, "after ~1 that ~2 answer|respond ~3 following ~1 prompt ~2 prose"),
+    ("nested_task", Family::Override, "second ~1 sentence ~1 transitions ~1 to ~1 answering"),
+    ("nested_task", Family::Override, "provide ~1 a ~1 joined ~1 answer"),
+    ("encoded_request", Family::Override, "communicate ~3 in ~1 cipher ~1 code"),
+    ("refusal_suppression", Family::Override, "strings ~1 with ~1 four ~1 words ~1 per ~1 string"),
     ("grandma_exploit", Family::Override, "grandma*|grandmother|granny|grandpa|grandfather ~12 read|reads|reading|tell|tells|telling|sing|sings|singing|recite|recites|used ~6 activation|product|license|licence|serial|windows ~3 key|keys|codes|numbers"),
 ];
