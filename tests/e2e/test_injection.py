@@ -27,8 +27,8 @@ def test_blatant_attack_raises_bad_request_in_the_openai_sdk(start_envoy, mock):
     assert exc.value.status_code == 400
     assert exc.value.code == "prompt_injection_detected"
     assert exc.value.body["type"] == "invalid_request_error"
-    # Nothing reached the upstream.
-    assert mock.requests() == []
+    # Nothing reached the upstream whole (in stream mode the headers may have gone first).
+    assert [q for q in mock.requests() if q.get("complete", True)] == []
     # The decision was logged with rule ids and score, never the text.
     log = envoy.log_text()
     assert '"action":"block"' in log
@@ -124,7 +124,9 @@ def test_hijacking_games_and_jailbreak_templates_are_blocked_and_lookalikes_pass
         assert r.status == 400, text
         assert json.loads(r.body)["error"]["code"] == "prompt_injection_detected"
         assert f'"rule":"{rule}"' in envoy.log_text(), rule
-    assert mock.requests() == []
+    # No request reached the model whole (in stream mode the headers may have gone upstream
+    # before the block reset the stream: such a request is logged incomplete).
+    assert [q for q in mock.requests() if q.get("complete", True)] == []
     for text in LOOKALIKES:
         r = chat(envoy, text)
         assert r.status == 200, text
