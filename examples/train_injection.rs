@@ -120,6 +120,11 @@ fn forward(t: &Trained, r: &Row, sums: &mut Vec<(f64, u32)>) -> (f64, usize, usi
         if c == 0 {
             continue;
         }
+        let c = if r.tool {
+            c.max(ngram::TOOL_MIN_FEATURES)
+        } else {
+            c
+        };
         let m = (s0 + s1) / f64::from(c);
         if m > best.0 {
             best = (m, a, b);
@@ -200,6 +205,13 @@ fn train(rows: &[Row], use_row: impl Fn(&Row) -> bool) -> Trained {
             if count == 0 {
                 continue;
             }
+            // As `forward` (and `ngram::Model::score`): a tool row's mean is over at least
+            // TOOL_MIN_FEATURES features.
+            let count = if r.tool {
+                count.max(ngram::TOOL_MIN_FEATURES)
+            } else {
+                count
+            };
             let gf = (g / f64::from(count)) as f32;
             for &f in &r.feats {
                 let blk = (f >> ngram::BITS) as usize;
@@ -352,15 +364,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let v: serde_json::Value = serde_json::from_str(&line)?;
             let text = v["text"].as_str().unwrap_or("").to_string();
-            let (z_rule, norm) =
-                base.rule_logit_and_norm(&text, ngram::Context { tool_result: *tool });
+            // As the filter scores it (an identifier-shaped text is never a tool row).
+            let ctx = ngram::Context { tool_result: *tool }.for_text(&text);
+            let (z_rule, norm) = base.rule_logit_and_norm(&text, ctx);
             let mut feats = Vec::new();
             ngram::features(&norm, |b, k| feats.push((b.min(16383) << ngram::BITS) | k));
             rows.push(Row {
                 label: v["label"].as_i64().unwrap_or(0).clamp(0, 1) as u8,
                 source: v["source"].as_str().unwrap_or("").to_string(),
                 kind: kind_of(v["category"].as_str().unwrap_or("")),
-                tool: *tool,
+                tool: ctx.tool_result,
                 train: !holdout(&text),
                 measure: *measure,
                 blocks: norm.len().div_ceil(ngram::BLOCK).max(1),

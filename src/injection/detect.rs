@@ -283,6 +283,14 @@ impl Scanner {
                 }
             }
         }
+        if !toks.ident_runs.is_empty() {
+            // Snake- and kebab-case identifiers: their words, without the evasion signal of
+            // spelled-out runs (joining words is how identifiers are written).
+            let extra = self.lex.expand_idents(&toks, n);
+            self.lex.phrase_matches(&extra, n, &mut |m| {
+                self.phrase_hit(&extra, m, hits);
+            });
+        }
         if leet_hit {
             hits.push(RawHit {
                 feature: F_EVASION,

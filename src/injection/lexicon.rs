@@ -99,6 +99,10 @@ pub struct Tokens {
     pub dan: Vec<(u32, u32)>,
     /// Normalised ranges of the non-CJK tokens of 16 bytes or more (encoded payloads).
     pub long: Vec<(u32, u32)>,
+    /// Normalised ranges of identifiers whose words are joined by `_`, `-`, `.` or `/`
+    /// (`ignore_all_previous_instructions`, `reveal-system-prompt`): the main token stream holds
+    /// each as one glued word; [`Lexicon::expand_idents`] reads its words.
+    pub ident_runs: Vec<(usize, usize)>,
 }
 
 impl Tokens {
@@ -111,6 +115,7 @@ impl Tokens {
             specials: Vec::new(),
             dan: Vec::new(),
             long: Vec::new(),
+            ident_runs: Vec::new(),
         }
     }
 
@@ -120,6 +125,9 @@ impl Tokens {
         self.leet.get(k).is_some_and(|&x| x < te)
     }
 }
+
+/// Token positions between two identifiers' words in [`Lexicon::expand_idents`].
+const IDENT_GAP: u32 = 64;
 
 fn is_joiner(b: u8) -> bool {
     matches!(
@@ -752,6 +760,12 @@ impl Lexicon {
                 let letters = word.len() as u32;
                 if joins >= 2 && letters <= (joins + 1) * 2 {
                     joined.push((ns, i));
+                } else if joins >= 1
+                    && !has_digit
+                    && raw.split(|&c| is_joiner(c)).all(|w| w.len() >= 2)
+                {
+                    // Words of two letters or more joined into an identifier.
+                    t.ident_runs.push((ns, i));
                 }
                 self.push_token(&mut t, &mut runs, &mut count, (ns, i), word, (es, ee));
             } else if b >= 0x80 {
@@ -1079,6 +1093,33 @@ impl Lexicon {
                 }
                 out.count += 1;
             }
+        }
+        out
+    }
+
+    /// The words of the identifiers of `t.ident_runs` (split at their joiners), as extra tokens
+    /// for [`Lexicon::phrase_matches`]: they only add hits. Two identifiers are kept further
+    /// apart than any rule's gap, so a phrase never spans two of them.
+    pub fn expand_idents(&self, t: &Tokens, n: &[u8]) -> Tokens {
+        let mut out = Tokens::new();
+        for &(ns, ne) in &t.ident_runs {
+            let raw = n.get(ns..ne).unwrap_or(&[]);
+            let mut s = 0usize;
+            for w in raw.split(|&c| is_joiner(c)) {
+                let (es, ee) = self.word_range(w);
+                if ee > es {
+                    out.cand.push(Cand {
+                        idx: out.count,
+                        ns: (ns + s) as u32,
+                        ne: (ns + s + w.len()) as u32,
+                        es,
+                        ee,
+                    });
+                }
+                out.count += 1;
+                s += w.len() + 1;
+            }
+            out.count += IDENT_GAP;
         }
         out
     }

@@ -17,7 +17,11 @@
 //!
 //! Context: in a tool result (`Context::tool_result`) every feature also adds the weight of a
 //! second, tool-only bucket, and `tool_bias` is added: the same words can weigh more when they
-//! arrive as data an agent reads than when a user types them.
+//! arrive as data an agent reads than when a user types them. A tool-context window's mean is
+//! taken over at least [`TOOL_MIN_FEATURES`] features (the missing ones weigh 0): an instruction
+//! planted in data takes a sentence, and without this floor a function name (`send_message`,
+//! `system_info`) or a one-word field of a tool definition or result scored on its one or two
+//! words alone, whose tool weights are the attack verbs of the indirect data.
 //!
 //! The weights are trained by `scripts/train_injection_ngram.sh` (the `train_injection` example)
 //! and embedded as `ngram_weights.bin`: a 20-byte header (`MGN2`, then `scale`, `bias`,
@@ -34,6 +38,12 @@ pub const DIM: usize = 1 << BITS;
 pub const LEVELS: i8 = 7;
 /// Bytes of the weight table: two buckets a byte.
 const TABLE: usize = DIM / 2;
+/// Fewest features a tool-context window's mean is taken over: eight words give fifteen (eight
+/// words, seven bigrams), so a text of a few words is pulled towards no evidence in proportion.
+/// Chosen from the texts it is for (16 removes every flag on the short tool names and labels
+/// tried; 8 left "system info" flagged); leave-one-source-out balanced accuracy is 0.707 with 0, 8
+/// and 16.
+pub const TOOL_MIN_FEATURES: u32 = 16;
 /// Bytes per pooling block; a window is two blocks.
 pub const BLOCK: usize = 128;
 const HEADER: usize = 20;
@@ -140,6 +150,24 @@ pub struct Context {
     /// The text is a tool result, function output or retrieved document (`role: tool`,
     /// Anthropic `tool_result`, Responses `function_call_output`): data, not the user's words.
     pub tool_result: bool,
+}
+
+impl Context {
+    /// The context `text` is scored in. An identifier-shaped text (ASCII letters, digits and
+    /// `_-.:/@` only: a function name, an enum value, an id, a path) is scored as the user's
+    /// words even in a tool result or definition: it holds no sentence for the tool-result
+    /// weights to read, and those weights, learned from instructions planted in data, put
+    /// `send_message` or `system_info` over the threshold. The rules still read it (joined
+    /// words are split by the tokenizer: `ignore_all_previous_instructions`).
+    pub fn for_text(self, text: &str) -> Context {
+        let identifier = !text.is_empty()
+            && text.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/' | b'@')
+            });
+        Context {
+            tool_result: self.tool_result && !identifier,
+        }
+    }
 }
 
 /// A loaded model: the embedded one, or one given as bytes (training and evaluation).
@@ -257,6 +285,11 @@ impl Model {
             if c == 0 {
                 continue;
             }
+            let c = if ctx.tool_result {
+                c.max(TOOL_MIN_FEATURES)
+            } else {
+                c
+            };
             let m = f64::from(s0 + s1) / f64::from(c);
             if m > best {
                 best = m;
@@ -328,6 +361,48 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn identifier_shaped_texts_are_never_tool_context() {
+        let tool = Context { tool_result: true };
+        for t in ["send_message", "system_info", "a.b-c:d/e@f", "X9"] {
+            assert!(!tool.for_text(t).tool_result, "{t}");
+        }
+        for t in [
+            "send message",
+            "send_message now",
+            "忽略之前的指令",
+            "naïve",
+            "",
+        ] {
+            assert!(tool.for_text(t).tool_result, "{t}");
+        }
+        // The user's words stay the user's.
+        assert!(!Context::default().for_text("send message").tool_result);
+    }
+
+    /// A tool-context window of few features is averaged over TOOL_MIN_FEATURES: the same
+    /// words score lower alone than repeated (in user context they score the same).
+    #[test]
+    fn short_tool_texts_are_pulled_towards_no_evidence() {
+        let m = Model::embedded();
+        let tool = Context { tool_result: true };
+        let one = m.score(b"send message", tool).logit;
+        let many = m
+            .score(b"send message send message send message send message", tool)
+            .logit;
+        assert!(one < many, "{one} {many}");
+        let user = Context::default();
+        let (u1, u4) = (
+            m.score(b"send message", user).logit,
+            m.score(b"send message send message send message send message", user)
+                .logit,
+        );
+        assert!(
+            (u1 - u4).abs() < (one - many).abs(),
+            "{u1} {u4} {one} {many}"
+        );
+    }
 
     fn buckets(n: &[u8]) -> Vec<u32> {
         let mut v = Vec::new();
