@@ -283,10 +283,11 @@ impl Scanner {
                 }
             }
         }
-        if !toks.ident_runs.is_empty() {
-            // Snake- and kebab-case identifiers: their words, without the evasion signal of
-            // spelled-out runs (joining words is how identifiers are written).
-            let extra = self.lex.expand_idents(&toks, n);
+        let camel = camel_words(text, norm, &toks.long);
+        if !toks.ident_runs.is_empty() || !camel.is_empty() {
+            // Snake-, kebab- and camel-case identifiers: their words, without the evasion
+            // signal of spelled-out runs (joining words is how identifiers are written).
+            let extra = self.lex.expand_idents(&toks, n, &camel);
             self.lex.phrase_matches(&extra, n, &mut |m| {
                 self.phrase_hit(&extra, m, hits);
             });
@@ -505,6 +506,38 @@ fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
     run.chunks(2)
         .map(|p| Some((v(*p.first()?)? * 16 + v(*p.get(1)?)?) as u8))
         .collect()
+}
+
+/// The words of the long tokens (`long`, normalised ranges) written in camel case in the
+/// original text (`IgnoreAllPreviousInstructions`): for each such token, the normalised ranges
+/// of its words, split before each capital that follows a lowercase letter. Only tokens whose
+/// original is ASCII letters of the same length (so offsets agree) and that have at least three
+/// words of three letters or more.
+fn camel_words(text: &str, norm: &Normalized, long: &[(u32, u32)]) -> Vec<Vec<(usize, usize)>> {
+    let mut out = Vec::new();
+    for &(ns, ne) in long {
+        let (ns, ne) = (ns as usize, ne as usize);
+        let (os, oe) = norm.orig_span(ns, ne, text);
+        let Some(orig) = text.as_bytes().get(os..oe) else {
+            continue;
+        };
+        if oe - os != ne - ns || !orig.iter().all(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        let mut words = Vec::new();
+        let mut start = 0;
+        for k in 1..orig.len() {
+            if orig[k].is_ascii_uppercase() && orig[k - 1].is_ascii_lowercase() {
+                words.push((ns + start, ns + k));
+                start = k;
+            }
+        }
+        words.push((ns + start, ne));
+        if words.len() >= 3 && words.iter().all(|&(s, e)| e - s >= 3) {
+            out.push(words);
+        }
+    }
+    out
 }
 
 pub fn find(h: &[u8], needle: &[u8], from: usize) -> Option<usize> {

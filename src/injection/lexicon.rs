@@ -1097,27 +1097,37 @@ impl Lexicon {
         out
     }
 
-    /// The words of the identifiers of `t.ident_runs` (split at their joiners), as extra tokens
-    /// for [`Lexicon::phrase_matches`]: they only add hits. Two identifiers are kept further
-    /// apart than any rule's gap, so a phrase never spans two of them.
-    pub fn expand_idents(&self, t: &Tokens, n: &[u8]) -> Tokens {
+    /// The words of the identifiers of `t.ident_runs` (split at their joiners) and of the
+    /// camel-case words `camel` (each a list of word ranges), as extra tokens for
+    /// [`Lexicon::phrase_matches`]: they only add hits. Two identifiers are kept further apart
+    /// than any rule's gap, so a phrase never spans two of them.
+    pub fn expand_idents(&self, t: &Tokens, n: &[u8], camel: &[Vec<(usize, usize)>]) -> Tokens {
         let mut out = Tokens::new();
+        let push = |out: &mut Tokens, s: usize, e: usize| {
+            let (es, ee) = self.word_range(n.get(s..e).unwrap_or(&[]));
+            if ee > es {
+                out.cand.push(Cand {
+                    idx: out.count,
+                    ns: s as u32,
+                    ne: e as u32,
+                    es,
+                    ee,
+                });
+            }
+            out.count += 1;
+        };
         for &(ns, ne) in &t.ident_runs {
             let raw = n.get(ns..ne).unwrap_or(&[]);
-            let mut s = 0usize;
+            let mut s = ns;
             for w in raw.split(|&c| is_joiner(c)) {
-                let (es, ee) = self.word_range(w);
-                if ee > es {
-                    out.cand.push(Cand {
-                        idx: out.count,
-                        ns: (ns + s) as u32,
-                        ne: (ns + s + w.len()) as u32,
-                        es,
-                        ee,
-                    });
-                }
-                out.count += 1;
+                push(&mut out, s, s + w.len());
                 s += w.len() + 1;
+            }
+            out.count += IDENT_GAP;
+        }
+        for words in camel {
+            for &(s, e) in words {
+                push(&mut out, s, e);
             }
             out.count += IDENT_GAP;
         }

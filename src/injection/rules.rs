@@ -36,7 +36,7 @@ pub enum Family {
 pub const SETS: &[(&str, &str)] = &[
     (
         "ign",
-        "ignor*|disregard*|drop|streich*|losch*|scrap|delete|erase|wipe|zaboravi*|forget*|forgot|skip|bypass*|overrid*|dismiss*|neglect*|abandon*|discard*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|uberspring*|olvid*|omit*|descart*|desestim*|oubli*|neglig*|passe|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|跳过|抛弃|放弃|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|無視|忘れ*",
+        "ignor*|disregard*|zaboravi*|forget*|forgot|bypass*|overrid*|dismiss*|neglect*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|olvid*|desestim*|oubli*|neglig*|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|無視|忘れ*",
     ),
     (
         "qual",
@@ -45,6 +45,19 @@ pub const SETS: &[(&str, &str)] = &[
     (
         "obj",
         "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール",
+    ),
+    (
+        // Verbs of removing data ("delete", "skip", "discard"): an override only with an
+        // instruction-like object (`objstrict`), since "delete all tasks", "skip the previous
+        // steps" and "drop all tables" are ordinary requests (and tool names).
+        "igndata",
+        "drop|streich*|losch*|scrap|delete|erase|wipe|skip|abandon*|discard*|uberspring*|omit*|descart*|passe|跳过|抛弃|放弃",
+    ),
+    (
+        // `obj` without the objects of everyday work (tasks, orders, commands, information,
+        // context, filters).
+        "objstrict",
+        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|zasady|instruksi|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール",
     ),
     (
         "reveal",
@@ -77,6 +90,12 @@ pub const DATA_ONLY: &[&str] = &["addressed_to_ai"];
 pub const RULES: &[(&str, Family, &str)] = &[
     // ---- override
     ("override", Family::Override, "@ign ~3 @qual ~3 @obj"),
+    ("override", Family::Override, "@igndata ~3 @qual ~3 @objstrict"),
+    ("override", Family::Override, "@qual ~3 @objstrict ~3 @igndata"),
+    ("override", Family::Override, "@igndata ~3 @objstrict ~1 @qual"),
+    ("override_weak", Family::OverrideWeak, "@igndata ~3 @objstrict"),
+    ("override", Family::Override, "@igndata ~2 your|tes|tus|deine|deinen|vos|votre|tuoi|tue|suas|seus ~1 instruction*|programming|prompt*|guideline*|directive*|consigne*|anweisung*|instruccion*|istruzion*|instrucoes"),
+    ("override", Family::Override, "@igndata ~4 part|parts|bit|section|line|lines ~2 where|that|which ~1 you|it ~2 told|instructed|forbid*|prohibit*|programmed|supposed"),
     ("override", Family::Override, "@ign ~3 above|before|davor|oben|obige|vorher|zuvor|antes|anterior|dessus|avant|上面|以上|之前"),
     ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有 ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|avant|dit|之前|以上"),
     ("override", Family::Override, "do|dont|don't|not|nicht|ne|no ~1 follow|obey|gehorch*|befolg*|sigas|sigues|obedezcas|suis|suivez ~3 @qual ~3 @obj"),

@@ -103,6 +103,7 @@ AGENT_TOOLS = [
     ("system_info", "Return the host's operating system, CPU and memory."),
     ("get_user_info", "Look up a user's profile by id."),
     ("execute_command", "Run a shell command in the sandbox and return its output."),
+    ("delete_all_tasks", "Delete all tasks of a project that are marked done."),
 ]
 
 
@@ -134,7 +135,7 @@ def test_agent_tool_definitions_pass_and_an_identifier_attack_does_not(start_env
                         body={"model": "mock-gpt", "messages": messages, "tools": tools})
     assert r.status == 400
     assert json.loads(r.body)["error"]["code"] == "prompt_injection_detected"
-    assert '"location":"tools[4].function.name"' in envoy.log_text()
+    assert '"location":"tools[5].function.name"' in envoy.log_text()
 
 
 # Prompt-hijacking games and published jailbreak templates (hand-written instances of public
