@@ -11,7 +11,8 @@
 #                then the e2e suite through a real Envoy
 #   make e2e     only the e2e suite (expects `make build`), on Envoy 1.36 to 1.40 in hold and
 #                stream mode (ENVOY_VERSION=1.38 / HOLD_MODES=stream narrow it)
-#   make fuzz    cargo-fuzz, each target FUZZ_SECONDS (60) with the committed corpus (fuzz/corpus)
+#   make fuzz    cargo-fuzz, each target FUZZ_SECONDS (60) with the committed corpus (fuzz/corpus),
+#                FUZZ_JOBS (the number of cores) targets at once
 #   make eval / eval-pii   detection quality on the shared data sets (DATA=../shared/data)
 #   make regress this build's decisions on the dev data against tests/regress/baseline.tsv; fails
 #                when more than REGRESS_MAX_WORSE (0) cases got worse (make regress-baseline
