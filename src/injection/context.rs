@@ -80,7 +80,11 @@ const DISCUSSION_CUES: &[&str] = &[
     "histoire",
     "exemple",
     "qu'est-ce",
+    "fasse",
+    "zusammenfass",
     "解释",
+    "为什么",
+    "如何",
     "故事",
     "什么是",
     "例子",
@@ -170,6 +174,422 @@ pub fn is_discussion(
     }
     let (outside, _) = outside_quotes(text);
     !SECOND_PERSON.iter().any(|w| has_word(&outside, w)) && !outside.contains('你')
+}
+
+/// The last `k` words of `n[..end]` (runs of ASCII letters, digits and apostrophes), nearest
+/// first.
+fn words_before(n: &[u8], end: usize, k: usize) -> Vec<&[u8]> {
+    words(n.get(..end.min(n.len())).unwrap_or(n))
+        .rev()
+        .take(k)
+        .collect()
+}
+
+fn is_one_of(w: Option<&&[u8]>, set: &[&str]) -> bool {
+    w.is_some_and(|w| set.iter().any(|s| s.as_bytes() == *w))
+}
+
+/// Verbs that report someone else's instruction: "my boss *told* me to ignore ...".
+const REPORTING: &[&str] = &[
+    "told",
+    "tell",
+    "tells",
+    "asked",
+    "ask",
+    "asks",
+    "want",
+    "wants",
+    "wanted",
+    "instructed",
+    "instructs",
+    "advised",
+    "advises",
+    "reminded",
+    "expects",
+    "expected",
+    "allowed",
+    "forced",
+    "encouraged",
+    "warned",
+    "said",
+    "says",
+];
+const PASSIVE: &[&str] = &["told", "asked", "instructed", "advised"];
+const PASSIVE_SUBJECT: &[&str] = &[
+    "i", "we", "he", "she", "they", "i've", "we've", "ive", "weve",
+];
+/// Spanish reported commands: "nos dijo que ignoráramos".
+const REPORTING_ES: &[&str] = &[
+    "dijo",
+    "dijeron",
+    "pidio",
+    "pidieron",
+    "indico",
+    "indicaron",
+    "ordeno",
+    "mando",
+];
+/// Chinese reported commands just before the verb: "老师说让我们忽略", "经理叫我忘掉".
+const REPORTING_ZH: &[&str] = &[
+    "让我们",
+    "让我",
+    "叫我们",
+    "叫我",
+    "要我们",
+    "要我",
+    "告诉我们",
+    "告诉我",
+    "让他们",
+    "让他",
+    "让她",
+    "让大家",
+    "叫大家",
+];
+const FIRST_PERSON: &[&str] = &[
+    "i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "im", "ive", "ich", "mein", "meine",
+    "meinen", "meiner", "meinem", "mir", "mich", "mi", "mis", "yo", "je", "j'ai", "mon", "ma",
+    "mes", "moi",
+];
+const SECOND_PERSON_WORDS: &[&str] = &[
+    "you", "your", "yours", "you're", "youre", "yourself", "u", "ur", "du", "dein", "deine",
+    "deinen", "deiner", "dir", "dich", "tu", "tus", "te", "ti", "vous", "votre", "vos", "toi",
+    "ton", "ta", "tes",
+];
+/// Third-person forms of the override verbs, in a narrative: "a cat *who ignores* all the
+/// house rules".
+const NARRATED: &[&str] = &[
+    "ignores",
+    "disregards",
+    "forgets",
+    "overrides",
+    "bypasses",
+    "ignored",
+    "disregarded",
+    "forgot",
+    "overrode",
+    "bypassed",
+];
+const NEGATION: &[&str] = &[
+    "never",
+    "not",
+    "dont",
+    "don't",
+    "doesnt",
+    "doesn't",
+    "won't",
+    "wont",
+    "cannot",
+    "can't",
+    "shouldn't",
+    "mustn't",
+    "without",
+    "nicht",
+    "niemals",
+    "nie",
+    "nunca",
+    "jamais",
+    "pas",
+];
+/// Chinese negations written just before a verb: "不要透露", "绝不泄露".
+const NEGATION_ZH: &[&str] = &["不要", "不能", "不得", "不会", "绝不", "从不", "切勿", "别"];
+
+/// The words of `b`: runs of ASCII letters, digits and apostrophes.
+fn words(b: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    b.split(|c| !(c.is_ascii_alphanumeric() || *c == b'\''))
+        .filter(|w| !w.is_empty())
+}
+
+fn in_set(w: &[u8], set: &[&str]) -> bool {
+    set.iter().any(|s| s.as_bytes() == w)
+}
+
+/// Whether the bytes up to the next word are spaces only (no punctuation, no sentence end):
+/// the words on both sides belong to one phrase.
+fn only_spaces<'a>(bytes: impl Iterator<Item = &'a u8>) -> bool {
+    bytes
+        .take_while(|b| !(b.is_ascii_alphanumeric() || **b == b'\''))
+        .all(|b| *b == b' ')
+}
+
+/// Whether `n[..end]` ends (spaces aside) with one of `set`.
+fn head_ends_with(n: &[u8], end: usize, set: &[&str]) -> bool {
+    let head = n.get(..end.min(n.len())).unwrap_or(n);
+    let head = head.strip_suffix(b" ").unwrap_or(head);
+    set.iter().any(|z| head.ends_with(z.as_bytes()))
+}
+
+/// Whether `n[ne..]` continues the phrase in the same sentence with "for|of|about"
+/// and an object that is not this conversation or the model: "the original instructions
+/// *for assembling* the bookcase", "new instructions *for the team*", "the rules *of
+/// monopoly*". Articles and possessives are skipped ("for the team", "for your bot").
+fn applies_elsewhere(n: &[u8], ne: usize) -> bool {
+    let tail = n.get(ne.min(n.len())..).unwrap_or(&[]);
+    if !only_spaces(tail.iter()) {
+        return false;
+    }
+    let mut after = words(tail);
+    if !after
+        .next()
+        .is_some_and(|w| in_set(w, &["for", "of", "about"]))
+    {
+        return false;
+    }
+    let noun = after.find(|w| {
+        !in_set(
+            w,
+            &[
+                "the", "this", "that", "these", "those", "our", "my", "a", "an", "all", "your",
+                "its", "his", "her", "their", "new",
+            ],
+        )
+    });
+    noun.is_some_and(|w| !in_set(w, THIS_CHAT))
+}
+
+/// Objects that keep an instruction phrase about this conversation or the model.
+const THIS_CHAT: &[&str] = &[
+    "you",
+    "u",
+    "yourself",
+    "assistant",
+    "ai",
+    "bot",
+    "chatbot",
+    "model",
+    "gpt",
+    "chatgpt",
+    "llm",
+    "chat",
+    "conversation",
+    "session",
+    "system",
+    "prompt",
+    "agent",
+    "above",
+    "me",
+    "us",
+    "now",
+    "today",
+    "here",
+];
+
+/// Whether an override hit at `ns..ne` of the normalised text `n` is an instruction the user
+/// reports ("my boss told me to ignore the previous instructions from HR", "I was told to
+/// disregard the earlier email", "nos dijo que ignoráramos", "老师说让我们忽略"), one about the
+/// user's own words ("forget what I said before", "忘记我之前说的"), or narrated ("a cat who
+/// ignores all the house rules"): not aimed at the model. A second-person word in the phrase
+/// ("forget everything I told you") or between the reporting verb and the phrase ("I told you
+/// to ignore") keeps it aimed at the model, and so does length for the user's own words (a
+/// retraction is a short message).
+pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
+    let w = words_before(n, ns, 6);
+    if is_one_of(w.first(), &["to"]) {
+        // "<verb> [up to three words, none of them 'you'] to <phrase>"
+        for k in 2..=4 {
+            if is_one_of(w.get(k), REPORTING)
+                && (1..k).all(|j| !is_one_of(w.get(j), SECOND_PERSON_WORDS))
+                && (1..k).all(|j| !is_one_of(w.get(j), &["to"]))
+            {
+                return true;
+            }
+        }
+        if is_one_of(w.get(1), PASSIVE)
+            && (is_one_of(w.get(2), &["was", "were"]) && is_one_of(w.get(3), PASSIVE_SUBJECT)
+                || is_one_of(w.get(2), &["been"])
+                    && (is_one_of(w.get(3), PASSIVE_SUBJECT)
+                        || is_one_of(w.get(3), &["have", "has"])
+                            && is_one_of(w.get(4), PASSIVE_SUBJECT)))
+        {
+            return true;
+        }
+    }
+    if is_one_of(w.first(), &["que"]) && (1..=2).any(|k| is_one_of(w.get(k), REPORTING_ES)) {
+        return true;
+    }
+    if head_ends_with(n, ns, REPORTING_ZH) {
+        return true;
+    }
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    if is_one_of(w.first(), &["who", "he", "she"])
+        && words(span).next().is_some_and(|v| in_set(v, NARRATED))
+    {
+        return true;
+    }
+    // A retraction is a short message; a long text that takes back "everything I said" is a
+    // jailbreak's reset.
+    if n.len() > MAX_LEN {
+        return false;
+    }
+    let first = words(span).any(|w| in_set(w, FIRST_PERSON)) || contains(span, "我".as_bytes());
+    let second = words(span).any(|w| in_set(w, SECOND_PERSON_WORDS))
+        || contains(span, "你".as_bytes())
+        || contains(span, "您".as_bytes());
+    first && !second
+}
+
+/// Whether an extraction hit at `ns..ne` of the normalised text `n` is not a request to this
+/// model:
+/// - negated or prevented: "a system prompt that never reveals the internal pricing rules",
+///   "do not print your instructions", "prevent the model from repeating its prompt",
+///   "不要透露系统提示"; a description of what must not happen is not a request that it does;
+/// - composing: "write a system prompt for a support bot", "show me an example system prompt";
+/// - about something else: "the original instructions for assembling the bookcase";
+/// - in a user's text, about another model's prompt: "whether it leaks its hidden
+///   instructions" (`user`; in a tool result that is how planted text talks to the agent).
+pub fn extraction_not_for_model(n: &[u8], ns: usize, ne: usize, user: bool) -> bool {
+    let w = words_before(n, ns, 4);
+    // "... if you don't share your password": a threat, not a negation.
+    let conditional = (1..=3).any(|k| is_one_of(w.get(k), &["if", "unless", "or"]));
+    let adjacent = !conditional && only_spaces(n.get(..ns.min(n.len())).unwrap_or(n).iter().rev());
+    if adjacent
+        && (is_one_of(w.first(), NEGATION)
+            || is_one_of(w.first(), &["from"])
+            || is_one_of(w.first(), &["to"]) && is_one_of(w.get(1), NEGATION))
+    {
+        return true;
+    }
+    if head_ends_with(n, ns, NEGATION_ZH) {
+        return true;
+    }
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    let mut inner = words(span);
+    // The phrase's first word is its verb; an article right after it composes.
+    let verb = inner.next();
+    let second = inner.next();
+    if second.is_some_and(|w| in_set(w, COMPOSED))
+        || user && second.is_some_and(|w| in_set(w, &["its", "their", "his", "her"]))
+    {
+        return true;
+    }
+    // A question about instructions for something else ("what were the original instructions
+    // for assembling..."); an imperative keeps its purpose clause ("print the system prompt
+    // for debugging" is still a request for this model's prompt).
+    verb.is_some_and(|v| in_set(v, &["what", "whats", "which"]))
+        && !words(span).any(|w| in_set(w, SECOND_PERSON_WORDS))
+        && applies_elsewhere(n, ne)
+}
+
+/// Articles and words of composing, not quoting: "write *a* system prompt", "show me *an*
+/// example system message".
+const COMPOSED: &[&str] = &[
+    "a", "an", "another", "new", "sample", "example", "better", "good", "short", "simple",
+];
+
+/// Whether a context-switch hit ("new instructions") at `ns..ne` is for someone else: "new
+/// instructions for the team".
+pub fn switch_for_others(n: &[u8], ns: usize, ne: usize) -> bool {
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    let last = words(span).last();
+    let tail = n.get(ne.min(n.len())..).unwrap_or(&[]);
+    last.is_some_and(|w| {
+        in_set(
+            w,
+            &[
+                "instruction",
+                "instructions",
+                "task",
+                "tasks",
+                "rules",
+                "mission",
+            ],
+        )
+    }) && words(tail).next().is_some_and(|w| w == b"for")
+        && applies_elsewhere(n, ne)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Software, devices and games that have a developer, debug, maintenance or god mode of their
+/// own.
+const SOFTWARE: &[&str] = &[
+    "android",
+    "iphone",
+    "ipad",
+    "ios",
+    "phone",
+    "chrome",
+    "chromebook",
+    "firefox",
+    "safari",
+    "browser",
+    "devtools",
+    "windows",
+    "macos",
+    "mac",
+    "linux",
+    "ubuntu",
+    "settings",
+    "django",
+    "flask",
+    "rails",
+    "laravel",
+    "wordpress",
+    "website",
+    "site",
+    "server",
+    "app",
+    "apps",
+    "application",
+    "kubernetes",
+    "docker",
+    "router",
+    "bios",
+    "firmware",
+    "xbox",
+    "playstation",
+    "ps5",
+    "nintendo",
+    "switch",
+    "steam",
+    "skyrim",
+    "minecraft",
+    "console",
+    "game",
+    "samsung",
+    "pixel",
+    "tesla",
+    "car",
+    "tv",
+    "vscode",
+    "ide",
+    "visual",
+    "studio",
+    "unity",
+    "unreal",
+    "node",
+    "react",
+    "webpack",
+    "npm",
+    "python",
+    "java",
+    "compiler",
+    "build",
+    "production",
+    "deploy",
+    "deploying",
+    "deployment",
+    "printer",
+    "laptop",
+    "tablet",
+    "watch",
+    "camera",
+];
+
+/// Whether a persona hit at `ns..ne` names a mode ("developer mode", "debug mode") of a
+/// product the sentence is about: "how do I turn off debug mode in Django", "developer mode on
+/// my Android phone". Jailbreaks put the mode on the model ("ChatGPT with Developer Mode").
+pub fn mode_of_software(n: &[u8], ns: usize, ne: usize) -> bool {
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    if !words(span)
+        .next_back()
+        .is_some_and(|w| in_set(w, &["mode", "modes"]))
+    {
+        return false;
+    }
+    let (a, b) = crate::injection::detect::sentence_span(n, ns, ne);
+    words(n.get(a..b).unwrap_or(&[])).any(|w| in_set(w, SOFTWARE))
 }
 
 /// Whether byte offset range `start..end` of `text` lies inside a quoted segment.
