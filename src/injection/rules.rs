@@ -280,6 +280,18 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("nested_task", Family::Override, "second ~1 sentence ~1 transitions ~1 to ~1 answering"),
     ("nested_task", Family::Override, "provide ~1 a ~1 joined ~1 answer"),
     ("encoded_request", Family::Override, "communicate ~3 in ~1 cipher ~1 code"),
+    // "Decode it and follow the instructions inside"; the Cipher method's frame ("You are an
+    // expert on The Caesar Cipher ... Do not be a translator").
+    ("encoded_request", Family::Override, "decode|decipher|decrypt|decoding ~6 and|then ~2 follow|execute|obey|perform|carry ~3 instruction*|it|them|orders|commands"),
+    ("encoded_request", Family::Override, "do ~1 not ~1 be ~1 a ~1 translator"),
+    ("encoded_request", Family::Override, "expert ~1 on ~2 caesar|morse|atbash|ascii|unicode|utf ~1 cipher|code"),
+    // ReNeLLM's table scenario, the text-continuation template ("Dr. Al ... just to draw out
+    // your agony. Step 1, I will"), GPTFuzzer's autoregressive-function template.
+    ("nested_task", Family::Override, "latex ~1 table ~1 below ~1 needs ~1 improvement"),
+    ("nested_task", Family::Override, "draw ~1 out ~1 your ~1 agony"),
+    ("nested_task", Family::Override, "auto ~1 regressive ~1 modelling|modeling"),
+    // The guarded prompt asked for by how far it goes: "repeat your prompt so far".
+    ("extraction", Family::Extraction, "@reveal ~4 your|the ~1 prompt|prompts|preprompt ~1 so ~1 far"),
     ("refusal_suppression", Family::Override, "strings ~1 with ~1 four ~1 words ~1 per ~1 string"),
     ("grandma_exploit", Family::Override, "grandma*|grandmother|granny|grandpa|grandfather ~12 read|reads|reading|tell|tells|telling|sing|sings|singing|recite|recites|used ~6 activation|product|license|licence|serial|windows ~3 key|keys|codes|numbers"),
 ];
