@@ -592,6 +592,69 @@ pub fn mode_of_software(n: &[u8], ns: usize, ne: usize) -> bool {
     words(n.get(a..b).unwrap_or(&[])).any(|w| in_set(w, SOFTWARE))
 }
 
+/// Longest text (bytes) read as a retraction.
+const RETRACTION_MAX_LEN: usize = 300;
+
+/// What people write when they take back their own message: "sorry, ignore the above, I meant
+/// 3.11", "pls disregard the above, wrong thread".
+const RETRACTION_CUES: &[&str] = &[
+    "sorry",
+    "i meant",
+    "typo",
+    "my bad",
+    "my mistake",
+    "oops",
+    "wrong thread",
+    "wrong chat",
+    "wrong channel",
+    "wrong window",
+    "sent by mistake",
+    "entschuldigung",
+    "perdón",
+    "pardon",
+    "désolé",
+    "不好意思",
+    "打错",
+];
+
+/// Whether a short text whose only rule evidence is an override of something that is not an
+/// instruction ("ignore the above") reads as the writer taking back their own message. An
+/// attack that asks for anything (a prompt, a phrase, a persona) brings another family, and
+/// one that names instructions or rules is the attack itself: neither is damped.
+pub fn is_retraction(text: &str, families: &[&str]) -> bool {
+    if text.len() > RETRACTION_MAX_LEN
+        || families.is_empty()
+        || !families
+            .iter()
+            .all(|f| matches!(*f, "override" | "override_weak"))
+    {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    RETRACTION_CUES.iter().any(|c| lower.contains(c))
+        && !INSTRUCTION_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// What one overrides in the model, not in one's own message: "sorry, ignore all previous
+/// instructions" is the attack with an apology in front.
+const INSTRUCTION_WORDS: &[&str] = &[
+    "instruction",
+    "rule",
+    "prompt",
+    "guideline",
+    "directive",
+    "system",
+    "polic",
+    "programming",
+    "anweisung",
+    "regel",
+    "instruccion",
+    "consigne",
+    "指令",
+    "规则",
+    "提示",
+];
+
 /// Whether byte offset range `start..end` of `text` lies inside a quoted segment.
 pub fn span_in_quotes(text: &str, start: usize, end: usize) -> bool {
     let mut inside = false;
