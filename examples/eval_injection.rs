@@ -155,6 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 t,
                 ScanContext {
                     tool_result: r.tool,
+                    ..ScanContext::USER
                 },
             )
             .score;

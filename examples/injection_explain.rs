@@ -1,9 +1,9 @@
 //! Development aid: prints score, action and rule ids for each row of JSON Lines files (or for
 //! each argument with `--text`), to see why a prompt scored as it did; `--tool` scores the texts
-//! as tool results. With `--text`, also the contributions to the logit: each rule family
-//! (weight x feature), the n-gram model's pooled logit and its strongest buckets (ids, never
-//! text).
-//! `cargo run --release --example injection_explain -- [--tool] [--text] FILE.jsonl|TEXT...`
+//! as tool results, `--definition` as tool definitions. With `--text`, also the contributions
+//! to the logit: each rule family (weight x feature), the n-gram model's pooled logit and its
+//! strongest buckets (ids, never text).
+//! `cargo run --release --example injection_explain -- [--tool|--definition] [--text] FILE.jsonl|TEXT...`
 
 use mesh_guardrail::injection::{InjectionConfig, InjectionDetector, ScanContext};
 use std::io::BufRead;
@@ -35,11 +35,14 @@ fn show(det: &InjectionDetector, ctx: ScanContext, label: &str, text: &str, expl
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let det = InjectionDetector::compile(&InjectionConfig::default()).map_err(|e| e.to_string())?;
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let tool = args.first().map(String::as_str) == Some("--tool");
-    if tool {
+    let ctx = match args.first().map(String::as_str) {
+        Some("--tool") => ScanContext::TOOL_RESULT,
+        Some("--definition") => ScanContext::DEFINITION,
+        _ => ScanContext::USER,
+    };
+    if ctx != ScanContext::USER {
         args.remove(0);
     }
-    let ctx = ScanContext { tool_result: tool };
     if args.first().map(String::as_str) == Some("--text") {
         for t in args.iter().skip(1) {
             show(&det, ctx, "-", t, true);

@@ -275,6 +275,7 @@ fn tally(det: &InjectionDetector, rows: &[&Row]) -> Tally {
             &r.text,
             ScanContext {
                 tool_result: r.tool,
+                ..ScanContext::USER
             },
         );
         let e = out.entry((r.label, r.source.clone())).or_default();
@@ -306,6 +307,7 @@ fn dump_errors(
             &r.text,
             ScanContext {
                 tool_result: r.tool,
+                ..ScanContext::USER
             },
         );
         if (v.score >= det.flag_threshold) != (r.label == 1) {
@@ -365,7 +367,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let v: serde_json::Value = serde_json::from_str(&line)?;
             let text = v["text"].as_str().unwrap_or("").to_string();
             // As the filter scores it (an identifier-shaped text is never a tool row).
-            let ctx = ngram::Context { tool_result: *tool }.for_text(&text);
+            let ctx = ngram::Context {
+                tool_result: *tool,
+                ..ngram::Context::USER
+            }
+            .for_text(&text);
             let (z_rule, norm) = base.rule_logit_and_norm(&text, ctx);
             let mut feats = Vec::new();
             ngram::features(&norm, |b, k| feats.push((b.min(16383) << ngram::BITS) | k));

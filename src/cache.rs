@@ -129,6 +129,8 @@ enum Kind {
     RawText = 5,
     /// The hash of a body's first bytes ([`PrefixHasher`]); never stored.
     Prefix = 6,
+    /// A tool definition's injection verdict (scored with the data-only rules too).
+    InjectionDefinition = 7,
 }
 
 #[derive(Clone)]
@@ -193,7 +195,7 @@ pub struct VerdictCache {
     seeds: [u64; 4],
     /// Per kind: the key of an empty label (`kind_key(kind, "")`), kept so that a lookup with
     /// no label costs no hashing beyond the text's digest.
-    kind_keys: [(u64, u64); 5],
+    kind_keys: [(u64, u64); 8],
     table: Option<RefCell<Table>>,
 }
 
@@ -367,12 +369,16 @@ impl VerdictCache {
             .div_ceil(WAYS);
         let mut slots = Vec::new();
         slots.resize_with(sets * WAYS, || None);
+        // In discriminant order: `kind_keys[kind as usize]`.
         let kinds = [
             Kind::Text,
             Kind::Injection,
             Kind::InjectionTool,
             Kind::Pii,
             Kind::PiiNumber,
+            Kind::RawText,
+            Kind::Prefix,
+            Kind::InjectionDefinition,
         ];
         VerdictCache {
             seeds,
@@ -391,7 +397,7 @@ impl VerdictCache {
     pub fn disabled() -> Self {
         VerdictCache {
             seeds: [0; 4],
-            kind_keys: [(0, 0); 5],
+            kind_keys: [(0, 0); 8],
             table: None,
         }
     }
@@ -531,6 +537,8 @@ impl VerdictCache {
     ) -> InjectionVerdict {
         let kind = if ctx.tool_result {
             Kind::InjectionTool
+        } else if ctx.definition {
+            Kind::InjectionDefinition
         } else {
             Kind::Injection
         };
@@ -735,11 +743,8 @@ mod tests {
         assert_eq!(c.stats().hits, 1);
         assert_eq!(c.stats().misses, 1);
         // The tool-result context is another key (its score differs).
-        let t = c.injection(&s.injection, text, ScanContext { tool_result: true });
-        assert_eq!(
-            t,
-            s.injection.scan_in(text, ScanContext { tool_result: true })
-        );
+        let t = c.injection(&s.injection, text, ScanContext::TOOL_RESULT);
+        assert_eq!(t, s.injection.scan_in(text, ScanContext::TOOL_RESULT));
         assert_eq!(c.stats().misses, 2);
     }
 

@@ -655,6 +655,39 @@ const INSTRUCTION_WORDS: &[&str] = &[
     "提示",
 ];
 
+/// What a tool keeps from display for good reasons: "never reveal the API key to the user",
+/// "do not show the full card number".
+const SECRETS: &[&str] = &[
+    "password",
+    "passwords",
+    "passcode",
+    "token",
+    "tokens",
+    "secret",
+    "secrets",
+    "key",
+    "keys",
+    "credential",
+    "credentials",
+    "card",
+    "cvv",
+    "ssn",
+    "pin",
+    "pii",
+    "otp",
+    "apikey",
+];
+
+/// Whether a `conceal` hit at `ns..ne` keeps a secret from display rather than an action from
+/// the user: a secret word in the phrase or in the four words after it.
+pub fn conceals_a_secret(n: &[u8], ns: usize, ne: usize) -> bool {
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    let tail = n.get(ne.min(n.len())..).unwrap_or(&[]);
+    words(span)
+        .chain(words(tail).take(4))
+        .any(|w| in_set(w, SECRETS))
+}
+
 /// Whether byte offset range `start..end` of `text` lies inside a quoted segment.
 pub fn span_in_quotes(text: &str, start: usize, end: usize) -> bool {
     let mut inside = false;

@@ -21,7 +21,10 @@
 //! taken over at least [`TOOL_MIN_FEATURES`] features (the missing ones weigh 0): an instruction
 //! planted in data takes a sentence, and without this floor a function name (`send_message`,
 //! `system_info`) or a one-word field of a tool definition or result scored on its one or two
-//! words alone, whose tool weights are the attack verbs of the indirect data.
+//! words alone, whose tool weights are the attack verbs of the indirect data. The same floor
+//! holds in a tool definition (`Context::definition`, user weights): its names and field
+//! descriptions are labels of a word or two, and a tool named `add` scored 0.50 on its three
+//! letters.
 //!
 //! The weights are trained by `scripts/train_injection_ngram.sh` (the `train_injection` example)
 //! and embedded as `ngram_weights.bin`: a 20-byte header (`MGN2`, then `scale`, `bias`,
@@ -150,9 +153,31 @@ pub struct Context {
     /// The text is a tool result, function output or retrieved document (`role: tool`,
     /// Anthropic `tool_result`, Responses `function_call_output`): data, not the user's words.
     pub tool_result: bool,
+    /// The text is a tool definition (`tools`, `functions`: a name, a description, a parameter
+    /// schema), written by whoever serves the tool (an MCP server) for the model to follow.
+    /// Scored with the user's weights (a definition is made of imperatives), but the rules
+    /// that only count in data (`rules::DATA_ONLY`: text addressed to the AI, hiding an action
+    /// from the user) count here too: that is how a poisoned tool description reads.
+    pub definition: bool,
 }
 
 impl Context {
+    /// A user's (or another trusted-to-be-itself party's) words.
+    pub const USER: Context = Context {
+        tool_result: false,
+        definition: false,
+    };
+    /// A tool result: data.
+    pub const TOOL_RESULT: Context = Context {
+        tool_result: true,
+        definition: false,
+    };
+    /// A tool definition.
+    pub const DEFINITION: Context = Context {
+        tool_result: false,
+        definition: true,
+    };
+
     /// The context `text` is scored in. An identifier-shaped text (ASCII letters, digits and
     /// `_-.:/@` only: a function name, an enum value, an id, a path) is scored as the user's
     /// words even in a tool result or definition: it holds no sentence for the tool-result
@@ -166,6 +191,7 @@ impl Context {
             });
         Context {
             tool_result: self.tool_result && !identifier,
+            definition: self.definition,
         }
     }
 }
@@ -285,7 +311,7 @@ impl Model {
             if c == 0 {
                 continue;
             }
-            let c = if ctx.tool_result {
+            let c = if ctx.tool_result || ctx.definition {
                 c.max(TOOL_MIN_FEATURES)
             } else {
                 c
@@ -364,7 +390,7 @@ mod tests {
 
     #[test]
     fn identifier_shaped_texts_are_never_tool_context() {
-        let tool = Context { tool_result: true };
+        let tool = Context::TOOL_RESULT;
         for t in ["send_message", "system_info", "a.b-c:d/e@f", "X9"] {
             assert!(!tool.for_text(t).tool_result, "{t}");
         }
@@ -386,7 +412,7 @@ mod tests {
     #[test]
     fn short_tool_texts_are_pulled_towards_no_evidence() {
         let m = Model::embedded();
-        let tool = Context { tool_result: true };
+        let tool = Context::TOOL_RESULT;
         let one = m.score(b"send message", tool).logit;
         let many = m
             .score(b"send message send message send message send message", tool)

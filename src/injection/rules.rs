@@ -83,9 +83,14 @@ pub const SETS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Rules that count only in data (tool results): addressing the model is what a user does,
-/// and what text an agent reads must not do.
+/// Rules that count only in data (tool results) and tool definitions: addressing the model is
+/// what a user does, and what text an agent reads must not do.
 pub const DATA_ONLY: &[&str] = &["addressed_to_ai"];
+
+/// Rules that count only in tool definitions: hiding an action from the user is what no tool
+/// description has a reason to ask, and the mark of a poisoned one. (People write "don't
+/// mention it to Sarah" in e-mails an agent reads, so not in tool results.)
+pub const DEFINITION_ONLY: &[&str] = &["conceal"];
 
 pub const RULES: &[(&str, Family, &str)] = &[
     // ---- override
@@ -125,6 +130,24 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("addressed_to_ai", Family::Override, "if ~1 you ~1 are|re ~1 an|a ~1 ai|llm|chatbot|gpt"),
     ("addressed_to_ai", Family::Override, "if ~1 you ~1 are|re ~1 a|an ~1 language|ai ~1 model|assistant|agent"),
     ("addressed_to_ai", Family::Override, "dear|hey|hello|attention ~1 ai|llm|chatbot|gpt|chatgpt|claude|gemini|copilot"),
+    // An action hidden from the user, the mark of a poisoned tool description or a planted
+    // instruction: "do not mention that you first need to read the file", "the user should not
+    // be notified", "no need to mention it", "keep this step silent". In tool definitions only
+    // (`DEFINITION_ONLY`). Secrets kept from display ("never reveal the API key to the user") are
+    // not concealment (`context::conceals_a_secret`).
+    ("conceal", Family::Override, "not|never|dont|don't|without ~3 mention|mentioned|mentioning|disclose|disclosed|disclosing|acknowledge|acknowledged|itemize|itemized|itemise|itemised"),
+    ("conceal", Family::Override, "no ~1 need ~2 mention|mentioning|tell|telling|inform|informing|notify|notifying"),
+    ("conceal", Family::Override, "not|never|dont|don't|without ~3 tell|telling|told|inform|informing|informed|notify|notifying|notified|alert|alerting|alerted|bother|bothering|worry|trouble ~3 user|users|human|customer"),
+    ("conceal", Family::Override, "not|never|dont|don't ~3 explain|explained|explaining|describe|described|report|reported|reveal|revealed|show|shown ~4 to ~2 user|users|human"),
+    ("conceal", Family::Override, "not|never ~2 explain ~1 why"),
+    ("conceal", Family::Override, "not|never|dont|don't ~2 point ~1 out"),
+    ("conceal", Family::Override, "user|users|human ~3 must|should|need|needs|may ~2 not|never ~2 know|notice|learn|find|see"),
+    ("conceal", Family::Override, "user|users|human ~3 must|should|need|needs|may ~2 not|never ~1 be ~1 notified|told|informed|aware"),
+    ("conceal", Family::Override, "hide|hidden|hiding|conceal|concealed ~4 from ~2 user|users|human"),
+    ("conceal", Family::Override, "keep ~3 silent|quiet|invisible"),
+    ("conceal", Family::Override, "silently|secretly|covertly|quietly|discreetly ~3 send|forward|add|upload|include|call|copy|bcc|fetch|post|transfer|run|execute|exfiltrat*"),
+    ("conceal", Family::Override, "must|should|always ~2 happen ~1 silently|secretly|covertly|quietly|invisibly"),
+    ("conceal", Family::Override, "be ~1 done|performed|sent|executed|run ~1 silently|secretly|covertly|quietly|invisibly"),
     // The user's task refused from inside data: "do not summarise this text; instead reply ...".
     ("override_weak", Family::OverrideWeak, "do ~1 not ~1 summari*|translat*|analy*|answer|respond|review|classify|process ~4 instead"),
     ("override_weak", Family::OverrideWeak, "don't|dont|don ~2 summari*|translat*|analy*|answer|respond|review|classify|process ~4 instead"),
