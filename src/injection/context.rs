@@ -250,6 +250,9 @@ const FIRST_PERSON: &[&str] = &[
     "meinen", "meiner", "meinem", "mir", "mich", "mi", "mis", "yo", "je", "j'ai", "mon", "ma",
     "mes", "moi",
 ];
+/// Second-person words inside a matched phrase: wider than [`SECOND_PERSON`] (chat spellings,
+/// French "ton", "ta"), which is looked for over a whole text, where "ton" and "ta" are also
+/// English words.
 const SECOND_PERSON_WORDS: &[&str] = &[
     "you", "your", "yours", "you're", "youre", "yourself", "u", "ur", "du", "dein", "deine",
     "deinen", "deiner", "dir", "dich", "tu", "tus", "te", "ti", "vous", "votre", "vos", "toi",
