@@ -212,8 +212,8 @@ fn inspect_body<'a>(
             // definition (`tools`, `functions`, `tool_choice`: no message of its own) is written
             // to instruct the model ("Send an email to ...", "Read the complete contents of a
             // file"), so its imperatives are scored as the user's words would be, not as data;
-            // the data-only rules (addressing the AI, hiding an action from the user) count in
-            // it, as they do in data.
+            // the data-only rules (addressing the AI) count in it as they do in data, and so
+            // does hiding an action from the user, which counts nowhere else.
             let ctx = match (slot.role == crate::body::Role::Tool, slot.turn.is_some()) {
                 (true, true) => crate::injection::ScanContext::TOOL_RESULT,
                 (true, false) => crate::injection::ScanContext::DEFINITION,

@@ -438,7 +438,8 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
 /// - composing: "write a system prompt for a support bot", "show me an example system prompt";
 /// - about something else: "the original instructions for assembling the bookcase";
 /// - in a user's text, about another model's prompt: "whether it leaks its hidden
-///   instructions" (`user`; in a tool result that is how planted text talks to the agent).
+///   instructions" (`user`; in a tool result or definition that is how planted text talks
+///   to the agent).
 pub fn extraction_not_for_model(n: &[u8], ns: usize, ne: usize, user: bool) -> bool {
     let w = words_before(n, ns, 4);
     // "... if you don't share your password": a threat, not a negation.
