@@ -11,6 +11,8 @@
 //! exfiltration links, hidden comments, encoded payloads, custom rules), are left alone:
 //! long role-play jailbreaks stay caught.
 
+use crate::injection::detect::find;
+
 /// Longest text (bytes) the damping applies to.
 const MAX_LEN: usize = 600;
 
@@ -186,7 +188,7 @@ fn words_before(n: &[u8], end: usize, k: usize) -> Vec<&[u8]> {
 }
 
 fn is_one_of(w: Option<&&[u8]>, set: &[&str]) -> bool {
-    w.is_some_and(|w| set.iter().any(|s| s.as_bytes() == *w))
+    w.is_some_and(|w| in_set(w, set))
 }
 
 /// Verbs that report someone else's instruction: "my boss *told* me to ignore ...".
@@ -423,10 +425,11 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
     if n.len() > MAX_LEN {
         return false;
     }
-    let first = words(span).any(|w| in_set(w, FIRST_PERSON)) || contains(span, "我".as_bytes());
+    let first =
+        words(span).any(|w| in_set(w, FIRST_PERSON)) || find(span, "我".as_bytes(), 0).is_some();
     let second = words(span).any(|w| in_set(w, SECOND_PERSON_WORDS))
-        || contains(span, "你".as_bytes())
-        || contains(span, "您".as_bytes());
+        || find(span, "你".as_bytes(), 0).is_some()
+        || find(span, "您".as_bytes(), 0).is_some();
     first && !second
 }
 
@@ -499,10 +502,6 @@ pub fn switch_for_others(n: &[u8], ns: usize, ne: usize) -> bool {
         )
     }) && words(tail).next().is_some_and(|w| w == b"for")
         && applies_elsewhere(n, ne)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Software, devices and games that have a developer, debug, maintenance or god mode of their

@@ -542,11 +542,18 @@ impl InjectionDetector {
         // A tool definition is neither a discussion nor a retraction: it is written for the
         // model to follow, and its usage notes are full of discussion cues ("example",
         // "describe", "what are").
-        let score = if score >= self.flag_threshold
-            && custom_hits.is_empty()
-            && !ctx.definition
-            && (Self::discussed(text, &a, &hits) || Self::retracted(text, &hits))
-        {
+        let damped = if score >= self.flag_threshold && custom_hits.is_empty() && !ctx.definition {
+            // The rule families that fired (not the model's buckets).
+            let families: Vec<&str> = hits
+                .iter()
+                .map(|h| h.id.as_ref())
+                .filter(|id| !id.starts_with("model:"))
+                .collect();
+            Self::discussed(text, &a, &families) || context::is_retraction(text, &families)
+        } else {
+            false
+        };
+        let score = if damped {
             score * context::DISCUSSION_FACTOR
         } else {
             score
@@ -574,25 +581,9 @@ impl InjectionDetector {
         InjectionVerdict { score, hits }
     }
 
-    /// Whether the text takes back the writer's own message ("sorry, ignore the above, I
-    /// meant 3.11"); see `context::is_retraction`.
-    fn retracted(text: &str, hits: &[RuleHit]) -> bool {
-        let families: Vec<&str> = hits
-            .iter()
-            .map(|h| h.id.as_ref())
-            .filter(|id| !id.starts_with("model:"))
-            .collect();
-        context::is_retraction(text, &families)
-    }
-
     /// Whether the phrases that fired are talked about (quoted, explained, narrated) rather
     /// than aimed at the model; see `context`.
-    fn discussed(text: &str, a: &detect::Analysis, hits: &[RuleHit]) -> bool {
-        let families: Vec<&str> = hits
-            .iter()
-            .map(|h| h.id.as_ref())
-            .filter(|id| !id.starts_with("model:"))
-            .collect();
+    fn discussed(text: &str, a: &detect::Analysis, families: &[&str]) -> bool {
         // The phrases themselves (not the sentences sanitising would remove).
         let spans: Vec<(usize, usize)> = a
             .hits
@@ -606,7 +597,7 @@ impl InjectionDetector {
             && spans
                 .iter()
                 .all(|&(s, e)| context::span_in_quotes(text, s, e));
-        context::is_discussion(text, &families, quoted, first)
+        context::is_discussion(text, families, quoted, first)
     }
 
     fn orig_span(&self, a: &detect::Analysis, text: &str, h: &RawHit) -> Option<(usize, usize)> {
