@@ -26,6 +26,7 @@ const NEVER_INNOCENT: &[&str] = &[
     "hidden_comment",
     "encoded_payload",
     "evasion_spacing",
+    "evasion_hidden_text",
     "goal_hijack",
     // Published jailbreak templates: their wording is the template, not a topic.
     "hypothetical_response",

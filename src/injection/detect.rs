@@ -41,6 +41,10 @@ pub const F_ENCODED: usize = 14;
 pub const F_HIDDEN: usize = 15;
 pub const F_EVASION: usize = 16;
 
+/// Tag characters (hidden ASCII) from which a text counts as hiding text: one is enough, a
+/// message split into parts or turns can carry a few in each.
+const HIDDEN_TAGS_MIN: u32 = 1;
+
 fn family_feature(f: Family) -> usize {
     match f {
         Family::Override => 0,
@@ -312,6 +316,17 @@ impl Scanner {
                     sentence: false,
                 });
             }
+        }
+        if norm.hidden_tags >= HIDDEN_TAGS_MIN {
+            // Text written in Unicode tag characters: the model reads it, a person does not
+            // see it. Its words were scanned above; hiding them is itself the signal.
+            hits.push(RawHit {
+                feature: F_EVASION,
+                id: "evasion_hidden_text",
+                ns: 0,
+                ne: 0,
+                sentence: false,
+            });
         }
         markers(n, &toks.specials, hits);
         upper_dan(text, norm, &toks, hits);
