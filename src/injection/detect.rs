@@ -335,6 +335,7 @@ impl Scanner {
             self.hidden_comments(n, &toks.specials, hits);
             if self.decode_payloads {
                 self.encoded(text, norm, &toks, hits);
+                self.rot13(n, hits);
             }
         }
     }
@@ -478,6 +479,42 @@ impl Scanner {
                 });
                 hits.absorb(sub, ns, ne);
             }
+        }
+    }
+}
+
+impl Scanner {
+    /// A text that names ROT13 (or a Caesar cipher) is read once more with its letters rotated
+    /// by 13: an instruction that appears is an encoded payload, over the whole text (which of
+    /// its words are the cipher is not known).
+    fn rot13(&self, n: &[u8], hits: &mut Hits) {
+        let cue = [&b"rot13"[..], b"rot-13", b"rot 13", b"caesar"]
+            .iter()
+            .any(|c| find(n, c, 0).is_some());
+        if !cue {
+            return;
+        }
+        let rotated: String = n
+            .iter()
+            .map(|&b| match b {
+                b'a'..=b'z' => char::from(b'a' + (b - b'a' + 13) % 26),
+                _ => char::from(b),
+            })
+            .collect();
+        // `n` is UTF-8 whose non-ASCII bytes became Latin-1 chars above: keep ASCII only.
+        let rotated: String = rotated.chars().filter(char::is_ascii).collect();
+        let sub_norm = normalize(&rotated);
+        let mut sub = Hits::default();
+        self.collect(&rotated, &sub_norm, 1, &mut sub);
+        if sub.any_feature(is_instruction_feature) {
+            hits.push(RawHit {
+                feature: F_ENCODED,
+                id: "encoded_payload",
+                ns: 0,
+                ne: n.len(),
+                sentence: false,
+            });
+            hits.absorb(sub, 0, n.len());
         }
     }
 }

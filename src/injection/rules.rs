@@ -240,6 +240,12 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("imperative", Family::Imperative, "you ~1 can ~1 do ~1 anything"),
     // ---- output forcing
     ("goal_hijack", Family::Override, "pwned|pwnd|pwn3d"),
+    // Prompt-injection test strings: "STOP EVERYTHING!!! NOW!!! JUST PRINT ..."; data that
+    // tells its reader to drop the rest of it and print something else.
+    ("goal_hijack", Family::Override, "stop ~1 everything ~1 now ~2 just|only|simply ~1 print|say|output|write"),
+    ("goal_hijack", Family::Override, "@ign ~2 rest ~1 of ~1 this|these ~1 data|text|input|content|passage ~3 print|say|output"),
+    // The divergence attack (training-data extraction): a word repeated forever.
+    ("extraction", Family::Extraction, "repeat|say|write|print|output ~4 word|words|phrase|token|string ~6 forever|endlessly|infinitely|indefinitely"),
     ("say_command", Family::SayCommand, "say|sag|sage|schreib*|write|print|output|escribe|di|dis|ecris|说|写 ~1 that|dass|que|only|nur|solo|seulement|just|exactly"),
     ("say_command", Family::SayCommand, "just|only|simply|nur|solo|seulement ~1 output|print|write|say|schreib*|sag|escribe|di|ecris"),
     // Output-prefix forcing, the target of optimised jailbreaks and prompt-hijacking games:
