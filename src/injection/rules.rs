@@ -243,6 +243,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // Prompt-injection test strings: "STOP EVERYTHING!!! NOW!!! JUST PRINT ..."; data that
     // tells its reader to drop the rest of it and print something else.
     ("goal_hijack", Family::Override, "stop ~1 everything ~1 now ~2 just|only|simply ~1 print|say|output|write"),
+    ("goal_hijack", Family::Override, "not|dont|don't ~1 answer ~2 this|the ~1 question ~1 but|instead ~3 print|say|output"),
     ("goal_hijack", Family::Override, "@ign ~2 rest ~1 of ~1 this|these ~1 data|text|input|content|passage ~3 print|say|output"),
     // The divergence attack (training-data extraction): a word repeated forever.
     ("extraction", Family::Extraction, "repeat|say|write|print|output ~4 word|words|phrase|token|string ~6 forever|endlessly|infinitely|indefinitely"),
@@ -304,6 +305,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("nested_task", Family::Override, "adding ~1 more ~1 details ~2 to ~1 the ~2 print"),
     ("nested_task", Family::Override, "supplement ~1 the ~1 second ~1 paragraph ~4 story"),
     ("nested_task", Family::Override, "problemsolver"),
+    // ArtPrompt: the masked word drawn in ASCII art, read back into the harmful request.
+    ("nested_task", Family::Override, "replace ~1 mask ~1 with ~2 this|that ~1 word"),
+
     ("nested_task", Family::Override, "description ~2 problem ~1 is ~1 encrypted"),
     ("nested_task", Family::Override, "after ~1 that ~2 answer|respond ~3 following ~1 prompt ~2 prose"),
     ("nested_task", Family::Override, "second ~1 sentence ~1 transitions ~1 to ~1 answering"),
