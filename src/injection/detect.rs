@@ -3,7 +3,7 @@
 
 use super::lexicon::{Lexicon, PhraseMatch, Tokens};
 use super::normalize::{normalize, Normalized};
-use super::rules::{Family, RULES, SETS};
+use super::rules::{Family, CIPHER_CUE, RULES, SETS};
 
 /// Model features, in the order of `weights::WEIGHTS`.
 pub const FEATURE_NAMES: &[&str] = &[
@@ -263,8 +263,13 @@ impl Scanner {
         let n = &norm.bytes;
         let toks = self.lex.tokenize(n);
         let mut leet_hit = false;
+        let mut cipher_named = false;
         self.lex.phrase_matches(&toks, n, &mut |m| {
-            leet_hit |= self.phrase_hit(&toks, m, hits);
+            if self.lex.rules.get(m.rule as usize).map(|r| r.id) == Some(CIPHER_CUE) {
+                cipher_named = true;
+            } else {
+                leet_hit |= self.phrase_hit(&toks, m, hits);
+            }
         });
         if !toks.spaced_runs.is_empty() {
             let extra = self.lex.expand_spaced(&toks, n);
@@ -335,7 +340,9 @@ impl Scanner {
             self.hidden_comments(n, &toks.specials, hits);
             if self.decode_payloads {
                 self.encoded(text, norm, &toks, hits);
-                self.rot13(n, hits);
+                if cipher_named {
+                    self.rot13(n, hits);
+                }
             }
         }
     }
@@ -484,16 +491,10 @@ impl Scanner {
 }
 
 impl Scanner {
-    /// A text that names ROT13 (or a Caesar cipher) is read once more with its letters rotated
-    /// by 13: an instruction that appears is an encoded payload, over the whole text (which of
+    /// A text that names ROT13 (or a Caesar cipher: the lexicon's `rules::CIPHER_CUE`, found in
+    /// the same pass as the phrase rules) is read once more with its letters rotated by 13: an instruction that appears is an encoded payload, over the whole text (which of
     /// its words are the cipher is not known).
     fn rot13(&self, n: &[u8], hits: &mut Hits) {
-        let cue = [&b"rot13"[..], b"rot-13", b"rot 13", b"caesar"]
-            .iter()
-            .any(|c| find(n, c, 0).is_some());
-        if !cue {
-            return;
-        }
         let rotated: String = n
             .iter()
             .map(|&b| match b {

@@ -87,6 +87,10 @@ pub const SETS: &[(&str, &str)] = &[
 /// what a user does, and what text an agent reads must not do.
 pub const DATA_ONLY: &[&str] = &["addressed_to_ai"];
 
+/// Not a rule: the words that name ROT13 or a Caesar cipher, matched in the phrase rules' pass
+/// so that only a text naming one is read again rotated (`detect::Scanner::rot13`).
+pub const CIPHER_CUE: &str = "cipher_named";
+
 /// Rules that count only in tool definitions: hiding an action from the user is what no tool
 /// description has a reason to ask, and the mark of a poisoned one. (People write "don't
 /// mention it to Sarah" in e-mails an agent reads, so not in tool results.)
@@ -240,6 +244,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("imperative", Family::Imperative, "you ~1 can ~1 do ~1 anything"),
     // ---- output forcing
     ("goal_hijack", Family::Override, "pwned|pwnd|pwn3d"),
+    (CIPHER_CUE, Family::Override, "rot13|rotie|rot|caesar|caesars"),
     // Prompt-injection test strings: "STOP EVERYTHING!!! NOW!!! JUST PRINT ..."; data that
     // tells its reader to drop the rest of it and print something else.
     ("goal_hijack", Family::Override, "stop ~1 everything ~1 now ~2 just|only|simply ~1 print|say|output|write"),
