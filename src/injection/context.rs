@@ -317,6 +317,55 @@ fn only_spaces<'a>(bytes: impl Iterator<Item = &'a u8>) -> bool {
         .all(|b| *b == b' ')
 }
 
+/// Russian and Ukrainian reporting verbs ("начальник сказал игнорировать"), as normalised
+/// (in Cyrillic; see `normalize`).
+const REPORTING_RU: &[&str] = &[
+    "сказал",
+    "сказала",
+    "сказали",
+    "сказав",
+    "велел",
+    "велела",
+    "велели",
+    "попросил",
+    "попросила",
+    "попросили",
+    "попросив",
+    "просил",
+    "просила",
+    "просили",
+    "приказал",
+    "приказала",
+    "приказали",
+    "посоветовал",
+    "посоветовала",
+    "посоветовали",
+    "говорил",
+    "говорила",
+    "говорили",
+];
+/// Whom an instruction was reported to ("сказал нам"), as normalised: words made of lookalike
+/// letters only are folded to ASCII ("нам" is "ham"). Not "тебе"/"вам": told to the model.
+const REPORTED_TO_RU: &[&str] = &["ham", "mhe", "им", "emy", "eй", "bcem"];
+
+/// Whether a Russian or Ukrainian reporting verb, perhaps with whom it was told to, comes just
+/// before `end` ("сказал игнорировать", "велели нам забыть").
+fn reported_ru(n: &[u8], end: usize) -> bool {
+    let head = n.get(..end.min(n.len())).unwrap_or(n);
+    let head = head.strip_suffix(b" ").unwrap_or(head);
+    let head = REPORTED_TO_RU
+        .iter()
+        .find_map(|p| {
+            head.strip_suffix(p.as_bytes())
+                .and_then(|h| h.strip_suffix(b" "))
+        })
+        .unwrap_or(head);
+    REPORTING_RU.iter().any(|v| {
+        head.strip_suffix(v.as_bytes())
+            .is_some_and(|h| h.is_empty() || h.ends_with(b" ") || h.ends_with(b","))
+    })
+}
+
 /// Whether `n[..end]` ends (spaces aside) with one of `set`.
 fn head_ends_with(n: &[u8], end: usize, set: &[&str]) -> bool {
     let head = n.get(..end.min(n.len())).unwrap_or(n);
@@ -412,7 +461,7 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
     if is_one_of(w.first(), &["que"]) && (1..=2).any(|k| is_one_of(w.get(k), REPORTING_ES)) {
         return true;
     }
-    if head_ends_with(n, ns, REPORTING_ZH) {
+    if head_ends_with(n, ns, REPORTING_ZH) || reported_ru(n, ns) {
         return true;
     }
     let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);

@@ -1,6 +1,8 @@
 //! Built-in phrase rules by attack family, in English, German, Spanish, French and Chinese; the
 //! override triad (ignore + previous + instructions) also in Italian, Portuguese, Dutch, Polish,
-//! Indonesian, Hindi, Korean, Arabic and Japanese.
+//! Indonesian, Hindi, Korean, Arabic, Japanese, Russian, Ukrainian, Turkish, Tagalog and Persian.
+//! Cyrillic and Greek words are written as the normaliser leaves them: in their script, but
+//! folded to ASCII when every letter has an ASCII lookalike (`все` is `bce`).
 //!
 //! Words are written in normalised form: lowercase, no diacritics (`regles`, `tache`),
 //! `stem*` for prefix matches. Each family is one feature of the scoring model, so rules are
@@ -36,15 +38,15 @@ pub enum Family {
 pub const SETS: &[(&str, &str)] = &[
     (
         "ign",
-        "ignor*|disregard*|zaboravi*|forget*|forgot|bypass*|overrid*|dismiss*|neglect*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|olvid*|desestim*|oubli*|neglig*|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|無視|忘れ*",
+        "ignor*|disregard*|zaboravi*|forget*|forgot|bypass*|overrid*|dismiss*|neglect*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|olvid*|desestim*|oubli*|neglig*|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|無視|忘れ*|игнорир*|проигнорир*|ігнор*|забуд*|забывай|отброс*|αγνόησε|αγνοήστε|ξέχασε|ξεχάστε|unut*|gormezden|kalimutan|balewalain|نادیده|فراموش",
     ),
     (
         "qual",
-        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sebelumnya|semua|पिछले|पहले|सभी|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*",
+        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sebelumnya|semua|पिछले|पहले|सभी|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*|предыдущ*|прежн*|bce|pahee|выше|вышеуказанн*|попередн*|всі|усі|προηγούμεν*|όλες|όλα|onceki|tum|butun|naunang|nakaraang|قبلی|همه",
     ),
     (
         "obj",
-        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール",
+        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
     ),
     (
         // Verbs of removing data ("delete", "skip", "discard"): an override only with an
@@ -57,19 +59,19 @@ pub const SETS: &[(&str, &str)] = &[
         // `obj` without the objects of everyday work (tasks, orders, commands, information,
         // context, filters).
         "objstrict",
-        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|zasady|instruksi|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール",
+        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|zasady|instruksi|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
     ),
     (
         "reveal",
-        "reveal*|print*|show*|display*|tell|output*|repeat*|leak*|dump*|give|share|disclose*|expose*|spell|recite|write|return|list|paste|copy|verbatim|zeig*|nenn*|gib|verrat*|wiederhol*|ausgeb*|gebe|muestr*|mostrar|dime|dame|revel*|imprim*|repit*|repet*|montr*|affich*|dis|donne*|显示|告诉|输出|打印|泄露|透露|重复|给我|展示|说出|列出|发给",
+        "reveal*|print*|show*|display*|tell|output*|repeat*|leak*|dump*|give|share|disclose*|expose*|spell|recite|write|return|list|paste|copy|verbatim|zeig*|nenn*|gib|verrat*|wiederhol*|ausgeb*|gebe|muestr*|mostrar|dime|dame|revel*|imprim*|repit*|repet*|montr*|affich*|dis|donne*|显示|告诉|输出|打印|泄露|透露|重复|给我|展示|说出|列出|发给|покажи*|раскрой*|выведи*|напиши*|повтори*|goster*",
     ),
     (
         "sysadj",
-        "system|initial|original|hidden|secret|internal|underlying|developer|geheim*|initial*|ursprunglich*|deine|dein|deinen|inicial*|sistema|oculta*|tus|tu|systeme|cachee*|tes|ton|vos|votre|系统|初始|原始|隐藏|你的|最初",
+        "system|initial|original|hidden|secret|internal|underlying|developer|geheim*|initial*|ursprunglich*|deine|dein|deinen|inicial*|sistema|oculta*|tus|tu|systeme|cachee*|tes|ton|vos|votre|系统|初始|原始|隐藏|你的|最初|системн*|скрыт*|исходн*|твои|твой|твою|sistem|gizli",
     ),
     (
         "sysobj",
-        "prompt*|instruction*|message*|rule*|directive*|guideline*|configuration|programming|preamble|preprompt|wording|guidance|anweisung*|eingabeaufforderung|instruccion*|mensaje*|indicacion*|consigne*|regle*|提示|指令|消息|设定|规则|提示词",
+        "prompt*|instruction*|message*|rule*|directive*|guideline*|configuration|programming|preamble|preprompt|wording|guidance|anweisung*|eingabeaufforderung|instruccion*|mensaje*|indicacion*|consigne*|regle*|提示|指令|消息|设定|规则|提示词|npomnt*|инструкц*|указани*|правил*|сообщени*|istem*|talimat*|دستورالعمل*|پرامپت",
     ),
     ("no", "no|without|zero|free|sin|ohne|keine|keinerlei|sans|aucun*|ningun*|没有|不受|无|不需要"),
     (
@@ -106,7 +108,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("override", Family::Override, "@igndata ~2 your|tes|tus|deine|deinen|vos|votre|tuoi|tue|suas|seus ~1 instruction*|programming|prompt*|guideline*|directive*|consigne*|anweisung*|instruccion*|istruzion*|instrucoes"),
     ("override", Family::Override, "@igndata ~4 part|parts|bit|section|line|lines ~2 where|that|which ~1 you|it ~2 told|instructed|forbid*|prohibit*|programmed|supposed"),
     ("override", Family::Override, "@ign ~3 above|before|davor|oben|obige|vorher|zuvor|antes|anterior|dessus|avant|上面|以上|之前"),
-    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有 ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|avant|dit|之前|以上"),
+    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有|bce ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|avant|dit|之前|以上|говорил*|сказал*|сказано|pahee"),
+    // Subject-object-verb order (Turkish, Persian): the instructions, previous, ignore.
+    ("override", Family::Override, "@obj ~1 @qual ~4 @ign"),
     ("override", Family::Override, "do|dont|don't|not|nicht|ne|no ~1 follow|obey|gehorch*|befolg*|sigas|sigues|obedezcas|suis|suivez ~3 @qual ~3 @obj"),
     ("override", Family::Override, "instead|stattdessen|en|au|而是 ~2 of|lugar|lieu ~3 @qual ~2 @obj"),
     ("override", Family::Override, "override|bypass*|disable*|deactivat*|desactiv*|deaktivier*|turn ~2 off|safety|content|your ~2 filter*|safeguard*|guardrail*|restriction*|moderation|protocol*|safety"),
