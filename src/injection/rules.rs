@@ -163,6 +163,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // ---- context switches
     ("context_switch", Family::ContextSwitch, "from|starting|beginning ~1 now|this ~1 on|onward*|forward|point"),
     ("context_switch", Family::ContextSwitch, "henceforth|hereafter|desormais|dorenavant|从现在开始|从现在起|从此以后|今后你"),
+    // Claimed authority over the model: "I'm your developer", "entering override mode".
+    ("authority_claim", Family::ContextSwitch, "am|i'm|im ~1 your ~1 developer|developers|creator|creators|programmer|programmers|administrator|admin|owner|operator"),
+    ("authority_claim", Family::ContextSwitch, "enter|entering|activate|activating|enable|enabling|engage|engaging ~3 override ~1 mode"),
     ("context_switch", Family::ContextSwitch, "ab ~1 jetzt|sofort|nun"),
     ("context_switch", Family::ContextSwitch, "von ~1 nun|jetzt ~1 an"),
     ("context_switch", Family::ContextSwitch, "a|de|desde ~1 partir|ahora ~2 de|ahora|maintenant|en ~1 ahora|adelante|maintenant"),
@@ -314,6 +317,10 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("nested_task", Family::Override, "adding ~1 more ~1 details ~2 to ~1 the ~2 print"),
     ("nested_task", Family::Override, "supplement ~1 the ~1 second ~1 paragraph ~4 story"),
     ("nested_task", Family::Override, "problemsolver"),
+    // Payload splitting ("Exploiting Programmatic Behavior of LLMs"): the request cut into
+    // strings the model is asked to join and answer, "write down the string z = a + b + c".
+    ("nested_task", Family::Override, "write ~1 down ~1 the ~1 string ~1 z"),
+    ("nested_task", Family::Override, "returned ~1 from ~1 smartgpt"),
     // ArtPrompt: the masked word drawn in ASCII art, read back into the harmful request.
     ("nested_task", Family::Override, "replace ~1 mask ~1 with ~2 this|that ~1 word"),
 
