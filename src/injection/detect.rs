@@ -190,6 +190,8 @@ impl Hits {
 pub struct Scanner {
     lex: Lexicon,
     pub decode_payloads: bool,
+    /// The lexicon index of `CIPHER_CUE` (never a hit).
+    cipher_cue: Option<u16>,
 }
 
 const MARKERS: &[&str] = &[
@@ -245,9 +247,16 @@ const ROLE_WORDS: &[&str] = &[
 
 impl Scanner {
     pub fn new(decode_payloads: bool) -> Result<Scanner, String> {
+        let lex = Lexicon::build(RULES, SETS)?;
+        let cipher_cue = lex
+            .rules
+            .iter()
+            .position(|r| r.id == CIPHER_CUE)
+            .and_then(|i| u16::try_from(i).ok());
         Ok(Scanner {
-            lex: Lexicon::build(RULES, SETS)?,
+            lex,
             decode_payloads,
+            cipher_cue,
         })
     }
 
@@ -265,7 +274,7 @@ impl Scanner {
         let mut leet_hit = false;
         let mut cipher_named = false;
         self.lex.phrase_matches(&toks, n, &mut |m| {
-            if self.lex.rules.get(m.rule as usize).map(|r| r.id) == Some(CIPHER_CUE) {
+            if Some(m.rule) == self.cipher_cue {
                 cipher_named = true;
             } else {
                 leet_hit |= self.phrase_hit(&toks, m, hits);
