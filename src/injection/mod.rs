@@ -116,7 +116,8 @@ impl Default for InjectionRoles {
 }
 
 /// An operator-supplied rule: a `regex-lite` pattern matched case-insensitively against the
-/// normalised text (lowercase, lookalikes folded to ASCII, invisible characters removed,
+/// normalised text (lowercase; Cyrillic and Greek lookalikes folded to ASCII in Latin words,
+/// while words of those scripts keep them; hidden text decoded; invisible characters removed;
 /// punctuation kept). A match contributes `weight` in [0, 1] as a noisy-OR with the model
 /// score: `score = 1 - (1 - model) * (1 - weight)`, so a rule of weight 0.95 alone blocks at
 /// the default thresholds and one of 0.5 alone flags.
