@@ -209,6 +209,43 @@ pub struct TextKey {
     len: u32,
 }
 
+/// What one request found for one slot's text, carried by the conversation memo
+/// (`crate::memo`) to the next request of the conversation, whose first slots are the same
+/// texts in the same places: a resent text then costs neither a hash nor a cache lookup.
+/// The size of a digest (32 bytes), so a checkpoint holds no more than with digests alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum SlotMemo {
+    /// Nothing known: the pipeline digests the text when it needs a result.
+    #[default]
+    Unknown,
+    /// The text's digest: its results are looked up in the cache.
+    Digest(TextKey),
+    /// The slot's results under this configuration, for a slot whose own injection score is
+    /// below every threshold that reads rule hits (a higher score is kept as a digest): that
+    /// score (NaN when the slot is not scored: a role not inspected, a text the model does
+    /// not read; for an object key, after the raise for keys) and the PII values of its text
+    /// as sent.
+    Found { score: f64, pii: Box<[PiiMatch]> },
+}
+
+impl SlotMemo {
+    /// The digest, when that is what is known.
+    pub fn digest(&self) -> Option<TextKey> {
+        match self {
+            SlotMemo::Digest(k) => Some(*k),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes held (besides the enum itself).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            SlotMemo::Found { pii, .. } => pii.len() * std::mem::size_of::<PiiMatch>(),
+            _ => 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for VerdictCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerdictCache")

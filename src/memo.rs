@@ -6,12 +6,17 @@
 //! history was reading it: the JSON scan, the texts' paths and roles, and a digest of every
 //! text. A parsed chat body leaves a [`BodyCheckpoint`] here: the scan's state just after the
 //! last element of `messages` (or `input`), the texts before it with their roles and
-//! locations, and their verdict-cache digests. The next request of that conversation starts
-//! with those bytes; it is parsed from the checkpoint on
-//! ([`RequestBody::parse_from`]: the same body as a whole parse, since the scan's state after a
-//! prefix depends on that prefix alone, and a message's role and kind on that message alone)
-//! and its old texts keep their digests. Every decision is then taken as before, over all the
-//! texts, with the verdicts from the cache: only parsing is resumed, never a decision.
+//! locations, and what the pipeline found for each ([`crate::cache::SlotMemo`]: the text's own
+//! injection score and PII values when its score reads no rule hits, else its verdict-cache
+//! digest). The next request of that conversation starts with those bytes; it is parsed from
+//! the checkpoint on ([`RequestBody::parse_from`]: the same body as a whole parse, since the
+//! scan's state after a prefix depends on that prefix alone, and a message's role and kind on
+//! that message alone) and its old texts keep what was found for them: a result needs no
+//! lookup, a digest one lookup. Every decision is then taken as before, over all the texts
+//! (the best score, the joins of parts and turns, the action, sanitising, the tokens from the
+//! request's own vault): only parsing and the per-text results are reused, never a decision.
+//! A text's results are those of its bytes, its role and its place under the configuration
+//! the memo belongs to, all of which the matched prefix fixes.
 //!
 //! **Match.** An entry holds its prefix's length, 16 bytes before its end and a keyed 128-bit
 //! hash of the prefix ([`crate::cache::PrefixHasher`], seeds drawn per VM, never visible
@@ -28,7 +33,7 @@
 //! configuration starts an empty memo with new seeds.
 
 use crate::body::extract::{BodyCheckpoint, BodyError, RequestBody};
-use crate::cache::{peek, CacheConfig, PrefixHasher, TextKey, VerdictCache};
+use crate::cache::{peek, CacheConfig, PrefixHasher, SlotMemo, VerdictCache};
 use std::cell::RefCell;
 
 /// Prefixes shorter than this are not kept.
@@ -104,9 +109,9 @@ pub struct Lookup {
     hit: Option<(usize, usize)>,
 }
 
-/// A parsed body with the digests of its texts that the memo knew (one per slot; None where
-/// not known).
-pub type Parsed<'a> = (RequestBody<'a>, Vec<Option<TextKey>>);
+/// A parsed body with what the memo knew of its texts (one per slot of the checkpoint's
+/// texts, none for the others).
+pub type Parsed<'a> = (RequestBody<'a>, Vec<SlotMemo>);
 
 impl ConversationMemo {
     /// A memo per `cfg` (off when the cache is off or `cache.conversations` is 0).
@@ -144,7 +149,7 @@ impl ConversationMemo {
     }
 
     /// [`RequestBody::parse_limited`] of `bytes`, from the longest kept checkpoint the body
-    /// starts with; the digests of the texts before it.
+    /// starts with; what the pipeline found for the texts before it.
     pub fn parse<'a>(
         &self,
         cache: &VerdictCache,
@@ -202,12 +207,13 @@ impl ConversationMemo {
             None => None,
         };
         let parsed = RequestBody::parse_from(bytes, json_typed, max_texts, from);
-        let digests = match (&parsed, from) {
+        let memos = match (&parsed, from) {
             (Ok(body), Some((cp, k))) => {
-                let n = cp.texts_at(k);
-                (0..body.slots.len())
-                    .map(|i| if i < n { cp.digest(i) } else { None })
-                    .collect()
+                // Room for every slot: the pipeline adds the others.
+                let n = cp.texts_at(k).min(body.slots.len());
+                let mut memos = Vec::with_capacity(body.slots.len());
+                memos.extend((0..n).map(|i| cp.memo(i).cloned().unwrap_or_default()));
+                memos
             }
             _ => Vec::new(),
         };
@@ -216,23 +222,23 @@ impl ConversationMemo {
         } else {
             t.stats.misses += 1;
         }
-        (parsed.map(|b| (b, digests)), lookup)
+        (parsed.map(|b| (b, memos)), lookup)
     }
 
     /// Keeps the checkpoint of `body` (parsed by [`ConversationMemo::parse`] with `lookup`),
-    /// with the digests the pipeline computed for its texts.
+    /// with what the pipeline found for its texts.
     pub fn remember(
         &self,
         cache: &VerdictCache,
         lookup: Lookup,
         body: &RequestBody<'_>,
-        digests: &[Option<TextKey>],
+        memos: &[SlotMemo],
     ) {
         let Some(Ok(mut t)) = self.table.as_ref().map(|c| c.try_borrow_mut()) else {
             return;
         };
         // A checkpoint over a quarter of the budget is not kept, nor built.
-        let Some(cp) = BodyCheckpoint::of(body, digests, self.max_bytes / 4) else {
+        let Some(cp) = BodyCheckpoint::of(body, memos, self.max_bytes / 4) else {
             if body.doc.as_ref().is_some_and(|d| d.checkpoint_bytes() > 0) {
                 t.stats.skipped += 1;
             }
@@ -359,8 +365,8 @@ mod tests {
     fn send(s: &Settings, b: &[u8]) -> bool {
         let before = s.memo.stats().hits;
         let (parsed, lookup) = s.memo.parse(&s.cache, b, true, usize::MAX);
-        let (body, digests) = parsed.unwrap();
-        s.memo.remember(&s.cache, lookup, &body, &digests);
+        let (body, memos) = parsed.unwrap();
+        s.memo.remember(&s.cache, lookup, &body, &memos);
         s.memo.stats().hits > before
     }
 

@@ -760,10 +760,14 @@ fn collect_slots<'a>(
     let text = doc.source();
     let (first_leaf, first_key) = match from {
         Some((cp, k)) if text.len() == bytes.len() => {
-            // The checkpoint's texts (keys among them) come on top of the new leaves.
-            slots.reserve(cp.texts_at(k));
+            let (first_leaf, first_key) = (cp.scan.leaves_at(k), cp.scan.keys_at(k));
+            // The checkpoint's texts (keys among them), then at most a slot per leaf and key
+            // after it: room for all at once, not grown by doubling a copy of the history.
+            let after = doc.leaves.len().saturating_sub(first_leaf)
+                + doc.key_count().saturating_sub(first_key);
+            slots.reserve(cp.texts_at(k) + after);
             cp.push_slots(text, k, &mut slots);
-            (cp.scan.leaves_at(k), cp.scan.keys_at(k))
+            (first_leaf, first_key)
         }
         _ => (0, 0),
     };
@@ -834,7 +838,8 @@ struct SlotRecord {
 }
 
 /// A chat request body parsed up to the ends of its last messages, owned: the scan's
-/// [`json::Checkpoint`], the texts before its last point and their verdict-cache digests. A
+/// [`json::Checkpoint`], the texts before its last point and what the pipeline found for each
+/// ([`crate::cache::SlotMemo`]). A
 /// later request of the same conversation resends the bytes before one of the points first,
 /// and is parsed from there ([`RequestBody::parse_from`]); `crate::memo` keeps them and
 /// checks the bytes.
@@ -842,8 +847,8 @@ struct SlotRecord {
 pub struct BodyCheckpoint {
     scan: json::Checkpoint,
     slots: Vec<SlotRecord>,
-    /// The verdict cache's digest of each slot's text, when this request computed it.
-    digests: Vec<Option<crate::cache::TextKey>>,
+    /// What the pipeline found for each slot's text (its results, or its digest).
+    memos: Vec<crate::cache::SlotMemo>,
     /// Per point, [`candidate_leaves`] of the leaves before it.
     candidates: Vec<usize>,
 }
@@ -851,18 +856,18 @@ pub struct BodyCheckpoint {
 impl BodyCheckpoint {
     /// The checkpoint of a parsed chat body (None for another shape, a body without a message
     /// array, or a checkpoint that would hold more than `max_bytes`: checked before anything is
-    /// copied), with the digests the pipeline computed per slot.
+    /// copied), with what the pipeline found per slot.
     pub fn of(
         body: &RequestBody<'_>,
-        digests: &[Option<crate::cache::TextKey>],
+        memos: &[crate::cache::SlotMemo],
         max_bytes: usize,
     ) -> Option<Self> {
         if body.format != Format::Chat {
             return None;
         }
         let doc = body.doc.as_ref()?;
-        let per_slot = std::mem::size_of::<SlotRecord>()
-            + std::mem::size_of::<Option<crate::cache::TextKey>>();
+        let per_slot =
+            std::mem::size_of::<SlotRecord>() + std::mem::size_of::<crate::cache::SlotMemo>();
         // Every slot at most (those before the last point are kept).
         if doc.checkpoint_bytes() + body.slots.len() * per_slot > max_bytes {
             return None;
@@ -906,7 +911,9 @@ impl BodyCheckpoint {
                     },
                 })
                 .collect(),
-            digests: (0..n).map(|i| digests.get(i).copied().flatten()).collect(),
+            memos: (0..n)
+                .map(|i| memos.get(i).cloned().unwrap_or_default())
+                .collect(),
             candidates,
             scan,
         })
@@ -931,10 +938,10 @@ impl BodyCheckpoint {
         self.scan.is_empty()
     }
 
-    /// The digest of the text of slot `i`, when known (the slots before a point are the first
-    /// slots of a body parsed from it).
-    pub fn digest(&self, i: usize) -> Option<crate::cache::TextKey> {
-        self.digests.get(i).copied().flatten()
+    /// What the pipeline found for slot `i` (the slots before a point are the first slots of
+    /// a body parsed from it).
+    pub fn memo(&self, i: usize) -> Option<&crate::cache::SlotMemo> {
+        self.memos.get(i)
     }
 
     /// The texts before point `k` (the first slots of a body parsed from it).
@@ -949,7 +956,12 @@ impl BodyCheckpoint {
     pub fn heap_bytes(&self) -> usize {
         self.scan.heap_bytes()
             + self.slots.capacity() * std::mem::size_of::<SlotRecord>()
-            + self.digests.capacity() * std::mem::size_of::<Option<crate::cache::TextKey>>()
+            + self.memos.capacity() * std::mem::size_of::<crate::cache::SlotMemo>()
+            + self
+                .memos
+                .iter()
+                .map(crate::cache::SlotMemo::heap_bytes)
+                .sum::<usize>()
             + self.candidates.capacity() * std::mem::size_of::<usize>()
     }
 

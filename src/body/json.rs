@@ -310,6 +310,11 @@ impl Checkpoint {
 }
 
 impl<'a> Document<'a> {
+    /// Object keys in the document.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Heap bytes [`Document::checkpoint`] would hold (0 without a point), known before it is
     /// built.
     pub fn checkpoint_bytes(&self) -> usize {
