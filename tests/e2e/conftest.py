@@ -15,10 +15,16 @@ When a test fails, the log lines every Envoy of the module wrote during that tes
 logs of Envoys that failed to start) are attached to the report ("envoy log" section).
 Full logs and generated configs stay in tests/e2e/.logs/.
 
-Marker:
+Markers:
   statistical   a behavioural test that sends hundreds of requests to assert rates. It runs
                 unless E2E_STATISTICAL=0; scripts/e2e_matrix.sh runs it in the newest Envoy's
                 cells only (the matrix table counts the others as skipped), to keep CI short.
+  cases         a test parametrized over many inputs to the module's own parser (refused
+                configurations naming their field). With E2E_EVERY_CASE=0 only its first case
+                runs; scripts/e2e_matrix.sh runs every case in the newest Envoy's cells.
+
+E2E_LOG_DIR (default tests/e2e/.logs) holds the generated configs and Envoy logs; it is
+emptied at the start of a session, so concurrent sessions need their own.
 """
 
 import json
@@ -53,15 +59,30 @@ def pytest_sessionstart(session):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "statistical: many-request behavioural test (E2E_STATISTICAL=0 skips)")
+    config.addinivalue_line("markers", "cases: parametrized over the module's own parsing of many inputs "
+                                       "(E2E_EVERY_CASE=0 runs the first case only)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("E2E_STATISTICAL", "1") != "0":
-        return
-    skip = pytest.mark.skip(reason="statistical test: runs in the newest Envoy's cells (E2E_STATISTICAL=0 here)")
-    for item in items:
-        if "statistical" in item.keywords:
-            item.add_marker(skip)
+    if os.environ.get("E2E_STATISTICAL", "1") == "0":
+        skip = pytest.mark.skip(reason="statistical test: runs in the newest Envoy's cells (E2E_STATISTICAL=0 here)")
+        for item in items:
+            if "statistical" in item.keywords:
+                item.add_marker(skip)
+    if os.environ.get("E2E_EVERY_CASE", "1") == "0":
+        # The first case of each `cases` test still runs: Envoy's side (a refused plugin
+        # configuration, the log line) is proven on every Envoy; the other cases exercise the
+        # module's parser, the same code on every Envoy.
+        skip = pytest.mark.skip(reason="further case of a `cases` test: runs in the newest Envoy's cells "
+                                       "(E2E_EVERY_CASE=0 here)")
+        seen = set()
+        for item in items:
+            if "cases" not in item.keywords:
+                continue
+            fn = (item.nodeid.split("[", 1)[0])
+            if fn in seen:
+                item.add_marker(skip)
+            seen.add(fn)
 
 
 @pytest.fixture(scope="session")

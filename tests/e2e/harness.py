@@ -36,7 +36,9 @@ WASM = os.path.abspath(os.environ.get(
     "GUARDRAIL_WASM", os.path.join(ROOT, "target", "wasm32-wasip1", "release", "mesh_guardrail.wasm")))
 ENVOY_SH = os.path.join(ROOT, "scripts", "envoy.sh")
 MOCK_PY = os.path.join(ROOT, "examples", "mock_llm.py")
-LOG_DIR = os.path.join(ROOT, "tests", "e2e", ".logs")
+# Generated configs and Envoy logs; E2E_LOG_DIR gives concurrent sessions (the matrix's
+# lanes) their own, since a session empties it when it starts.
+LOG_DIR = os.environ.get("E2E_LOG_DIR") or os.path.join(ROOT, "tests", "e2e", ".logs")
 TEST_TOKEN_KEY = "e2e-test-token-key-not-a-secret"
 HOLD_MODE = os.environ.get("E2E_HOLD_MODE", "hold")
 if HOLD_MODE not in ("hold", "stream"):

@@ -209,6 +209,7 @@ def test_monitor_mode_config_loads(start_envoy):
     assert_served(e)
 
 
+@pytest.mark.cases
 @pytest.mark.parametrize("cfg,field", [
     ({"bogus": 1}, "bogus"),
     ({"mode": 3}, "mode"),

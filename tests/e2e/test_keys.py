@@ -39,6 +39,7 @@ def wasm_lines(log, levels):
     return [line for line in log.splitlines() if "wasm log" in line and any(lvl in line for lvl in levels)]
 
 
+@pytest.mark.cases
 @pytest.mark.parametrize("config,env,field", [
     ({}, {"GUARDRAIL_TOKEN_KEY": "k"}, "GUARDRAIL_TOKEN_KEY"),
     ({}, {"GUARDRAIL_TOKEN_KEY": "fifteen-bytes!!"}, "GUARDRAIL_TOKEN_KEY"),

@@ -459,6 +459,7 @@ def test_quota_headers_on_stream_and_failure_responses(base):
 # --------------------------------------------------------------------------------------------
 # 7. a bad quota configuration is refused and the log names the field
 # --------------------------------------------------------------------------------------------
+@pytest.mark.cases
 @pytest.mark.parametrize("quota,field", [
     (dict(QUOTA, tiers={"free": {"daily_requests": "five"}}), "quota.tiers.free.daily_requests"),
     (dict(QUOTA, default_tier="gold"), "quota.default_tier"),
