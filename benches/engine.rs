@@ -571,14 +571,7 @@ fn main() {
                 Ok(s) => s,
                 Err(_) => std::process::exit(1),
             };
-            let run = |s: &Settings, b: &[u8]| {
-                let mut v = PiiVault::default();
-                if let Ok(ins) = pipeline::inspect_request(s, black_box(b), &mut v) {
-                    black_box(ins.rewritten(None, None));
-                    black_box(&ins.report);
-                }
-                black_box(&v);
-            };
+            let run = run_request;
             let mut k = 0u64;
             run(&warm, &body);
             let cell_warm = measure(secs, || {

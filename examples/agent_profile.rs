@@ -20,11 +20,8 @@
 #[path = "../benches/common/gen.rs"]
 mod gen;
 
-use gen::{agent_body, json_str, prose, stamp, Rng};
+use gen::{agent_body, json_str, prose, run_request, stamp, Rng};
 use mesh_guardrail::config::Settings;
-use mesh_guardrail::pii::PiiVault;
-use mesh_guardrail::pipeline;
-use std::hint::black_box;
 
 const KEY: &[u8] = b"bench-key-0123456789abcdef-0123456789";
 
@@ -45,14 +42,7 @@ fn main() {
         agent_body(0xA6E7 ^ n as u64, n, 2048)
     };
     let s = Settings::from_json(cfg.as_bytes(), KEY.to_vec()).expect("configuration");
-    let run = |s: &Settings, b: &[u8]| {
-        let mut v = PiiVault::default();
-        if let Ok(ins) = pipeline::inspect_request(s, black_box(b), &mut v) {
-            black_box(ins.rewritten(None, None));
-            black_box(&ins.report);
-        }
-        black_box(&v);
-    };
+    let run = run_request;
     run(&s, &body);
     for k in 1..=iters {
         if !single {

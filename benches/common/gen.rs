@@ -4,6 +4,11 @@
 
 #![allow(dead_code)]
 
+use mesh_guardrail::config::Settings;
+use mesh_guardrail::pii::PiiVault;
+use mesh_guardrail::pipeline;
+use std::hint::black_box;
+
 pub struct Rng(pub u64);
 
 impl Rng {
@@ -330,4 +335,14 @@ pub fn stamp(body: &mut [u8], at: usize, mut n: u64) {
         body[at + i] = b'0' + (n % 10) as u8;
         n /= 10;
     }
+}
+
+/// One request through the pipeline as the filter runs it: inspect, rewrite, a fresh vault.
+pub fn run_request(s: &Settings, b: &[u8]) {
+    let mut v = PiiVault::default();
+    if let Ok(ins) = pipeline::inspect_request(s, black_box(b), &mut v) {
+        black_box(ins.rewritten(None, None));
+        black_box(&ins.report);
+    }
+    black_box(&v);
 }
