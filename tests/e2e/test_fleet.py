@@ -212,7 +212,9 @@ def test_run_fleet_starts_everything_and_ctrl_c_stops_it(tmp_path):
             statuses = [r.status for r in resps]
             assert statuses.count(200) == 20, (round_, sorted(statuses))
             assert statuses.count(429) == 40, (round_, sorted(statuses))
-            assert {i % 2 for i, r in enumerate(resps) if r.status == 200} == {0, 1}
+            # 30 calls to each Envoy: counting alone, each would admit 20 (40 in all). Which
+            # Envoy admits the 20 is the order the calls arrive in, so it is not asserted (on a
+            # loaded machine one Envoy's 30 calls can all come first).
         # Ctrl-C: SIGINT to the whole foreground process group, as a terminal sends it.
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) is not None

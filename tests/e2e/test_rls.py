@@ -94,9 +94,9 @@ def test_fleet_admits_exactly_the_limit(fleet, rls):
             assert error_code(r) == "daily_request_limit_exceeded"
             assert int(r.headers["retry-after"]) > 0
             assert r.headers["x-ratelimit-remaining-requests"] == "0"
-        # Both Envoys admitted some: the counter is the fleet's, not one Envoy's.
-        admitted_by = {i % 2 for i, r in enumerate(resps) if r.status == 200}
-        assert admitted_by == {0, 1}, admitted_by
+        # Each Envoy got 30 calls: counting alone, each would admit 20 (40 in all); 20 in all is
+        # one count for the fleet. Which Envoy admits them is the order the calls arrive in (on
+        # a loaded machine one Envoy's 30 can all come first), so it is not asserted.
         assert rls.counter("free", "requests", "r." + user) == 20
         remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in resps if r.status == 200)
         assert remaining == list(range(20)), remaining
