@@ -762,10 +762,11 @@ fn collect_slots<'a>(
         Some((cp, k)) if text.len() == bytes.len() => {
             let (first_leaf, first_key) = (cp.scan.leaves_at(k), cp.scan.keys_at(k));
             // The checkpoint's texts (keys among them), then at most a slot per leaf and key
-            // after it: room for all at once, not grown by doubling a copy of the history.
+            // after it: room for all at once, not grown by doubling a copy of the history (and
+            // never for more slots than the limit lets a body hold).
             let after = doc.leaves.len().saturating_sub(first_leaf)
                 + doc.key_count().saturating_sub(first_key);
-            slots.reserve(cp.texts_at(k) + after);
+            slots.reserve((cp.texts_at(k) + after).min(max_texts.saturating_add(1)));
             cp.push_slots(text, k, &mut slots);
             (first_leaf, first_key)
         }
