@@ -174,12 +174,16 @@ impl ConversationMemo {
         // (in increasing length, one pass); the longest match wins.
         let mut cands: Vec<(usize, usize, usize)> = Vec::new();
         for (i, e) in t.entries.iter().enumerate() {
+            // In increasing length, each point's bytes those of the one before and more: a
+            // body that differs before one point differs before every later one, so an entry
+            // costs one comparison unless the body starts like it.
             for (k, p) in e.points.iter().enumerate() {
-                if last8(bytes, p.len) == Some(p.last8)
-                    && bytes.get(p.len.saturating_sub(TAIL)..p.len) == Some(&p.tail[..])
+                if last8(bytes, p.len) != Some(p.last8)
+                    || bytes.get(p.len.saturating_sub(TAIL)..p.len) != Some(&p.tail[..])
                 {
-                    cands.push((p.len, i, k));
+                    break;
                 }
+                cands.push((p.len, i, k));
             }
         }
         cands.sort_unstable();
@@ -338,6 +342,7 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    use crate::body::extract::RequestBody;
     use crate::config::Settings;
 
     /// A chat body of `n` messages of about `size` bytes each.
@@ -393,6 +398,34 @@ mod tests {
         send(&small, &body(3, 3, 100));
         assert!(!send(&small, &body(3, 4, 100)));
         assert_eq!(small.memo.usage().0, 0);
+    }
+
+    #[test]
+    fn a_conversation_resent_from_an_earlier_turn_resumes_there() {
+        let s = settings("{}");
+        send(&s, &body(1, 40, 100));
+        // Resent from its tenth message on (a retry, a branch): the history before it is the
+        // bytes before a point of the 40-message entry (one of its last 32).
+        let mut branch = body(1, 10, 100);
+        let at = branch.len() - 30;
+        branch[at] = b'X';
+        let (parsed, _) = s.memo.parse(&s.cache, &branch, true, usize::MAX);
+        let (resumed, memos) = parsed.unwrap();
+        assert_eq!(s.memo.stats().hits, 1);
+        let whole = RequestBody::parse_limited(&branch, true, usize::MAX).unwrap();
+        // The texts of the first nine messages come from the memo, the tenth's are parsed.
+        let tenth = branch
+            .windows(11)
+            .rposition(|w| w == b"{\"role\":\"as")
+            .unwrap();
+        let before = whole.slots.iter().filter(|t| t.span.1 <= tenth).count();
+        assert!(before > 0 && before < whole.slots.len());
+        assert_eq!(memos.len(), before);
+        assert_eq!(format!("{:?}", resumed.slots), format!("{:?}", whole.slots));
+        // Past the last 32 messages: parsed whole.
+        let s = settings("{}");
+        send(&s, &body(1, 40, 100));
+        assert!(!send(&s, &body(1, 8, 100)));
     }
 
     #[test]

@@ -234,8 +234,10 @@ pub struct Document<'a> {
     points: Vec<ResumePoint>,
 }
 
-/// Resume points a document keeps (the last elements of its message array).
-pub const MAX_POINTS: usize = 8;
+/// Resume points a document keeps (the last elements of its message array): a later request
+/// resumes after any of its last 32 messages (the conversation went on, or was resent from an
+/// earlier turn: a retry, an edit, a branch).
+pub const MAX_POINTS: usize = 32;
 
 /// The scanner's state just after an element of an array that is a member of the root object
 /// (the cursor, the tables' lengths, the member's key and the array's node): all a scan needs
@@ -1216,8 +1218,10 @@ fn scan_from<'a>(
                         if !same {
                             points.clear(); // another array: `input` after `messages`
                         }
-                        if points.len() >= MAX_POINTS {
-                            points.remove(0);
+                        if points.len() >= 2 * MAX_POINTS {
+                            // The last MAX_POINTS are kept (amortised: one move per
+                            // MAX_POINTS elements); the rest are dropped at the end.
+                            points.drain(..MAX_POINTS);
                         }
                         points.push(ResumePoint {
                             at: s.i,
@@ -1241,6 +1245,9 @@ fn scan_from<'a>(
                     // Unreachable for a valid document (strings are checked, the rest is ASCII).
                     None => std::str::from_utf8(bytes).map_err(|_| s.err("invalid UTF-8"))?,
                 };
+                if let Some(extra) = points.len().checked_sub(MAX_POINTS) {
+                    points.drain(..extra);
+                }
                 return Ok(Document {
                     root,
                     root_start,
