@@ -790,7 +790,7 @@ def agent_part(args, specs, spawn, summary):
     if gen.returncode != 0:
         die("scripts/agent_load.py failed: %s" % gen.stderr[-2000:])
     buckets = [json.loads(l) for l in gen.stdout.splitlines() if l.strip()]
-    names = [n for n in ("without", "reference", "with") if n in specs]
+    names = [n for n in ("without", "reference", "with", "floor") if n in specs]
     print()
     print("Agent load (scripts/agent_load.py, seed 17; bench/agent.lua): distinct conversations, each request the")
     print("  history plus one new user or tool turn; wrk cycles through the bodies in turn order (never the same")
@@ -818,9 +818,13 @@ def agent_part(args, specs, spawn, summary):
                 run_wrk_agent(live[name].url, b["path"], 1, args.threads, args.agent_conns)
             for name in order:
                 e = live[name]
+                k0 = reuse_counters(e) if name in ("with", "floor") else {}
                 c0, t0 = cpu_seconds(e.pid), time.time()
                 res = run_wrk_agent(e.url, b["path"], args.secs, args.threads, args.agent_conns)
                 res["cpu"] = 100.0 * (cpu_seconds(e.pid) - c0) / (time.time() - t0)
+                if k0:
+                    k1 = reuse_counters(e)
+                    res["reuse"] = {k: k1.get(k, 0) - v for k, v in k0.items()}
                 results.setdefault((label, name), []).append(res)
                 print("  %-5d %-9s %11.0f %9.3f %9.3f %7.0f%% %9d %6d" % (
                     r + 1, name, res["rps"], res["p50"], res["p99"], res["cpu"], res["non2xx"], res["errors"]),
@@ -848,10 +852,36 @@ def agent_part(args, specs, spawn, summary):
                 label, name, med([x["rps"] for x in rs]), med([x["p50"] for x in rs]), med([x["p99"] for x in rs]),
                 ratio_of[name], vs))
             summary.append("envoy.agent.ratio_%s.%s=%.3f" % (name, label.lower(), ratio_of[name]))
+        for name in ("with", "floor"):
+            tot = {}
+            for x in results.get((label, name), []):
+                for k, v in x.get("reuse", {}).items():
+                    tot[k] = tot.get(k, 0) + v
+            mh, mm = tot.get("cache.memo_hits", 0), tot.get("cache.memo_misses", 0)
+            ch, cm = tot.get("cache.hits", 0), tot.get("cache.misses", 0)
+            if mh + mm:
+                print("  %-6s %-9s conversation memo: %d of %d requests resumed (%.1f%%); verdict cache: %d of %d "
+                      "text lookups hit (wasmcustom.mesh_guardrail.cache.*, measured runs)" % (
+                          label, name, mh, mh + mm, 100.0 * mh / (mh + mm), ch, ch + cm))
+                summary.append("envoy.agent.memo_hit_rate_%s.%s=%.3f" % (name, label.lower(), mh / (mh + mm)))
         errs = sum(x["non2xx"] + x["errors"] for n in names for x in results[(label, n)])
         per = " ".join("%.2f" % (a["rps"] / w["rps"]) for a, w in zip(results[(label, "with")], wo) if w["rps"] > 0)
         print("  %-6s mesh-guardrail per round: %s; errors %d" % (label, per, errs))
     print()
+
+
+def reuse_counters(e):
+    """The filter's memo and cache counters (wasmcustom.mesh_guardrail.cache.*) of Envoy `e`."""
+    out = {}
+    try:
+        _, _, b = http("GET", "http://127.0.0.1:%d/stats?filter=mesh_guardrail%%5C.cache" % e.admin, timeout=5)
+    except OSError:
+        return out
+    for line in b.decode(errors="replace").splitlines():
+        m = re.match(r"wasmcustom\.mesh_guardrail\.(cache\.\w+): (\d+)$", line.strip())
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
 
 
 def results_names(results, label):

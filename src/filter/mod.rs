@@ -339,6 +339,28 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Counts what one inspection took from the memo and the verdict cache (`cache.memo_hits`,
+/// `cache.memo_misses`: requests parsed from a conversation's checkpoint or whole;
+/// `cache.hits`, `cache.misses`: text lookups), from their counters before and after it.
+fn count_reuse<H: Host>(
+    host: &mut H,
+    settings: &Settings,
+    (memo, cache): (crate::memo::MemoStats, crate::cache::CacheStats),
+) {
+    let (m, c) = (settings.memo.stats(), settings.cache.stats());
+    for (name, now, was) in [
+        ("cache.memo_hits", m.hits, memo.hits),
+        ("cache.memo_misses", m.misses, memo.misses),
+        ("cache.hits", c.hits, cache.hits),
+        ("cache.misses", c.misses, cache.misses),
+    ] {
+        let n = now.saturating_sub(was);
+        if n > 0 {
+            host.count(name, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 fn guardrail_error(message: &'static str) -> LocalReply {
     LocalReply::new(500, "api_error", "guardrail_error", message)
 }
@@ -476,12 +498,14 @@ impl RequestFilter {
         };
         host.count("requests_inspected", 1);
         let settings = self.settings.clone();
-        let ins =
-            match pipeline::inspect_request_as(&settings, &bytes, self.json_typed, &mut self.vault)
-            {
-                Ok(i) => i,
-                Err(r) => return self.reply(host, &r),
-            };
+        let before = (settings.memo.stats(), settings.cache.stats());
+        let result =
+            pipeline::inspect_request_as(&settings, &bytes, self.json_typed, &mut self.vault);
+        count_reuse(host, &settings, before);
+        let ins = match result {
+            Ok(i) => i,
+            Err(r) => return self.reply(host, &r),
+        };
         let pii_header = self.vault.counts_header();
         for (kind, n) in self.vault.counts() {
             if n > 0 {

@@ -30,6 +30,7 @@ impl Metrics {
             "requests_inspected".to_string(),
             "requests_skipped".to_string(),
         ];
+        names.extend(["memo_hits", "memo_misses", "hits", "misses"].map(|n| format!("cache.{n}")));
         names.extend(actions.iter().map(|a| format!("action.{}", a.as_str())));
         names.extend(PiiKind::ALL.iter().map(|k| format!("pii.{}", k.label())));
         for n in names {

@@ -124,6 +124,7 @@ def test_the_memo_changes_no_decision_even_when_history_is_rewritten(start_envoy
     bodies.append(edited(conv[-1], 1, attack))
     bodies.append(edited(conv[-1], 3, "Write to %s about it." % EMAIL))
     bodies.extend(conv)
+    before = [reuse(e) for e in (memo, no_memo, plain)]
     statuses = []
     for n, body in enumerate(bodies):
         a = outcome(memo, mock, body)
@@ -137,6 +138,21 @@ def test_the_memo_changes_no_decision_even_when_history_is_rewritten(start_envoy
     # The attack written into the history is blocked like the injected tool result.
     assert statuses[len(conv)] == 400, statuses
     assert 200 in statuses, statuses
+    # The counters say what was reused: with the memo, every turn after the first resumed
+    # from the one before (one worker: one VM); without it, every text of a turn seen before
+    # came from the cache; with the cache off, nothing.
+    m, n, p = [{k: v - b.get(k, 0) for k, v in reuse(e).items()} for e, b in zip((memo, no_memo, plain), before)]
+    assert m["memo_hits"] >= len(conv) - 1 and m["memo_hits"] + m["memo_misses"] == len(bodies), m
+    assert n["memo_hits"] == n["memo_misses"] == 0 and n["hits"] > 0, n
+    assert n["hits"] > m["hits"], (n, m)
+    assert set(p.values()) == {0}, p
+
+
+def reuse(e):
+    """The filter's memo and cache counters (wasmcustom.mesh_guardrail.cache.*) of Envoy `e`."""
+    stats = e.stats("wasmcustom.mesh_guardrail.cache.")
+    return {k: int(stats.get("wasmcustom.mesh_guardrail.cache." + k) or 0)
+            for k in ("memo_hits", "memo_misses", "hits", "misses")}
 
 
 def test_a_bad_memo_size_is_refused_naming_the_field(start_envoy, mock):
