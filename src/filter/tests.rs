@@ -704,3 +704,42 @@ fn quota_settlement_table() {
     s.log();
     assert_eq!(spent(&s), (0, 0));
 }
+
+/// The memo and cache counters of one request: a conversation's first request is parsed
+/// whole and its texts looked up; its next turn resumes and looks up only the new texts.
+#[test]
+fn memo_and_cache_counters_per_request() {
+    let shared = Rc::new(Shared::new(Rc::new(settings("{}"))));
+    let turn = |n: usize| {
+        let msgs: Vec<String> = (0..n)
+            .map(|i| {
+                let role = if i % 2 == 0 { "user" } else { "assistant" };
+                let text = format!("Turn {i} of the ticket review, with its notes. ").repeat(8);
+                format!(r#"{{"role":"{role}","content":"{text}"}}"#)
+            })
+            .collect();
+        format!(r#"{{"model":"m","messages":[{}]}}"#, msgs.join(","))
+    };
+    let counts = |s: &Stream| {
+        ["memo_hits", "memo_misses", "hits", "misses"]
+            .map(|k| s.host.counter(&format!("cache.{k}")))
+    };
+    let mut first = Stream::with_shared(shared.clone(), 1);
+    let body = turn(6);
+    send_request(&mut first, &post_headers(&body, &[]), &body, 1, false);
+    let [mh, mm, h0, m0] = counts(&first);
+    assert_eq!((mh, mm), (0, 1));
+    assert!(m0 >= 6, "every message's text a miss: {m0}");
+    let mut next = Stream::with_shared(shared, 3);
+    let body = turn(7);
+    send_request(&mut next, &post_headers(&body, &[]), &body, 1, false);
+    let [mh, mm, h, m] = counts(&next);
+    assert_eq!((mh, mm), (1, 0));
+    // The new message's text (and the joined turns it ends) is new; the old texts' results
+    // come from the memo, without a lookup.
+    assert!((1..=3).contains(&m), "only new texts missed: {m} of {m0}");
+    assert!(
+        h + m < h0 + m0,
+        "fewer lookups than the whole parse: {h} + {m} vs {h0} + {m0}"
+    );
+}
