@@ -16,6 +16,7 @@
 // --flush-kb N  sweep N KB of other memory between requests and time each request alone: the
 //          filter with cold caches, as in Envoy, where Envoy's own work runs between two calls
 //          into the filter (4096 evicts the caches of the machines here).
+//          With --cycle too: each request of the agent load after a sweep.
 // --cycle PASSES --bodies-file PATH  the agent load (scripts/agent_load.py bodies, in order, the
 //          marker ~~EPOCH~~ replaced by the pass number as bench/agent.lua does) for PASSES passes
 //          on one VM: median us per request of each pass and the VM's linear memory after each
@@ -244,6 +245,14 @@ if (bodies.length === 0) {
   bodies.push(['builtin', enc.encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: text }] }))]);
 }
 
+// Cache flush for --flush-kb: one write per 64-byte line of a buffer larger than the caches.
+const sweep = new Uint8Array(FLUSH_KB * 1024);
+let sweepSeed = 1;
+function flush() {
+  for (let j = 0; j < sweep.length; j += 64) sweep[j] = (sweep[j] + sweepSeed) & 255;
+  sweepSeed++;
+}
+
 const CYCLE = Number(opt('--cycle', '0'));
 if (CYCLE) {
   const raw = fs.readFileSync(opt('--bodies-file', ''));
@@ -262,6 +271,7 @@ if (CYCLE) {
     const times = [];
     let replies = 0;
     for (const body of bodiesOfPass) {
+      if (FLUSH_KB) flush(); // caches cold, as in Envoy between two requests (--flush-kb)
       const s = process.hrtime.bigint();
       const r = request(body);
       times.push(Number(process.hrtime.bigint() - s) / 1e3);
@@ -271,7 +281,7 @@ if (CYCLE) {
     passes.push({ pass: p, median_us: +times[Math.floor(times.length / 2)].toFixed(1),
       memory_mib: +(inst.exports.memory.buffer.byteLength / 1048576).toFixed(2), local_replies: replies });
   }
-  console.log(JSON.stringify({ config: CONFIG, bodies: list.length, memory_before_mib: +(before / 1048576).toFixed(2), passes }));
+  console.log(JSON.stringify({ config: CONFIG, flush_kb: FLUSH_KB, bodies: list.length, memory_before_mib: +(before / 1048576).toFixed(2), passes }));
   process.exit(0);
 }
 
@@ -327,14 +337,6 @@ if (MEMORY) {
       first_ms: +firstMs.toFixed(2), median_ms: times.length ? +times[Math.floor(times.length / 2)].toFixed(2) : null }));
   }
   process.exit(0);
-}
-
-// Cache flush for --flush-kb: one write per 64-byte line of a buffer larger than the caches.
-const sweep = new Uint8Array(FLUSH_KB * 1024);
-let sweepSeed = 1;
-function flush() {
-  for (let j = 0; j < sweep.length; j += 64) sweep[j] = (sweep[j] + sweepSeed) & 255;
-  sweepSeed++;
 }
 
 // ---- timing: warm up (TurboFan is already the only tier with --no-liftoff), then batches
