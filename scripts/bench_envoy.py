@@ -553,7 +553,7 @@ def run(args, envoy_cmd, envoy_which, version):
         print("  reference = holds the headers, buffers and reads the body, adds two headers (the do-nothing filter)")
         if args.ladder:
             print("  mirror    = the host calls mesh-guardrail makes on these bodies: request headers and body read,")
-            print("              response headers read (content-length removed) and body read, two counters")
+            print("              response headers read (content-length removed) and body read, four counters")
     if args.floor:
         print("  floor   = envoy/bench-with-filter.yaml, detectors off: %s" % FLOOR_CONFIG)
     print("  upstream = a listener of the same Envoy: buffer + direct_response chat.completion (costs ~nothing)")

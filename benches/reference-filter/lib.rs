@@ -10,8 +10,9 @@
 //! - `mirror`: the host calls mesh-guardrail makes with config `{}` on a benign chat request
 //!   (checked by scripts/wasm_bench.mjs --hostcalls): request header map read and held, body
 //!   buffered and read; response header map read, `content-length` removed, body buffered and
-//!   read; three counters incremented (two on the request, one when the answer is read, as
-//!   output validation counts it). mesh-guardrail minus `mirror` is its own computation.
+//!   read; four counters incremented (three on the request: inspected, its action and the
+//!   memo's hit, as a body sent again counts; one when the answer is read, as output
+//!   validation counts it). mesh-guardrail minus `mirror` is its own computation.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -19,7 +20,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Request, metrics: (0, 0, 0) }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mode: Mode::Request, metrics: (0, 0, 0, 0) }) });
 }}
 
 #[derive(Clone, Copy, PartialEq)]
@@ -31,7 +32,7 @@ enum Mode {
 
 struct Root {
     mode: Mode,
-    metrics: (u32, u32, u32),
+    metrics: (u32, u32, u32, u32),
 }
 
 impl Context for Root {}
@@ -51,7 +52,8 @@ impl RootContext for Root {
             let a = hostcalls::define_metric(MetricType::Counter, "reference.requests").unwrap_or(0);
             let b = hostcalls::define_metric(MetricType::Counter, "reference.allow").unwrap_or(0);
             let c = hostcalls::define_metric(MetricType::Counter, "reference.output_checked").unwrap_or(0);
-            self.metrics = (a, b, c);
+            let d = hostcalls::define_metric(MetricType::Counter, "reference.memo_hits").unwrap_or(0);
+            self.metrics = (a, b, c, d);
         }
         true
     }
@@ -103,7 +105,7 @@ impl HttpContext for Reference {
 }
 
 struct Mirror {
-    metrics: (u32, u32, u32),
+    metrics: (u32, u32, u32, u32),
 }
 impl Context for Mirror {}
 impl HttpContext for Mirror {
@@ -118,6 +120,7 @@ impl HttpContext for Mirror {
         let _ = self.get_http_request_body(0, body_size);
         let _ = hostcalls::increment_metric(self.metrics.0, 1);
         let _ = hostcalls::increment_metric(self.metrics.1, 1);
+        let _ = hostcalls::increment_metric(self.metrics.3, 1);
         Action::Continue
     }
 
