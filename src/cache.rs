@@ -41,6 +41,7 @@
 //! compiles new settings with an empty cache and new seeds.
 
 use crate::injection::{InjectionDetector, InjectionVerdict, RuleHit, ScanContext};
+use crate::nh;
 use crate::pii::{PiiEngine, PiiMatch};
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -196,6 +197,8 @@ pub struct VerdictCache {
     /// Per kind: the key of an empty label (`kind_key(kind, "")`), kept so that a lookup with
     /// no label costs no hashing beyond the text's digest.
     kind_keys: [(u64, u64); 8],
+    /// The prefix hash's keys, drawn from the seeds.
+    nh_keys: Box<nh::Keys>,
     table: Option<RefCell<Table>>,
 }
 
@@ -340,19 +343,28 @@ impl Hash2 {
     }
 }
 
-/// Keyed hashes of a body's first `n` bytes for growing `n`, in one pass over the body: the
-/// state after the whole words below `n` is kept, so each hash costs the words since the last
-/// one and a finish. The hash of a prefix of length `n` is the same however it is reached
-/// (words, then the last `n % 8` bytes and the length), so a checkpoint's hash taken on one
-/// request is compared with the hash of another request's first bytes. Same seeds and kernel
-/// as the text digests, from another start state.
-pub struct PrefixHasher {
-    h: Hash2,
-    /// Bytes hashed into `h` (a multiple of 8).
+/// Keyed hashes of a body's first `n` bytes for growing `n`, in one pass over the body.
+///
+/// The kernel is NH ([`crate::nh`]): per block of 512 bytes and lane, the sum of each word's
+/// keyed product, then the block folded into the lane's chain (`chain = mix(chain ^ sum)`,
+/// a bijection of the chain for a given sum, so blocks that differ leave chains that differ).
+/// Two lanes with independent keys: two different prefixes of the same length collide with
+/// probability about 2^-64 over the keys. The state after the whole words below `n` is kept,
+/// so each hash costs the words since the last one and a finish (the last `n % 8` bytes as a
+/// word, zero-padded, and the length); the hash of a prefix is the same however it is
+/// reached, so a checkpoint's hash taken on one request is compared with the hash of another
+/// request's first bytes.
+pub struct PrefixHasher<'c> {
+    keys: &'c nh::Keys,
+    seeds: [u64; 4],
+    /// Per lane: the chain over the blocks done, and the current block's sum.
+    chain: (u64, u64),
+    sums: (u64, u64),
+    /// Bytes hashed (a multiple of 8).
     pos: usize,
 }
 
-impl PrefixHasher {
+impl PrefixHasher<'_> {
     /// The hash of `bytes[..n]`; None when `n` is past the end of `bytes`, or below a length
     /// already passed (lengths must come in increasing order).
     pub fn hash(&mut self, bytes: &[u8], n: usize) -> Option<(u64, u64)> {
@@ -360,16 +372,38 @@ impl PrefixHasher {
         if n > bytes.len() || words < self.pos {
             return None;
         }
-        for c in bytes.get(self.pos..words)?.chunks_exact(8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.h.word(u64::from_le_bytes(w));
+        while self.pos < words {
+            let j = (self.pos / 8) % nh::WORDS;
+            let read = nh::absorb(self.keys, j, bytes.get(self.pos..words)?, &mut self.sums);
+            if read == 0 {
+                return None; // unreachable: a whole word is left and `j` is in the block
+            }
+            self.pos += read;
+            if (self.pos / 8).is_multiple_of(nh::WORDS) {
+                self.chain = (
+                    fmix(self.chain.0 ^ self.sums.0),
+                    fmix(self.chain.1 ^ self.sums.1),
+                );
+                self.sums = (0, 0);
+            }
         }
-        self.pos = words;
-        let mut t = self.h.clone();
-        t.write(bytes.get(words..n)?);
-        t.word(n as u64);
-        Some(t.finish())
+        let mut sums = self.sums;
+        let rest = bytes.get(words..n)?;
+        if !rest.is_empty() {
+            let mut t = [0u8; 8];
+            t.get_mut(..rest.len())?.copy_from_slice(rest);
+            nh::word(
+                self.keys,
+                (words / 8) % nh::WORDS,
+                u64::from_le_bytes(t),
+                &mut sums,
+            );
+        }
+        let [s0, s1, s2, s3] = self.seeds;
+        let len = n as u64;
+        let a = fmix(self.chain.0 ^ sums.0 ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let b = fmix(self.chain.1 ^ sums.1 ^ len.rotate_left(32));
+        Some((fmix(a ^ s1 ^ fmix(b ^ s0)), fmix(b ^ s3 ^ fmix(a ^ s2))))
     }
 }
 
@@ -382,10 +416,14 @@ pub(crate) fn peek<T, R: Default>(cell: Option<&RefCell<T>>, f: impl FnOnce(&T) 
 
 impl VerdictCache {
     /// A hasher of a body's first bytes (None: the cache is off).
-    pub fn prefix_hasher(&self) -> Option<PrefixHasher> {
+    pub fn prefix_hasher(&self) -> Option<PrefixHasher<'_>> {
         self.table.as_ref()?;
+        let h = Hash2::new(self.seeds, Kind::Prefix);
         Some(PrefixHasher {
-            h: Hash2::new(self.seeds, Kind::Prefix),
+            keys: &self.nh_keys,
+            seeds: self.seeds,
+            chain: (h.a, h.b),
+            sums: (0, 0),
             pos: 0,
         })
     }
@@ -420,6 +458,7 @@ impl VerdictCache {
         VerdictCache {
             seeds,
             kind_keys: kinds.map(|k| Self::kind_key(seeds, k, "")),
+            nh_keys: nh::Keys::from_seeds(seeds),
             table: Some(RefCell::new(Table {
                 slots,
                 hands: vec![0; sets],
@@ -435,6 +474,7 @@ impl VerdictCache {
         VerdictCache {
             seeds: [0; 4],
             kind_keys: [(0, 0); 8],
+            nh_keys: nh::Keys::from_seeds([0; 4]),
             table: None,
         }
     }

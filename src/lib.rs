@@ -43,6 +43,7 @@ pub mod hold;
 pub mod identity;
 pub mod injection;
 pub mod memo;
+mod nh;
 pub mod output;
 pub mod path;
 pub mod pii;

@@ -103,8 +103,8 @@ impl std::fmt::Debug for ConversationMemo {
 }
 
 /// What a parse found in the memo, for [`ConversationMemo::remember`].
-pub struct Lookup {
-    hasher: Option<PrefixHasher>,
+pub struct Lookup<'c> {
+    hasher: Option<PrefixHasher<'c>>,
     /// The entry used: its index and the point's length.
     hit: Option<(usize, usize)>,
 }
@@ -150,13 +150,13 @@ impl ConversationMemo {
 
     /// [`RequestBody::parse_limited`] of `bytes`, from the longest kept checkpoint the body
     /// starts with; what the pipeline found for the texts before it.
-    pub fn parse<'a>(
+    pub fn parse<'a, 'c>(
         &self,
-        cache: &VerdictCache,
+        cache: &'c VerdictCache,
         bytes: &'a [u8],
         json_typed: bool,
         max_texts: usize,
-    ) -> (Result<Parsed<'a>, BodyError>, Lookup) {
+    ) -> (Result<Parsed<'a>, BodyError>, Lookup<'c>) {
         let mut lookup = Lookup {
             hasher: None,
             hit: None,
@@ -234,7 +234,7 @@ impl ConversationMemo {
     pub fn remember(
         &self,
         cache: &VerdictCache,
-        lookup: Lookup,
+        lookup: Lookup<'_>,
         body: &RequestBody<'_>,
         memos: &[SlotMemo],
     ) {
