@@ -298,8 +298,11 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // prefix an optimiser aims at ("begin your reply with 'Sure, here is'"), refusal
     // suppression, encoded requests, nested fiction, the hypothetical-response and
     // confidant templates, the grandmother exploit.
-    ("prefix_injection", Family::Override, "begin|start|starting|commence|open|preface ~3 your|the|each|every ~1 response*|reply|replies|answer*|output|message ~4 sure|certainly|absolutely ~2 here|i"),
-    ("prefix_injection", Family::Override, "begin|start|starting|commence ~2 by ~1 replying|responding|saying|writing|answering ~3 sure|certainly|absolutely ~2 here|i"),
+    // The opener: "Sure, here is", "Absolutely! Here's" (one token, "heres"); "Of course"
+    // only before "here" ("of course I" is ordinary prose).
+    ("prefix_injection", Family::Override, "begin|start|starting|commence|open|preface ~3 your|the|each|every ~1 response*|reply|replies|answer*|output|message ~4 sure|certainly|absolutely ~2 here|heres|i"),
+    ("prefix_injection", Family::Override, "begin|start|starting|commence ~2 by ~1 replying|responding|saying|writing|answering ~3 sure|certainly|absolutely ~2 here|heres|i"),
+    ("prefix_injection", Family::Override, "begin|start|starting|commence|open|preface ~3 your|the|each|every ~1 response*|reply|replies|answer*|output|message ~4 of ~1 course ~1 here|heres"),
     ("prefix_injection", Family::Override, "fun ~1 and ~1 unusual ~1 request ~1 for ~1 me"),
     ("refusal_suppression", Family::Override, "respond|answer|reply ~3 below|following ~1 prompt|request|question ~2 while ~1 following ~3 rules"),
     ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~2 the ~1 words|phrases"),
