@@ -308,6 +308,10 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~2 the ~1 words|phrases"),
     ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~4 cannot|can't|cant|unable|unfortunately"),
     ("encoded_request", Family::Override, "respond|reply|answer ~3 following ~3 base*|rot*|morse|caesar|cipher*|encoded|encrypted ~3 request|prompt|instruction*|question"),
+    // The answer asked for in an encoding a moderation pass does not read ("respond to the
+    // following request, and write your output in base64"). Words with letters and digits
+    // are read leetspeak-mapped: "base64" is the token "base6a", "rot13" is "rotie".
+    ("encoded_request", Family::Override, "respond|reply|answer ~3 following ~1 request|prompt|question ~6 output|response|answer|reply ~2 in ~1 base6a|rotie|leetspeak|cipher*"),
     ("nested_fiction", Family::Override, "character* ~4 create|creates ~3 their|his|her ~1 own ~1 science|sci|story|stories|fiction"),
     ("nested_fiction", Family::Override, "layer ~1 i|n ~1 create* ~2 layer"),
     ("hypothetical_response", Family::Override, "hypothetical ~1 response|reply|answer ~12 character ~1 planning|intending|preparing|scheming"),
