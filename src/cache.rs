@@ -399,11 +399,14 @@ impl PrefixHasher<'_> {
                 &mut sums,
             );
         }
-        let [s0, s1, s2, s3] = self.seeds;
         let len = n as u64;
-        let a = fmix(self.chain.0 ^ sums.0 ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let b = fmix(self.chain.1 ^ sums.1 ^ len.rotate_left(32));
-        Some((fmix(a ^ s1 ^ fmix(b ^ s0)), fmix(b ^ s3 ^ fmix(a ^ s2))))
+        // The lanes with the length, crossed and finalised as a text digest's are.
+        let h = Hash2 {
+            a: fmix(self.chain.0 ^ sums.0 ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            b: fmix(self.chain.1 ^ sums.1 ^ len.rotate_left(32)),
+            s: self.seeds,
+        };
+        Some(h.finish())
     }
 }
 
