@@ -19,11 +19,15 @@ use super::normalize::{char_at, is_cjk};
 use super::rules::Family;
 
 /// Records rule-word hits as the tokens go by. Later-slot words are only recorded shortly
-/// after their rule's first word was seen: common words ("you", "your", "is") would otherwise
+/// after their rule's first word was seen: common words ("you", "your", "the") would otherwise
 /// flood the hit list.
 pub struct HitSink<'a> {
-    /// Token index of the latest slot-0 word per rule (`u32::MAX`: none yet).
-    last0: Vec<u32>,
+    /// Per rule (masked to [`MAX_RULES`], which `Lexicon::build` checks), one past the last
+    /// token a later-slot word may start at to be recorded: the latest slot-0 word's token plus
+    /// the rule's reach plus one (0: no slot-0 word yet). Tokens arrive in nondecreasing order
+    /// (`cand_hits` walks candidates in token order), so this one comparison is the window
+    /// "at most `reach` tokens after the latest slot-0 word".
+    until: [u32; MAX_RULES],
     reach: &'a [u32],
     out: &'a mut Vec<WordHit>,
 }
@@ -31,7 +35,7 @@ pub struct HitSink<'a> {
 impl<'a> HitSink<'a> {
     pub fn new(lex: &'a Lexicon, out: &'a mut Vec<WordHit>) -> HitSink<'a> {
         HitSink {
-            last0: vec![u32::MAX; lex.rules.len()],
+            until: [0; MAX_RULES],
             reach: &lex.reach,
             out,
         }
@@ -41,11 +45,15 @@ impl<'a> HitSink<'a> {
     #[inline]
     fn push(&mut self, list: &[(u16, u8)], a: u32, b: u32, ns: u32, ne: u32) {
         for &(r, s) in list {
-            let l0 = self.last0.get_mut(r as usize);
-            if s == 0 {
-                if let Some(x) = l0 {
-                    *x = a;
-                }
+            let i = usize::from(r) & (MAX_RULES - 1);
+            let keep = if s == 0 {
+                let rr = self.reach.get(usize::from(r)).copied().unwrap_or(0);
+                self.until[i] = a.saturating_add(rr).saturating_add(1);
+                true
+            } else {
+                a < self.until[i]
+            };
+            if keep {
                 self.out.push(WordHit {
                     rule: r,
                     slot: s,
@@ -54,17 +62,6 @@ impl<'a> HitSink<'a> {
                     ns,
                     ne,
                 });
-            } else if let (Some(&mut l), Some(&rr)) = (l0, self.reach.get(r as usize)) {
-                if l != u32::MAX && a >= l && a - l <= rr {
-                    self.out.push(WordHit {
-                        rule: r,
-                        slot: s,
-                        a,
-                        b,
-                        ns,
-                        ne,
-                    });
-                }
             }
         }
     }
@@ -270,6 +267,9 @@ pub struct Lexicon {
     entries: Vec<(u16, u8)>,
     /// `Rule::reach` per rule, for the hot loop.
     reach: Vec<u32>,
+    /// Per rule, the bit mask of its slots (bit s for slot s); `0xff` past the last rule, which
+    /// no set of slot bits equals.
+    full: Box<[u8; MAX_RULES]>,
     /// Cumulative entry lists (see `NodeInfo::cum_s`).
     cum: Vec<(u16, u8)>,
     /// `(cum_s, cum_p, cum_x)` of every node, for the tokenizer.
@@ -359,6 +359,7 @@ impl Lexicon {
             flat: Vec::new(),
             entries: Vec::new(),
             reach: Vec::new(),
+            full: Box::new([0xff; MAX_RULES]),
             cum: Vec::new(),
             cum_of: Vec::new(),
             trans: empty_trans()?,
@@ -410,6 +411,9 @@ impl Lexicon {
                 gaps,
                 reach,
             });
+        }
+        if lex.rules.len() > MAX_RULES {
+            return Err(format!("more than {MAX_RULES} rules"));
         }
         // Letter transitions as one table of 16-bit node ids.
         if lex.nodes.len() > TRANS_ROWS {
@@ -521,6 +525,9 @@ impl Lexicon {
             .map(|i| (i.cum_s, i.cum_p, i.cum_x))
             .collect();
         lex.reach = lex.rules.iter().map(|r| r.reach).collect();
+        for (full, r) in lex.full.iter_mut().zip(&lex.rules) {
+            *full = (1u8 << r.gaps.len().min(MAX_SLOTS)) - 1;
+        }
         Ok(lex)
     }
 
@@ -887,7 +894,10 @@ impl Lexicon {
     /// are the same; only their order differs (window, then rule, then position).
     pub fn phrase_matches(&self, t: &Tokens, n: &[u8], out: &mut impl FnMut(&PhraseMatch)) {
         let cands = t.cand.as_slice();
-        let mut scratch: Vec<WordHit> = Vec::new();
+        // About one and a half hits per candidate in prose (its slot-0 words and the later
+        // words that follow one): sized once instead of grown by doubling.
+        let mut scratch: Vec<WordHit> =
+            Vec::with_capacity(cands.len().min(WINDOW_CANDS + 256) * 3 / 2);
         let mut last_end = vec![0u32; self.rules.len()];
         let mut start = 0usize;
         while start < cands.len() {
@@ -1155,83 +1165,44 @@ impl Lexicon {
         if scratch.is_empty() {
             return;
         }
-        // Counting sort by (rule, slot); stable, so each bucket stays in token order. After
-        // the prefix sums `ends[k + 1]` is where bucket k ends; scattering backwards moves it
-        // to where bucket k starts, so bucket k is `ends[k + 1]..ends[k + 2]`. Only rules
-        // with a word in every slot can match: the other rules' hits are left out (their
-        // buckets stay empty).
-        let nkeys = self.rules.len() * MAX_SLOTS;
-        let key =
-            |h: &WordHit| (h.rule as usize) * MAX_SLOTS + (h.slot as usize).min(MAX_SLOTS - 1);
-        let mut ends = vec![0u32; nkeys + 2];
-        for h in scratch.iter() {
-            if let Some(c) = ends.get_mut(key(h) + 1) {
-                *c += 1;
-            }
+        // Only rules with a word in every slot can match: the slots each rule's hits fill,
+        // then those rules' hits, stably sorted by (rule, slot) so each slot's hits stay in
+        // token order. Benign text fills few rules, so this is short.
+        let mask = MAX_RULES - 1;
+        let mut seen = [0u8; MAX_RULES];
+        for h in scratch {
+            seen[usize::from(h.rule) & mask] |= 1u8 << usize::from(h.slot).min(MAX_SLOTS - 1);
         }
-        let mut covered = vec![false; self.rules.len()];
-        let mut any = false;
-        for ((ri, r), cov) in self.rules.iter().enumerate().zip(covered.iter_mut()) {
-            let nslots = r.gaps.len().min(MAX_SLOTS);
-            let counts = ends
-                .get(ri * MAX_SLOTS + 1..ri * MAX_SLOTS + 1 + nslots)
-                .unwrap_or(&[]);
-            *cov = counts.len() == nslots && counts.iter().all(|&c| c > 0);
-            any |= *cov;
-        }
-        if !any {
+        let covered = |h: &&WordHit| {
+            let r = usize::from(h.rule) & mask;
+            seen[r] == self.full[r]
+        };
+        if !scratch.iter().any(|h| covered(&h)) {
             return;
         }
-        for (ri, &cov) in covered.iter().enumerate() {
-            if !cov {
-                for c in ends.iter_mut().skip(ri * MAX_SLOTS + 1).take(MAX_SLOTS) {
-                    *c = 0;
-                }
-            }
-        }
-        let mut acc = 0u32;
-        for c in ends.iter_mut() {
-            acc += *c;
-            *c = acc;
-        }
-        let mut sorted = vec![WordHit::default(); acc as usize];
-        for h in scratch.iter().rev() {
-            if !covered.get(h.rule as usize).copied().unwrap_or(false) {
-                continue;
-            }
-            if let Some(f) = ends.get_mut(key(h) + 1) {
-                *f = f.saturating_sub(1);
-                if let Some(slot) = sorted.get_mut(*f as usize) {
-                    *slot = *h;
-                }
-            }
-        }
-        let bucket = |rule: usize, slot: usize| -> &[WordHit] {
-            let k = rule * MAX_SLOTS + slot;
-            let (a, b) = (
-                ends.get(k + 1).copied().unwrap_or(0),
-                ends.get(k + 2).copied().unwrap_or(0),
-            );
-            sorted.get(a as usize..b as usize).unwrap_or(&[])
-        };
-        for (ri, r) in self.rules.iter().enumerate() {
-            let first = bucket(ri, 0);
-            if first.is_empty() {
-                continue;
-            }
-            let nslots = r.gaps.len().min(MAX_SLOTS);
-            if (1..nslots).any(|s| bucket(ri, s).is_empty()) {
-                continue;
-            }
-            let mut slot_arr: [&[WordHit]; MAX_SLOTS] = [&[]; MAX_SLOTS];
-            for (s, x) in slot_arr.iter_mut().enumerate().take(nslots) {
-                *x = bucket(ri, s);
-            }
-            let slots = slot_arr.get(..nslots).unwrap_or(&[]);
-            let Some(last_end) = last_end.get_mut(ri) else {
+        let mut sorted: Vec<WordHit> = scratch.iter().filter(covered).copied().collect();
+        sorted.sort_by_key(|h| (h.rule, h.slot));
+        let mut rest = sorted.as_slice();
+        while let Some(h0) = rest.first() {
+            let ri = usize::from(h0.rule);
+            let n = rest.iter().take_while(|h| h.rule == h0.rule).count();
+            let (group, tail) = rest.split_at(n);
+            rest = tail;
+            let (Some(r), Some(last_end)) = (self.rules.get(ri), last_end.get_mut(ri)) else {
                 continue;
             };
-            for h in first {
+            // The group's slot buckets, in slot order (each non-empty: the rule is covered).
+            let nslots = r.gaps.len().min(MAX_SLOTS);
+            let mut slot_arr: [&[WordHit]; MAX_SLOTS] = [&[]; MAX_SLOTS];
+            let mut g = group;
+            for (s, x) in slot_arr.iter_mut().enumerate().take(nslots) {
+                let k = g.iter().take_while(|h| usize::from(h.slot) == s).count();
+                let (bucket, more) = g.split_at(k);
+                *x = bucket;
+                g = more;
+            }
+            let slots = slot_arr.get(..nslots).unwrap_or(&[]);
+            for h in slot_arr[0] {
                 if h.a >= own_end {
                     break;
                 }
@@ -1254,6 +1225,9 @@ impl Lexicon {
 }
 
 const MAX_SLOTS: usize = 6;
+/// Most rules a lexicon holds (a power of two: per-rule arrays of the matcher are indexed by
+/// the masked rule id, without bounds checks).
+const MAX_RULES: usize = 512;
 /// Rows of `Lexicon::trans` (a power of two, so a masked node id needs no bounds check).
 const TRANS_ROWS: usize = 8192;
 const _: () = assert!(
@@ -1340,6 +1314,83 @@ mod tests {
             .collect();
         out.sort_unstable();
         out
+    }
+
+    /// The matcher (rules with every slot filled, sorted into slot buckets) finds what a
+    /// direct search finds: per rule, its hits of each slot in token order, then the same
+    /// greedy left-to-right choice of first words.
+    #[test]
+    fn matches_equal_a_direct_search_per_rule() {
+        let lex = Lexicon::build(RULES, SETS).unwrap();
+        let words = rule_words();
+        let filler = ["the", "a", "and", "report", "\n", ".", "，", "的"];
+        let mut rng = crate::testutil::XorShift(0x0BAD_5EED_1234_5678);
+        let mut total = 0usize;
+        for round in 0..40 {
+            let mut text = String::new();
+            for _ in 0..[40, 400, 3_000][round % 3] {
+                if rng.below(4) == 0 {
+                    text.push_str(filler[rng.below(filler.len())]);
+                } else {
+                    text.push_str(&words[rng.below(words.len())]);
+                }
+                text.push(if rng.below(7) == 0 { ',' } else { ' ' });
+            }
+            let norm = normalize(&text);
+            let toks = lex.tokenize(&norm.bytes);
+            let mut scratch = Vec::new();
+            lex.cand_hits(
+                &toks.cand,
+                &norm.bytes,
+                &mut HitSink::new(&lex, &mut scratch),
+            );
+            let mut direct = Vec::new();
+            for (ri, r) in lex.rules.iter().enumerate() {
+                let by_slot: Vec<Vec<WordHit>> = (0..r.gaps.len())
+                    .map(|s| {
+                        scratch
+                            .iter()
+                            .filter(|h| usize::from(h.rule) == ri && usize::from(h.slot) == s)
+                            .copied()
+                            .collect()
+                    })
+                    .collect();
+                if by_slot.iter().any(|b| b.is_empty()) {
+                    continue;
+                }
+                let slots: Vec<&[WordHit]> = by_slot.iter().map(|b| b.as_slice()).collect();
+                let mut last_end = 0u32;
+                for h in &by_slot[0] {
+                    if h.a < last_end {
+                        continue;
+                    }
+                    if let Some((end, ne)) = chain(&slots, &r.gaps, 1, h.b, h.ne) {
+                        direct.push(PhraseMatch {
+                            rule: ri as u16,
+                            ts: h.a,
+                            te: end,
+                            ns: h.ns,
+                            ne,
+                        });
+                        last_end = end;
+                    }
+                }
+            }
+            let found = lex.matches(&scratch);
+            let key = |m: &PhraseMatch| (m.rule, m.ts, m.te, m.ns, m.ne);
+            // Same matches in the same order (rule, then position): the order hits are
+            // reported in is part of the result.
+            assert_eq!(
+                found.iter().map(key).collect::<Vec<_>>(),
+                direct.iter().map(key).collect::<Vec<_>>(),
+                "round {round}"
+            );
+            total += found.len();
+        }
+        assert!(
+            total > 1_000,
+            "the texts should be dense in matches ({total})"
+        );
     }
 
     /// The windowed matcher finds exactly the matches of one pass over all word hits, on texts
