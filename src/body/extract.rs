@@ -707,9 +707,25 @@ fn collect_slots<'a>(
     candidates: usize,
     from: Option<(&BodyCheckpoint, usize)>,
 ) -> Vec<TextSlot<'a>> {
+    // The document's own text: `bytes` as UTF-8 (a document is only built from text that
+    // `from_utf8` accepted), not checked a third time.
+    let text = doc.source();
+    let resumed = from.filter(|_| text.len() == bytes.len());
     // Sized for the leaves that can become slots (keys are added as they come): a body of
     // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
-    let mut slots = Vec::with_capacity(candidates);
+    // Resumed: the checkpoint's texts, then at most a slot per leaf and key after it, room
+    // for all at once, not grown by doubling a copy of the history (and never for more slots
+    // than the limit lets a body hold). One allocation: reserving after a first one would
+    // reallocate it, copying its whole capacity.
+    let capacity = match resumed {
+        Some((cp, k)) => {
+            let after = doc.leaves.len().saturating_sub(cp.scan.leaves_at(k))
+                + doc.key_count().saturating_sub(cp.scan.keys_at(k));
+            candidates.max((cp.texts_at(k) + after).min(max_texts.saturating_add(1)))
+        }
+        None => candidates,
+    };
+    let mut slots = Vec::with_capacity(capacity);
     // One buffer for the leaves' paths (a path per leaf, not an allocation per leaf).
     let mut steps: Vec<Seg<'a>> = Vec::new();
     let mut push_leaf = |slots: &mut Vec<TextSlot<'a>>, n: usize, l: &Leaf<'a>| {
@@ -755,22 +771,13 @@ fn collect_slots<'a>(
             text,
         });
     };
-    // The document's own text: `bytes` as UTF-8 (a document is only built from text that
-    // `from_utf8` accepted), not checked a third time.
-    let text = doc.source();
-    let (first_leaf, first_key) = match from {
-        Some((cp, k)) if text.len() == bytes.len() => {
-            let (first_leaf, first_key) = (cp.scan.leaves_at(k), cp.scan.keys_at(k));
-            // The checkpoint's texts (keys among them), then at most a slot per leaf and key
-            // after it: room for all at once, not grown by doubling a copy of the history (and
-            // never for more slots than the limit lets a body hold).
-            let after = doc.leaves.len().saturating_sub(first_leaf)
-                + doc.key_count().saturating_sub(first_key);
-            slots.reserve((cp.texts_at(k) + after).min(max_texts.saturating_add(1)));
+    let (first_leaf, first_key) = match resumed {
+        Some((cp, k)) => {
+            // The checkpoint's texts (keys among them) first.
             cp.push_slots(text, k, &mut slots);
-            (first_leaf, first_key)
+            (cp.scan.leaves_at(k), cp.scan.keys_at(k))
         }
-        _ => (0, 0),
+        None => (0, 0),
     };
     if text.len() != bytes.len() {
         // Another buffer than the document's: cannot happen, but values are still listed.
@@ -904,10 +911,10 @@ impl BodyCheckpoint {
                     turn: s.turn,
                     escaped: match s.kind {
                         SlotKind::Str => s.text.escaped_raw().is_some(),
-                        SlotKind::Key => body
-                            .bytes
-                            .get(s.span.0..s.span.1)
-                            .is_some_and(|b| b.contains(&b'\\')),
+                        // Every JSON escape is longer than what it decodes to, so a key
+                        // has escapes exactly when its text is shorter than its span
+                        // without the quotes (no search of the key's bytes).
+                        SlotKind::Key => s.text.len() != (s.span.1 - s.span.0).saturating_sub(2),
                         SlotKind::Number => false,
                     },
                 })
