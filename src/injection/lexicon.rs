@@ -1166,40 +1166,90 @@ impl Lexicon {
             return;
         }
         // Only rules with a word in every slot can match: the slots each rule's hits fill,
-        // then those rules' hits, stably sorted by (rule, slot) so each slot's hits stay in
-        // token order. Benign text fills few rules, so this is short.
+        // then a counting sort of those rules' hits by (rule, slot), stable so each slot's hits
+        // stay in token order. Its table has a row per covered rule only (benign text covers
+        // few), not one per rule of the lexicon.
         let mask = MAX_RULES - 1;
-        let mut seen = [0u8; MAX_RULES];
+        // Per rule: the slots its hits fill (bits 0 to 5), then for a covered rule `COVERED` and
+        // its row in the table below. `touched`: the rules with a hit, each once.
+        const COVERED: u16 = 0x8000;
+        let mut mark = [0u16; MAX_RULES];
+        let mut touched: Vec<usize> = Vec::new();
         for h in scratch {
-            seen[usize::from(h.rule) & mask] |= 1u8 << usize::from(h.slot).min(MAX_SLOTS - 1);
-        }
-        let covered = |h: &&WordHit| {
             let r = usize::from(h.rule) & mask;
-            seen[r] == self.full[r]
-        };
-        if !scratch.iter().any(|h| covered(&h)) {
+            if mark[r] == 0 {
+                touched.push(r);
+            }
+            mark[r] |= 1u16 << usize::from(h.slot).min(MAX_SLOTS - 1);
+        }
+        // The covered rules in ascending order, through a bit set (no sort).
+        let mut bits = [0u64; MAX_RULES / 64];
+        for &r in &touched {
+            if mark[r] == u16::from(self.full[r]) {
+                bits[(r >> 6) & (MAX_RULES / 64 - 1)] |= 1u64 << (r & 63);
+            }
+        }
+        let mut covered = touched;
+        covered.clear();
+        for (w, &word) in bits.iter().enumerate() {
+            let mut x = word;
+            while x != 0 {
+                covered.push(w * 64 + x.trailing_zeros() as usize);
+                x &= x - 1;
+            }
+        }
+        if covered.is_empty() {
             return;
         }
-        let mut sorted: Vec<WordHit> = scratch.iter().filter(covered).copied().collect();
-        sorted.sort_by_key(|h| (h.rule, h.slot));
-        let mut rest = sorted.as_slice();
-        while let Some(h0) = rest.first() {
-            let ri = usize::from(h0.rule);
-            let n = rest.iter().take_while(|h| h.rule == h0.rule).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
+        for (d, &r) in covered.iter().enumerate() {
+            mark[r] = COVERED | d as u16;
+        }
+        let key = |h: &WordHit| -> Option<usize> {
+            let m = mark[usize::from(h.rule) & mask];
+            (m & COVERED != 0).then(|| {
+                usize::from(m & !COVERED) * MAX_SLOTS + usize::from(h.slot).min(MAX_SLOTS - 1)
+            })
+        };
+        // After the prefix sums `ends[k + 1]` is where bucket k ends; scattering backwards moves
+        // it to where bucket k starts, so bucket k is `ends[k + 1]..ends[k + 2]`.
+        // The covered rules' hits with their bucket, in token order.
+        let sel: Vec<(usize, WordHit)> = scratch
+            .iter()
+            .filter_map(|h| key(h).map(|k| (k, *h)))
+            .collect();
+        let mut ends = vec![0u32; covered.len() * MAX_SLOTS + 2];
+        for &(k, _) in &sel {
+            if let Some(c) = ends.get_mut(k + 1) {
+                *c += 1;
+            }
+        }
+        let mut acc = 0u32;
+        for c in ends.iter_mut() {
+            acc += *c;
+            *c = acc;
+        }
+        let mut sorted = vec![WordHit::default(); acc as usize];
+        for &(k, h) in sel.iter().rev() {
+            if let Some(f) = ends.get_mut(k + 1) {
+                *f = f.saturating_sub(1);
+                if let Some(slot) = sorted.get_mut(*f as usize) {
+                    *slot = h;
+                }
+            }
+        }
+        for (d, &ri) in covered.iter().enumerate() {
             let (Some(r), Some(last_end)) = (self.rules.get(ri), last_end.get_mut(ri)) else {
                 continue;
             };
-            // The group's slot buckets, in slot order (each non-empty: the rule is covered).
             let nslots = r.gaps.len().min(MAX_SLOTS);
             let mut slot_arr: [&[WordHit]; MAX_SLOTS] = [&[]; MAX_SLOTS];
-            let mut g = group;
             for (s, x) in slot_arr.iter_mut().enumerate().take(nslots) {
-                let k = g.iter().take_while(|h| usize::from(h.slot) == s).count();
-                let (bucket, more) = g.split_at(k);
-                *x = bucket;
-                g = more;
+                let k = d * MAX_SLOTS + s;
+                let (a, b) = (
+                    ends.get(k + 1).copied().unwrap_or(0),
+                    ends.get(k + 2).copied().unwrap_or(0),
+                );
+                *x = sorted.get(a as usize..b as usize).unwrap_or(&[]);
             }
             let slots = slot_arr.get(..nslots).unwrap_or(&[]);
             for h in slot_arr[0] {
