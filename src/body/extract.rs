@@ -914,7 +914,9 @@ impl BodyCheckpoint {
                         // Every JSON escape is longer than what it decodes to, so a key
                         // has escapes exactly when its text is shorter than its span
                         // without the quotes (no search of the key's bytes).
-                        SlotKind::Key => s.text.len() != (s.span.1 - s.span.0).saturating_sub(2),
+                        SlotKind::Key => {
+                            s.text.len() != s.span.1.saturating_sub(s.span.0).saturating_sub(2)
+                        }
                         SlotKind::Number => false,
                     },
                 })

@@ -1189,6 +1189,7 @@ impl Lexicon {
                 bits[(r >> 6) & (MAX_RULES / 64 - 1)] |= 1u64 << (r & 63);
             }
         }
+        // `touched`'s allocation, reused.
         let mut covered = touched;
         covered.clear();
         for (w, &word) in bits.iter().enumerate() {
@@ -1210,13 +1211,13 @@ impl Lexicon {
                 usize::from(m & !COVERED) * MAX_SLOTS + usize::from(h.slot).min(MAX_SLOTS - 1)
             })
         };
-        // After the prefix sums `ends[k + 1]` is where bucket k ends; scattering backwards moves
-        // it to where bucket k starts, so bucket k is `ends[k + 1]..ends[k + 2]`.
         // The covered rules' hits with their bucket, in token order.
         let sel: Vec<(usize, WordHit)> = scratch
             .iter()
             .filter_map(|h| key(h).map(|k| (k, *h)))
             .collect();
+        // After the prefix sums `ends[k + 1]` is where bucket k ends; scattering backwards moves
+        // it to where bucket k starts, so bucket k is `ends[k + 1]..ends[k + 2]`.
         let mut ends = vec![0u32; covered.len() * MAX_SLOTS + 2];
         for &(k, _) in &sel {
             if let Some(c) = ends.get_mut(k + 1) {
@@ -1357,6 +1358,15 @@ mod tests {
         out
     }
 
+    /// A text's normalised bytes, tokens and rule-word hits (one window: the whole text).
+    fn word_hits(lex: &Lexicon, text: &str) -> (Vec<u8>, Tokens, Vec<WordHit>) {
+        let norm = normalize(text).bytes;
+        let toks = lex.tokenize(&norm);
+        let mut scratch = Vec::new();
+        lex.cand_hits(&toks.cand, &norm, &mut HitSink::new(lex, &mut scratch));
+        (norm, toks, scratch)
+    }
+
     fn sorted(mut v: Vec<PhraseMatch>) -> Vec<(u16, u32, u32, u32, u32)> {
         let mut out: Vec<_> = v
             .drain(..)
@@ -1386,14 +1396,7 @@ mod tests {
                 }
                 text.push(if rng.below(7) == 0 { ',' } else { ' ' });
             }
-            let norm = normalize(&text);
-            let toks = lex.tokenize(&norm.bytes);
-            let mut scratch = Vec::new();
-            lex.cand_hits(
-                &toks.cand,
-                &norm.bytes,
-                &mut HitSink::new(&lex, &mut scratch),
-            );
+            let (_, _, scratch) = word_hits(&lex, &text);
             let mut direct = Vec::new();
             for (ri, r) in lex.rules.iter().enumerate() {
                 let by_slot: Vec<Vec<WordHit>> = (0..r.gaps.len())
@@ -1470,17 +1473,10 @@ mod tests {
                     _ => text.push(' '),
                 }
             }
-            let norm = normalize(&text);
-            let toks = lex.tokenize(&norm.bytes);
-            let mut scratch = Vec::new();
-            lex.cand_hits(
-                &toks.cand,
-                &norm.bytes,
-                &mut HitSink::new(&lex, &mut scratch),
-            );
+            let (norm, toks, scratch) = word_hits(&lex, &text);
             let whole = sorted(lex.matches(&scratch));
             let mut windowed = Vec::new();
-            lex.phrase_matches(&toks, &norm.bytes, &mut |m| windowed.push(*m));
+            lex.phrase_matches(&toks, &norm, &mut |m| windowed.push(*m));
             let windowed = sorted(windowed);
             assert_eq!(whole.len(), windowed.len(), "round {round}");
             assert!(whole == windowed, "round {round}: the matches differ");
