@@ -711,6 +711,9 @@ fn collect_slots<'a>(
     // `from_utf8` accepted), not checked a third time.
     let text = doc.source();
     let resumed = from.filter(|_| text.len() == bytes.len());
+    // Where the leaves and keys after the checkpoint start (0 for a whole parse).
+    let (first_leaf, first_key) =
+        resumed.map_or((0, 0), |(cp, k)| (cp.scan.leaves_at(k), cp.scan.keys_at(k)));
     // Sized for the leaves that can become slots (keys are added as they come): a body of
     // many short numbers or empty strings would otherwise hold a slot's room for each leaf.
     // Resumed: the checkpoint's texts, then at most a slot per leaf and key after it, room
@@ -719,8 +722,8 @@ fn collect_slots<'a>(
     // reallocate it, copying its whole capacity.
     let capacity = match resumed {
         Some((cp, k)) => {
-            let after = doc.leaves.len().saturating_sub(cp.scan.leaves_at(k))
-                + doc.key_count().saturating_sub(cp.scan.keys_at(k));
+            let after = doc.leaves.len().saturating_sub(first_leaf)
+                + doc.key_count().saturating_sub(first_key);
             candidates.max((cp.texts_at(k) + after).min(max_texts.saturating_add(1)))
         }
         None => candidates,
@@ -771,14 +774,10 @@ fn collect_slots<'a>(
             text,
         });
     };
-    let (first_leaf, first_key) = match resumed {
-        Some((cp, k)) => {
-            // The checkpoint's texts (keys among them) first.
-            cp.push_slots(text, k, &mut slots);
-            (cp.scan.leaves_at(k), cp.scan.keys_at(k))
-        }
-        None => (0, 0),
-    };
+    if let Some((cp, k)) = resumed {
+        // The checkpoint's texts (keys among them) first.
+        cp.push_slots(text, k, &mut slots);
+    }
     if text.len() != bytes.len() {
         // Another buffer than the document's: cannot happen, but values are still listed.
         for (n, l) in doc.leaves.iter().enumerate() {
