@@ -267,9 +267,6 @@ pub struct Lexicon {
     entries: Vec<(u16, u8)>,
     /// `Rule::reach` per rule, for the hot loop.
     reach: Vec<u32>,
-    /// Per rule, the bit mask of its slots (bit s for slot s); `0xff` past the last rule, which
-    /// no set of slot bits equals.
-    full: Box<[u8; MAX_RULES]>,
     /// Cumulative entry lists (see `NodeInfo::cum_s`).
     cum: Vec<(u16, u8)>,
     /// `(cum_s, cum_p, cum_x)` of every node, for the tokenizer.
@@ -359,7 +356,6 @@ impl Lexicon {
             flat: Vec::new(),
             entries: Vec::new(),
             reach: Vec::new(),
-            full: Box::new([0xff; MAX_RULES]),
             cum: Vec::new(),
             cum_of: Vec::new(),
             trans: empty_trans()?,
@@ -525,9 +521,6 @@ impl Lexicon {
             .map(|i| (i.cum_s, i.cum_p, i.cum_x))
             .collect();
         lex.reach = lex.rules.iter().map(|r| r.reach).collect();
-        for (full, r) in lex.full.iter_mut().zip(&lex.rules) {
-            *full = (1u8 << r.gaps.len().min(MAX_SLOTS)) - 1;
-        }
         Ok(lex)
     }
 
@@ -1185,7 +1178,12 @@ impl Lexicon {
         // The covered rules in ascending order, through a bit set (no sort).
         let mut bits = [0u64; MAX_RULES / 64];
         for &r in &touched {
-            if mark[r] == u16::from(self.full[r]) {
+            // Covered: a hit in each of the rule's slots.
+            let full = self
+                .rules
+                .get(r)
+                .map(|rule| (1u16 << rule.gaps.len().min(MAX_SLOTS)) - 1);
+            if Some(mark[r]) == full {
                 bits[(r >> 6) & (MAX_RULES / 64 - 1)] |= 1u64 << (r & 63);
             }
         }
