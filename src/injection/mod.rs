@@ -10,6 +10,7 @@
 //!    English, German, Spanish, French and Chinese.
 //! 3. `detect`: hand-written scanners for chat-template markers, markdown/HTML image
 //!    exfiltration links, hidden comments and base64/hex payloads (decoded and rescanned).
+//!    `suffix`: optimised adversarial suffixes (GCG) in a user's words.
 //! 4. `weights`: a logistic model over one saturating feature per family, trained by
 //!    `scripts/train_injection.py`, turns the features into a logit.
 //! 5. `ngram`: a hashed word-n-gram linear model over a format-free view of the normalised
@@ -26,6 +27,7 @@ mod lexicon;
 pub mod ngram;
 mod normalize;
 mod rules;
+mod suffix;
 mod weights;
 
 use detect::FEATURE_NAMES;
@@ -380,6 +382,24 @@ impl InjectionDetector {
     ) -> (ScanContext, detect::Analysis, Vec<CustomHit>) {
         let ctx = ctx.for_text(text);
         let mut a = self.scanner.analyse(text);
+        if !ctx.tool_result && !ctx.definition {
+            // An optimised adversarial suffix in the user's words (see `suffix`); tool output
+            // and definitions are machine text, glued symbols are ordinary there.
+            // The suffix and each of its glue points are hits: one odd window and two glues
+            // weigh as two phrases of a family do.
+            for found in suffix::find(text) {
+                for (s, e) in std::iter::once(found.span).chain(found.glue) {
+                    let (ns, ne) = (a.norm.norm_pos(s), a.norm.norm_pos(e));
+                    a.hits.push(RawHit {
+                        feature: detect::F_ENCODED,
+                        id: "adversarial_suffix",
+                        ns,
+                        ne,
+                        sentence: false,
+                    });
+                }
+            }
+        }
         if !self.disabled.is_empty() {
             a.hits.retain(|h| !self.disabled.iter().any(|d| d == h.id));
         }
@@ -542,8 +562,14 @@ impl InjectionDetector {
         hits.dedup();
         // A tool definition is neither a discussion nor a retraction: it is written for the
         // model to follow, and its usage notes are full of discussion cues ("example",
-        // "describe", "what are").
-        let damped = if score >= self.flag_threshold && custom_hits.is_empty() && !ctx.definition {
+        // "describe", "what are"). An adversarial suffix is no phrase to discuss or take back:
+        // "explain how to ..." before one is the request it is there to force.
+        let suffixed = a.hits.iter().any(|h| h.id == "adversarial_suffix");
+        let damped = if score >= self.flag_threshold
+            && custom_hits.is_empty()
+            && !ctx.definition
+            && !suffixed
+        {
             // The rule families that fired (not the model's buckets).
             let families: Vec<&str> = hits
                 .iter()

@@ -35,6 +35,15 @@ impl Normalized {
         }
     }
 
+    /// The first normalised byte whose character starts at or after original byte `o`: the
+    /// inverse of `orig_start` (the map never decreases).
+    pub fn norm_pos(&self, o: usize) -> usize {
+        if self.map.is_empty() {
+            return o.min(self.bytes.len());
+        }
+        self.map.partition_point(|&m| (m as usize) < o)
+    }
+
     /// Maps a normalised half-open range to an original half-open byte range on char
     /// boundaries.
     pub fn orig_span(&self, start: usize, end: usize, original: &str) -> (usize, usize) {
