@@ -205,7 +205,7 @@ fn is_strong(c: &[u8]) -> bool {
                 }
             }
             (b'\\', None)
-                if !escapes && letters && prev.is_some_and(|p| b".!?,;:)]}({[".contains(&p)) =>
+                if !escapes && letters && prev.is_some_and(|p| b".!?,;)]}({[".contains(&p)) =>
             {
                 return true
             }
@@ -461,6 +461,7 @@ mod tests {
             "Set PS1='\\[\\e[32m\\]\\u@\\h:\\w\\$ \\[\\e[0m\\]' in .bashrc, why are colors broken after that?",
             "case $f in *[-.]gz* | *[-.][zZ] | *.t[ga]z) gunzip -c \"$f\" ;; esac is my line, why?",
             "I use C:\\Users\\bob\\Desktop\\ and D:\\data\\ as folders; how do I copy between them in PowerShell?",
+            "List logs: Get-ChildItem -Path C:\\ -Recurse | Where-Object {$_.Name -like \"*.log\"} | Sort-Object {$_.Length} | Select -First 5",
             "Why is my footer not fixed? <style>body {font-family: Arial, sans-serif;}.nav {color: black;}section {margin: 15px;}footer {position: fixed;bottom: 0;}</style><div class=\"nav\"><a href=\"#home\">Home</a></div>",
         ];
         for t in benign {
