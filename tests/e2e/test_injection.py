@@ -18,6 +18,15 @@ def chat(envoy, text, role="user", headers=None, **extra):
     return harness.request(envoy.url, "POST", "/v1/chat/completions", body=body, headers=headers or {})
 
 
+def assert_allowed_unchanged(envoy, mock, texts):
+    """Each text, sent alone, is allowed and reaches the model byte for byte."""
+    for text in texts:
+        r = chat(envoy, text)
+        assert r.status == 200, text
+        assert r.headers["x-guardrail-action"] == "allow", (text, r.headers.get("x-guardrail-injection-score"))
+        assert json.loads(mock.last()["body"])["messages"][0]["content"] == text
+
+
 def test_blatant_attack_raises_bad_request_in_the_openai_sdk(start_envoy, mock):
     envoy = start_envoy({})
     mock.clear()
@@ -210,11 +219,7 @@ def test_hijacking_games_and_jailbreak_templates_are_blocked_and_lookalikes_pass
     # No request reached the model whole (in stream mode the headers may have gone upstream
     # before the block reset the stream: such a request is logged incomplete).
     assert [q for q in mock.requests() if q.get("complete", True)] == []
-    for text in LOOKALIKES:
-        r = chat(envoy, text)
-        assert r.status == 200, text
-        assert r.headers["x-guardrail-action"] == "allow", text
-        assert json.loads(mock.last()["body"])["messages"][0]["content"] == text
+    assert_allowed_unchanged(envoy, mock, LOOKALIKES)
     log = envoy.log_text()
     for fragment in ("Access Granted", "Absolutely, here is", "ROT13", "Hypothetical response"):
         assert fragment not in log
@@ -246,11 +251,7 @@ FOR_THE_MODEL = [
 
 def test_instructions_not_aimed_at_the_model_pass_and_the_same_words_aimed_at_it_do_not(start_envoy, mock):
     envoy = start_envoy({"decision_headers": {"client": True}})
-    for text in NOT_FOR_THE_MODEL:
-        r = chat(envoy, text)
-        assert r.status == 200, text
-        assert r.headers["x-guardrail-action"] == "allow", (text, r.headers.get("x-guardrail-injection-score"))
-        assert json.loads(mock.last()["body"])["messages"][0]["content"] == text
+    assert_allowed_unchanged(envoy, mock, NOT_FOR_THE_MODEL)
     mock.clear()
     for text, rule in FOR_THE_MODEL:
         r = chat(envoy, text)
@@ -388,11 +389,7 @@ def test_an_adversarial_suffix_is_refused_and_glued_code_passes(start_envoy, moc
     assert json.loads(r.body)["error"]["code"] == "prompt_injection_detected"
     assert '"rule":"adversarial_suffix"' in envoy.log_text()
     assert [q for q in mock.requests() if q.get("complete", True)] == []
-    for text in GLUED_BUT_BENIGN:
-        r = chat(envoy, text)
-        assert r.status == 200, text
-        assert r.headers["x-guardrail-action"] == "allow", text
-        assert json.loads(mock.last()["body"])["messages"][0]["content"] == text
+    assert_allowed_unchanged(envoy, mock, GLUED_BUT_BENIGN)
     assert "similarlyNow" not in envoy.log_text()
 
 
