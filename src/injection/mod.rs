@@ -385,8 +385,8 @@ impl InjectionDetector {
         if !ctx.tool_result && !ctx.definition {
             // An optimised adversarial suffix in the user's words (see `suffix`); tool output
             // and definitions are machine text, glued symbols are ordinary there.
-            // The suffix and each of its glue points are hits: one odd window and two glues
-            // weigh as two phrases of a family do.
+            // The suffix and each of its glue points are hits: a window holds at least one
+            // glue, so a suffix weighs at least as two phrases of a family do.
             for found in suffix::find(text) {
                 for (s, e) in std::iter::once(found.span).chain(found.glue) {
                     let (ns, ne) = (a.norm.norm_pos(s), a.norm.norm_pos(e));
