@@ -27,6 +27,9 @@ const NEVER_INNOCENT: &[&str] = &[
     "encoded_payload",
     "evasion_spacing",
     "evasion_hidden_text",
+    // An optimiser's token string: "explain how to ..." before one is the request it is
+    // there to force, not a topic.
+    "adversarial_suffix",
     "goal_hijack",
     // Published jailbreak templates: their wording is the template, not a topic.
     "hypothetical_response",

@@ -562,14 +562,8 @@ impl InjectionDetector {
         hits.dedup();
         // A tool definition is neither a discussion nor a retraction: it is written for the
         // model to follow, and its usage notes are full of discussion cues ("example",
-        // "describe", "what are"). An adversarial suffix is no phrase to discuss or take back:
-        // "explain how to ..." before one is the request it is there to force.
-        let suffixed = a.hits.iter().any(|h| h.id == "adversarial_suffix");
-        let damped = if score >= self.flag_threshold
-            && custom_hits.is_empty()
-            && !ctx.definition
-            && !suffixed
-        {
+        // "describe", "what are").
+        let damped = if score >= self.flag_threshold && custom_hits.is_empty() && !ctx.definition {
             // The rule families that fired (not the model's buckets).
             let families: Vec<&str> = hits
                 .iter()

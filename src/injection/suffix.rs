@@ -22,6 +22,8 @@
 //! and chunks of source code (Rust, Python, JavaScript, C, Perl, shell), JSON, markdown, manual
 //! pages and documentation sent as a user's message, none in the benign rows of the dev sets.
 
+use super::detect;
+
 /// The chunks one window holds.
 const WINDOW: usize = 20;
 /// Lone `!`, `(`, `[`, `{` chunks next to another one, in a window, that make a suffix.
@@ -69,10 +71,6 @@ fn is_alpha(b: u8) -> bool {
     b.is_ascii_alphabetic() || b >= 0x80
 }
 
-fn contains(h: &[u8], n: &[u8]) -> bool {
-    h.windows(n.len()).any(|w| w == n)
-}
-
 const CODE_OPS: &[&[u8]] = &[
     b"=", b"==", b"===", b"+=", b"-=", b"*=", b"/=", b"=>", b"&&", b"||", b"!=", b"<=", b">=",
     b":=", b"::", b"<<", b">>",
@@ -114,11 +112,10 @@ fn is_code(c: &[u8]) -> bool {
     {
         return true;
     }
-    if contains(c, b"\":") || contains(c, b"\",") || contains(c, b"':") || contains(c, b"',") {
-        return true;
-    }
-    // Markup and style sheets: `</div>`, `<br/>`, `color: black;}footer`.
-    if contains(c, b"</") || contains(c, b"/>") || contains(c, b";}") {
+    // Quoted keys and lists (`"key":`, `'a',`), markup and style sheets (`</div>`, `<br/>`,
+    // `color: black;}footer`).
+    const GLUES: &[&[u8]] = &[b"\":", b"\",", b"':", b"',", b"</", b"/>", b";}"];
+    if GLUES.iter().any(|g| detect::find(c, g, 0).is_some()) {
         return true;
     }
     // `name(` or `a.b(`, and `name.field`.
@@ -158,7 +155,7 @@ fn is_camel(c: &[u8]) -> bool {
 
 /// Letters and glue symbols in one chunk (a link is not).
 fn is_mixed(c: &[u8]) -> bool {
-    if contains(c, b"://") || c.starts_with(b"www.") {
+    if detect::find(c, b"://", 0).is_some() || c.starts_with(b"www.") {
         return false;
     }
     c.iter().any(|&b| is_alpha(b)) && c.iter().any(|&b| is_sym(b))
