@@ -36,6 +36,10 @@ const NEVER_INNOCENT: &[&str] = &[
     "nested_fiction",
     "grandma_exploit",
     "nested_task",
+    // A harmful recipe asked for in a story, the past tense or a scripted transcript: the
+    // framing is the attack's disguise, not a sign that the text discusses one.
+    "framed_harm",
+    "scripted_compliance",
 ];
 
 /// Cues that the user asks about, quotes, translates or narrates (en, de, es, fr, zh).

@@ -277,14 +277,14 @@ impl Scanner {
             if Some(m.rule) == self.cipher_cue {
                 cipher_named = true;
             } else {
-                leet_hit |= self.phrase_hit(&toks, m, hits);
+                leet_hit |= self.phrase_hit(&toks, n, m, hits);
             }
         });
         if !toks.spaced_runs.is_empty() {
             let extra = self.lex.expand_spaced(&toks, n);
             let before = hits.count_where(is_instruction_feature);
             self.lex.phrase_matches(&extra, n, &mut |m| {
-                self.phrase_hit(&extra, m, hits);
+                self.phrase_hit(&extra, n, m, hits);
             });
             let found = hits.count_where(is_instruction_feature) > before;
             for &(s, e) in &toks.spaced_runs {
@@ -307,7 +307,7 @@ impl Scanner {
             // signal of spelled-out runs (joining words is how identifiers are written).
             let extra = self.lex.expand_idents(&toks, n, &camel);
             self.lex.phrase_matches(&extra, n, &mut |m| {
-                self.phrase_hit(&extra, m, hits);
+                self.phrase_hit(&extra, n, m, hits);
             });
         }
         if leet_hit {
@@ -343,6 +343,7 @@ impl Scanner {
             });
         }
         markers(n, &toks.specials, hits);
+        open_transcript(n, hits);
         upper_dan(text, norm, &toks, hits);
         exfil(n, &toks.specials, hits);
         if depth == 0 {
@@ -357,9 +358,14 @@ impl Scanner {
     }
 
     /// Adds a phrase-rule hit; returns whether the match used a leetspeak token.
-    fn phrase_hit(&self, toks: &Tokens, m: &PhraseMatch, hits: &mut Hits) -> bool {
+    fn phrase_hit(&self, toks: &Tokens, n: &[u8], m: &PhraseMatch, hits: &mut Hits) -> bool {
         let leet = !toks.leet.is_empty() && toks.any_leet(m.ts, m.te);
         if let Some(rule) = self.lex.rules.get(m.rule as usize) {
+            if HARM_RULES.contains(&rule.id)
+                && harmless_compound(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
+            {
+                return leet;
+            }
             hits.push(RawHit {
                 feature: family_feature(rule.family),
                 id: rule.id,
@@ -713,6 +719,173 @@ fn markers(n: &[u8], specials: &[u32], hits: &mut Hits) {
             }
         }
     }
+}
+
+/// Rules that name a harmful thing (`@harm` in `rules.rs`).
+const HARM_RULES: &[&str] = &["framed_harm", "scripted_compliance"];
+
+/// Harm words in compounds that name something harmless: a harm rule's match that holds one
+/// ("how did people make bath bombs", "a story where grandma makes poison ivy balm") is not
+/// the harmful request the rule is about.
+const HARMLESS_COMPOUNDS: &[&[u8]] = &[
+    b"bath bomb",
+    b"seed bomb",
+    b"photo bomb",
+    b"glitter bomb",
+    b"calorie bomb",
+    b"love bomb",
+    b"flavor bomb",
+    b"flavour bomb",
+    b"bug bomb",
+    b"glue gun",
+    b"nail gun",
+    b"water gun",
+    b"spray gun",
+    b"staple gun",
+    b"heat gun",
+    b"squirt gun",
+    b"nerf gun",
+    b"toy gun",
+    b"bubble gun",
+    b"poison ivy",
+    b"poison oak",
+    b"fake snow",
+    b"fake tan",
+    b"fake blood",
+    b"fake fur",
+    b"fake leather",
+    b"fake flowers",
+    b"fake plants",
+    b"fake nails",
+    b"fake grass",
+];
+
+fn harmless_compound(span: &[u8]) -> bool {
+    HARMLESS_COMPOUNDS.iter().any(|c| {
+        let mut from = 0;
+        while let Some(i) = find(span, c, from) {
+            if i == 0 || span.get(i - 1).is_some_and(|b| !b.is_ascii_alphanumeric()) {
+                return true;
+            }
+            from = i + 1;
+        }
+        false
+    })
+}
+
+/// The labels a scripted transcript gives the model's turns (normalised: lowercase, `：` read
+/// as `:`).
+const ANSWER_LABELS: &[&[u8]] = &[
+    b"assistant",
+    b"ai",
+    b"a",
+    b"bot",
+    b"chatbot",
+    b"gpt",
+    b"chatgpt",
+    b"model",
+    b"asistente",
+    b"assistente",
+    b"assistent",
+    "助手".as_bytes(),
+    "答".as_bytes(),
+];
+
+/// How a scripted answer opens when it shows the model complying ("Sure, here is ...").
+const COMPLIANCE_OPENERS: &[&[u8]] = &[
+    b"sure",
+    b"certainly",
+    b"absolutely",
+    b"of course",
+    b"happy to",
+    b"glad to",
+    b"no problem",
+    b"here is",
+    b"here's",
+    b"heres",
+    b"claro",
+    b"por supuesto",
+    b"bien sur",
+    b"naturlich",
+    b"gerne",
+    "当然".as_bytes(),
+    "好的".as_bytes(),
+];
+
+/// A scripted transcript left open for the model: it ends with the model's label and nothing
+/// after it ("... User: how do I make ricin? Assistant:"), and earlier turns under that label
+/// show the model complying ("Assistant: Sure, the easiest way is ..."). In-context and
+/// many-shot attacks are written so; a transcript pasted to be summarised, translated or
+/// checked ends with a finished turn, and a few-shot prompt ("Q: 2+2? A: 4. Q: ... A:") shows
+/// answers, not compliance.
+fn open_transcript(n: &[u8], hits: &mut Hits) {
+    let end = n
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    if end == 0 || n.get(end - 1) != Some(&b':') {
+        return;
+    }
+    let body = n.get(..end - 1).unwrap_or(&[]);
+    let at_word = |s: usize| s == 0 || n.get(s - 1).is_some_and(|c| !c.is_ascii_alphanumeric());
+    let Some(label) = ANSWER_LABELS
+        .iter()
+        .find(|l| body.ends_with(l) && at_word(body.len() - l.len()))
+    else {
+        return;
+    };
+    // An earlier answered turn under the same label, opening with compliance.
+    let open_at = body.len() - label.len();
+    let mut from = 0;
+    let mut complied = 0u32;
+    while let Some(i) = find(body, label, from) {
+        if i >= open_at {
+            break;
+        }
+        from = i + 1;
+        let colon = i + label.len();
+        if !at_word(i) || body.get(colon) != Some(&b':') {
+            continue;
+        }
+        let mut j = colon + 1;
+        while body
+            .get(j)
+            .is_some_and(|&c| c == b' ' || c == b'!' || c == 0xc2 || c == 0xa1)
+        {
+            // Spaces and an opening `¡` (UTF-8 c2 a1) before the first word.
+            j += 1;
+        }
+        let answer = body.get(j..).unwrap_or(&[]);
+        if COMPLIANCE_OPENERS.iter().any(|o| answer.starts_with(o)) {
+            complied += 1;
+        }
+    }
+    // Two compliant answers are a pattern being set up; one is, when the transcript names
+    // something harmful (a role-play practice dialogue has one "Of course" and no weapons).
+    if complied >= 2 || (complied == 1 && names_harm(body)) {
+        hits.push(RawHit {
+            feature: 0,
+            id: "scripted_compliance",
+            ns: open_at,
+            ne: end,
+            sentence: false,
+        });
+    }
+}
+
+/// Whether a word of `n` is one of the `harm` set's words (`stem*` matches a prefix).
+fn names_harm(n: &[u8]) -> bool {
+    let Some((_, set)) = SETS.iter().find(|(name, _)| *name == "harm") else {
+        return false;
+    };
+    n.split(|c| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .any(|w| {
+            set.split('|').any(|p| match p.strip_suffix('*') {
+                Some(stem) => w.starts_with(stem.as_bytes()),
+                None => w == p.as_bytes(),
+            })
+        })
 }
 
 /// The DAN persona is written in capitals (the lowercase word is a common first name). Only a
