@@ -36,9 +36,10 @@ const NEVER_INNOCENT: &[&str] = &[
     "nested_fiction",
     "grandma_exploit",
     "nested_task",
-    // A harmful recipe asked for in a story, the past tense or a scripted transcript: the
-    // framing is the attack's disguise, not a sign that the text discusses one.
+    // A harmful recipe, asked for outright or in a story, the past tense or a scripted
+    // transcript: the framing is the attack's disguise, not a sign that the text discusses one.
     "framed_harm",
+    "harm_recipe",
     "scripted_compliance",
 ];
 
