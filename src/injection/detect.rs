@@ -34,6 +34,27 @@ pub const FEATURE_NAMES: &[&str] = &[
 ];
 pub const N_FEATURES: usize = 24;
 
+/// Rule ids the scanner emits from code rather than from `rules::RULES`: together they are
+/// the built-in ids `injection.disabled_rules` accepts.
+pub const CODE_RULE_IDS: &[&str] = &[
+    "role_marker",
+    "chat_transcript",
+    "exfil_image",
+    "hidden_comment",
+    "encoded_payload",
+    "evasion_spacing",
+    "evasion_leetspeak",
+    "evasion_obfuscation",
+    "evasion_hidden_text",
+    "scripted_compliance",
+    "adversarial_suffix",
+];
+
+/// Whether `id` is a built-in rule id (`rules::RULES` or [`CODE_RULE_IDS`]).
+pub fn is_builtin_rule(id: &str) -> bool {
+    CODE_RULE_IDS.contains(&id) || RULES.iter().any(|(r, _, _)| *r == id)
+}
+
 pub const F_ROLE_MARKER: usize = 11;
 pub const F_TRANSCRIPT: usize = 12;
 pub const F_EXFIL: usize = 13;
@@ -738,7 +759,6 @@ const GAME_WORDS: &[&[u8]] = &[
     b"roblox",
     b"terraria",
     b"skyrim",
-    b"fallout",
     b"call of duty",
     b"counter-strike",
     b"counter strike",
