@@ -264,6 +264,22 @@ fn check_unit(field: &str, v: f64) -> Result<(), ConfigError> {
     }
 }
 
+/// Whether rule `id`'s hits count in a text of this kind: a harmful request only in a user's
+/// words (`rules::HARM_REQUEST`), text addressed to the model only in data
+/// (`rules::DATA_ONLY`), hiding an action only in a tool definition (`rules::DEFINITION_ONLY`).
+fn counts_in(id: &str, ctx: ScanContext) -> bool {
+    let data = ctx.tool_result || ctx.definition;
+    if rules::HARM_REQUEST.contains(&id) {
+        !data
+    } else if rules::DATA_ONLY.contains(&id) {
+        data
+    } else if rules::DEFINITION_ONLY.contains(&id) {
+        ctx.definition
+    } else {
+        true
+    }
+}
+
 impl InjectionDetector {
     pub fn compile(cfg: &InjectionConfig) -> Result<Self, ConfigError> {
         check_unit("flag_threshold", cfg.flag_threshold)?;
@@ -412,26 +428,9 @@ impl InjectionDetector {
                 }
             }
         }
-        if !self.disabled.is_empty() {
-            a.hits.retain(|h| !self.disabled.iter().any(|d| d == h.id));
-        }
-        if (ctx.tool_result || ctx.definition)
-            && a.hits.iter().any(|h| rules::HARM_REQUEST.contains(&h.id))
-        {
-            a.hits.retain(|h| !rules::HARM_REQUEST.contains(&h.id));
-        }
-        if !ctx.tool_result
-            && !ctx.definition
-            && a.hits.iter().any(|h| rules::DATA_ONLY.contains(&h.id))
-        {
-            a.hits.retain(|h| !rules::DATA_ONLY.contains(&h.id));
-        }
-        if !ctx.definition
-            && a.hits
-                .iter()
-                .any(|h| rules::DEFINITION_ONLY.contains(&h.id))
-        {
-            a.hits.retain(|h| !rules::DEFINITION_ONLY.contains(&h.id));
+        let counts = |id: &str| counts_in(id, ctx) && !self.disabled.iter().any(|d| d == id);
+        if a.hits.iter().any(|h| !counts(h.id)) {
+            a.hits.retain(|h| counts(h.id));
         }
         if a.hits.iter().any(|h| h.id == "policy_evasion") {
             // Legal boilerplate ("without restriction, including without limitation the
