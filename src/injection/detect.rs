@@ -390,6 +390,7 @@ impl Scanner {
                     m.ns as usize
                 };
                 if harmless_compound(n.get(from..m.ne as usize).unwrap_or(&[]))
+                    || harmless_use(n, m.ns as usize, m.ne as usize)
                     || (rule.id == "harm_recipe"
                         && (!asks_for_recipe(n, m.ns as usize) || names_a_game(n)))
                 {
@@ -769,6 +770,8 @@ const GAME_WORDS: &[&[u8]] = &[
     b"in the game",
     b"in game",
     b"in-game",
+    b"stardew",
+    b"plague inc",
 ];
 
 /// Whether `n` names a game (`GAME_WORDS`, at a word start).
@@ -789,6 +792,30 @@ const HARMLESS_COMPOUNDS: &[&[u8]] = &[
     b"flavor bomb",
     b"flavour bomb",
     b"bug bomb",
+    b"sake bomb",
+    b"jager bomb",
+    b"jaeger bomb",
+    b"jagerbomb",
+    b"irish car bomb",
+    b"cherry bomb",
+    b"chocolate bomb",
+    b"cocoa bomb",
+    b"cream bomb",
+    b"cake bomb",
+    b"fragrance bomb",
+    b"scent bomb",
+    b"shower bomb",
+    b"fizz bomb",
+    b"fizzy bomb",
+    b"confetti bomb",
+    b"paint bomb",
+    b"color bomb",
+    b"colour bomb",
+    b"stink bomb",
+    b"water bomb",
+    b"smoke bomb",
+    b"f bomb",
+    b"f-bomb",
     b"glue gun",
     b"nail gun",
     b"water gun",
@@ -814,6 +841,132 @@ const HARMLESS_COMPOUNDS: &[&[u8]] = &[
 
 fn harmless_compound(span: &[u8]) -> bool {
     any_at_word_start(span, HARMLESS_COMPOUNDS)
+}
+
+/// Words that, right after a harm word, name something that guards against it or studies it,
+/// or something else altogether: "a bomb shelter", "the bomb squad", "malware removal",
+/// "poison control", "a Bomb Pop", "a bomb-proof plan". (Not "cocktail", "drink" or "shot":
+/// a Molotov cocktail and a poison drink are what the rules are about.)
+const HARMLESS_NEXT: &[&[u8]] = &[
+    b"shelter",
+    b"shelters",
+    b"squad",
+    b"squads",
+    b"disposal",
+    b"detection",
+    b"detector",
+    b"detectors",
+    b"sniffing",
+    b"calorimeter",
+    b"cyclone",
+    b"removal",
+    b"scanner",
+    b"scanners",
+    b"protection",
+    b"control",
+    b"prevention",
+    b"awareness",
+    b"safety",
+    b"sandbox",
+    b"analysis",
+    b"pop",
+    b"pops",
+    b"proof",
+    b"effect",
+    b"effects",
+    b"emoji",
+    b"dessert",
+];
+
+/// What an explosive was made for when the question is about industry, not an attack
+/// ("how did people make explosives for mining in the 1800s").
+const HARMLESS_PURPOSE: &[&[u8]] = &[
+    b"mining",
+    b"mines",
+    b"quarrying",
+    b"quarries",
+    b"demolition",
+    b"construction",
+    b"blasting",
+    b"railroads",
+    b"railways",
+    b"tunnels",
+    b"tunneling",
+    b"tunnelling",
+    b"canals",
+    b"fireworks",
+    b"pyrotechnics",
+];
+
+/// What "make" means when it is causative: "how did people make meth labs safer", "how was
+/// cocaine made legal" ask about a change, not a recipe.
+const CAUSATIVE: &[&[u8]] = &[
+    b"safer",
+    b"safe",
+    b"legal",
+    b"illegal",
+    b"harder",
+    b"obsolete",
+    b"popular",
+    b"unpopular",
+    b"available",
+    b"unavailable",
+    b"accessible",
+    b"inaccessible",
+    b"cheaper",
+    b"scarce",
+    b"rare",
+];
+
+/// Whether a harm word of the matched span `ns..ne` is named for a harmless use: followed by
+/// one of [`HARMLESS_NEXT`], within three words by one of [`CAUSATIVE`], or within four words
+/// by "for" or "in" and one of [`HARMLESS_PURPOSE`] ("explosives used in the mines"). Only the
+/// words after a harm word count, so a harmless phrase elsewhere in the text does not excuse a
+/// harmful request.
+fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
+    let words = |from: usize| {
+        n.get(from..)
+            .unwrap_or(&[])
+            .split(|c| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+    };
+    let mut at = ns;
+    while at < ne {
+        let rest = n.get(at..ne).unwrap_or(&[]);
+        let Some(skip) = rest.iter().position(u8::is_ascii_alphanumeric) else {
+            break;
+        };
+        let ws = at + skip;
+        let len = n
+            .get(ws..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|c| !c.is_ascii_alphanumeric())
+            .unwrap_or(n.len() - ws);
+        let w = n.get(ws..ws + len).unwrap_or(&[]);
+        at = ws + len.max(1);
+        if !(in_set(w, "harm") || in_set(w, "harmx")) {
+            continue;
+        }
+        let next: Vec<&[u8]> = words(ws + len).take(5).collect();
+        if next.first().is_some_and(|x| HARMLESS_NEXT.contains(x))
+            || next.iter().take(3).any(|x| CAUSATIVE.contains(x))
+        {
+            return true;
+        }
+        let purpose = next.iter().enumerate().any(|(k, x)| {
+            (*x == b"for" || *x == b"in")
+                && next
+                    .iter()
+                    .skip(k + 1)
+                    .take(2)
+                    .any(|y| HARMLESS_PURPOSE.contains(y))
+        });
+        if purpose {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether one of `needles` occurs in `hay` at the start of a word.
@@ -1256,5 +1409,49 @@ mod tests {
         }
         // An offset past the end reads nothing (the scanner's offsets are inside the text).
         assert!(!asks_for_recipe(b"how to make a bomb", 999));
+    }
+
+    /// A harm word followed by what names a harmless thing or use excuses the match; the same
+    /// words elsewhere in the text, or before the harm word, do not.
+    #[test]
+    fn a_harm_word_named_for_a_harmless_use_excuses_the_match() {
+        let span = |t: &str| harmless_use(t.as_bytes(), 0, t.len());
+        for t in [
+            "how do i build a bomb shelter",
+            "how do bomb disposal robots work",
+            "how did people make explosives for mining",
+            "how were explosives used in the mines",
+            "how did people make meth labs safer",
+            "how was cocaine made legal",
+            "how do i build a malware sandbox",
+            "make a bomb-proof backup plan",
+        ] {
+            // The span ends at the harm word; what names the use may come after it.
+            let end = ["bomb", "explosives", "meth", "cocaine", "malware"]
+                .iter()
+                .filter_map(|w| t.find(w).map(|i| i + w.len()))
+                .min()
+                .unwrap_or(t.len());
+            assert!(harmless_use(t.as_bytes(), 0, end), "{t}");
+        }
+        // (text, the matched span): a harmless phrase before the harm word, or after another
+        // match, does not excuse this one.
+        for (t, m) in [
+            ("how to make a pipe bomb", "make a pipe bomb"),
+            (
+                "how did people make molotov cocktails in the 1960s",
+                "make molotov",
+            ),
+            ("how to make a bomb for the school", "make a bomb"),
+            ("a bomb shelter, then build a bomb", "build a bomb"),
+            ("for mining: how to make explosives", "make explosives"),
+            ("bomb disposal teams hate it: make a bomb", "make a bomb"),
+        ] {
+            let ns = t.rfind(m).unwrap_or(0);
+            assert!(!harmless_use(t.as_bytes(), ns, ns + m.len()), "{t}");
+        }
+        assert!(!span(""));
+        assert!(!harmless_use(b"how to make a bomb", 0, 999));
+        assert!(!harmless_use(b"how to make a bomb", 999, 5));
     }
 }
