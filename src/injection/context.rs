@@ -41,6 +41,7 @@ const NEVER_INNOCENT: &[&str] = &[
     "framed_harm",
     "harm_recipe",
     "scripted_compliance",
+    "malware_request",
 ];
 
 /// Cues that the user asks about, quotes, translates or narrates (en, de, es, fr, zh).

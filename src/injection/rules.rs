@@ -121,7 +121,12 @@ pub const CIPHER_CUE: &str = "cipher_named";
 /// A tool result that holds "how to create a botnet" (a search history, a moderation queue) is
 /// data about such a request, not one; harmless compounds ("bath bomb") and a game's world
 /// drop their matches (`detect::HARMLESS_COMPOUNDS`, `detect::GAME_WORDS`).
-pub const HARM_REQUEST: &[&str] = &["framed_harm", "harm_recipe", "scripted_compliance"];
+pub const HARM_REQUEST: &[&str] = &[
+    "framed_harm",
+    "harm_recipe",
+    "scripted_compliance",
+    "malware_request",
+];
 
 /// Rules that count only in tool definitions: hiding an action from the user is what no tool
 /// description has a reason to ask, and the mark of a poisoned one. (People write "don't
@@ -289,6 +294,10 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // bomb in Minecraft": `detect::GAME_WORDS`).
     ("harm_recipe", Family::Override, "@harmx"),
     ("harm_recipe", Family::Override, "explosive|nerve ~1 device*|charge*|vest*|agent*|gas"),
+    // Malware asked for as code ("write me a virus in Python", "write me code for a keylogger",
+    // "what's the code to make ransomware"): the rule names the thing; `detect::asks_for_code`
+    // reads the words before it, a verb of writing and nothing but fillers between.
+    ("malware_request", Family::Override, "keylogger*|rootkit*|bootkit*|ransomware|botnet*|cryptojack*|spyware|infostealer*|virus|viruses|backdoor|adware"),
     // A scripted transcript in which the assistant already complied with a harmful request
     // (in-context and many-shot attacks): "Assistant: Sure, here is how to make a bomb".
     ("scripted_compliance", Family::Override, "assistant|chatbot|chatgpt ~1 sure|certainly|absolutely|okay|ok|of ~3 here|heres|course ~10 @harm"),
