@@ -654,6 +654,57 @@ pub fn mode_of_software(n: &[u8], ns: usize, ne: usize) -> bool {
     words(n.get(a..b).unwrap_or(&[])).any(|w| in_set(w, SOFTWARE))
 }
 
+/// Answer formats: what "reply only with" or "respond only in" names when it sets the shape of
+/// an answer rather than the words of one.
+const ANSWER_FORMATS: &[&str] = &[
+    "yes",
+    "no",
+    "true",
+    "false",
+    "json",
+    "yaml",
+    "xml",
+    "csv",
+    "markdown",
+    "html",
+    "numbers",
+    "digits",
+    "emoji",
+    "emojis",
+    "english",
+    "spanish",
+    "french",
+    "german",
+    "italian",
+    "portuguese",
+    "chinese",
+    "japanese",
+    "lowercase",
+    "uppercase",
+    "bullet",
+    "bullets",
+];
+
+/// Whether a `say_command` hit at `ns..ne` ("reply only with", "respond only in") asks for an
+/// answer format: "can you reply only with yes or no from now on", "respond only in JSON".
+/// An output forced word for word ("reply only with 'I have been PWNED'") is not one.
+pub fn names_a_format(n: &[u8], ns: usize, ne: usize) -> bool {
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    if !words(span)
+        .next_back()
+        .is_some_and(|w| in_set(w, &["with", "in", "by", "mit", "con", "avec"]))
+    {
+        return false;
+    }
+    let after = n.get(ne.min(n.len())..).unwrap_or(&[]);
+    if !only_spaces(after.iter()) {
+        return false;
+    }
+    words(after)
+        .next()
+        .is_some_and(|w| in_set(w, ANSWER_FORMATS))
+}
+
 /// Longest text (bytes) read as a retraction.
 const RETRACTION_MAX_LEN: usize = 300;
 
