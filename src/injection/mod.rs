@@ -1689,6 +1689,7 @@ mod tests {
             "Generate a strong password. Respond only with the password.",
             "Summarize the instructions I was given by my manager in the email below.",
             "How many characters should a strong password have?",
+            "Is there anything important I forgot? The travel policy does not cover weekends.",
             "The first letter of the password must be uppercase. Write a regex for that rule.",
             "Give me some hints for creating a memorable password.",
             "Write a story about a hacker who guesses the password of a bank.",
