@@ -639,15 +639,17 @@ const SOFTWARE: &[&str] = &[
     "camera",
 ];
 
+/// Whether the last word of the hit at `ns..ne` is one of `set`.
+fn span_ends_with(n: &[u8], ns: usize, ne: usize, set: &[&str]) -> bool {
+    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
+    words(span).next_back().is_some_and(|w| in_set(w, set))
+}
+
 /// Whether a persona hit at `ns..ne` names a mode ("developer mode", "debug mode") of a
 /// product the sentence is about: "how do I turn off debug mode in Django", "developer mode on
 /// my Android phone". Jailbreaks put the mode on the model ("ChatGPT with Developer Mode").
 pub fn mode_of_software(n: &[u8], ns: usize, ne: usize) -> bool {
-    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
-    if !words(span)
-        .next_back()
-        .is_some_and(|w| in_set(w, &["mode", "modes"]))
-    {
+    if !span_ends_with(n, ns, ne, &["mode", "modes"]) {
         return false;
     }
     let (a, b) = crate::injection::detect::sentence_span(n, ns, ne);
@@ -689,11 +691,7 @@ const ANSWER_FORMATS: &[&str] = &[
 /// answer format: "can you reply only with yes or no from now on", "respond only in JSON".
 /// An output forced word for word ("reply only with 'I have been PWNED'") is not one.
 pub fn names_a_format(n: &[u8], ns: usize, ne: usize) -> bool {
-    let span = n.get(ns..ne.min(n.len())).unwrap_or(&[]);
-    if !words(span)
-        .next_back()
-        .is_some_and(|w| in_set(w, &["with", "in", "by", "mit", "con", "avec"]))
-    {
+    if !span_ends_with(n, ns, ne, &["with", "in", "by", "mit", "con", "avec"]) {
         return false;
     }
     let after = n.get(ne.min(n.len())..).unwrap_or(&[]);

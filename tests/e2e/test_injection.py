@@ -444,13 +444,18 @@ DISGUISED_BUT_BENIGN = [
 ]
 
 
-def test_a_harmful_request_in_disguise_is_flagged_and_its_look_alikes_pass(start_envoy, mock):
-    envoy = start_envoy({"mode": "monitor", "decision_headers": {"client": True}})
-    for text, rule in DISGUISED_HARM:
+def assert_flagged_in_monitor_mode(envoy, cases):
+    """Each (text, rule) passes (monitor mode), is not `allow`, and the log names the rule."""
+    for text, rule in cases:
         r = chat(envoy, text)
         assert r.status == 200
-        assert r.headers["x-guardrail-action"] != "allow", text
+        assert r.headers["x-guardrail-action"] != "allow", (text, r.headers.get("x-guardrail-injection-score"))
         assert f'"rule":"{rule}"' in envoy.log_text(), text
+
+
+def test_a_harmful_request_in_disguise_is_flagged_and_its_look_alikes_pass(start_envoy, mock):
+    envoy = start_envoy({"mode": "monitor", "decision_headers": {"client": True}})
+    assert_flagged_in_monitor_mode(envoy, DISGUISED_HARM)
     assert "napalm" not in envoy.log_text() and "hotwire" not in envoy.log_text()
     assert_allowed_unchanged(envoy, mock, DISGUISED_BUT_BENIGN)
     # In a tool result a harmful request is data (a search history the agent was asked to
@@ -528,10 +533,6 @@ EXTRACTION_LOOKALIKES = [
 
 def test_prompt_extraction_wordings_are_flagged_and_format_requests_pass(start_envoy, mock):
     envoy = start_envoy({"mode": "monitor", "decision_headers": {"client": True}})
-    for text in EXTRACTION_WORDINGS:
-        r = chat(envoy, text)
-        assert r.status == 200
-        assert r.headers["x-guardrail-action"] != "allow", (text, r.headers.get("x-guardrail-injection-score"))
-    assert envoy.log_text().count('"rule":"extraction"') >= len(EXTRACTION_WORDINGS)
+    assert_flagged_in_monitor_mode(envoy, [(t, "extraction") for t in EXTRACTION_WORDINGS])
     assert "context window" not in envoy.log_text()
     assert_allowed_unchanged(envoy, mock, EXTRACTION_LOOKALIKES)
