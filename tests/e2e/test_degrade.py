@@ -16,6 +16,7 @@
 
 import http.client
 import json
+import socket
 import time
 
 import openai
@@ -38,7 +39,12 @@ UNAVAILABLE = ["connect_failure", "no_healthy_upstream", "overflow"]
 @pytest.fixture(scope="module")
 def dead_envoy():
     """Envoys whose upstream cannot be used, one per (configuration, kind of failure)."""
-    port = harness.free_port()
+    # The upstream port stays bound (not listening) for the fixture's life: a connection is
+    # refused, and no Envoy started meanwhile gets it for its own ephemeral listener or admin
+    # port (a port merely found free was once handed to an admin interface, which answered 404).
+    hold = socket.socket()
+    hold.bind(("127.0.0.1", 0))
+    port = hold.getsockname()[1]
     cache = {}
 
     def start(cfg, kind="no_healthy_upstream"):
@@ -53,9 +59,12 @@ def dead_envoy():
             cache[key] = harness.Envoy(cfg, port, name="test_degrade_dead", bootstrap=boot)
         return cache[key]
 
-    yield start
-    for e in cache.values():
-        e.stop()
+    try:
+        yield start
+    finally:
+        for e in cache.values():
+            e.stop()
+        hold.close()
 
 
 def sdk(envoy):
