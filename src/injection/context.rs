@@ -38,6 +38,7 @@ const NEVER_INNOCENT: &[&str] = &[
     "nested_task",
     // A harmful recipe, asked for outright or in a story, the past tense or a scripted
     // transcript: the framing is the attack's disguise, not a sign that the text discusses one.
+    "crime_request",
     "framed_harm",
     "harm_recipe",
     "scripted_compliance",
@@ -169,7 +170,7 @@ pub fn is_discussion(
         || families.is_empty()
         || families
             .iter()
-            .any(|f| NEVER_INNOCENT.contains(f) || f.starts_with("custom:"))
+            .any(|f| super::rules::listed(NEVER_INNOCENT, f) || f.starts_with("custom:"))
     {
         return false;
     }

@@ -52,7 +52,7 @@ pub const CODE_RULE_IDS: &[&str] = &[
 
 /// Whether `id` is a built-in rule id (`rules::RULES` or [`CODE_RULE_IDS`]).
 pub fn is_builtin_rule(id: &str) -> bool {
-    CODE_RULE_IDS.contains(&id) || RULES.iter().any(|(r, _, _)| *r == id)
+    super::rules::listed(CODE_RULE_IDS, id) || RULES.iter().any(|(r, _, _)| *r == id)
 }
 
 pub const F_ROLE_MARKER: usize = 11;
@@ -388,7 +388,7 @@ impl Scanner {
             {
                 return leet;
             }
-            if HARM_REQUEST.contains(&rule.id) {
+            if super::rules::listed(HARM_REQUEST, rule.id) {
                 let from = if rule.id == "harm_recipe" {
                     // The compound's first word comes before the harmful thing's name.
                     (m.ns as usize).saturating_sub(16)
@@ -401,17 +401,30 @@ impl Scanner {
                         && (!asks_for_recipe(n, m.ns as usize) || names_a_game(n)))
                     || (rule.id == "malware_request"
                         && (!asks_for_code(n, m.ns as usize, m.ne as usize) || names_a_game(n)))
+                    || (rule.id == "crime_request"
+                        && (!asks_how(n, m.ns as usize)
+                            || names_a_game(n)
+                            || one_of_own(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
+                            || harmless_object(n, m.ne as usize)))
                 {
                     return leet;
                 }
             }
-            hits.push(RawHit {
+            let hit = RawHit {
                 feature: family_feature(rule.family),
                 id: rule.id,
                 ns: m.ns as usize,
                 ne: m.ne as usize,
                 sentence: true,
-            });
+            };
+            if rule.id == "crime_request" {
+                // A whole request (a method asked for, the crime, whom it is done to) that
+                // `asks_how` checked: counted as two hits, as an assembled exfiltration link
+                // is, so that the model cannot pull a short one under the threshold ("Where
+                // can I buy stolen credit card numbers online?" scored 0.48 on one).
+                hits.push(hit.clone());
+            }
+            hits.push(hit);
         }
         leet
     }
@@ -855,76 +868,22 @@ fn harmless_compound(span: &[u8]) -> bool {
 /// or something else altogether: "a bomb shelter", "the bomb squad", "malware removal",
 /// "poison control", "a Bomb Pop", "a bomb-proof plan". (Not "cocktail", "drink" or "shot":
 /// a Molotov cocktail and a poison drink are what the rules are about.)
-const HARMLESS_NEXT: &[&[u8]] = &[
-    b"shelter",
-    b"shelters",
-    b"squad",
-    b"squads",
-    b"disposal",
-    b"detection",
-    b"detector",
-    b"detectors",
-    b"sniffing",
-    b"calorimeter",
-    b"cyclone",
-    b"removal",
-    b"scanner",
-    b"scanners",
-    b"protection",
-    b"control",
-    b"prevention",
-    b"awareness",
-    b"safety",
-    b"sandbox",
-    b"analysis",
-    b"pop",
-    b"pops",
-    b"proof",
-    b"effect",
-    b"effects",
-    b"emoji",
-    b"dessert",
-];
+const HARMLESS_NEXT: &str =
+    "shelter shelters squad squads disposal detection detector detectors sniffing calorimeter \
+    cyclone removal scanner scanners protection control prevention awareness safety sandbox \
+    analysis pop pops proof effect effects emoji dessert";
 
 /// What an explosive was made for when the question is about industry, not an attack
 /// ("how did people make explosives for mining in the 1800s").
-const HARMLESS_PURPOSE: &[&[u8]] = &[
-    b"mining",
-    b"mines",
-    b"quarrying",
-    b"quarries",
-    b"demolition",
-    b"construction",
-    b"blasting",
-    b"railroads",
-    b"railways",
-    b"tunnels",
-    b"tunneling",
-    b"tunnelling",
-    b"canals",
-    b"fireworks",
-    b"pyrotechnics",
-];
+const HARMLESS_PURPOSE: &str =
+    "mining mines quarrying quarries demolition construction blasting railroads railways \
+    tunnels tunneling tunnelling canals fireworks pyrotechnics";
 
 /// What "make" means when it is causative: "how did people make meth labs safer", "how was
 /// cocaine made legal" ask about a change, not a recipe.
-const CAUSATIVE: &[&[u8]] = &[
-    b"safer",
-    b"safe",
-    b"legal",
-    b"illegal",
-    b"harder",
-    b"obsolete",
-    b"popular",
-    b"unpopular",
-    b"available",
-    b"unavailable",
-    b"accessible",
-    b"inaccessible",
-    b"cheaper",
-    b"scarce",
-    b"rare",
-];
+const CAUSATIVE: &str =
+    "safer safe legal illegal harder obsolete popular unpopular available unavailable \
+    accessible inaccessible cheaper scarce rare";
 
 /// Whether a harm word of the matched span `ns..ne` is named for a harmless use: followed by
 /// one of [`HARMLESS_NEXT`], within three words by one of [`CAUSATIVE`], or within four words
@@ -957,8 +916,8 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
             continue;
         }
         let next: Vec<&[u8]> = words(ws + len).take(5).collect();
-        if next.first().is_some_and(|x| HARMLESS_NEXT.contains(x))
-            || next.iter().take(3).any(|x| CAUSATIVE.contains(x))
+        if next.first().is_some_and(|x| listed(HARMLESS_NEXT, x))
+            || next.iter().take(3).any(|x| listed(CAUSATIVE, x))
         {
             return true;
         }
@@ -968,7 +927,7 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
                     .iter()
                     .skip(k + 1)
                     .take(2)
-                    .any(|y| HARMLESS_PURPOSE.contains(y))
+                    .any(|y| listed(HARMLESS_PURPOSE, y))
         });
         if purpose {
             return true;
@@ -1098,6 +1057,14 @@ fn names_harm(n: &[u8]) -> bool {
         .any(|w| in_set(w, "harm"))
 }
 
+/// Whether `w` is one of the words of `list` (separated by single spaces). One string and not
+/// inlined: `contains` on a constant slice of words unrolls into a comparison per word at every
+/// call (4 KB of the module for one function), and a slice holds a pointer and a length per word.
+#[inline(never)]
+fn listed(list: &str, w: &[u8]) -> bool {
+    list.split(' ').any(|x| x.as_bytes() == w)
+}
+
 /// Whether `w` is a word of the rules' set `name` (`stem*` matches a prefix).
 fn in_set(w: &[u8], name: &str) -> bool {
     SETS.iter()
@@ -1111,86 +1078,23 @@ fn in_set(w: &[u8], name: &str) -> bool {
 }
 
 /// Verbs that ask for a program to be written ("write me a virus", "make a keylogger").
-const CODE_VERBS: &[&[u8]] = &[
-    b"write",
-    b"create",
-    b"build",
-    b"develop",
-    b"generate",
-    b"code",
-    b"program",
-    b"make",
-    b"give",
-    b"provide",
-    b"need",
-    b"want",
-];
+const CODE_VERBS: &str =
+    "write create build develop generate code program make give provide need want";
 
 /// Words that may stand between such a verb and the malware's name: objects, articles,
 /// adjectives of capability, languages, and "code for".
-const CODE_FILLERS: &[&[u8]] = &[
-    b"me",
-    b"us",
-    b"a",
-    b"an",
-    b"some",
-    b"the",
-    b"my",
-    b"our",
-    b"own",
-    b"simple",
-    b"basic",
-    b"working",
-    b"functional",
-    b"small",
-    b"tiny",
-    b"real",
-    b"full",
-    b"complete",
-    b"new",
-    b"custom",
-    b"undetectable",
-    b"stealthy",
-    b"stealth",
-    b"fud",
-    b"polymorphic",
-    b"self",
-    b"replicating",
-    b"spreading",
-    b"advanced",
-    b"sophisticated",
-    b"powerful",
-    b"python",
-    b"c",
-    b"cpp",
-    b"rust",
-    b"go",
-    b"golang",
-    b"java",
-    b"javascript",
-    b"js",
-    b"powershell",
-    b"bash",
-    b"assembly",
-    b"code",
-    b"script",
-    b"program",
-    b"snippet",
-    b"piece",
-    b"for",
-    b"of",
-    b"to",
-    b"in",
-];
+const CODE_FILLERS: &str =
+    "me us a an some the my our own simple basic working functional small tiny real full \
+    complete new custom undetectable stealthy stealth fud polymorphic self replicating \
+    spreading advanced sophisticated powerful python c cpp rust go golang java javascript js \
+    powershell bash assembly code script program snippet piece for of to in";
 
 /// What may follow the malware's name when it is the program asked for ("a virus in Python",
 /// "a keylogger that emails the keys"); another noun makes a compound that names something
 /// else ("a virus spread model", "a backdoor Roth IRA", "a ransomware response playbook").
-const CODE_NEXT: &[&[u8]] = &[
-    b"in", b"that", b"which", b"to", b"for", b"with", b"using", b"written", b"and", b"program",
-    b"code", b"script", b"payload", b"called", b"named", b"like", b"so", b"capable", b"able",
-    b"please", b"i", b"we", b"you",
-];
+const CODE_NEXT: &str =
+    "in that which to for with using written and program code script payload called named \
+    like so capable able please i we you";
 
 /// Whether the malware named at `at..end` is asked for as code: a verb of [`CODE_VERBS`]
 /// among the six words before it with only [`CODE_FILLERS`] between ("write me code for a
@@ -1211,7 +1115,7 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
             // "virus. then" or "virus, and": the word after a punctuation mark is another clause.
             lead.and_then(|k| after.get(k))
                 .is_none_or(|c| !c.is_ascii_alphanumeric())
-                || CODE_NEXT.contains(&w)
+                || listed(CODE_NEXT, w)
         }
         Some(_) => true,
     };
@@ -1225,10 +1129,10 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
         .filter(|w| !w.is_empty())
         .take(6)
     {
-        if CODE_VERBS.contains(&w) {
+        if listed(CODE_VERBS, w) {
             return true;
         }
-        if !CODE_FILLERS.contains(&w) {
+        if !listed(CODE_FILLERS, w) {
             return false;
         }
     }
@@ -1236,42 +1140,13 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
 }
 
 /// What follows "how" when it asks for a method: "how to", "how can I", "how someone would".
-const HOW_AUX: &[&[u8]] = &[
-    b"to",
-    b"do",
-    b"does",
-    b"can",
-    b"could",
-    b"would",
-    b"should",
-    b"might",
-    b"i",
-    b"we",
-    b"one",
-    b"you",
-    b"someone",
-    b"somebody",
-    b"anyone",
-];
+const HOW_AUX: &str =
+    "to do does can could would should might i we one you someone somebody anyone";
 
 /// Words that name a method: "instructions for", "the best way to", "a synthesis route for".
-const METHOD_WORDS: &[&[u8]] = &[
-    b"instructions",
-    b"instruction",
-    b"steps",
-    b"step",
-    b"recipe",
-    b"tutorial",
-    b"guide",
-    b"method",
-    b"methods",
-    b"procedure",
-    b"process",
-    b"route",
-    b"directions",
-    b"way",
-    b"ways",
-];
+const METHOD_WORDS: &str =
+    "instructions instruction steps step recipe tutorial guide method methods procedure \
+    process route directions way ways";
 
 /// Whether the words before a harmful thing named at `at` (normalised offset) ask how to make
 /// it: a making verb (`rules` set `make`) among the five words before it, and in the six words
@@ -1297,7 +1172,7 @@ fn asks_for_recipe(n: &[u8], at: usize) -> bool {
     }
     let back = back.get(..len).unwrap_or(&[]);
     let synthesis = back.iter().take(6).enumerate().any(|(k, w)| {
-        METHOD_WORDS.contains(w)
+        listed(METHOD_WORDS, w)
             && back
                 .iter()
                 .skip(k + 1)
@@ -1318,14 +1193,107 @@ fn asks_for_recipe(n: &[u8], at: usize) -> bool {
         } else {
             before.get(k - 1)
         };
-        (*w == b"how" && next.is_some_and(|x| HOW_AUX.contains(x)))
-            || (METHOD_WORDS.contains(w)
+        (*w == b"how" && next.is_some_and(|x| listed(HOW_AUX, x)))
+            || (listed(METHOD_WORDS, w)
                 && before
                     .get(..k)
                     .unwrap_or(&[])
                     .iter()
                     .any(|x| matches!(*x, b"for" | b"to" | b"on" | b"of")))
     })
+}
+
+/// Who asks for a method for themselves: "how do I", "how can we", "how would you".
+const ASKERS: &str = "i we you one";
+
+/// Method words besides [`METHOD_WORDS`] that ask for a plan: "a strategy for", "tips on".
+const PLAN_WORDS: &str = "strategy strategies plan tips tricks techniques tactics advice";
+
+/// Words between a request and a crime that turn it into guarding against one: "how do I know
+/// if someone hacked into my account", "how to protect my parents from people who steal
+/// identities", "how can I stop my ex from spying on me".
+const AVERSE: &str =
+    "avoid prevent protect stop block detect spot recognize recognise report identify defend \
+    secure tell know check if whether against from not never without after recover catch \
+    prove sue trace safe safely legally";
+
+/// Whether the words before a crime named at `at` (normalised offset) ask for a method by the
+/// asker: "how to", "how do I" ("how do thieves" asks about others), "where can I", "help me",
+/// a method or plan word with "for", "to", "on" or "of" after it ("a tutorial on", "a plan
+/// to"); nearest first, and no word of [`AVERSE`] between.
+fn asks_how(n: &[u8], at: usize) -> bool {
+    let back: Vec<&[u8]> = n
+        .get(..at)
+        .unwrap_or(&[])
+        .rsplit(|c| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .collect();
+    for (k, w) in back.iter().enumerate() {
+        if listed(AVERSE, w) {
+            return false;
+        }
+        // The words after `w` in the text, nearest to it first.
+        let next = k.checked_sub(1).and_then(|j| back.get(j));
+        let next2 = k.checked_sub(2).and_then(|j| back.get(j));
+        let asks = match *w {
+            b"how" | b"where" => {
+                next == Some(&&b"to"[..])
+                    || (next.is_some_and(|x| listed(HOW_AUX, x))
+                        && next2.is_some_and(|x| listed(ASKERS, x)))
+            }
+            b"help" | b"teach" | b"show" => next.is_some_and(|x| *x == b"me" || *x == b"us"),
+            _ => {
+                (listed(METHOD_WORDS, w) || listed(PLAN_WORDS, w))
+                    && back
+                        .get(..k)
+                        .unwrap_or(&[])
+                        .iter()
+                        .any(|x| matches!(*x, b"for" | b"to" | b"on" | b"of"))
+            }
+        };
+        if asks {
+            return true;
+        }
+    }
+    false
+}
+
+/// What the word after a crime's object makes of it: a homonym ("kill someone's bad mood", "kill
+/// a person's process", "commit fraud detection logic").
+const OBJECT_HOMONYM: &str =
+    "mood moods vibe vibes buzz joy process processes session sessions job jobs thread \
+    threads task tasks dream dreams hope hopes confidence spirit spirits momentum chances \
+    idea ideas heart feelings conversation argument character avatar";
+
+/// A make-believe use named after a crime's words ("a fake ID card for my cosplay").
+const PRETEND_USE: &str = "prop props cosplay costume costumes halloween party game";
+
+/// Whether the words after a crime's match (ending at `ne`) excuse it: the next word is one of
+/// [`OBJECT_HOMONYM`] or [`HARMLESS_NEXT`], the one after it one of [`OBJECT_HOMONYM`] ("someone's
+/// bad mood"), or one of the six after is one of [`PRETEND_USE`].
+fn harmless_object(n: &[u8], ne: usize) -> bool {
+    let mut after = n
+        .get(ne..)
+        .unwrap_or(&[])
+        .split(|c| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(6);
+    let first = after.next();
+    let second = after.next();
+    first.is_some_and(|w| listed(OBJECT_HOMONYM, w) || listed(HARMLESS_NEXT, w))
+        || second.is_some_and(|w| listed(OBJECT_HOMONYM, w))
+        || first
+            .into_iter()
+            .chain(second)
+            .chain(after)
+            .any(|w| listed(PRETEND_USE, w))
+}
+
+/// Whether a crime's words say it is done to one's own things ("hack into my own router").
+fn one_of_own(span: &[u8]) -> bool {
+    span.split(|c| !c.is_ascii_alphanumeric())
+        .any(|w| w == b"own")
 }
 
 /// The DAN persona is written in capitals (the lowercase word is a common first name). Only a

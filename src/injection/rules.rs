@@ -103,11 +103,28 @@ pub const SETS: &[(&str, &str)] = &[
         "people|someone|somebody|individuals|folks|hobbyists|amateurs|criminals|terrorists|hackers|attackers|scammers|fraudsters|dealers|insurgents|militants|gangs|cartels|extremists|rebels|bootleggers|smugglers|anarchists|poisoners",
     ),
     (
+        // Whom or what a crime is done to: "hack into someone's email", "poison my boss".
+        "victim",
+        "someone*|somebody*|account*|email*|emails|inbox*|database*|network*|computer*|phone*|iphone*|server*|website*|bank*|government*|webcam*|camera*|wifi|router*|neighbor*|neighbour*|ex|exs|boss*|school*|corporate|hospital*|atm*|person|persons|people|husband*|wife*|girlfriend*|boyfriend*|partner*|coworker*|colleague*|roommate*|teacher*|classmate*|spouse*",
+    ),
+    (
+        // Crimes an evasion follows: "shoplift without getting caught".
+        "crimev",
+        "steal*|stole|shoplift*|poison*|murder*|kill|hack*|smuggl*|launder*|cheat*|forg*|embezzl*|stalk*|bribe*|blackmail*|extort*|spy|spying|vandaliz*|vandalis*|trespass*|evade|evading|dox*|scam*|kidnap*|rob|robbing|burgl*",
+    ),
+    (
         // A time told as the past: the reformulation's "in the past", "back then".
         "past",
         "past|historically|formerly|ago|decades|century|centuries|era|earlier|early|mid|late|wartime|war|wars|olden|yesteryear",
     ),
 ];
+
+/// Whether `id` is one of `list`. Not inlined: `contains` on a constant list of strings unrolls
+/// into a comparison per entry at every call site.
+#[inline(never)]
+pub fn listed(list: &[&str], id: &str) -> bool {
+    list.contains(&id)
+}
 
 /// Rules that count only in data (tool results) and tool definitions: addressing the model is
 /// what a user does, and what text an agent reads must not do.
@@ -122,6 +139,7 @@ pub const CIPHER_CUE: &str = "cipher_named";
 /// data about such a request, not one; harmless compounds ("bath bomb") and a game's world
 /// drop their matches (`detect::HARMLESS_COMPOUNDS`, `detect::GAME_WORDS`).
 pub const HARM_REQUEST: &[&str] = &[
+    "crime_request",
     "framed_harm",
     "harm_recipe",
     "scripted_compliance",
@@ -298,6 +316,27 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // "what's the code to make ransomware"): the rule names the thing; `detect::asks_for_code`
     // reads the words before it, a verb of writing and nothing but fillers between.
     ("malware_request", Family::Override, "keylogger*|rootkit*|bootkit*|ransomware|botnet*|cryptojack*|spyware|infostealer*|virus|viruses|backdoor|adware"),
+    // A crime asked for as a method ("how do I hack into my ex's email", "a plan to steal
+    // identities", "where can I buy stolen credit cards", "how can I shoplift without getting
+    // caught"): the goals that jailbreak templates and attacker models wrap. The rule names the
+    // crime with whom or what it is done to, which a homonym lacks ("hack my productivity", "steal
+    // the show", "poison ivy"); `detect::asks_how` reads the words before it: a request for a
+    // method by the asker, with nothing about guarding against it ("how do I know if someone
+    // hacked into my account", "how do thieves steal credit card numbers" are not requests).
+    ("crime_request", Family::Override, "hack* ~1 into ~3 @victim"),
+    ("crime_request", Family::Override, "break|breaking ~1 into ~2 someone*|somebody*|neighbor*|neighbour*|houses|homes|atm*"),
+    ("crime_request", Family::Override, "steal*|stole ~3 identit*|credit|passwords|credentials|money|cars|car|wallet*|packages|catalytic|ssn*"),
+    ("crime_request", Family::Override, "commit*|committing ~2 fraud|murder|identity|insider|arson|burglary|robbery|tax|mail|wire|insurance|voter|election|crimes"),
+    ("crime_request", Family::Override, "poison* ~2 someone*|somebody*|person*|people|husband*|wife*|boss*|neighbor*|neighbour*|coworker*|colleague*|roommate*|spouse*|family*"),
+    ("crime_request", Family::Override, "poison* ~3 water ~1 supply|supplies|reservoir*"),
+    ("crime_request", Family::Override, "kill|murder|assassinat*|strangl* ~1 someone*|somebody*|person*|people|husband*|wife*|boss*|neighbor*|neighbour*|coworker*|classmate*|president*|politician*|girlfriend*|boyfriend*|spouse*|parent*"),
+    ("crime_request", Family::Override, "kidnap*|abduct* ~2 someone*|somebody*|person*|people|child|childs|children|kid|kids|baby|babys|girl|boy|woman|womans"),
+    ("crime_request", Family::Override, "untraceable|unregistered|ghost ~1 gun|guns|firearm*|weapon*|rifle*|pistol*"),
+    ("crime_request", Family::Override, "buy|sell|purchase|obtain|order ~4 stolen|counterfeit ~2 credit|card*|passport*|id|ids|license*|licence*|money|bills|currency|documents|identities|accounts|data"),
+    ("crime_request", Family::Override, "buy|sell|purchase|obtain|order|make ~3 fake ~1 passport*|id|ids|license*|licence*|documents|identities|diploma*|degree*"),
+    ("crime_request", Family::Override, "launder* ~1 money|cash|funds|proceeds"),
+    ("crime_request", Family::Override, "spy|spying|snoop* ~1 on ~3 someone*|somebody*|wife*|husband*|girlfriend*|boyfriend*|partner*|spouse*|ex|exs|employee*|neighbor*|neighbour*"),
+    ("crime_request", Family::Override, "@crimev ~10 without ~1 getting|being ~1 caught|detected|noticed|traced|identified"),
     // A scripted transcript in which the assistant already complied with a harmful request
     // (in-context and many-shot attacks): "Assistant: Sure, here is how to make a bomb".
     ("scripted_compliance", Family::Override, "assistant|chatbot|chatgpt ~1 sure|certainly|absolutely|okay|ok|of ~3 here|heres|course ~10 @harm"),
