@@ -100,7 +100,7 @@ pub const SETS: &[(&str, &str)] = &[
         // Who did it, when a past-tense question is a reformulated request ("how did people
         // make ...") rather than a question about a named event.
         "agents",
-        "people|someone|somebody|individuals|folks|hobbyists|amateurs|criminals|terrorists|hackers|attackers|scammers|fraudsters|dealers|insurgents|militants|gangs|cartels|extremists|rebels|bootleggers|smugglers|anarchists|poisoners",
+        "people|someone|somebody|individuals|folks|hobbyists|amateurs|criminals|terrorists|hackers|attackers|scammers|fraudsters|dealers|insurgents|militants|gangs|cartels|extremists|rebels|bootleggers|smugglers|anarchists|poisoners|kidnappers|thieves|burglars|stalkers|robbers",
     ),
     (
         // Whom or what a crime is done to: "hack into someone's email", "poison my boss".
@@ -115,7 +115,7 @@ pub const SETS: &[(&str, &str)] = &[
     (
         // A time told as the past: the reformulation's "in the past", "back then".
         "past",
-        "past|historically|formerly|ago|decades|century|centuries|era|earlier|early|mid|late|wartime|war|wars|olden|yesteryear",
+        "past|historically|formerly|ago|decades|century|centuries|era|earlier|early|mid|late|wartime|war|wars|olden|yesteryear|medieval|ancient|ages|prohibition",
     ),
 ];
 
