@@ -450,7 +450,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(out) = out {
         let t = train(&rows, |_| true);
         let bytes = quantise(&t);
-        std::fs::write(&out, &bytes)?;
+        std::fs::write(&out, Model::pack(&bytes))?;
         eprintln!(
             "wrote {out}: bias {:.3}, tool bias {:.3}, {} non-zero weights",
             t.bias,
