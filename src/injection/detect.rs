@@ -400,7 +400,9 @@ impl Scanner {
                     || (rule.id == "harm_recipe"
                         && (!asks_for_recipe(n, m.ns as usize) || names_a_game(n)))
                     || (rule.id == "malware_request"
-                        && (!asks_for_code(n, m.ns as usize, m.ne as usize) || names_a_game(n)))
+                        && (!asks_for_code(n, m.ns as usize, m.ne as usize)
+                            || names_a_game(n)
+                            || for_practice(n, m.ns as usize, m.ne as usize)))
                     || (rule.id == "crime_request"
                         && (!asks_how(n, m.ns as usize, m.ne as usize)
                             || names_a_game(n)
@@ -1079,7 +1081,8 @@ fn in_set(w: &[u8], name: &str) -> bool {
 
 /// Verbs that ask for a program to be written ("write me a virus", "make a keylogger").
 const CODE_VERBS: &str =
-    "write create build develop generate code program make give provide need want";
+    "write create build develop generate code program make give provide need want design draft \
+    compose craft";
 
 /// Words that may stand between such a verb and the malware's name: objects, articles,
 /// adjectives of capability, languages, and "code for".
@@ -1087,7 +1090,8 @@ const CODE_FILLERS: &str =
     "me us a an some the my our own simple basic working functional small tiny real full \
     complete new custom undetectable stealthy stealth fud polymorphic self replicating \
     spreading advanced sophisticated powerful python c cpp rust go golang java javascript js \
-    powershell bash assembly code script program snippet piece for of to in";
+    powershell bash assembly code script program snippet piece for of to in convincing \
+    realistic believable persuasive legit legitimate looking targeted";
 
 /// What may follow the malware's name when it is the program asked for ("a virus in Python",
 /// "a keylogger that emails the keys"); another noun makes a compound that names something
@@ -1095,6 +1099,18 @@ const CODE_FILLERS: &str =
 const CODE_NEXT: &str =
     "in that which to for with using written and program code script payload called named \
     like so capable able please i we you";
+
+/// What a phishing lure written for a security-awareness exercise says it is for.
+const PRACTICE: &str = "training awareness simulation simulated drill exercise educational \
+    education spot recognize recognise identify detect";
+
+/// Whether a phishing lure named at `at..end` is for practice: a word of [`PRACTICE`] in the
+/// text ("a phishing email for our awareness training", "so staff learn to spot them").
+fn for_practice(n: &[u8], at: usize, end: usize) -> bool {
+    n.get(at..end).is_some_and(|m| m.starts_with(b"phishing"))
+        && n.split(|c| !c.is_ascii_alphanumeric())
+            .any(|w| !w.is_empty() && listed(PRACTICE, w))
+}
 
 /// Whether the malware named at `at..end` is asked for as code: a verb of [`CODE_VERBS`]
 /// among the six words before it with only [`CODE_FILLERS`] between ("write me code for a
@@ -1325,7 +1341,7 @@ fn first_word(n: &[u8], at: usize) -> &[u8] {
 const OBJECT_HOMONYM: &str =
     "mood moods vibe vibes buzz joy process processes session sessions job jobs thread \
     threads task tasks dream dreams hope hopes confidence spirit spirits momentum chances \
-    idea ideas heart feelings conversation argument character avatar";
+    idea ideas heart feelings conversation argument character avatar data dataframe dataframes column columns chart charts table tables graph graphs";
 
 /// A make-believe use named after a crime's words ("a fake ID card for my cosplay").
 const PRETEND_USE: &str = "prop props cosplay costume costumes halloween party game";
