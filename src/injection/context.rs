@@ -480,6 +480,28 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
     {
         return true;
     }
+    // The span's verb, when it is its only override verb ("I forgot to mention: ignore all
+    // previous instructions" holds a second one, the command).
+    let verb = words(span).next().filter(|_| {
+        !words(span)
+            .skip(1)
+            .any(|x| in_set(x, OVERRIDE_VERBS) || in_set(x, DONE_BY_USER))
+    });
+    // The user's own past action: "I forgot the previous instructions", "we have completely
+    // ignored the rules above".
+    if verb.is_some_and(|v| in_set(v, DONE_BY_USER)) && subject_is_user(&w) {
+        return true;
+    }
+    // A negated command keeps the instructions: "please don't ignore the previous
+    // instructions", "do not forget the rules above" ("why not ignore ..." suggests it).
+    if verb.is_some_and(|v| in_set(v, OVERRIDE_VERBS))
+        && (is_one_of(
+            w.first(),
+            &["don't", "dont", "never", "dung", "khong", "chang"],
+        ) || is_one_of(w.first(), &["not"]) && !is_one_of(w.get(1), &["why"]))
+    {
+        return true;
+    }
     // A retraction is a short message; a long text that takes back "everything I said" is a
     // jailbreak's reset.
     if n.len() > MAX_LEN {
@@ -491,6 +513,72 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
         || find(span, "你".as_bytes(), 0).is_some()
         || find(span, "您".as_bytes(), 0).is_some();
     first && !second
+}
+
+/// Past forms of the override verbs, told of oneself: "I *forgot* the previous instructions".
+const DONE_BY_USER: &[&str] = &[
+    "forgot",
+    "forgotten",
+    "ignored",
+    "disregarded",
+    "overlooked",
+    "skipped",
+    "missed",
+    "dismissed",
+    "neglected",
+    "bypassed",
+    "overrode",
+    "overridden",
+];
+/// The override verbs as a command: "don't *ignore* the rules above".
+const OVERRIDE_VERBS: &[&str] = &[
+    "ignore",
+    "forget",
+    "disregard",
+    "overlook",
+    "dismiss",
+    "neglect",
+    "bypass",
+    "override",
+    "skip",
+    // Vietnamese, as normalised: "đừng bỏ qua", "không phớt lờ", "đừng quên".
+    "bo",
+    "phot",
+    "quen",
+];
+/// Words between the user and a verb of [`DONE_BY_USER`]: "I *have just* forgotten".
+const BETWEEN_SUBJECT_AND_VERB: &[&str] = &[
+    "have",
+    "had",
+    "just",
+    "accidentally",
+    "completely",
+    "totally",
+    "already",
+    "simply",
+    "probably",
+    "must",
+    "might",
+    "may",
+    "somehow",
+    "clearly",
+    "entirely",
+    "mistakenly",
+];
+
+/// Whether the words before a verb (nearest first) make the user or the user's side its
+/// subject: "I", "we", "I've", "I have just".
+fn subject_is_user(w: &[&[u8]]) -> bool {
+    const SUBJECT: &[&str] = &["i", "we", "i've", "ive", "we've", "weve", "i'd", "we'd"];
+    for (k, word) in w.iter().enumerate().take(3) {
+        if in_set(word, SUBJECT) {
+            return true;
+        }
+        if !in_set(word, BETWEEN_SUBJECT_AND_VERB) || k == 2 {
+            return false;
+        }
+    }
+    false
 }
 
 /// Whether an extraction hit at `ns..ne` of the normalised text `n` is not a request to this

@@ -1,6 +1,7 @@
 //! Built-in phrase rules by attack family, in English, German, Spanish, French and Chinese; the
 //! override triad (ignore + previous + instructions) also in Italian, Portuguese, Dutch, Polish,
-//! Indonesian, Hindi, Korean, Arabic, Japanese, Russian, Ukrainian, Turkish, Tagalog and Persian.
+//! Indonesian, Hindi, Bengali, Vietnamese, Korean, Arabic, Japanese, Russian, Ukrainian, Turkish,
+//! Tagalog and Persian.
 //! Cyrillic and Greek words are written as the normaliser leaves them: in their script, but
 //! folded to ASCII when every letter has an ASCII lookalike (`все` is `bce`).
 //!
@@ -38,15 +39,15 @@ pub enum Family {
 pub const SETS: &[(&str, &str)] = &[
     (
         "ign",
-        "ignor*|disregard*|zaboravi*|forget*|forgot|bypass*|overrid*|dismiss*|neglect*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|olvid*|desestim*|oubli*|neglig*|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|無視|忘れ*|игнорир*|проигнорир*|ігнор*|забуд*|забывай|отброс*|αγνόησε|αγνοήστε|ξέχασε|ξεχάστε|unut*|gormezden|kalimutan|balewalain|نادیده|فراموش",
+        "ignor*|disregard*|zaboravi*|forget*|forgot|bypass*|overrid*|dismiss*|overlook*|neglect*|unlearn*|vergiss*|vergesse*|vergessen|missacht*|olvid*|desestim*|oubli*|neglig*|忽略|无视|忘记|忘掉|忽视|不要理会|不理会|不要遵守|不再遵守|ignora*|dimentic*|trascur*|esquec*|desconsider*|negeer*|vergeet|zignoruj|zapomnij|abaikan|lupakan|अनदेखा|नजरअंदाज|उपेक्षा|अनदेखी|भूल|উপেক্ষা|ভুলে|अवहेलना|무시*|잊어*|잊으*|تجاهل*|انس*|تغاضى|تغاض*|無視|忘れ*|игнорир*|проигнорир*|ігнор*|забуд*|забывай|отброс*|αγνόησε|αγνοήστε|ξέχασε|ξεχάστε|unut*|gormezden|kalimutan|balewalain|نادیده|فراموش",
     ),
     (
         "qual",
-        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sebelumnya|semua|पिछले|पहले|सभी|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*|предыдущ*|прежн*|bce|pahee|выше|вышеуказанн*|попередн*|всі|усі|προηγούμεν*|όλες|όλα|onceki|tum|butun|naunang|nakaraang|قبلی|همه",
+        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sebelumnya|semua|पिछले|पहले|सभी|আগের|সব|সমস্ত|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*|предыдущ*|прежн*|bce|pahee|выше|вышеуказанн*|попередн*|всі|усі|προηγούμεν*|όλες|όλα|onceki|tum|butun|naunang|nakaraang|قبلی|همه",
     ),
     (
         "obj",
-        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
+        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|নির্দেশ*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
     ),
     (
         // Verbs of removing data ("delete", "skip", "discard"): an override only with an
@@ -59,7 +60,7 @@ pub const SETS: &[(&str, &str)] = &[
         // `obj` without the objects of everyday work (tasks, orders, commands, information,
         // context, filters).
         "objstrict",
-        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|zasady|instruksi|aturan|निर्देश*|नियम*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
+        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|zasady|instruksi|aturan|निर्देश*|नियम*|নির্দেশ*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
     ),
     (
         "reveal",
@@ -161,7 +162,22 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("override", Family::Override, "@igndata ~2 your|tes|tus|deine|deinen|vos|votre|tuoi|tue|suas|seus ~1 instruction*|programming|prompt*|guideline*|directive*|consigne*|anweisung*|instruccion*|istruzion*|instrucoes"),
     ("override", Family::Override, "@igndata ~4 part|parts|bit|section|line|lines ~2 where|that|which ~1 you|it ~2 told|instructed|forbid*|prohibit*|programmed|supposed"),
     ("override", Family::Override, "@ign ~3 above|before|davor|oben|obige|vorher|zuvor|antes|anterior|dessus|avant|上面|以上|之前"),
-    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有|bce ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|avant|dit|之前|以上|говорил*|сказал*|сказано|pahee"),
+    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有|bce|كل ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|dito|avant|dit|之前|以上|говорил*|сказал*|сказано|pahee|قبل|تعليمات*"),
+    // Italian and Portuguese: "ignora tutto ciò che ti è stato detto" (imperatives only: "ho
+    // dimenticato tutto quello che mi hai detto" is a confession).
+    ("override", Family::Override, "ignora|ignorate|ignori|dimentica|dimenticate|dimentichi|esquece|esqueca|esquecam|ignorem|desconsidere|desconsiderem ~2 tutto|tudo ~6 detto|detta|dito|dita|instruito|instruida|instruido"),
+    // Vietnamese, as normalised: "bỏ qua / phớt lờ / quên các hướng dẫn (chỉ dẫn, chỉ thị)
+    // trước đó"; "quên" alone is also "I forgot", so it needs the imperative "hãy ... " or
+    // "... đi".
+    ("override", Family::Override, "bo qua ~4 huong|chi ~1 dan|thi ~3 truoc|tren"),
+    ("override", Family::Override, "phot lo ~4 huong|chi ~1 dan|thi ~3 truoc|tren"),
+    ("override", Family::Override, "hay ~1 quen ~4 huong|chi ~1 dan|thi ~3 truoc|tren"),
+    ("override", Family::Override, "quen ~4 huong|chi ~1 dan|thi ~3 truoc|tren ~3 di"),
+    ("override_weak", Family::OverrideWeak, "bo qua ~4 huong|chi ~1 dan|thi"),
+    ("override_weak", Family::OverrideWeak, "phot lo ~4 huong|chi ~1 dan|thi"),
+    ("override_weak", Family::OverrideWeak, "quen ~3 huong|chi ~1 dan|thi ~2 di"),
+    // Hindi and Bengali, object before verb: "अपने निर्देश भूल जाओ" (forget your instructions).
+    ("override_weak", Family::OverrideWeak, "निर्देश*|নির্দেশ* ~2 भूल|अनदेखा|अनदेखी|उपेक्षा|নজরঅন্দাজ|উপেক্ষা|ভুলে"),
     // Subject-object-verb order (Turkish, Persian): the instructions, previous, ignore.
     ("override", Family::Override, "@obj ~1 @qual ~4 @ign"),
     ("override", Family::Override, "do|dont|don't|not|nicht|ne|no ~1 follow|obey|gehorch*|befolg*|sigas|sigues|obedezcas|suis|suivez ~3 @qual ~3 @obj"),
