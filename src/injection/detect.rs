@@ -893,12 +893,6 @@ const CAUSATIVE: &str =
 /// words after a harm word count, so a harmless phrase elsewhere in the text does not excuse a
 /// harmful request.
 fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
-    let words = |from: usize| {
-        n.get(from..)
-            .unwrap_or(&[])
-            .split(|c| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-    };
     let mut at = ns;
     while at < ne {
         let rest = n.get(at..ne).unwrap_or(&[]);
@@ -917,7 +911,7 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
         if !(in_set(w, "harm") || in_set(w, "harmx")) {
             continue;
         }
-        let next: Vec<&[u8]> = words(ws + len).take(5).collect();
+        let next: Vec<&[u8]> = words_from(n, ws + len).take(5).collect();
         if next.first().is_some_and(|x| listed(HARMLESS_NEXT, x))
             || next.iter().take(3).any(|x| listed(CAUSATIVE, x))
         {
@@ -1108,8 +1102,7 @@ const PRACTICE: &str = "training awareness simulation simulated drill exercise e
 /// text ("a phishing email for our awareness training", "so staff learn to spot them").
 fn for_practice(n: &[u8], at: usize, end: usize) -> bool {
     n.get(at..end).is_some_and(|m| m.starts_with(b"phishing"))
-        && n.split(|c| !c.is_ascii_alphanumeric())
-            .any(|w| !w.is_empty() && listed(PRACTICE, w))
+        && words_in(n).any(|w| listed(PRACTICE, w))
 }
 
 /// Whether the malware named at `at..end` is asked for as code: a verb of [`CODE_VERBS`]
@@ -1123,10 +1116,7 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
         None => true,
         Some(c) if c.is_ascii_alphanumeric() => false,
         Some(b' ' | b'\t') => {
-            let w = after
-                .split(|c| !c.is_ascii_alphanumeric())
-                .find(|w| !w.is_empty())
-                .unwrap_or(&[]);
+            let w = words_in(after).next().unwrap_or(&[]);
             let lead = after.iter().position(|c| !matches!(c, b' ' | b'\t'));
             // "virus. then" or "virus, and": the word after a punctuation mark is another clause.
             lead.and_then(|k| after.get(k))
@@ -1138,13 +1128,7 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
     if !next_ok {
         return false;
     }
-    for w in n
-        .get(..at)
-        .unwrap_or(&[])
-        .rsplit(|c| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(6)
-    {
+    for w in words_in(n.get(..at).unwrap_or(&[])).rev().take(6) {
         if listed(CODE_VERBS, w) {
             return true;
         }
@@ -1172,21 +1156,8 @@ const METHOD_WORDS: &str =
 /// synthesis route for MDMA"). A mention ("the police found a bomb", "how did the Allies build
 /// the bomb") is none of these.
 fn asks_for_recipe(n: &[u8], at: usize) -> bool {
-    let mut back: [&[u8]; 12] = [&[]; 12];
-    let mut len = 0;
-    for w in n
-        .get(..at)
-        .unwrap_or(&[])
-        .rsplit(|c| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(back.len())
-    {
-        if let Some(slot) = back.get_mut(len) {
-            *slot = w;
-            len += 1;
-        }
-    }
-    let back = back.get(..len).unwrap_or(&[]);
+    let mut buf: [&[u8]; 12] = [&[]; 12];
+    let back = words_before(n, at, &mut buf);
     let synthesis = back.iter().take(6).enumerate().any(|(k, w)| {
         listed(METHOD_WORDS, w)
             && back
@@ -1243,18 +1214,8 @@ const AVERSE: &str =
 /// crime ([`vague_past_near`]); "how did hackers break into the Equifax database in 2017"
 /// names an event.
 fn asks_how(n: &[u8], at: usize, end: usize) -> bool {
-    let mut back: [&[u8]; 8] = [&[]; 8];
-    let mut len = 0;
-    for (slot, w) in back.iter_mut().zip(
-        n.get(..at)
-            .unwrap_or(&[])
-            .rsplit(|c| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty()),
-    ) {
-        *slot = w;
-        len += 1;
-    }
-    let back = back.get(..len).unwrap_or(&[]);
+    let mut buf: [&[u8]; 8] = [&[]; 8];
+    let back = words_before(n, at, &mut buf);
     for (k, w) in back.iter().enumerate() {
         if listed(AVERSE, w) {
             return false;
@@ -1308,16 +1269,11 @@ fn vague_past_near(n: &[u8], at: usize, end: usize) -> bool {
         .split(|c| !c.is_ascii_alphanumeric())
         // The first word may be cut.
         .skip(usize::from(at > 64));
-    let after = n
-        .get(at..)
-        .unwrap_or(&[])
-        .split(|c| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(
-            12 + n
-                .get(at..end)
-                .map_or(0, |m| m.split(|c| *c == b' ').count()),
-        );
+    let after = words_from(n, at).take(
+        12 + n
+            .get(at..end)
+            .map_or(0, |m| m.split(|c| *c == b' ').count()),
+    );
     before.chain(after).any(|w| {
         in_set(w, "past")
             || (w.len() >= 3
@@ -1329,11 +1285,35 @@ fn vague_past_near(n: &[u8], at: usize, end: usize) -> bool {
 
 /// The first word at normalised offset `at` (empty when none).
 fn first_word(n: &[u8], at: usize) -> &[u8] {
-    n.get(at..)
-        .unwrap_or(&[])
-        .split(|c| !c.is_ascii_alphanumeric())
-        .find(|w| !w.is_empty())
-        .unwrap_or(&[])
+    words_from(n, at).next().unwrap_or(&[])
+}
+
+/// The words of `b`: its non-empty runs of ASCII letters and digits.
+fn words_in(b: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    b.split(|c| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// The words of `n` from normalised offset `at` on ([`words_in`]).
+fn words_from(n: &[u8], at: usize) -> impl DoubleEndedIterator<Item = &[u8]> {
+    words_in(n.get(at..).unwrap_or(&[]))
+}
+
+/// The up to `N` words before normalised offset `at`, nearest first, in `buf`.
+fn words_before<'a, 'b, const N: usize>(
+    n: &'a [u8],
+    at: usize,
+    buf: &'b mut [&'a [u8]; N],
+) -> &'b [&'a [u8]] {
+    let mut len = 0;
+    for (slot, w) in buf
+        .iter_mut()
+        .zip(words_in(n.get(..at).unwrap_or(&[])).rev())
+    {
+        *slot = w;
+        len += 1;
+    }
+    buf.get(..len).unwrap_or(&[])
 }
 
 /// What the word after a crime's object makes of it: a homonym ("kill someone's bad mood", "kill
@@ -1341,7 +1321,8 @@ fn first_word(n: &[u8], at: usize) -> &[u8] {
 const OBJECT_HOMONYM: &str =
     "mood moods vibe vibes buzz joy process processes session sessions job jobs thread \
     threads task tasks dream dreams hope hopes confidence spirit spirits momentum chances \
-    idea ideas heart feelings conversation argument character avatar data dataframe dataframes column columns chart charts table tables graph graphs";
+    idea ideas heart feelings conversation argument character avatar data dataframe dataframes \
+    column columns chart charts table tables graph graphs";
 
 /// A make-believe use named after a crime's words ("a fake ID card for my cosplay").
 const PRETEND_USE: &str = "prop props cosplay costume costumes halloween party game";
@@ -1350,12 +1331,7 @@ const PRETEND_USE: &str = "prop props cosplay costume costumes halloween party g
 /// [`OBJECT_HOMONYM`] or [`HARMLESS_NEXT`], the one after it one of [`OBJECT_HOMONYM`] ("someone's
 /// bad mood"), or one of the six after is one of [`PRETEND_USE`].
 fn harmless_object(n: &[u8], ne: usize) -> bool {
-    let mut after = n
-        .get(ne..)
-        .unwrap_or(&[])
-        .split(|c| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(6);
+    let mut after = words_from(n, ne).take(6);
     let first = after.next();
     let second = after.next();
     first.is_some_and(|w| listed(OBJECT_HOMONYM, w) || listed(HARMLESS_NEXT, w))
@@ -1369,8 +1345,7 @@ fn harmless_object(n: &[u8], ne: usize) -> bool {
 
 /// Whether a crime's words say it is done to one's own things ("hack into my own router").
 fn one_of_own(span: &[u8]) -> bool {
-    span.split(|c| !c.is_ascii_alphanumeric())
-        .any(|w| w == b"own")
+    words_in(span).any(|w| w == b"own")
 }
 
 /// The DAN persona is written in capitals (the lowercase word is a common first name). Only a
