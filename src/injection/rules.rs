@@ -43,11 +43,11 @@ pub const SETS: &[(&str, &str)] = &[
     ),
     (
         "qual",
-        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sebelumnya|semua|पिछले|पहले|सभी|আগের|সব|সমস্ত|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*|предыдущ*|прежн*|bce|pahee|выше|вышеуказанн*|попередн*|всі|усі|προηγούμεν*|όλες|όλα|onceki|tum|butun|naunang|nakaraang|قبلی|همه",
+        "previous*|prior|above|earlier|preceding|former|foregoing|all|initial|original|old|existing|current|system|vorherig*|vorige*|obig*|bisherig*|alle|allen|aller|vorangegangen*|anterior*|previa*|previo*|todas|todos|precedent*|anterieur*|tous|toutes|之前|以前|上面|先前|所有|全部|以上|前面|原来|原有|tutte|tutti|sopra|vorige|eerdere|poprzedni*|wszystkie|sve|prethodn*|sebelumnya|semua|पिछले|पहले|सभी|আগের|সব|সমস্ত|이전*|모든|위의|السابق*|جميع|以前|前の|すべて*|предыдущ*|прежн*|bce|pahee|выше|вышеуказанн*|попередн*|всі|усі|προηγούμεν*|όλες|όλα|onceki|tum|butun|naunang|nakaraang|قبلی|همه",
     ),
     (
         "obj",
-        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|নির্দেশ*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
+        "instruction*|rule*|direction*|guideline*|prompt*|command*|order*|task*|constraint*|polic*|programming|information|informationen|informacion|informations|directive*|restriction*|limitation*|filter*|guardrail*|safeguard*|context|training|anweisung*|instruktion*|ausfuhrung*|regel*|befehl*|vorgabe*|aufgabe*|auftrag*|richtlinie*|instruccion*|regla*|orden*|ordenes|indicacion*|tarea*|directriz|directrices|consigne*|regle*|tache*|ordre*|指令|指示|规则|设定|提示|要求|命令|任务|限制|规定|istruzion*|regole|indicazion*|compit*|instrucoes|instrucao|regras|tarefa*|instructies|regels|instrukcj*|instrukcij*|polecen*|zasady|instruksi|perintah|aturan|निर्देश*|नियम*|নির্দেশ*|지시*|지침*|규칙*|명령*|تعليمات*|التعليمات|القواعد|指示|命令|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
     ),
     (
         // Verbs of removing data ("delete", "skip", "discard"): an override only with an
@@ -60,7 +60,7 @@ pub const SETS: &[(&str, &str)] = &[
         // `obj` without the objects of everyday work (tasks, orders, commands, information,
         // context, filters).
         "objstrict",
-        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|zasady|instruksi|aturan|निर्देश*|नियम*|নির্দেশ*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
+        "instruction*|rule*|direction*|guideline*|prompt*|constraint*|polic*|programming|directive*|restriction*|limitation*|guardrail*|safeguard*|training|anweisung*|instruktion*|regel*|vorgabe*|richtlinie*|instruccion*|regla*|indicacion*|directriz|directrices|consigne*|regle*|指令|指示|规则|设定|提示|限制|规定|istruzion*|regole|indicazion*|instrucoes|instrucao|regras|instructies|regels|instrukcj*|instrukcij*|zasady|instruksi|aturan|निर्देश*|नियम*|নির্দেশ*|지시*|지침*|규칙*|تعليمات*|التعليمات|القواعد|指示|ルール|инструкц*|указани*|правил*|директив*|ограничени*|npomnt*|інструкц*|вказівк*|οδηγίες|οδηγιών|κανόνες|εντολές|talimat*|kural*|yonerge*|tagubilin*|panuto|دستورالعمل*|دستورات|قوانین",
     ),
     (
         "reveal",
@@ -162,7 +162,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("override", Family::Override, "@igndata ~2 your|tes|tus|deine|deinen|vos|votre|tuoi|tue|suas|seus ~1 instruction*|programming|prompt*|guideline*|directive*|consigne*|anweisung*|instruccion*|istruzion*|instrucoes"),
     ("override", Family::Override, "@igndata ~4 part|parts|bit|section|line|lines ~2 where|that|which ~1 you|it ~2 told|instructed|forbid*|prohibit*|programmed|supposed"),
     ("override", Family::Override, "@ign ~3 above|before|davor|oben|obige|vorher|zuvor|antes|anterior|dessus|avant|上面|以上|之前"),
-    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有|bce|كل ~4 before|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|dito|avant|dit|之前|以上|говорил*|сказал*|сказано|pahee|قبل|تعليمات*"),
+    ("override", Family::Override, "@ign ~2 everything|alles|todo|tout|一切|所有|bce|كل ~4 before|beforehand|above|previous*|said|told|so|davor|bisher|vorher|zuvor|gesagt|antes|dicho|dito|avant|dit|之前|以上|говорил*|сказал*|сказано|pahee|قبل|تعليمات*"),
     // Italian and Portuguese: "ignora tutto ciò che ti è stato detto" (imperatives only: "ho
     // dimenticato tutto quello che mi hai detto" is a confession).
     ("override", Family::Override, "ignora|ignorate|ignori|dimentica|dimenticate|dimentichi|esquece|esqueca|esquecam|ignorem|desconsidere|desconsiderem ~2 tutto|tudo ~6 detto|detta|dito|dita|instruito|instruida|instruido"),
