@@ -1085,14 +1085,15 @@ const CODE_FILLERS: &str =
     complete new custom undetectable stealthy stealth fud polymorphic self replicating \
     spreading advanced sophisticated powerful python c cpp rust go golang java javascript js \
     powershell bash assembly code script program snippet piece for of to in convincing \
-    realistic believable persuasive legit legitimate looking targeted";
+    realistic believable persuasive legit legitimate looking targeted chrome browser firefox \
+    android ios windows linux macos mobile web desktop";
 
 /// What may follow the malware's name when it is the program asked for ("a virus in Python",
 /// "a keylogger that emails the keys"); another noun makes a compound that names something
 /// else ("a virus spread model", "a backdoor Roth IRA", "a ransomware response playbook").
 const CODE_NEXT: &str =
     "in that which to for with using written and program code script payload called named \
-    like so capable able please i we you";
+    like so capable able please i we you from numbers number details data info information";
 
 /// What a phishing lure written for a security-awareness exercise says it is for.
 const PRACTICE: &str = "training awareness simulation simulated drill exercise educational \

@@ -267,6 +267,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("extraction", Family::Extraction, "@reveal|spell*|what|whats ~3 the|your|my ~1 secret ~1 word|phrase|password|passphrase|passcode"),
     // ---- persona jailbreaks
     ("persona", Family::Persona, "do ~1 anything ~1 now"),
+    ("persona", Family::Persona, "stands ~1 for ~4 do ~1 anything"),
     ("persona", Family::Persona, "developer|dev|developpeur|desarrollador|entwickler|god|debug|maintenance|unrestricted|jailbreak|开发者|上帝|越狱 ~1 mode*|modus|modo|模式"),
     ("persona", Family::Persona, "mode|modo ~1 developpeur|desarrollador|dios|dieu|sin|sans"),
     ("persona", Family::Persona, "devmode|entwicklermodus|godmode|开发者模式|越狱模式"),
@@ -336,6 +337,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // users into giving away their login credentials"), read the same way; one written for a
     // security-awareness exercise is not (`detect::for_practice`).
     ("malware_request", Family::Override, "phishing email*|emails|page*|site*|website*|message*|sms|text|texts|kit|kits|campaign*|link*|login"),
+    // A stealer described by what it does ("write me a python script that exfiltrates the
+    // user's browser cookies"), read the same way.
+    ("malware_request", Family::Override, "script|scripts|program|programs|code|tool|extension|app|bot|malware|payload ~2 that|which|to ~1 steal*|stole|exfiltrat*|siphon* ~4 password*|cookie*|credential*|keystroke*|card*|wallet*|login*"),
     // A crime asked for as a method ("how do I hack into my ex's email", "a plan to steal
     // identities", "where can I buy stolen credit cards", "how can I shoplift without getting
     // caught"): the goals that jailbreak templates and attacker models wrap. The rule names the
