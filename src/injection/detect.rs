@@ -375,6 +375,7 @@ impl Scanner {
                 if cipher_named {
                     self.rot13(n, hits);
                 }
+                self.spelled_codes(n, hits);
             }
         }
     }
@@ -463,6 +464,51 @@ impl Scanner {
                 );
                 from = end.max(p + 5);
             }
+        }
+    }
+
+    /// Text spelled in a code a model reads as easily as base64: hex bytes written apart
+    /// ("49 67 6e 6f", "0x49, 0x67"), binary octets ("01001001 01100111") and Morse code
+    /// (".. --. -. / .- .-.. .-.."). A run long enough to hold a sentence is decoded and
+    /// rescanned; an instruction in it is an encoded payload.
+    fn spelled_codes(&self, n: &[u8], hits: &mut Hits) {
+        // A code long enough to hold a sentence spans more than `CODE_STRIDE + 8` bytes, so
+        // one of the windows of 8 bytes at every `CODE_STRIDE`th byte lies inside it: only
+        // where such a window is made of code characters is the text read token by token.
+        let mut done = 0usize;
+        let mut p = 0usize;
+        while p < n.len() {
+            let window = n.get(p..p + 8).unwrap_or(&[]);
+            let inside = window.len() == 8
+                && window.iter().all(|&b| CODE_CHAR[usize::from(b)])
+                && window.contains(&b' ');
+            if inside && p >= done {
+                // Back to where the run of code characters starts, then each token start up
+                // to the window: the first that reads as a code is the code.
+                let mut k = p;
+                while k > done && n.get(k - 1).is_some_and(|&b| CODE_CHAR[usize::from(b)]) {
+                    k -= 1;
+                }
+                while k <= p + 8 {
+                    let (end, decoded) = read_code(n, k);
+                    if let Some(decoded) = decoded {
+                        self.rescan_container(&decoded, k, end, F_ENCODED, "encoded_payload", hits);
+                        break;
+                    }
+                    // Later windows do not read these tokens again; in this one at most the
+                    // token starts of about `CODE_STRIDE` bytes are tried ("hex: 49 67 ..."
+                    // reads as a code from its second token), so each byte is read a bounded
+                    // number of times, whatever the text.
+                    done = done.max(end).max(p + 8);
+                    // The next token start.
+                    let rest = n.get(k..).unwrap_or(&[]);
+                    let Some(sep) = rest.iter().position(|&b| b == b' ') else {
+                        break;
+                    };
+                    k += sep + 1;
+                }
+            }
+            p += CODE_STRIDE;
         }
     }
 
@@ -621,6 +667,141 @@ fn decode_b64(run: &[u8]) -> Option<Vec<u8>> {
         acc &= (1 << bits) - 1;
     }
     Some(out)
+}
+
+/// Bytes of hex, binary and Morse codes and their separators.
+static CODE_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let list = b"0123456789abcdefx .-/|,:";
+    let mut k = 0;
+    while k < list.len() {
+        t[list[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// The stride of the windows [`Scanner::spelled_codes`] looks at.
+const CODE_STRIDE: usize = 16;
+
+/// The end of the tokens of a spelled code read from `i` (`i` when none), and the code
+/// decoded when it reads as text: binary octets, hex bytes or Morse.
+fn read_code(n: &[u8], i: usize) -> (usize, Option<Vec<u8>>) {
+    let at = |k: usize| n.get(k).copied().unwrap_or(b' ');
+    let c = at(i);
+    if matches!((c, at(i + 1)), (b'0' | b'1', b'0' | b'1')) && at(i + 8) == b' ' {
+        read_octets(n, i)
+    } else if c.is_ascii_hexdigit() {
+        read_hex_pairs(n, i)
+    } else if c == b'.' || c == b'-' {
+        read_morse(n, i)
+    } else {
+        (i, None)
+    }
+}
+
+/// Fewest characters a spelled code must decode to before it is rescanned: a short sentence.
+const MIN_SPELLED: usize = 12;
+
+/// The tokens of `n` from `i` on, separated by one or more of `seps`, while `take` accepts
+/// them: `take(token)` returns the token's decoded part, `None` to stop. Returns the end of
+/// the last accepted token and the decoded bytes.
+fn read_tokens(
+    n: &[u8],
+    i: usize,
+    seps: &[u8],
+    mut take: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+) -> (usize, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut at = i;
+    let mut end = i;
+    loop {
+        let len = n
+            .get(at..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|b| seps.contains(b) || b.is_ascii_whitespace())
+            .unwrap_or(n.len().saturating_sub(at));
+        let Some(part) = n
+            .get(at..at + len)
+            .filter(|t| !t.is_empty())
+            .and_then(&mut take)
+        else {
+            break;
+        };
+        out.extend_from_slice(&part);
+        end = at + len;
+        let gap = n
+            .get(end..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|b| seps.contains(b) || **b == b' ')
+            .count();
+        if gap == 0 {
+            break;
+        }
+        at = end + gap;
+    }
+    (end, out)
+}
+
+/// Readable ASCII text with spaces: what a spelled code must decode to.
+fn readable(decoded: &[u8]) -> bool {
+    decoded.len() >= MIN_SPELLED
+        && decoded.contains(&b' ')
+        && decoded
+            .iter()
+            .all(|b| (0x20..0x7f).contains(b) || matches!(b, b'\n' | b'\t'))
+}
+
+/// Hex bytes written apart at `i`: "49 67 6e", "0x49,0x67", "49:67:6e".
+fn read_hex_pairs(n: &[u8], i: usize) -> (usize, Option<Vec<u8>>) {
+    let (end, out) = read_tokens(n, i, b",:", |t| {
+        let t = t.strip_prefix(b"0x").unwrap_or(t);
+        match t {
+            [a, b] => Some(vec![
+                ((char::from(*a).to_digit(16)? << 4) | char::from(*b).to_digit(16)?) as u8,
+            ]),
+            _ => None,
+        }
+    });
+    (end, readable(&out).then_some(out))
+}
+
+/// Binary octets at `i`: "01001001 01100111".
+fn read_octets(n: &[u8], i: usize) -> (usize, Option<Vec<u8>>) {
+    let (end, out) = read_tokens(n, i, b",", |t| {
+        if t.len() != 8 || !t.iter().all(|b| matches!(b, b'0' | b'1')) {
+            return None;
+        }
+        Some(vec![t.iter().fold(0u8, |v, b| (v << 1) | (b - b'0'))])
+    });
+    (end, readable(&out).then_some(out))
+}
+
+/// International Morse code: letters a to z, then digits 0 to 9.
+const MORSE: [&[u8]; 36] = [
+    b".-", b"-...", b"-.-.", b"-..", b".", b"..-.", b"--.", b"....", b"..", b".---", b"-.-",
+    b".-..", b"--", b"-.", b"---", b".--.", b"--.-", b".-.", b"...", b"-", b"..-", b"...-", b".--",
+    b"-..-", b"-.--", b"--..", b"-----", b".----", b"..---", b"...--", b"....-", b".....",
+    b"-....", b"--...", b"---..", b"----.",
+];
+
+/// Morse code at `i`: letters apart by spaces, words by `/` or `|`.
+fn read_morse(n: &[u8], i: usize) -> (usize, Option<Vec<u8>>) {
+    let (end, out) = read_tokens(n, i, b"", |t| {
+        if t == b"/" || t == b"|" {
+            return Some(vec![b' ']);
+        }
+        let k = MORSE.iter().position(|m| *m == t)?;
+        let c = if k < 26 {
+            b'a' + k as u8
+        } else {
+            b'0' + (k - 26) as u8
+        };
+        Some(vec![c])
+    });
+    (end, readable(&out).then_some(out))
 }
 
 fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
