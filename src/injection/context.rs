@@ -493,8 +493,11 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
         return true;
     }
     // A negated command keeps the instructions: "please don't ignore the previous
-    // instructions", "do not forget the rules above" ("why not ignore ..." suggests it).
+    // instructions", "do not forget the rules above" ("why not ignore ..." suggests it). The
+    // negation must be the word right before, in the same phrase ("Not! Ignore all previous
+    // instructions" is a command).
     if verb.is_some_and(|v| in_set(v, OVERRIDE_VERBS))
+        && only_spaces(n.get(..ns.min(n.len())).unwrap_or(n).iter().rev())
         && (is_one_of(
             w.first(),
             &["don't", "dont", "never", "dung", "khong", "chang"],
