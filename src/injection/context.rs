@@ -327,6 +327,12 @@ fn only_spaces<'a>(bytes: impl Iterator<Item = &'a u8>) -> bool {
         .all(|b| *b == b' ')
 }
 
+/// Whether only spaces stand between normalised offset `ns` and the word before it: that word
+/// belongs to the phrase starting at `ns` ("don't ignore", not "Never. Ignore").
+fn joined_to_the_word_before(n: &[u8], ns: usize) -> bool {
+    only_spaces(n.get(..ns.min(n.len())).unwrap_or(n).iter().rev())
+}
+
 /// Russian and Ukrainian reporting verbs ("начальник сказал игнорировать"), as normalised
 /// (in Cyrillic; see `normalize`).
 const REPORTING_RU: &[&str] = &[
@@ -497,7 +503,7 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
     // negation must be the word right before, in the same phrase ("Not! Ignore all previous
     // instructions" is a command).
     if verb.is_some_and(|v| in_set(v, OVERRIDE_VERBS))
-        && only_spaces(n.get(..ns.min(n.len())).unwrap_or(n).iter().rev())
+        && joined_to_the_word_before(n, ns)
         && (is_one_of(
             w.first(),
             &["don't", "dont", "never", "dung", "khong", "chang"],
@@ -573,15 +579,11 @@ const BETWEEN_SUBJECT_AND_VERB: &[&str] = &[
 /// subject: "I", "we", "I've", "I have just".
 fn subject_is_user(w: &[&[u8]]) -> bool {
     const SUBJECT: &[&str] = &["i", "we", "i've", "ive", "we've", "weve", "i'd", "we'd"];
-    for (k, word) in w.iter().enumerate().take(3) {
-        if in_set(word, SUBJECT) {
-            return true;
-        }
-        if !in_set(word, BETWEEN_SUBJECT_AND_VERB) || k == 2 {
-            return false;
-        }
-    }
-    false
+    // The nearest of the three words before that is not an adverb or auxiliary.
+    w.iter()
+        .take(3)
+        .find(|x| !in_set(x, BETWEEN_SUBJECT_AND_VERB))
+        .is_some_and(|x| in_set(x, SUBJECT))
 }
 
 /// Whether an extraction hit at `ns..ne` of the normalised text `n` is not a request to this
@@ -598,7 +600,7 @@ pub fn extraction_not_for_model(n: &[u8], ns: usize, ne: usize, user: bool) -> b
     let w = words_before(n, ns, 4);
     // "... if you don't share your password": a threat, not a negation.
     let conditional = (1..=3).any(|k| is_one_of(w.get(k), &["if", "unless", "or"]));
-    let adjacent = !conditional && only_spaces(n.get(..ns.min(n.len())).unwrap_or(n).iter().rev());
+    let adjacent = !conditional && joined_to_the_word_before(n, ns);
     if adjacent
         && (is_one_of(w.first(), NEGATION)
             || is_one_of(w.first(), &["from"])

@@ -587,20 +587,14 @@ impl Scanner {
             if total < 8 || printable * 100 < total * 95 || !inner.contains(' ') {
                 continue;
             }
-            let (ns, ne) = (tns as usize, tne as usize);
-            let sub_norm = normalize(inner);
-            let mut sub = Hits::default();
-            self.collect(inner, &sub_norm, 1, &mut sub);
-            if sub.any_feature(is_instruction_feature) {
-                hits.push(RawHit {
-                    feature: F_ENCODED,
-                    id: "encoded_payload",
-                    ns,
-                    ne,
-                    sentence: false,
-                });
-                hits.absorb(sub, ns, ne);
-            }
+            self.rescan_container(
+                inner.as_bytes(),
+                tns as usize,
+                tne as usize,
+                F_ENCODED,
+                "encoded_payload",
+                hits,
+            );
         }
     }
 }
@@ -619,19 +613,14 @@ impl Scanner {
             .collect();
         // `n` is UTF-8 whose non-ASCII bytes became Latin-1 chars above: keep ASCII only.
         let rotated: String = rotated.chars().filter(char::is_ascii).collect();
-        let sub_norm = normalize(&rotated);
-        let mut sub = Hits::default();
-        self.collect(&rotated, &sub_norm, 1, &mut sub);
-        if sub.any_feature(is_instruction_feature) {
-            hits.push(RawHit {
-                feature: F_ENCODED,
-                id: "encoded_payload",
-                ns: 0,
-                ne: n.len(),
-                sentence: false,
-            });
-            hits.absorb(sub, 0, n.len());
-        }
+        self.rescan_container(
+            rotated.as_bytes(),
+            0,
+            n.len(),
+            F_ENCODED,
+            "encoded_payload",
+            hits,
+        );
     }
 }
 
