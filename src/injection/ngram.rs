@@ -396,18 +396,30 @@ impl Model {
         let blocks = n.len().div_ceil(BLOCK).max(1);
         // Per block: sum of weights (integer units) and feature count.
         let mut sums: Vec<(i32, u32)> = vec![(0, 0); blocks];
-        let table = self.table();
-        let weight = |k: u32| weight_at(table, k);
+        let Ok(table) = <&[u8; TABLE]>::try_from(self.table()) else {
+            return NgramScore::default();
+        };
+        let weight = |k: u32| weight_in(table, k);
+        // Features arrive block by block (nondecreasing): the current block's sum and count
+        // stay in registers, so consecutive features do not wait on each other through memory.
+        let (mut cur, mut sum, mut count) = (0u32, 0i32, 0u32);
         features(n, |b, k| {
             let mut w = weight(k);
             if ctx.tool_result {
                 w += weight(tool_bucket(k));
             }
-            if let Some(s) = sums.get_mut(b as usize) {
-                s.0 += w;
-                s.1 += 1;
+            if b != cur {
+                if let Some(s) = sums.get_mut(cur as usize) {
+                    *s = (s.0 + sum, s.1 + count);
+                }
+                (cur, sum, count) = (b, 0, 0);
             }
+            sum += w;
+            count += 1;
         });
+        if let Some(s) = sums.get_mut(cur as usize) {
+            *s = (s.0 + sum, s.1 + count);
+        }
         let mut best = f64::NEG_INFINITY;
         let mut best_at = 0usize;
         for (a, b) in windows(blocks) {
@@ -473,6 +485,15 @@ impl Model {
             .map(|(w, k)| (k, f64::from(w) * f64::from(self.scale)))
             .collect()
     }
+}
+
+/// The weight of bucket `k` (below `DIM`, as `bucket` and `tool_bucket` give) in the whole
+/// nibble table: the index is masked, so the lookup needs no bounds check.
+#[inline]
+fn weight_in(table: &[u8; TABLE], k: u32) -> i32 {
+    let b = table[(k >> 1) as usize & (TABLE - 1)];
+    let nib = if k & 1 == 0 { b << 4 } else { b & 0xf0 };
+    i32::from((nib as i8) >> 4)
 }
 
 /// The weight of bucket `k` in a nibble table (0 outside it).
