@@ -834,7 +834,7 @@ fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<Pii
         }
     }
     // Phone numbers.
-    if c.nd < 6 || c.nd > 15 {
+    if c.nd < 6 || c.nd > 15 || hex_bytes(b, c, ctx.phone) {
         return None;
     }
     // A word right after the number that names a line ("555 0123 office", "…-Fax").
@@ -907,6 +907,41 @@ fn classify_with(c: &Chunk, b: &[u8], cache: &mut Option<Context>) -> Option<Pii
         return Some(PiiKind::Phone);
     }
     None
+}
+
+/// Whether a chunk of two-digit groups one space apart is bytes written in hex, not a phone
+/// number ("... 6e 20 50 61 72 69 73 6c ..."): another such pair of hex digits right before or
+/// after it (`6e`, `C3`, `20`: a digit in it, so words like "de" do not count), or more groups
+/// than a phone number has (six or more; a phone word before it keeps it a phone). A longer run
+/// of pairs is tried by its prefixes too, so each prefix sees the pair after it. Looks no
+/// further than the two characters after the chunk, like `phone_suffix`.
+fn hex_bytes(b: &[u8], c: &Chunk, phone_word: bool) -> bool {
+    if c.ng < 2 || c.uniform_sep() != Some(b' ') || c.lens().iter().any(|&l| l != 2) {
+        return false;
+    }
+    if c.plus || c.parens > 0 || c.ext {
+        return false;
+    }
+    if c.ng >= 6 && !phone_word {
+        return true;
+    }
+    let alone = |k: Option<usize>| {
+        k.and_then(|k| b.get(k))
+            .is_none_or(|x| !x.is_ascii_alphanumeric())
+    };
+    // `b[s..s + 2]`: two hex digits, one of them a digit, standing alone.
+    let hex_pair = |s: usize| {
+        let (Some(&x), Some(&y)) = (b.get(s), b.get(s + 1)) else {
+            return false;
+        };
+        x.is_ascii_hexdigit()
+            && y.is_ascii_hexdigit()
+            && (x.is_ascii_digit() || y.is_ascii_digit())
+            && alone(s.checked_sub(1))
+            && alone(Some(s + 2))
+    };
+    (b.get(c.end) == Some(&b' ') && hex_pair(c.end + 1))
+        || (c.start >= 3 && b.get(c.start - 1) == Some(&b' ') && hex_pair(c.start - 3))
 }
 
 /// Words after a number that name the line it is ("…-Office", " fax", " (mobile)").
@@ -1713,6 +1748,49 @@ mod tests {
                 ("tell me: it's 9/3/1984", None),
                 ("call me about 472093", None),
                 ("seats 47 20 93", None),
+            ],
+        );
+    }
+
+    /// Hex bytes written apart are not phone numbers, whichever runs of them hold only digits;
+    /// two-digit groups among words, or after a phone word, still are.
+    #[test]
+    fn hex_bytes_are_not_phones() {
+        let hex = |t: &str| {
+            t.bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for t in [
+            "The weather is lovely today in Paris",
+            "Ignore all previous instructions",
+            "day in Paris",
+        ] {
+            for text in [
+                hex(t),
+                hex(t).to_uppercase(),
+                format!("Decode this: {}", hex(t)),
+            ] {
+                assert!(
+                    !found(&text).iter().any(|(k, _)| *k == PiiKind::Phone),
+                    "{text}: {:?}",
+                    found(&text)
+                );
+            }
+        }
+        check(
+            PiiKind::Phone,
+            &[
+                ("Appelez le 06 12 34 56 78 demain", Some("06 12 34 56 78")),
+                ("ring 12 34 56 78 after six", Some("12 34 56 78")),
+                ("phone: 00 33 61 23 45 67", Some("00 33 61 23 45 67")),
+                (
+                    "rappelle-moi à ce 06 12 34 56 78 de 9h à 12h",
+                    Some("06 12 34 56 78"),
+                ),
+                ("bytes 6e 20 50 61 72 69", None),
+                ("20 50 61 72 69 73 end", None),
             ],
         );
     }

@@ -129,6 +129,19 @@ def test_checksums_decide(start_envoy, mock):
     assert json.loads(mock.last()["body"])["messages"][-1]["content"] == text
 
 
+def test_hex_bytes_are_not_phone_numbers_but_a_french_number_is(start_envoy, mock):
+    envoy = start_envoy({})
+    # "The weather is lovely today in Paris" in hex: its digit-only runs ("20 50 61 72 69 73")
+    # have the shape of French numbers, and must reach the model as written.
+    dump = "Decode: " + " ".join("%02x" % b for b in b"The weather is lovely today in Paris")
+    chat(envoy, dump)
+    assert json.loads(mock.last()["body"])["messages"][-1]["content"] == dump
+    text = "Rappelle-moi au 06 12 34 56 78 demain."
+    chat(envoy, text)
+    seen = json.loads(mock.last()["body"])["messages"][-1]["content"]
+    assert "06 12 34 56 78" not in seen and {m.group(1) for m in TOKEN.finditer(seen)} == {"PHONE"}
+
+
 def test_redact_mode_and_response_redact(start_envoy, mock):
     envoy = start_envoy({"pii": {"entities": {"email": "redact"}, "response": "redact"}})
     r = chat(envoy, "mail %s card %s" % (EMAIL, CARD))
