@@ -44,6 +44,7 @@ impl<'a> HitSink<'a> {
     /// The `(rule, slot)` entries of tokens `a..b` (normalised `ns..ne`).
     #[inline]
     fn push(&mut self, list: &[(u16, u8)], a: u32, b: u32, ns: u32, ne: u32) {
+        let len = u8::try_from(b.saturating_sub(a)).unwrap_or(u8::MAX);
         for &(r, s) in list {
             let i = usize::from(r) & (MAX_RULES - 1);
             let keep = if s == 0 {
@@ -57,8 +58,8 @@ impl<'a> HitSink<'a> {
                 self.out.push(WordHit {
                     rule: r,
                     slot: s,
+                    len,
                     a,
-                    b,
                     ns,
                     ne,
                 });
@@ -333,16 +334,24 @@ pub struct PhraseMatch {
     pub ne: u32,
 }
 
-/// One rule word found in the text: `(rule, slot)`, token range `a..b` and normalised range
-/// `ns..ne`.
+/// One rule word found in the text: `(rule, slot)`, token range `a..a + len` and normalised
+/// range `ns..ne`. Sixteen bytes: a word is one token, a CJK word at most 13.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WordHit {
     rule: u16,
     slot: u8,
+    len: u8,
     a: u32,
-    b: u32,
     ns: u32,
     ne: u32,
+}
+
+impl WordHit {
+    /// One past the hit's last token.
+    #[inline]
+    fn b(&self) -> u32 {
+        self.a + u32::from(self.len)
+    }
 }
 
 impl Lexicon {
@@ -1261,7 +1270,7 @@ impl Lexicon {
                 if h.a < *last_end {
                     continue;
                 }
-                if let Some((end, ne)) = chain(slots, &r.gaps, 1, h.b, h.ne) {
+                if let Some((end, ne)) = chain(slots, &r.gaps, 1, h.b(), h.ne) {
                     out(&PhraseMatch {
                         rule: ri as u16,
                         ts: h.a,
@@ -1321,7 +1330,7 @@ fn chain(
         .iter()
         .take_while(|h| h.a <= prev_end.saturating_add(gap))
     {
-        if let Some(e) = chain(slots, gaps, slot + 1, h.b, h.ne) {
+        if let Some(e) = chain(slots, gaps, slot + 1, h.b(), h.ne) {
             return Some(e);
         }
     }
@@ -1418,7 +1427,7 @@ mod tests {
                     if h.a < last_end {
                         continue;
                     }
-                    if let Some((end, ne)) = chain(&slots, &r.gaps, 1, h.b, h.ne) {
+                    if let Some((end, ne)) = chain(&slots, &r.gaps, 1, h.b(), h.ne) {
                         direct.push(PhraseMatch {
                             rule: ri as u16,
                             ts: h.a,
