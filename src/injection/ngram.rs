@@ -382,10 +382,10 @@ impl Model {
         self.w.len() == HEADER + TABLE
     }
 
-    /// The weights (empty when no model is loaded).
+    /// The whole weight table (None when no model is loaded).
     #[inline]
-    fn table(&self) -> &[u8] {
-        self.w.get(HEADER..).unwrap_or(&[])
+    fn table(&self) -> Option<&[u8; TABLE]> {
+        self.w.get(HEADER..)?.try_into().ok()
     }
 
     /// Scores the normalised text `n`.
@@ -396,7 +396,7 @@ impl Model {
         let blocks = n.len().div_ceil(BLOCK).max(1);
         // Per block: sum of weights (integer units) and feature count.
         let mut sums: Vec<(i32, u32)> = vec![(0, 0); blocks];
-        let Ok(table) = <&[u8; TABLE]>::try_from(self.table()) else {
+        let Some(table) = self.table() else {
             return NgramScore::default();
         };
         let weight = |k: u32| weight_in(table, k);
@@ -463,8 +463,10 @@ impl Model {
     /// The up to three buckets with the largest positive weight in the window that won (ids,
     /// never text): what the logs and `injection_explain` show.
     pub fn top_features(&self, n: &[u8], ctx: Context, window: usize) -> Vec<(u32, f64)> {
-        let table = self.table();
-        let weight = |k: u32| weight_at(table, k);
+        let Some(table) = self.table() else {
+            return Vec::new();
+        };
+        let weight = |k: u32| weight_in(table, k);
         // The best three distinct buckets, kept sorted by weight (descending).
         let mut top: [(i32, u32); 3] = [(0, u32::MAX); 3];
         features(n, |b, k| {
@@ -491,17 +493,21 @@ impl Model {
 /// nibble table: the index is masked, so the lookup needs no bounds check.
 #[inline]
 fn weight_in(table: &[u8; TABLE], k: u32) -> i32 {
-    let b = table[(k >> 1) as usize & (TABLE - 1)];
-    let nib = if k & 1 == 0 { b << 4 } else { b & 0xf0 };
-    i32::from((nib as i8) >> 4)
+    nibble(table[(k >> 1) as usize & (TABLE - 1)], k)
 }
 
-/// The weight of bucket `k` in a nibble table (0 outside it).
-#[inline]
+/// The weight of bucket `k` in a nibble table of any length (0 outside it), for tests of short
+/// tables.
+#[cfg(test)]
 fn weight_at(table: &[u8], k: u32) -> i32 {
-    let b = table.get((k >> 1) as usize).copied().unwrap_or(0);
+    nibble(table.get((k >> 1) as usize).copied().unwrap_or(0), k)
+}
+
+/// Bucket `k`'s weight in byte `b` of the table: the low nibble for even `k`, the high for
+/// odd, sign-extended from 4 bits.
+#[inline]
+fn nibble(b: u8, k: u32) -> i32 {
     let nib = if k & 1 == 0 { b << 4 } else { b & 0xf0 };
-    // Sign-extend the 4-bit value from the high nibble.
     i32::from((nib as i8) >> 4)
 }
 
