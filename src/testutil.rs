@@ -64,3 +64,11 @@ pub(crate) fn peak_heap<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let peak = PEAK.with(|p| p.get());
     (r, peak.saturating_sub(base))
 }
+
+/// The bytes of `s` written in hex, two digits each, joined by `sep` ("49 67 6e" for "Ign").
+pub(crate) fn hex_apart(s: &str, sep: &str) -> String {
+    s.bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(sep)
+}

@@ -1737,12 +1737,7 @@ mod tests {
     #[test]
     fn instructions_spelled_in_hex_binary_or_morse_are_encoded_payloads() {
         let d = det();
-        let hex = |s: &str, sep: &str| {
-            s.bytes()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(sep)
-        };
+        let hex = crate::testutil::hex_apart;
         let octets = |s: &str| {
             s.bytes()
                 .map(|b| format!("{b:08b}"))

@@ -1756,12 +1756,7 @@ mod tests {
     /// two-digit groups among words, or after a phone word, still are.
     #[test]
     fn hex_bytes_are_not_phones() {
-        let hex = |t: &str| {
-            t.bytes()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let hex = |t: &str| crate::testutil::hex_apart(t, " ");
         for t in [
             "The weather is lovely today in Paris",
             "Ignore all previous instructions",
