@@ -813,6 +813,7 @@ mod tests {
             // The generic you of advice.
             "What rules should you follow when writing a cover letter?",
             "List the steps and rules you have to follow to get a passport.",
+            "What are the rules you must follow as a new driver?",
         ] {
             assert!(!extraction(benign), "{benign}");
         }

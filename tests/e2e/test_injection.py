@@ -651,6 +651,7 @@ EXTRACTION_LOOKALIKES = [
     # The generic you of advice.
     "What rules should you follow when writing a cover letter?",
     "List the steps and rules you have to follow to get a passport.",
+    "What are the rules you must follow as a new driver?",
 ]
 
 
