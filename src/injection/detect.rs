@@ -389,6 +389,11 @@ impl Scanner {
             {
                 return leet;
             }
+            if matches!(rule.id, "override" | "override_weak")
+                && someone_elses(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
+            {
+                return leet;
+            }
             if super::rules::listed(HARM_REQUEST, rule.id) {
                 let from = if rule.id == "harm_recipe" {
                     // The compound's first word comes before the harmful thing's name.
@@ -1512,6 +1517,37 @@ fn harmless_object(n: &[u8], ne: usize) -> bool {
             .chain(second)
             .chain(after)
             .any(|w| listed(PRETEND_USE, w))
+}
+
+/// People and things of everyday life whose instructions one may well disregard: "the previous
+/// owner's instructions for the boiler", "my landlord's rules". Not the parties an injection
+/// speaks of (the user, the developer, the system, OpenAI), which are not listed.
+const EVERYDAY_OWNERS: &str =
+    "owner owners landlord landlords landlady tenant tenants teacher teachers professor \
+     instructor coach mom mum mother dad father parent parents grandma grandmother grandpa \
+     grandfather wife husband partner sister brother friend friends neighbor neighbour \
+     neighbors neighbours doctor doctors nurse dentist pharmacist vet lawyer boss manager \
+     supervisor employer colleague coworker contractor plumber electrician mechanic builder \
+     architect chef recipe manufacturer manufacturers maker gps navigator school airline \
+     hospital bank pilot captain officer referee kid kids child children son daughter team";
+
+/// Whether a match's object belongs to an everyday third party named in a possessive
+/// ("disregard the previous owner's instructions", "ignore the teachers' rules"): a question
+/// about someone else's instructions, not an override of the model's.
+fn someone_elses(span: &[u8]) -> bool {
+    span.iter().enumerate().any(|(p, &c)| {
+        if c != b'\'' {
+            return false;
+        }
+        let after = |k: usize| span.get(p + k).copied().unwrap_or(b' ');
+        // "owner's" or "teachers'": the owner is the word before the apostrophe.
+        let possessive = (after(1) == b's' && !after(2).is_ascii_alphanumeric())
+            || (p > 0 && span.get(p - 1) == Some(&b's') && !after(1).is_ascii_alphanumeric());
+        possessive
+            && words_in(span.get(..p).unwrap_or(&[]))
+                .next_back()
+                .is_some_and(|w| listed(EVERYDAY_OWNERS, w))
+    })
 }
 
 /// Whether a crime's words say it is done to one's own things ("hack into my own router").
