@@ -394,6 +394,11 @@ impl Scanner {
             {
                 return leet;
             }
+            if matches!(rule.id, "override" | "override_weak" | "extraction")
+                && owned_after(n, m.ne as usize)
+            {
+                return leet;
+            }
             if super::rules::listed(HARM_REQUEST, rule.id) {
                 let from = if rule.id == "harm_recipe" {
                     // The compound's first word comes before the harmful thing's name.
@@ -1548,6 +1553,36 @@ fn someone_elses(span: &[u8]) -> bool {
                 .next_back()
                 .is_some_and(|w| listed(EVERYDAY_OWNERS, w))
     })
+}
+
+/// Whether the words right after a match give its object an everyday owner or source ("the
+/// instructions you received from the landlord", "ignore the instructions of your GPS",
+/// "ignore previous instructions in the recipe"): a preposition, an optional determiner, then
+/// one of [`EVERYDAY_OWNERS`], in the same clause (only spaces between them: "Ignore all previous
+/// instructions. From the team: ..." is not vouched for).
+fn owned_after(n: &[u8], ne: usize) -> bool {
+    let rest = n.get(ne..).unwrap_or(&[]);
+    if rest.first() != Some(&b' ') {
+        return false;
+    }
+    let clause = rest
+        .split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
+        .next()
+        .unwrap_or(&[]);
+    let mut words = words_in(clause);
+    if !words
+        .next()
+        .is_some_and(|w| listed("of from in on by for", w))
+    {
+        return false;
+    }
+    match words.next() {
+        Some(w) if listed("the my your a an our his her their this that", w) => {
+            words.next().is_some_and(|w| listed(EVERYDAY_OWNERS, w))
+        }
+        Some(w) => listed(EVERYDAY_OWNERS, w),
+        None => false,
+    }
 }
 
 /// Whether a crime's words say it is done to one's own things ("hack into my own router").
