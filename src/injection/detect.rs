@@ -399,6 +399,9 @@ impl Scanner {
             {
                 return leet;
             }
+            if matches!(rule.id, "override" | "override_weak") && given_by_me(n, m.ne as usize) {
+                return leet;
+            }
             if super::rules::listed(HARM_REQUEST, rule.id) {
                 let from = if rule.id == "harm_recipe" {
                     // The compound's first word comes before the harmful thing's name.
@@ -975,6 +978,20 @@ const GAME_WORDS: &[&[u8]] = &[
     b"in-game",
     b"stardew",
     b"plague inc",
+    b"fallout",
+    b"far cry",
+    b"red dead",
+    b"elden ring",
+    b"dark souls",
+    b"the sims",
+    b"cyberpunk 2077",
+    b"hitman",
+    b"battlefield",
+    b"overwatch",
+    b"valheim",
+    b"dayz",
+    b"subnautica",
+    b"factorio",
 ];
 
 /// Whether `n` names a game (`GAME_WORDS`, at a word start).
@@ -1583,6 +1600,29 @@ fn owned_after(n: &[u8], ne: usize) -> bool {
         Some(w) => listed(EVERYDAY_OWNERS, w),
         None => false,
     }
+}
+
+/// Whether the words right after an override's object say the writer gave them ("forget the
+/// previous instructions I gave you about the table"): someone taking back their own words,
+/// as "ignore the typos in my previous message" is. In the same clause only, as in
+/// [`owned_after`].
+fn given_by_me(n: &[u8], ne: usize) -> bool {
+    let rest = n.get(ne..).unwrap_or(&[]);
+    if rest.first() != Some(&b' ') {
+        return false;
+    }
+    let clause = rest
+        .split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
+        .next()
+        .unwrap_or(&[]);
+    let mut words = words_in(clause).skip_while(|w| listed("that which", w));
+    words.next() == Some(b"i".as_slice())
+        && words.next().is_some_and(|w| {
+            listed(
+                "gave sent wrote typed posted shared mentioned listed added put pasted asked made",
+                w,
+            )
+        })
 }
 
 /// Whether a crime's words say it is done to one's own things ("hack into my own router").
