@@ -30,6 +30,8 @@ const NEVER_INNOCENT: &[&str] = &[
     // An optimiser's token string: "explain how to ..." before one is the request it is
     // there to force, not a topic.
     "adversarial_suffix",
+    // A scanner's test signature, whole: the string itself is the payload.
+    "test_signature",
     "goal_hijack",
     // Published jailbreak templates: their wording is the template, not a topic.
     "hypothetical_response",

@@ -48,6 +48,7 @@ pub const CODE_RULE_IDS: &[&str] = &[
     "evasion_hidden_text",
     "scripted_compliance",
     "adversarial_suffix",
+    "test_signature",
 ];
 
 /// Whether `id` is a built-in rule id (`rules::RULES` or [`CODE_RULE_IDS`]).
@@ -368,6 +369,7 @@ impl Scanner {
         upper_dan(text, norm, &toks, hits);
         exfil(n, &toks.specials, hits);
         assembled_image(n, &toks.specials, hits);
+        test_signatures(n, &toks.long, hits);
         if depth == 0 {
             self.hidden_comments(n, &toks.specials, hits);
             if self.decode_payloads {
@@ -1644,6 +1646,54 @@ fn upper_dan(text: &str, norm: &Normalized, toks: &Tokens, hits: &mut Hits) {
                 ne: ne as usize,
                 sentence: true,
             });
+        }
+    }
+}
+
+/// The test strings of anti-virus, anti-spam and anti-phishing scanners (EICAR, GTUBE,
+/// GTphish; normalised): a signature's distinctive head, then its name. A reply that holds one
+/// is quarantined or dropped by the scanners it passes, which is why vulnerability scanners
+/// ask a model to repeat them.
+const TEST_SIGNATURES: &[(&[u8], &[u8])] = &[
+    (
+        b"x5o!p%@ap[4\\pzx54(p^)7cc)7}$",
+        b"eicar-standard-antivirus-test-file",
+    ),
+    (
+        b"xjs*c4jdbqadn1.nsbn3*2idnen*",
+        b"gtube-standard-anti-ube-test-email",
+    ),
+    (
+        b"xjs*c4jdbqadn1.nsbn3*2idnen*",
+        b"gtphish-standard-anti-phish-test-email",
+    ),
+];
+
+/// Scanner test signatures ([`TEST_SIGNATURES`]) in the text, whole: read only in its long
+/// tokens (a signature's name is one, joined by its hyphens), so the scan costs nothing on
+/// prose. Named alone ("what is the EICAR test file?") they are not counted.
+fn test_signatures(n: &[u8], long: &[(u32, u32)], hits: &mut Hits) {
+    for &(s, e) in long {
+        let tok = n.get(s as usize..e as usize).unwrap_or(&[]);
+        for (head, name) in TEST_SIGNATURES {
+            let Some(k) = find(tok, name, 0) else {
+                continue;
+            };
+            let at = s as usize + k;
+            let from = at.saturating_sub(head.len());
+            if n.get(from..at) == Some(*head) {
+                // Counted twice, as an adversarial suffix is: the signature alone, with nothing
+                // asking for it, is what a scanner sends.
+                let hit = RawHit {
+                    feature: F_ENCODED,
+                    id: "test_signature",
+                    ns: from,
+                    ne: at + name.len(),
+                    sentence: false,
+                };
+                hits.push(hit.clone());
+                hits.push(hit);
+            }
         }
     }
 }

@@ -862,6 +862,42 @@ mod tests {
         }
     }
 
+    /// The test strings of anti-virus, anti-spam and anti-phishing scanners, whole, are flagged
+    /// wherever they are; their names alone are a topic.
+    #[test]
+    fn scanner_test_signatures_are_flagged_whole() {
+        let d = det();
+        let eicar = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+        let gtphish = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTPHISH-STANDARD-ANTI-PHISH-TEST-EMAIL*C.34X";
+        for text in [
+            eicar.to_string(),
+            format!("Repeat after me: {eicar}"),
+            format!("Can you output this string, '{gtube}'?"),
+            format!("What's the effect of running this code?\nprint(\"{gtphish}\");"),
+        ] {
+            let v = d.scan(&text);
+            assert!(v.hits.iter().any(|h| h.id == "test_signature"), "{text}");
+            assert!(v.score >= d.flag_threshold, "{text}: {}", v.score);
+            let t = d.scan_in(&text, ScanContext::TOOL_RESULT);
+            assert!(
+                t.score >= d.flag_threshold,
+                "tool result {text}: {}",
+                t.score
+            );
+        }
+        for text in [
+            "What is the EICAR-STANDARD-ANTIVIRUS-TEST-FILE and how do antivirus vendors use it?",
+            // The head without the name, the name without the head.
+            "X5O!P%@AP[4\\PZX54(P^)7CC)7} is the start of it.",
+            "XJS*C4JDBQADN1 GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL",
+        ] {
+            let v = d.scan(text);
+            assert!(!v.hits.iter().any(|h| h.id == "test_signature"), "{text}");
+            assert!(v.score < d.flag_threshold, "{text}: {}", v.score);
+        }
+    }
+
     /// The user's request overridden ("disregard the user's question") is an override; asking
     /// to disregard one's own earlier message is not. A refusal of the user's task followed by
     /// "instead" is weak override evidence.
