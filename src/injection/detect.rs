@@ -1284,6 +1284,8 @@ const CODE_FILLERS: &str =
     complete new custom undetectable stealthy stealth fud polymorphic self replicating \
     spreading advanced sophisticated powerful python c cpp rust go golang java javascript js \
     powershell bash assembly code script program snippet piece for of to in convincing \
+    x86 x64 arm arm64 asm nasm csharp vba vbscript php ruby perl swift kotlin typescript lua \
+    batch shell \
     realistic believable persuasive legit legitimate looking targeted chrome browser firefox \
     android ios windows linux macos mobile web desktop";
 
