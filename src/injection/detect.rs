@@ -1606,6 +1606,10 @@ fn owned_after(n: &[u8], ne: usize) -> bool {
     }
 }
 
+/// What one sends instructions in ("the task list I sent"), for [`given_by_me`].
+const SENT_AS: &str =
+    "list lists email emails draft drafts document doc file message version sheet note notes";
+
 /// Whether the words right after an override's object say the writer gave them ("forget the
 /// previous instructions I gave you about the table"): someone taking back their own words,
 /// as "ignore the typos in my previous message" is. In the same clause only, as in
@@ -1619,7 +1623,11 @@ fn given_by_me(n: &[u8], ne: usize) -> bool {
         .split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
         .next()
         .unwrap_or(&[]);
-    let mut words = words_in(clause).skip_while(|w| listed("that which", w));
+    // The object may be named by the document it came in: "the original task list I sent",
+    // "the previous instructions email I sent you".
+    let mut words = words_in(clause)
+        .skip_while(|w| listed(SENT_AS, w))
+        .skip_while(|w| listed("that which", w));
     words.next() == Some(b"i".as_slice())
         && words.next().is_some_and(|w| {
             listed(
