@@ -1576,21 +1576,26 @@ fn someone_elses(span: &[u8]) -> bool {
     })
 }
 
+/// The words right after a match (normalised offset `ne`) up to the first byte that is not a
+/// letter, a digit or a space: empty unless a space follows the match. What a match's object
+/// is said to be in the same clause ([`owned_after`], [`given_by_me`]).
+fn clause_after(n: &[u8], ne: usize) -> &[u8] {
+    let rest = n.get(ne..).unwrap_or(&[]);
+    if rest.first() != Some(&b' ') {
+        return &[];
+    }
+    rest.split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
+        .next()
+        .unwrap_or(&[])
+}
+
 /// Whether the words right after a match give its object an everyday owner or source ("the
 /// instructions you received from the landlord", "ignore the instructions of your GPS",
 /// "ignore previous instructions in the recipe"): a preposition, an optional determiner, then
 /// one of [`EVERYDAY_OWNERS`], in the same clause (only spaces between them: "Ignore all previous
 /// instructions. From the team: ..." is not vouched for).
 fn owned_after(n: &[u8], ne: usize) -> bool {
-    let rest = n.get(ne..).unwrap_or(&[]);
-    if rest.first() != Some(&b' ') {
-        return false;
-    }
-    let clause = rest
-        .split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
-        .next()
-        .unwrap_or(&[]);
-    let mut words = words_in(clause);
+    let mut words = words_in(clause_after(n, ne));
     if !words
         .next()
         .is_some_and(|w| listed("of from in on by for", w))
@@ -1615,14 +1620,7 @@ const SENT_AS: &str =
 /// as "ignore the typos in my previous message" is. In the same clause only, as in
 /// [`owned_after`].
 fn given_by_me(n: &[u8], ne: usize) -> bool {
-    let rest = n.get(ne..).unwrap_or(&[]);
-    if rest.first() != Some(&b' ') {
-        return false;
-    }
-    let clause = rest
-        .split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
-        .next()
-        .unwrap_or(&[]);
+    let clause = clause_after(n, ne);
     // The object may be named by the document it came in: "the original task list I sent",
     // "the previous instructions email I sent you".
     let mut words = words_in(clause)
