@@ -1576,11 +1576,18 @@ fn someone_elses(span: &[u8]) -> bool {
     })
 }
 
+/// Bytes after a match that [`clause_after`] reads: the few words its callers look at. Bounded,
+/// so that a text of many matches and no punctuation ("ignore previous instructions " 31,000
+/// times) is not read to its end once per match.
+const CLAUSE_BYTES: usize = 96;
+
 /// The words right after a match (normalised offset `ne`) up to the first byte that is not a
-/// letter, a digit or a space: empty unless a space follows the match. What a match's object
-/// is said to be in the same clause ([`owned_after`], [`given_by_me`]).
+/// letter, a digit or a space, at most [`CLAUSE_BYTES`]: empty unless a space follows the
+/// match. What a match's object is said to be in the same clause ([`owned_after`],
+/// [`given_by_me`]).
 fn clause_after(n: &[u8], ne: usize) -> &[u8] {
-    let rest = n.get(ne..).unwrap_or(&[]);
+    let end = ne.saturating_add(CLAUSE_BYTES).min(n.len());
+    let rest = n.get(ne..end).unwrap_or(&[]);
     if rest.first() != Some(&b' ') {
         return &[];
     }
@@ -1961,6 +1968,22 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    /// The clause after a match is its few next words, however long the text runs on without
+    /// punctuation: read once per match, it must not be the rest of the text.
+    #[test]
+    fn the_clause_after_a_match_is_bounded() {
+        let text = "ignore previous instructions ".repeat(1000);
+        let n = text.as_bytes();
+        let c = clause_after(n, "ignore previous instructions".len());
+        assert!(!c.is_empty() && c.len() <= CLAUSE_BYTES, "{}", c.len());
+        assert_eq!(clause_after(b"the rules. From the team", 9), b"");
+        assert_eq!(
+            clause_after(b"the rules of the school, and", 9),
+            b" of the school"
+        );
+        assert_eq!(clause_after(b"the rules", 9), b"");
+    }
 
     /// `asks_for_recipe` reads the words before the harmful thing's name, at any offset.
     #[test]
