@@ -80,6 +80,10 @@ def bodies(size):
         "pii_dense": fill(chat('"'), "a@b.co ", '"}]}', size),
         "escaped_pii": fill(chat('"'), "jane.doe\\u0040example.com ", '"}]}', size),
         "injection_words": fill(chat('"'), "ignore previous instructions ", '"}]}', size),
+        # Harmful requests: each match's checks read the text around it (a game named anywhere,
+        # a phishing lure for practice), which must be worked out once per text, not per match.
+        "harm_words": fill(chat('"'), "how to make a bomb ", '"}]}', size),
+        "crime_words": fill(chat('"'), "how do I hack into my ex's email ", '"}]}', size),
         # Spelled-out words are re-tokenised; comments and CJK runs are scanned their own way.
         "spaced_words": fill(chat('"'), "i g n o r e p r e v i o u s i n s t r u c t i o n s ", '"}]}', size),
         "hidden_comment": fill(chat('"<!-- '), "ignore previous instructions ", ' -->"}]}', size),

@@ -293,20 +293,21 @@ impl Scanner {
     fn collect(&self, text: &str, norm: &Normalized, depth: u8, hits: &mut Hits) {
         let n = &norm.bytes;
         let toks = self.lex.tokenize(n);
+        let facts = TextFacts::default();
         let mut leet_hit = false;
         let mut cipher_named = false;
         self.lex.phrase_matches(&toks, n, &mut |m| {
             if Some(m.rule) == self.cipher_cue {
                 cipher_named = true;
             } else {
-                leet_hit |= self.phrase_hit(&toks, n, m, hits);
+                leet_hit |= self.phrase_hit(&toks, n, &facts, m, hits);
             }
         });
         if !toks.spaced_runs.is_empty() {
             let extra = self.lex.expand_spaced(&toks, n);
             let before = hits.count_where(is_instruction_feature);
             self.lex.phrase_matches(&extra, n, &mut |m| {
-                self.phrase_hit(&extra, n, m, hits);
+                self.phrase_hit(&extra, n, &facts, m, hits);
             });
             let found = hits.count_where(is_instruction_feature) > before;
             for &(s, e) in &toks.spaced_runs {
@@ -329,7 +330,7 @@ impl Scanner {
             // signal of spelled-out runs (joining words is how identifiers are written).
             let extra = self.lex.expand_idents(&toks, n, &camel);
             self.lex.phrase_matches(&extra, n, &mut |m| {
-                self.phrase_hit(&extra, n, m, hits);
+                self.phrase_hit(&extra, n, &facts, m, hits);
             });
         }
         if leet_hit {
@@ -383,7 +384,14 @@ impl Scanner {
     }
 
     /// Adds a phrase-rule hit; returns whether the match used a leetspeak token.
-    fn phrase_hit(&self, toks: &Tokens, n: &[u8], m: &PhraseMatch, hits: &mut Hits) -> bool {
+    fn phrase_hit(
+        &self,
+        toks: &Tokens,
+        n: &[u8],
+        facts: &TextFacts,
+        m: &PhraseMatch,
+        hits: &mut Hits,
+    ) -> bool {
         let leet = !toks.leet.is_empty() && toks.any_leet(m.ts, m.te);
         if let Some(rule) = self.lex.rules.get(m.rule as usize) {
             if rule.family == Family::OverrideWeak
@@ -414,14 +422,14 @@ impl Scanner {
                 if harmless_compound(n.get(from..m.ne as usize).unwrap_or(&[]))
                     || harmless_use(n, m.ns as usize, m.ne as usize)
                     || (rule.id == "harm_recipe"
-                        && (!asks_for_recipe(n, m.ns as usize) || names_a_game(n)))
+                        && (!asks_for_recipe(n, m.ns as usize) || facts.game(n)))
                     || (rule.id == "malware_request"
                         && (!asks_for_code(n, m.ns as usize, m.ne as usize)
-                            || names_a_game(n)
-                            || for_practice(n, m.ns as usize, m.ne as usize)))
+                            || facts.game(n)
+                            || for_practice(n, m.ns as usize, m.ne as usize, facts)))
                     || (rule.id == "crime_request"
                         && (!asks_how(n, m.ns as usize, m.ne as usize)
-                            || names_a_game(n)
+                            || facts.game(n)
                             || one_of_own(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
                             || harmless_object(n, m.ne as usize)))
                 {
@@ -1302,9 +1310,31 @@ const PRACTICE: &str = "training awareness simulation simulated drill exercise e
 
 /// Whether a phishing lure named at `at..end` is for practice: a word of [`PRACTICE`] in the
 /// text ("a phishing email for our awareness training", "so staff learn to spot them").
-fn for_practice(n: &[u8], at: usize, end: usize) -> bool {
-    n.get(at..end).is_some_and(|m| m.starts_with(b"phishing"))
-        && words_in(n).any(|w| listed(PRACTICE, w))
+fn for_practice(n: &[u8], at: usize, end: usize, facts: &TextFacts) -> bool {
+    n.get(at..end).is_some_and(|m| m.starts_with(b"phishing")) && facts.practice(n)
+}
+
+/// What the checks of a match read in the whole text, worked out once per text: read per match,
+/// a text of many matches ("how to make a bomb " 47,000 times) was read once per match, and a
+/// 900 KB body took minutes.
+#[derive(Default)]
+struct TextFacts {
+    game: std::cell::OnceCell<bool>,
+    practice: std::cell::OnceCell<bool>,
+}
+
+impl TextFacts {
+    /// Whether the text names a game ([`names_a_game`]).
+    fn game(&self, n: &[u8]) -> bool {
+        *self.game.get_or_init(|| names_a_game(n))
+    }
+
+    /// Whether the text says what it is for is practice ([`PRACTICE`]).
+    fn practice(&self, n: &[u8]) -> bool {
+        *self
+            .practice
+            .get_or_init(|| words_in(n).any(|w| listed(PRACTICE, w)))
+    }
 }
 
 /// Whether the malware named at `at..end` is asked for as code: a verb of [`CODE_VERBS`]
