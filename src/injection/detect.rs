@@ -4,6 +4,7 @@
 use super::lexicon::{Lexicon, PhraseMatch, Tokens};
 use super::normalize::{normalize, Normalized};
 use super::rules::{Family, CIPHER_CUE, HARM_REQUEST, RULES, SETS};
+use super::words::WordSet;
 
 /// Model features, in the order of `weights::WEIGHTS`.
 pub const FEATURE_NAMES: &[&str] = &[
@@ -1077,22 +1078,28 @@ fn harmless_compound(span: &[u8]) -> bool {
 /// or something else altogether: "a bomb shelter", "the bomb squad", "malware removal",
 /// "poison control", "a Bomb Pop", "a bomb-proof plan". (Not "cocktail", "drink" or "shot":
 /// a Molotov cocktail and a poison drink are what the rules are about.)
-const HARMLESS_NEXT: &str =
+static HARMLESS_NEXT: WordSet<64> = WordSet::new(
     "shelter shelters squad squads disposal detection detector detectors sniffing calorimeter \
     cyclone removal scanner scanners protection control prevention awareness safety sandbox \
-    analysis pop pops proof effect effects emoji dessert";
+    analysis pop pops proof effect effects emoji dessert",
+    b' ',
+);
 
 /// What an explosive was made for when the question is about industry, not an attack
 /// ("how did people make explosives for mining in the 1800s").
-const HARMLESS_PURPOSE: &str =
+static HARMLESS_PURPOSE: WordSet<32> = WordSet::new(
     "mining mines quarrying quarries demolition construction blasting railroads railways \
-    tunnels tunneling tunnelling canals fireworks pyrotechnics";
+    tunnels tunneling tunnelling canals fireworks pyrotechnics",
+    b' ',
+);
 
 /// What "make" means when it is causative: "how did people make meth labs safer", "how was
 /// cocaine made legal" ask about a change, not a recipe.
-const CAUSATIVE: &str =
+static CAUSATIVE: WordSet<32> = WordSet::new(
     "safer safe legal illegal harder obsolete popular unpopular available unavailable \
-    accessible inaccessible cheaper scarce rare";
+    accessible inaccessible cheaper scarce rare",
+    b' ',
+);
 
 /// Whether a harm word of the matched span `ns..ne` is named for a harmless use: followed by
 /// one of [`HARMLESS_NEXT`], within three words by one of [`CAUSATIVE`], or within four words
@@ -1115,12 +1122,12 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
             .unwrap_or(n.len() - ws);
         let w = n.get(ws..ws + len).unwrap_or(&[]);
         at = ws + len.max(1);
-        if !(in_set(w, "harm") || in_set(w, "harmx")) {
+        if !(HARM.has(w) || HARMX.has(w)) {
             continue;
         }
         let next: Vec<&[u8]> = words_from(n, ws + len).take(5).collect();
-        if next.first().is_some_and(|x| listed(HARMLESS_NEXT, x))
-            || next.iter().take(3).any(|x| listed(CAUSATIVE, x))
+        if next.first().is_some_and(|x| HARMLESS_NEXT.has(x))
+            || next.iter().take(3).any(|x| CAUSATIVE.has(x))
         {
             return true;
         }
@@ -1130,7 +1137,7 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
                     .iter()
                     .skip(k + 1)
                     .take(2)
-                    .any(|y| listed(HARMLESS_PURPOSE, y))
+                    .any(|y| HARMLESS_PURPOSE.has(y))
         });
         if purpose {
             return true;
@@ -1257,37 +1264,47 @@ fn open_transcript(n: &[u8], hits: &mut Hits) {
 fn names_harm(n: &[u8]) -> bool {
     n.split(|c| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
-        .any(|w| in_set(w, "harm"))
+        .any(|w| HARM.has(w))
 }
 
-/// Whether `w` is one of the words of `list` (separated by single spaces). One string and not
-/// inlined: `contains` on a constant slice of words unrolls into a comparison per word at every
-/// call (4 KB of the module for one function), and a slice holds a pointer and a length per word.
-#[inline(never)]
-fn listed(list: &str, w: &[u8]) -> bool {
-    list.split(' ').any(|x| x.as_bytes() == w)
+/// The text of the rules' word set `name`; an empty text when there is none, which
+/// [`WordSet::new`] refuses, so a wrong name is a compile error.
+const fn set_text(name: &str) -> &'static str {
+    let mut i = 0;
+    while i < SETS.len() {
+        let (n, text) = SETS[i];
+        if n.len() == name.len() {
+            let (a, b) = (n.as_bytes(), name.as_bytes());
+            let mut k = 0;
+            while k < a.len() && a[k] == b[k] {
+                k += 1;
+            }
+            if k == a.len() {
+                return text;
+            }
+        }
+        i += 1;
+    }
+    ""
 }
 
-/// Whether `w` is a word of the rules' set `name` (`stem*` matches a prefix).
-fn in_set(w: &[u8], name: &str) -> bool {
-    SETS.iter()
-        .find(|(n, _)| *n == name)
-        .is_some_and(|(_, set)| {
-            set.split('|').any(|p| match p.strip_suffix('*') {
-                Some(stem) => w.starts_with(stem.as_bytes()),
-                None => w == p.as_bytes(),
-            })
-        })
-}
+/// The rules' word sets the checks around a match read (`stem*` matches a prefix).
+static HARM: WordSet<128> = WordSet::new(set_text("harm"), b'|');
+static HARMX: WordSet<64> = WordSet::new(set_text("harmx"), b'|');
+static MAKE: WordSet<64> = WordSet::new(set_text("make"), b'|');
+static AGENTS: WordSet<64> = WordSet::new(set_text("agents"), b'|');
+static PAST: WordSet<64> = WordSet::new(set_text("past"), b'|');
 
 /// Verbs that ask for a program to be written ("write me a virus", "make a keylogger").
-const CODE_VERBS: &str =
+static CODE_VERBS: WordSet<32> = WordSet::new(
     "write create build develop generate code program make give provide need want design draft \
-    compose craft";
+    compose craft",
+    b' ',
+);
 
 /// Words that may stand between such a verb and the malware's name: objects, articles,
 /// adjectives of capability, languages, and "code for".
-const CODE_FILLERS: &str =
+static CODE_FILLERS: WordSet<256> = WordSet::new(
     "me us a an some the my our own simple basic working functional small tiny real full \
     complete new custom undetectable stealthy stealth fud polymorphic self replicating \
     spreading advanced sophisticated powerful python c cpp rust go golang java javascript js \
@@ -1295,18 +1312,25 @@ const CODE_FILLERS: &str =
     x86 x64 arm arm64 asm nasm csharp vba vbscript php ruby perl swift kotlin typescript lua \
     batch shell \
     realistic believable persuasive legit legitimate looking targeted chrome browser firefox \
-    android ios windows linux macos mobile web desktop";
+    android ios windows linux macos mobile web desktop",
+    b' ',
+);
 
 /// What may follow the malware's name when it is the program asked for ("a virus in Python",
 /// "a keylogger that emails the keys"); another noun makes a compound that names something
 /// else ("a virus spread model", "a backdoor Roth IRA", "a ransomware response playbook").
-const CODE_NEXT: &str =
+static CODE_NEXT: WordSet<64> = WordSet::new(
     "in that which to for with using written and program code script payload called named \
-    like so capable able please i we you from numbers number details data info information";
+    like so capable able please i we you from numbers number details data info information",
+    b' ',
+);
 
 /// What a phishing lure written for a security-awareness exercise says it is for.
-const PRACTICE: &str = "training awareness simulation simulated drill exercise educational \
-    education spot recognize recognise identify detect";
+static PRACTICE: WordSet<32> = WordSet::new(
+    "training awareness simulation simulated drill exercise educational \
+    education spot recognize recognise identify detect",
+    b' ',
+);
 
 /// Whether a phishing lure named at `at..end` is for practice: a word of [`PRACTICE`] in the
 /// text ("a phishing email for our awareness training", "so staff learn to spot them").
@@ -1333,7 +1357,7 @@ impl TextFacts {
     fn practice(&self, n: &[u8]) -> bool {
         *self
             .practice
-            .get_or_init(|| words_in(n).any(|w| listed(PRACTICE, w)))
+            .get_or_init(|| words_in(n).any(|w| PRACTICE.has(w)))
     }
 }
 
@@ -1353,7 +1377,7 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
             // "virus. then" or "virus, and": the word after a punctuation mark is another clause.
             lead.and_then(|k| after.get(k))
                 .is_none_or(|c| !c.is_ascii_alphanumeric())
-                || listed(CODE_NEXT, w)
+                || CODE_NEXT.has(w)
         }
         Some(_) => true,
     };
@@ -1361,10 +1385,10 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
         return false;
     }
     for w in words_in(n.get(..at).unwrap_or(&[])).rev().take(6) {
-        if listed(CODE_VERBS, w) {
+        if CODE_VERBS.has(w) {
             return true;
         }
-        if !listed(CODE_FILLERS, w) {
+        if !CODE_FILLERS.has(w) {
             return false;
         }
     }
@@ -1372,13 +1396,17 @@ fn asks_for_code(n: &[u8], at: usize, end: usize) -> bool {
 }
 
 /// What follows "how" when it asks for a method: "how to", "how can I", "how someone would".
-const HOW_AUX: &str =
-    "to do does can could would should might i we one you someone somebody anyone";
+static HOW_AUX: WordSet<32> = WordSet::new(
+    "to do does can could would should might i we one you someone somebody anyone",
+    b' ',
+);
 
 /// Words that name a method: "instructions for", "the best way to", "a synthesis route for".
-const METHOD_WORDS: &str =
+static METHOD_WORDS: WordSet<32> = WordSet::new(
     "instructions instruction steps step recipe tutorial guide method methods procedure \
-    process route directions way ways";
+    process route directions way ways",
+    b' ',
+);
 
 /// Whether the words before a harmful thing named at `at` (normalised offset) ask how to make
 /// it: a making verb (`rules` set `make`) among the five words before it, and in the six words
@@ -1391,7 +1419,7 @@ fn asks_for_recipe(n: &[u8], at: usize) -> bool {
     let mut buf: [&[u8]; 12] = [&[]; 12];
     let back = words_before(n, at, &mut buf);
     let synthesis = back.iter().take(6).enumerate().any(|(k, w)| {
-        listed(METHOD_WORDS, w)
+        METHOD_WORDS.has(w)
             && back
                 .iter()
                 .skip(k + 1)
@@ -1401,7 +1429,7 @@ fn asks_for_recipe(n: &[u8], at: usize) -> bool {
     if synthesis {
         return true;
     }
-    let Some(v) = back.iter().take(5).position(|w| in_set(w, "make")) else {
+    let Some(v) = back.iter().take(5).position(|w| MAKE.has(w)) else {
         return false;
     };
     let before = back.get(v + 1..(v + 7).min(back.len())).unwrap_or(&[]);
@@ -1412,8 +1440,8 @@ fn asks_for_recipe(n: &[u8], at: usize) -> bool {
         } else {
             before.get(k - 1)
         };
-        (*w == b"how" && next.is_some_and(|x| listed(HOW_AUX, x)))
-            || (listed(METHOD_WORDS, w)
+        (*w == b"how" && next.is_some_and(|x| HOW_AUX.has(x)))
+            || (METHOD_WORDS.has(w)
                 && before
                     .get(..k)
                     .unwrap_or(&[])
@@ -1423,18 +1451,23 @@ fn asks_for_recipe(n: &[u8], at: usize) -> bool {
 }
 
 /// Who asks for a method for themselves: "how do I", "how can we", "how would you".
-const ASKERS: &str = "i we you one";
+static ASKERS: WordSet<8> = WordSet::new("i we you one", b' ');
 
 /// Method words besides [`METHOD_WORDS`] that ask for a plan: "a strategy for", "tips on".
-const PLAN_WORDS: &str = "strategy strategies plan tips tricks techniques tactics advice";
+static PLAN_WORDS: WordSet<16> = WordSet::new(
+    "strategy strategies plan tips tricks techniques tactics advice",
+    b' ',
+);
 
 /// Words between a request and a crime that turn it into guarding against one: "how do I know
 /// if someone hacked into my account", "how to protect my parents from people who steal
 /// identities", "how can I stop my ex from spying on me".
-const AVERSE: &str =
+static AVERSE: WordSet<64> = WordSet::new(
     "avoid prevent protect stop block detect spot recognize recognise report identify defend \
     secure tell know check if whether against from not never without after recover catch \
-    prove sue trace safe safely legally";
+    prove sue trace safe safely legally",
+    b' ',
+);
 
 /// Whether the words before a crime named at `at..end` (normalised offsets) ask for a method by
 /// the asker: "how to", "how do I" ("how do thieves" asks about others), "where can I", "help
@@ -1449,7 +1482,7 @@ fn asks_how(n: &[u8], at: usize, end: usize) -> bool {
     let mut buf: [&[u8]; 8] = [&[]; 8];
     let back = words_before(n, at, &mut buf);
     for (k, w) in back.iter().enumerate() {
-        if listed(AVERSE, w) {
+        if AVERSE.has(w) {
             return false;
         }
         // The words after `w` in the text, nearest to it first.
@@ -1458,8 +1491,8 @@ fn asks_how(n: &[u8], at: usize, end: usize) -> bool {
         let asks = match *w {
             b"how" | b"where" => {
                 next == Some(&&b"to"[..])
-                    || (next.is_some_and(|x| listed(HOW_AUX, x))
-                        && next2.is_some_and(|x| listed(ASKERS, x)))
+                    || (next.is_some_and(|x| HOW_AUX.has(x))
+                        && next2.is_some_and(|x| ASKERS.has(x)))
                     || (*w == b"how"
                         && match next.map(|x| &x[..]) {
                             // The doer may be the match's first word ("how did hackers hack
@@ -1467,7 +1500,7 @@ fn asks_how(n: &[u8], at: usize, end: usize) -> bool {
                             Some(b"did" | b"would" | b"could") => next2
                                 .map(|x| &x[..])
                                 .or_else(|| (k == 1).then(|| first_word(n, at)))
-                                .is_some_and(|x| in_set(x, "agents")),
+                                .is_some_and(|x| AGENTS.has(x)),
                             Some(b"were" | b"was") => k == 1,
                             _ => false,
                         }
@@ -1475,7 +1508,7 @@ fn asks_how(n: &[u8], at: usize, end: usize) -> bool {
             }
             b"help" | b"teach" | b"show" => next.is_some_and(|x| *x == b"me" || *x == b"us"),
             _ => {
-                (listed(METHOD_WORDS, w) || listed(PLAN_WORDS, w))
+                (METHOD_WORDS.has(w) || PLAN_WORDS.has(w))
                     && back
                         .get(..k)
                         .unwrap_or(&[])
@@ -1507,7 +1540,7 @@ fn vague_past_near(n: &[u8], at: usize, end: usize) -> bool {
             .map_or(0, |m| m.split(|c| *c == b' ').count()),
     );
     before.chain(after).any(|w| {
-        in_set(w, "past")
+        PAST.has(w)
             || (w.len() >= 3
                 && w.ends_with(b"0s")
                 && w.get(..w.len() - 1)
@@ -1550,14 +1583,19 @@ fn words_before<'a, 'b, const N: usize>(
 
 /// What the word after a crime's object makes of it: a homonym ("kill someone's bad mood", "kill
 /// a person's process", "commit fraud detection logic").
-const OBJECT_HOMONYM: &str =
+static OBJECT_HOMONYM: WordSet<128> = WordSet::new(
     "mood moods vibe vibes buzz joy process processes session sessions job jobs thread \
     threads task tasks dream dreams hope hopes confidence spirit spirits momentum chances \
     idea ideas heart feelings conversation argument character avatar data dataframe dataframes \
-    column columns chart charts table tables graph graphs";
+    column columns chart charts table tables graph graphs",
+    b' ',
+);
 
 /// A make-believe use named after a crime's words ("a fake ID card for my cosplay").
-const PRETEND_USE: &str = "prop props cosplay costume costumes halloween party game";
+static PRETEND_USE: WordSet<16> = WordSet::new(
+    "prop props cosplay costume costumes halloween party game",
+    b' ',
+);
 
 /// Whether the words after a crime's match (ending at `ne`) excuse it: the next word is one of
 /// [`OBJECT_HOMONYM`] or [`HARMLESS_NEXT`], the one after it one of [`OBJECT_HOMONYM`] ("someone's
@@ -1566,26 +1604,28 @@ fn harmless_object(n: &[u8], ne: usize) -> bool {
     let mut after = words_from(n, ne).take(6);
     let first = after.next();
     let second = after.next();
-    first.is_some_and(|w| listed(OBJECT_HOMONYM, w) || listed(HARMLESS_NEXT, w))
-        || second.is_some_and(|w| listed(OBJECT_HOMONYM, w))
+    first.is_some_and(|w| OBJECT_HOMONYM.has(w) || HARMLESS_NEXT.has(w))
+        || second.is_some_and(|w| OBJECT_HOMONYM.has(w))
         || first
             .into_iter()
             .chain(second)
             .chain(after)
-            .any(|w| listed(PRETEND_USE, w))
+            .any(|w| PRETEND_USE.has(w))
 }
 
 /// People and things of everyday life whose instructions one may well disregard: "the previous
 /// owner's instructions for the boiler", "my landlord's rules". Not the parties an injection
 /// speaks of (the user, the developer, the system, OpenAI), which are not listed.
-const EVERYDAY_OWNERS: &str =
+static EVERYDAY_OWNERS: WordSet<256> = WordSet::new(
     "owner owners landlord landlords landlady tenant tenants teacher teachers professor \
      instructor coach mom mum mother dad father parent parents grandma grandmother grandpa \
      grandfather wife husband partner sister brother friend friends neighbor neighbour \
      neighbors neighbours doctor doctors nurse dentist pharmacist vet lawyer boss manager \
      supervisor employer colleague coworker contractor plumber electrician mechanic builder \
      architect chef recipe manufacturer manufacturers maker gps navigator school airline \
-     hospital bank pilot captain officer referee kid kids child children son daughter team";
+     hospital bank pilot captain officer referee kid kids child children son daughter team",
+    b' ',
+);
 
 /// Whether a match's object belongs to an everyday third party named in a possessive
 /// ("disregard the previous owner's instructions", "ignore the teachers' rules"): a question
@@ -1602,29 +1642,49 @@ fn someone_elses(span: &[u8]) -> bool {
         possessive
             && words_in(span.get(..p).unwrap_or(&[]))
                 .next_back()
-                .is_some_and(|w| listed(EVERYDAY_OWNERS, w))
+                .is_some_and(|w| EVERYDAY_OWNERS.has(w))
     })
 }
 
-/// Bytes after a match that [`clause_after`] reads: the few words its callers look at. Bounded,
+/// Bytes after a match that [`clause_words`] reads: the few words its callers look at. Bounded,
 /// so that a text of many matches and no punctuation ("ignore previous instructions " 31,000
 /// times) is not read to its end once per match.
 const CLAUSE_BYTES: usize = 96;
 
 /// The words right after a match (normalised offset `ne`) up to the first byte that is not a
-/// letter, a digit or a space, at most [`CLAUSE_BYTES`]: empty unless a space follows the
-/// match. What a match's object is said to be in the same clause ([`owned_after`],
-/// [`given_by_me`]).
-fn clause_after(n: &[u8], ne: usize) -> &[u8] {
+/// letter, a digit or a space, within [`CLAUSE_BYTES`]; none unless a space follows the match.
+/// What a match's object is said to be in the same clause ([`owned_after`], [`given_by_me`]).
+/// Lazy: its callers read one or two words of most matches, and a clause found whole first
+/// was the 96 bytes of every match of a text without punctuation (a third of its scan).
+fn clause_words(n: &[u8], ne: usize) -> impl Iterator<Item = &[u8]> {
     let end = ne.saturating_add(CLAUSE_BYTES).min(n.len());
-    let rest = n.get(ne..end).unwrap_or(&[]);
-    if rest.first() != Some(&b' ') {
-        return &[];
-    }
-    rest.split(|&c| !(c.is_ascii_alphanumeric() || c == b' '))
-        .next()
-        .unwrap_or(&[])
+    let rest = match n.get(ne..end) {
+        Some(r) if r.first() == Some(&b' ') => r,
+        _ => &[],
+    };
+    let mut ended = false;
+    rest.split(|&c| c == b' ')
+        .map_while(move |piece| {
+            if ended {
+                return None;
+            }
+            // A piece with a byte other than a letter or digit ends the clause there.
+            match piece.iter().position(|c| !c.is_ascii_alphanumeric()) {
+                None => Some(piece),
+                Some(p) => {
+                    ended = true;
+                    piece.get(..p)
+                }
+            }
+        })
+        .filter(|w| !w.is_empty())
 }
+
+/// The prepositions and determiners that may come between an object and its owner in
+/// [`owned_after`].
+static OWNER_PREPOSITIONS: WordSet<16> = WordSet::new("of from in on by for", b' ');
+static DETERMINERS: WordSet<32> =
+    WordSet::new("the my your a an our his her their this that", b' ');
 
 /// Whether the words right after a match give its object an everyday owner or source ("the
 /// instructions you received from the landlord", "ignore the instructions of your GPS",
@@ -1632,44 +1692,40 @@ fn clause_after(n: &[u8], ne: usize) -> &[u8] {
 /// one of [`EVERYDAY_OWNERS`], in the same clause (only spaces between them: "Ignore all previous
 /// instructions. From the team: ..." is not vouched for).
 fn owned_after(n: &[u8], ne: usize) -> bool {
-    let mut words = words_in(clause_after(n, ne));
-    if !words
-        .next()
-        .is_some_and(|w| listed("of from in on by for", w))
-    {
+    let mut words = clause_words(n, ne);
+    if !words.next().is_some_and(|w| OWNER_PREPOSITIONS.has(w)) {
         return false;
     }
     match words.next() {
-        Some(w) if listed("the my your a an our his her their this that", w) => {
-            words.next().is_some_and(|w| listed(EVERYDAY_OWNERS, w))
-        }
-        Some(w) => listed(EVERYDAY_OWNERS, w),
+        Some(w) if DETERMINERS.has(w) => words.next().is_some_and(|w| EVERYDAY_OWNERS.has(w)),
+        Some(w) => EVERYDAY_OWNERS.has(w),
         None => false,
     }
 }
 
 /// What one sends instructions in ("the task list I sent"), for [`given_by_me`].
-const SENT_AS: &str =
-    "list lists email emails draft drafts document doc file message version sheet note notes";
+static SENT_AS: WordSet<32> = WordSet::new(
+    "list lists email emails draft drafts document doc file message version sheet note notes",
+    b' ',
+);
+
+/// The verbs of [`given_by_me`]: "the list I sent", "the instructions I gave you".
+static GIVING: WordSet<32> = WordSet::new(
+    "gave sent wrote typed posted shared mentioned listed added put pasted asked made",
+    b' ',
+);
 
 /// Whether the words right after an override's object say the writer gave them ("forget the
 /// previous instructions I gave you about the table"): someone taking back their own words,
 /// as "ignore the typos in my previous message" is. In the same clause only, as in
 /// [`owned_after`].
 fn given_by_me(n: &[u8], ne: usize) -> bool {
-    let clause = clause_after(n, ne);
     // The object may be named by the document it came in: "the original task list I sent",
     // "the previous instructions email I sent you".
-    let mut words = words_in(clause)
-        .skip_while(|w| listed(SENT_AS, w))
-        .skip_while(|w| listed("that which", w));
-    words.next() == Some(b"i".as_slice())
-        && words.next().is_some_and(|w| {
-            listed(
-                "gave sent wrote typed posted shared mentioned listed added put pasted asked made",
-                w,
-            )
-        })
+    let mut words = clause_words(n, ne)
+        .skip_while(|w| SENT_AS.has(w))
+        .skip_while(|w| *w == b"that" || *w == b"which");
+    words.next() == Some(b"i".as_slice()) && words.next().is_some_and(|w| GIVING.has(w))
 }
 
 /// Whether a crime's words say it is done to one's own things ("hack into my own router").
@@ -1999,20 +2055,73 @@ mod tests {
 
     use super::*;
 
+    /// Every word list of the checks answers as splitting its text at every call did.
+    #[test]
+    fn the_word_lists_answer_as_their_texts_say() {
+        macro_rules! check {
+            ($($set:ident),* $(,)?) => {
+                $(
+                    if let Err(e) = $set.check_against_its_text() {
+                        panic!("{}: {e}", stringify!($set));
+                    }
+                )*
+            };
+        }
+        check!(
+            HARMLESS_NEXT,
+            HARMLESS_PURPOSE,
+            CAUSATIVE,
+            CODE_VERBS,
+            CODE_FILLERS,
+            CODE_NEXT,
+            PRACTICE,
+            HOW_AUX,
+            METHOD_WORDS,
+            ASKERS,
+            PLAN_WORDS,
+            AVERSE,
+            OBJECT_HOMONYM,
+            PRETEND_USE,
+            EVERYDAY_OWNERS,
+            SENT_AS,
+            OWNER_PREPOSITIONS,
+            DETERMINERS,
+            GIVING,
+            HARM,
+            HARMX,
+            MAKE,
+            AGENTS,
+            PAST,
+        );
+        assert!(HARM.has(b"bomb") && CODE_VERBS.has(b"write") && !CODE_VERBS.has(b"writes"));
+    }
+
     /// The clause after a match is its few next words, however long the text runs on without
     /// punctuation: read once per match, it must not be the rest of the text.
     #[test]
     fn the_clause_after_a_match_is_bounded() {
+        let words = |n: &[u8], ne: usize| -> Vec<String> {
+            clause_words(n, ne)
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        };
         let text = "ignore previous instructions ".repeat(1000);
         let n = text.as_bytes();
-        let c = clause_after(n, "ignore previous instructions".len());
-        assert!(!c.is_empty() && c.len() <= CLAUSE_BYTES, "{}", c.len());
-        assert_eq!(clause_after(b"the rules. From the team", 9), b"");
+        let c = words(n, "ignore previous instructions".len());
+        let read: usize = c.iter().map(|w| w.len() + 1).sum();
+        assert!(!c.is_empty() && read <= CLAUSE_BYTES, "{read}");
+        assert!(words(b"the rules. From the team", 9).is_empty());
         assert_eq!(
-            clause_after(b"the rules of the school, and", 9),
-            b" of the school"
+            words(b"the rules of the school, and", 9),
+            ["of", "the", "school"]
         );
-        assert_eq!(clause_after(b"the rules", 9), b"");
+        assert_eq!(
+            words(b"the rules of the school2x.y", 9),
+            ["of", "the", "school2x"]
+        );
+        assert_eq!(words(b"the rules  of\nthe", 9), ["of"]);
+        assert!(words(b"the rules", 9).is_empty());
+        assert!(words(b"the rules.", 9).is_empty());
     }
 
     /// `asks_for_recipe` reads the words before the harmful thing's name, at any offset.

@@ -29,6 +29,7 @@ mod normalize;
 mod rules;
 mod suffix;
 mod weights;
+mod words;
 
 use detect::FEATURE_NAMES;
 pub use ngram::Context as ScanContext;
