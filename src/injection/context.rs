@@ -191,13 +191,22 @@ pub fn is_discussion(
     !SECOND_PERSON.iter().any(|w| has_word(&outside, w)) && !outside.contains('你')
 }
 
+/// Bytes before a match that [`words_before`] reads: its callers want at most six words.
+/// Unbounded, a text of non-Latin script (no ASCII word at all) was read back to its start for
+/// every match checked.
+const WORDS_BEFORE_BYTES: usize = 256;
+
 /// The last `k` words of `n[..end]` (runs of ASCII letters, digits and apostrophes), nearest
-/// first.
+/// first, within the [`WORDS_BEFORE_BYTES`] before `end`.
 fn words_before(n: &[u8], end: usize, k: usize) -> Vec<&[u8]> {
-    words(n.get(..end.min(n.len())).unwrap_or(n))
-        .rev()
-        .take(k)
-        .collect()
+    let end = end.min(n.len());
+    words(
+        n.get(end.saturating_sub(WORDS_BEFORE_BYTES)..end)
+            .unwrap_or(&[]),
+    )
+    .rev()
+    .take(k)
+    .collect()
 }
 
 fn is_one_of(w: Option<&&[u8]>, set: &[&str]) -> bool {
