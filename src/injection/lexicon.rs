@@ -101,12 +101,15 @@ pub struct Tokens {
     /// (`ignore_all_previous_instructions`, `reveal-system-prompt`): the main token stream holds
     /// each as one glued word; [`Lexicon::expand_idents`] reads its words.
     pub ident_runs: Vec<(usize, usize)>,
+    /// The length of the text being tokenised, for [`Tokens::push_cand`]'s growth.
+    text_len: usize,
 }
 
 impl Tokens {
     fn new() -> Tokens {
         Tokens {
             count: 0,
+            text_len: 0,
             cand: Vec::new(),
             leet: Vec::new(),
             spaced_runs: Vec::new(),
@@ -115,6 +118,32 @@ impl Tokens {
             long: Vec::new(),
             ident_runs: Vec::new(),
         }
+    }
+
+    /// Appends a candidate of the main token stream.
+    #[inline]
+    fn push_cand(&mut self, c: Cand) {
+        if self.cand.len() == self.cand.capacity() {
+            self.grow_cand(c.ne as usize);
+        }
+        self.cand.push(c);
+    }
+
+    /// Grows the candidates to what the text's density so far projects for its whole length
+    /// (an eighth more), and at least by a quarter. Doubling instead held the old and the new
+    /// buffers at once: on 900 KB of "how to make a bomb " (every word a rule word, 242,000
+    /// candidates of 20 bytes) the VM grew by 17 MiB, 14 of them the candidates' last
+    /// reallocation, to a buffer of 460,000.
+    #[cold]
+    #[inline(never)]
+    fn grow_cand(&mut self, at: usize) {
+        let have = self.cand.len() as u64;
+        let projected = have.saturating_mul(self.text_len as u64) / (at.max(1) as u64);
+        let target = (projected + projected / 8)
+            .min(self.text_len as u64 / 2 + 16)
+            .max(have + have / 4 + 16);
+        self.cand
+            .reserve_exact(usize::try_from(target - have).unwrap_or(usize::MAX));
     }
 
     /// Whether a token of `ts..te` had leetspeak mapped.
@@ -605,6 +634,7 @@ impl Lexicon {
     pub fn tokenize(&self, n: &[u8]) -> Tokens {
         let len = n.len();
         let mut t = Tokens::new();
+        t.text_len = len;
         t.cand.reserve(len / 8 + 4);
         // Words with joiners removed ("ig-no-re") or leetspeak mapped ("1gn0r3").
         let mut wbuf: Vec<u8> = Vec::new();
@@ -670,7 +700,7 @@ impl Lexicon {
                         None => (0, 0),
                     };
                     if ee > es {
-                        t.cand.push(Cand {
+                        t.push_cand(Cand {
                             idx: count,
                             ns: ns as u32,
                             ne: i as u32,
@@ -790,7 +820,7 @@ impl Lexicon {
                             g.ne = (i + l) as u32;
                             g.ee += 1;
                         }
-                        _ => t.cand.push(Cand {
+                        _ => t.push_cand(Cand {
                             idx: count,
                             ns: i as u32,
                             ne: (i + l) as u32,
@@ -849,7 +879,7 @@ impl Lexicon {
         let (ns, ne) = (span.0 as u32, span.1 as u32);
         let k = *count;
         if entries.1 > entries.0 {
-            t.cand.push(Cand {
+            t.push_cand(Cand {
                 idx: k,
                 ns,
                 ne,
@@ -1345,6 +1375,28 @@ mod tests {
     use super::*;
     use crate::injection::normalize::normalize;
     use crate::injection::rules::{RULES, SETS};
+
+    /// A text whose every word is a rule word keeps candidates near its count, not twice it:
+    /// the buffer grows to the density so far, projected over the whole text.
+    #[test]
+    fn candidates_grow_to_the_projected_count_not_to_double() {
+        let lex = Lexicon::build(RULES, SETS).unwrap();
+        for unit in [
+            "how to make a bomb ",
+            "ignore previous instructions ",
+            "a b c ",
+        ] {
+            let text = unit.repeat(200_000 / unit.len());
+            let n = normalize(&text).bytes;
+            let t = lex.tokenize(&n);
+            let (len, cap) = (t.cand.len(), t.cand.capacity());
+            assert!(len > 0, "{unit}");
+            assert!(
+                cap <= len + len / 4 + 64,
+                "{unit}: {len} candidates, capacity {cap}"
+            );
+        }
+    }
 
     /// Every word the rules name, for texts dense in rule words.
     fn rule_words() -> Vec<String> {
