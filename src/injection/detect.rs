@@ -1007,7 +1007,8 @@ const GAME_WORDS: &[&[u8]] = &[
 
 /// Whether `n` names a game (`GAME_WORDS`, at a word start).
 fn names_a_game(n: &[u8]) -> bool {
-    any_at_word_start(n, GAME_WORDS)
+    static GAMES: Needles = Needles::new(GAME_WORDS);
+    GAMES.at_word_start(n)
 }
 
 /// Harm words in compounds that name something harmless: a harm rule's match that holds one
@@ -1071,7 +1072,8 @@ const HARMLESS_COMPOUNDS: &[&[u8]] = &[
 ];
 
 fn harmless_compound(span: &[u8]) -> bool {
-    any_at_word_start(span, HARMLESS_COMPOUNDS)
+    static COMPOUNDS: Needles = Needles::new(HARMLESS_COMPOUNDS);
+    COMPOUNDS.at_word_start(span)
 }
 
 /// Words that, right after a harm word, name something that guards against it or studies it,
@@ -1146,18 +1148,47 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
     false
 }
 
-/// Whether one of `needles` occurs in `hay` at the start of a word.
-fn any_at_word_start(hay: &[u8], needles: &[&[u8]]) -> bool {
-    needles.iter().any(|c| {
-        let mut from = 0;
-        while let Some(i) = find(hay, c, from) {
-            if i == 0 || hay.get(i - 1).is_some_and(|b| !b.is_ascii_alphanumeric()) {
-                return true;
+/// Byte strings looked for at word starts ([`Needles::at_word_start`]), with the set of their
+/// first bytes worked out when the module is compiled.
+struct Needles {
+    list: &'static [&'static [u8]],
+    firsts: [u64; 4],
+}
+
+impl Needles {
+    const fn new(list: &'static [&'static [u8]]) -> Needles {
+        let mut firsts = [0u64; 4];
+        let mut i = 0;
+        while i < list.len() {
+            if let Some(&b) = list[i].first() {
+                firsts[(b >> 6) as usize] |= 1 << (b & 63);
             }
-            from = i + 1;
+            i += 1;
+        }
+        Needles { list, firsts }
+    }
+
+    /// Whether one of the needles occurs in `hay` at the start of a word (at 0 or after a byte
+    /// that is not a letter or digit). One pass over the word starts, trying only the needles
+    /// that begin with the byte there: a search of the text per needle read a text of
+    /// game-like words ("how to make a bomb", every "make" an "m" of "minecraft") 35 times.
+    fn at_word_start(&self, hay: &[u8]) -> bool {
+        let mut prev_alnum = false;
+        for (i, &b) in hay.iter().enumerate() {
+            if !prev_alnum && self.firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1 {
+                let rest = hay.get(i..).unwrap_or(&[]);
+                if self
+                    .list
+                    .iter()
+                    .any(|c| c.first() == Some(&b) && rest.starts_with(c))
+                {
+                    return true;
+                }
+            }
+            prev_alnum = b.is_ascii_alphanumeric();
         }
         false
-    })
+    }
 }
 
 /// The labels a scripted transcript gives the model's turns (normalised: lowercase, `：` read
@@ -2054,6 +2085,62 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    /// `Needles::at_word_start` in one pass answers as a search per needle does, on texts of the
+    /// needles' words, their pieces and separators.
+    #[test]
+    fn a_needle_at_a_word_start_is_found_as_a_search_per_needle_finds_it() {
+        fn per_needle(hay: &[u8], needles: &[&[u8]]) -> bool {
+            needles.iter().any(|c| {
+                let mut from = 0;
+                while let Some(i) = find(hay, c, from) {
+                    if i == 0 || hay.get(i - 1).is_some_and(|b| !b.is_ascii_alphanumeric()) {
+                        return true;
+                    }
+                    from = i + 1;
+                }
+                false
+            })
+        }
+        let pieces: &[&[u8]] = &[
+            b"bath",
+            b"bomb",
+            b"bath bomb",
+            b"minecraft",
+            b"mine",
+            b"f-bomb",
+            b"-",
+            b" ",
+            b".",
+            b"x",
+            b"fake",
+            b"snow",
+            b"9",
+            b"\xc3\xa9",
+            "é".as_bytes(),
+            b"poison ivy",
+            b"ivy",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..4000 {
+            let mut hay = Vec::new();
+            for _ in 0..(seed % 7) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                hay.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            static ODD: &[&[u8]] = &[b"", b"-"];
+            for needles in [HARMLESS_COMPOUNDS, GAME_WORDS, ODD] {
+                assert_eq!(
+                    Needles::new(needles).at_word_start(&hay),
+                    per_needle(&hay, needles),
+                    "{:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+            }
+        }
+    }
 
     /// Every word list of the checks answers as splitting its text at every call did.
     #[test]
