@@ -640,6 +640,47 @@ pub fn extraction_not_for_model(n: &[u8], ns: usize, ne: usize, user: bool) -> b
         && applies_elsewhere(n, ne)
 }
 
+/// Whether the place a secret goes in a `secret_to_output` hit ending at `ne` is a part of
+/// something a program handles, named by the next word: "add the session token to the
+/// response headers", "write the API key to the output file". Only the model's own answer,
+/// summary or reply is the planted instruction's aim.
+pub fn sink_is_a_program_part(n: &[u8], ne: usize) -> bool {
+    let rest = n.get(ne.min(n.len())..).unwrap_or(&[]);
+    if rest.first() != Some(&b' ') {
+        return false;
+    }
+    words(rest).next().is_some_and(|w| {
+        in_set(
+            w,
+            &[
+                "header",
+                "headers",
+                "body",
+                "cache",
+                "file",
+                "files",
+                "object",
+                "field",
+                "fields",
+                "stream",
+                "log",
+                "logs",
+                "code",
+                "payload",
+                "json",
+                "variable",
+                "variables",
+                "cookie",
+                "cookies",
+                "parameter",
+                "parameters",
+                "url",
+                "template",
+            ],
+        )
+    })
+}
+
 /// Articles and words of composing, not quoting: "write *a* system prompt", "show me *an*
 /// example system message".
 const COMPOSED: &[&str] = &[
