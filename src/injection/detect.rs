@@ -215,6 +215,53 @@ pub struct Scanner {
     pub decode_payloads: bool,
     /// The lexicon index of `CIPHER_CUE` (never a hit).
     cipher_cue: Option<u16>,
+    /// Per lexicon rule, what [`Scanner::phrase_hit`] checks of it ([`RuleKind`]): worked out
+    /// once, where comparing rule ids as strings cost several comparisons per match.
+    kinds: Vec<RuleKind>,
+}
+
+/// What a rule is to [`Scanner::phrase_hit`]'s checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RuleKind {
+    /// `override`: someone else's, owned, or given by the writer.
+    Override,
+    /// `override_weak`: as `Override`.
+    OverrideWeak,
+    /// `extraction`: owned.
+    Extraction,
+    /// A harmful request (`HARM_REQUEST`): `harm_recipe`, `malware_request`, `crime_request`,
+    /// or another of that list.
+    HarmRecipe,
+    Malware,
+    Crime,
+    HarmOther,
+    Other,
+}
+
+impl RuleKind {
+    fn of(id: &str) -> RuleKind {
+        match id {
+            "override" => RuleKind::Override,
+            "override_weak" => RuleKind::OverrideWeak,
+            "extraction" => RuleKind::Extraction,
+            "harm_recipe" => RuleKind::HarmRecipe,
+            "malware_request" => RuleKind::Malware,
+            "crime_request" => RuleKind::Crime,
+            _ if super::rules::listed(HARM_REQUEST, id) => RuleKind::HarmOther,
+            _ => RuleKind::Other,
+        }
+    }
+
+    fn is_override(self) -> bool {
+        matches!(self, RuleKind::Override | RuleKind::OverrideWeak)
+    }
+
+    fn is_harm_request(self) -> bool {
+        matches!(
+            self,
+            RuleKind::HarmRecipe | RuleKind::Malware | RuleKind::Crime | RuleKind::HarmOther
+        )
+    }
 }
 
 const MARKERS: &[&str] = &[
@@ -276,10 +323,12 @@ impl Scanner {
             .iter()
             .position(|r| r.id == CIPHER_CUE)
             .and_then(|i| u16::try_from(i).ok());
+        let kinds = lex.rules.iter().map(|r| RuleKind::of(r.id)).collect();
         Ok(Scanner {
             lex,
             decode_payloads,
             cipher_cue,
+            kinds,
         })
     }
 
@@ -395,44 +444,42 @@ impl Scanner {
     ) -> bool {
         let leet = !toks.leet.is_empty() && toks.any_leet(m.ts, m.te);
         if let Some(rule) = self.lex.rules.get(m.rule as usize) {
-            if rule.family == Family::OverrideWeak
-                && crosses_a_question(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
+            let kind = self
+                .kinds
+                .get(m.rule as usize)
+                .copied()
+                .unwrap_or(RuleKind::Other);
+            let (ns, ne) = (m.ns as usize, m.ne as usize);
+            let span = n.get(ns..ne).unwrap_or(&[]);
+            if rule.family == Family::OverrideWeak && crosses_a_question(span) {
+                return leet;
+            }
+            // Someone else's instructions (possessive in the span, or an owner after it), and
+            // the writer's own given ones.
+            if (kind.is_override() && (someone_elses(span) || given_by_me(n, ne)))
+                || ((kind.is_override() || kind == RuleKind::Extraction) && owned_after(n, ne))
             {
                 return leet;
             }
-            if matches!(rule.id, "override" | "override_weak")
-                && someone_elses(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
-            {
-                return leet;
-            }
-            if matches!(rule.id, "override" | "override_weak" | "extraction")
-                && owned_after(n, m.ne as usize)
-            {
-                return leet;
-            }
-            if matches!(rule.id, "override" | "override_weak") && given_by_me(n, m.ne as usize) {
-                return leet;
-            }
-            if super::rules::listed(HARM_REQUEST, rule.id) {
-                let from = if rule.id == "harm_recipe" {
+            if kind.is_harm_request() {
+                let from = if kind == RuleKind::HarmRecipe {
                     // The compound's first word comes before the harmful thing's name.
-                    (m.ns as usize).saturating_sub(16)
+                    ns.saturating_sub(16)
                 } else {
-                    m.ns as usize
+                    ns
                 };
-                if harmless_compound(n.get(from..m.ne as usize).unwrap_or(&[]))
-                    || harmless_use(n, m.ns as usize, m.ne as usize)
-                    || (rule.id == "harm_recipe"
-                        && (!asks_for_recipe(n, m.ns as usize) || facts.game(n)))
-                    || (rule.id == "malware_request"
-                        && (!asks_for_code(n, m.ns as usize, m.ne as usize)
+                if harmless_compound(n.get(from..ne).unwrap_or(&[]))
+                    || harmless_use(n, ns, ne)
+                    || (kind == RuleKind::HarmRecipe && (!asks_for_recipe(n, ns) || facts.game(n)))
+                    || (kind == RuleKind::Malware
+                        && (!asks_for_code(n, ns, ne)
                             || facts.game(n)
-                            || for_practice(n, m.ns as usize, m.ne as usize, facts)))
-                    || (rule.id == "crime_request"
-                        && (!asks_how(n, m.ns as usize, m.ne as usize)
+                            || for_practice(n, ns, ne, facts)))
+                    || (kind == RuleKind::Crime
+                        && (!asks_how(n, ns, ne)
                             || facts.game(n)
-                            || one_of_own(n.get(m.ns as usize..m.ne as usize).unwrap_or(&[]))
-                            || harmless_object(n, m.ne as usize)))
+                            || one_of_own(span)
+                            || harmless_object(n, ne)))
                 {
                     return leet;
                 }
@@ -444,7 +491,7 @@ impl Scanner {
                 ne: m.ne as usize,
                 sentence: true,
             };
-            if rule.id == "crime_request" {
+            if kind == RuleKind::Crime {
                 // A whole request (a method asked for, the crime, whom it is done to) that
                 // `asks_how` checked: counted as two hits, as an assembled exfiltration link
                 // is, so that the model cannot pull a short one under the threshold ("Where
