@@ -1223,41 +1223,43 @@ fn harmless_use(n: &[u8], ns: usize, ne: usize) -> bool {
     false
 }
 
-/// Byte strings looked for at word starts ([`Needles::at_word_start`]), with the set of their
-/// first bytes worked out when the module is compiled.
+/// Byte strings looked for at word starts ([`Needles::at_word_start`]), indexed by their first
+/// byte when the module is compiled.
 struct Needles {
     list: &'static [&'static [u8]],
-    firsts: [u64; 4],
+    /// Per byte value, the needles (bit `k`: `list[k]`) that begin with it.
+    by_first: [u64; 256],
 }
 
 impl Needles {
+    /// Fails to compile for more than 64 needles.
     const fn new(list: &'static [&'static [u8]]) -> Needles {
-        let mut firsts = [0u64; 4];
+        assert!(list.len() <= 64, "at most 64 needles");
+        let mut by_first = [0u64; 256];
         let mut i = 0;
         while i < list.len() {
             if let Some(&b) = list[i].first() {
-                firsts[(b >> 6) as usize] |= 1 << (b & 63);
+                by_first[b as usize] |= 1 << i;
             }
             i += 1;
         }
-        Needles { list, firsts }
+        Needles { list, by_first }
     }
 
-    /// Whether one of the needles occurs in `hay` at the start of a word (at 0 or after a byte
-    /// that is not a letter or digit). One pass over the word starts, trying only the needles
-    /// that begin with the byte there: a search of the text per needle read a text of
-    /// game-like words ("how to make a bomb", every "make" an "m" of "minecraft") 35 times.
     fn at_word_start(&self, hay: &[u8]) -> bool {
         let mut prev_alnum = false;
         for (i, &b) in hay.iter().enumerate() {
-            if !prev_alnum && self.firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1 {
-                let rest = hay.get(i..).unwrap_or(&[]);
-                if self
-                    .list
-                    .iter()
-                    .any(|c| c.first() == Some(&b) && rest.starts_with(c))
-                {
-                    return true;
+            if !prev_alnum {
+                let mut set = self.by_first[usize::from(b)];
+                if set != 0 {
+                    let rest = hay.get(i..).unwrap_or(&[]);
+                    while set != 0 {
+                        let k = set.trailing_zeros() as usize;
+                        set &= set - 1;
+                        if self.list.get(k).is_some_and(|c| rest.starts_with(c)) {
+                            return true;
+                        }
+                    }
                 }
             }
             prev_alnum = b.is_ascii_alphanumeric();
