@@ -628,17 +628,26 @@ const LATIN_EXTENDED_ADDITIONAL: &[(u32, u8)] = &[
     (0x1ef2, b'y'),
 ];
 
+/// The length of the UTF-8 sequence lead byte `b0` begins, or `None` when it begins none.
+fn lead_len(b0: u8) -> Option<usize> {
+    match b0 {
+        0x00..=0x7f => Some(1),
+        0xc0..=0xdf => Some(2),
+        0xe0..=0xef => Some(3),
+        0xf0..=0xf7 => Some(4),
+        _ => None,
+    }
+}
+
 /// Decodes the UTF-8 character starting at `i` (lenient: invalid bytes give U+FFFD, length 1).
 pub fn char_at(bytes: &[u8], i: usize) -> (char, usize) {
     let Some(&b0) = bytes.get(i) else {
         return ('\u{fffd}', 1);
     };
-    let len = match b0 {
-        0x00..=0x7f => return (b0 as char, 1),
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => return ('\u{fffd}', 1),
+    let len = match lead_len(b0) {
+        Some(1) => return (b0 as char, 1),
+        Some(len) => len,
+        None => return ('\u{fffd}', 1),
     };
     // Decoded by hand: a call of the UTF-8 validator per character was a tenth of the scan of
     // CJK text in V8. The same checks: continuation bytes, no overlong form, no surrogate,
@@ -687,15 +696,8 @@ mod tests {
     #[test]
     fn char_at_decodes_as_the_validator_does() {
         fn by_validator(bytes: &[u8], i: usize) -> (char, usize) {
-            let Some(&b0) = bytes.get(i) else {
+            let Some(len) = bytes.get(i).and_then(|&b0| lead_len(b0)) else {
                 return ('\u{fffd}', 1);
-            };
-            let len = match b0 {
-                0x00..=0x7f => return (b0 as char, 1),
-                0xc0..=0xdf => 2,
-                0xe0..=0xef => 3,
-                0xf0..=0xf7 => 4,
-                _ => return ('\u{fffd}', 1),
             };
             match bytes
                 .get(i..i + len)
