@@ -109,6 +109,9 @@ fn d_err() -> Option<f64> {
 fn d_lat() -> Option<f64> {
     some(1.5)
 }
+fn d_lat_delta() -> f64 {
+    50.0
+}
 fn d_conf() -> f64 {
     0.95
 }
@@ -123,6 +126,8 @@ pub struct GatesConfig {
     pub max_block_rate_delta: Option<f64>,
     #[serde(default = "d_lat")]
     pub max_latency_p95_ratio: Option<f64>,
+    #[serde(default = "d_lat_delta")]
+    pub min_latency_p95_delta_ms: f64,
     #[serde(default)]
     pub max_cost_ratio: Option<f64>,
     #[serde(default)]
@@ -137,6 +142,7 @@ impl Default for GatesConfig {
             max_error_rate_delta: d_err(),
             max_block_rate_delta: d_err(),
             max_latency_p95_ratio: d_lat(),
+            min_latency_p95_delta_ms: d_lat_delta(),
             max_cost_ratio: None,
             min_feedback_delta: None,
             confidence: d_conf(),
@@ -368,6 +374,12 @@ impl RolloutPolicy {
                     ));
                 }
             }
+            if !(0.0..=60_000.0).contains(&g.min_latency_p95_delta_ms) {
+                return Err(ConfigError::new(
+                    f("gates.min_latency_p95_delta_ms"),
+                    "expected a number of milliseconds in [0, 60000]",
+                ));
+            }
             if g.min_feedback_delta
                 .is_some_and(|v| !(-1.0..=0.0).contains(&v))
             {
@@ -393,6 +405,7 @@ impl RolloutPolicy {
                     max_error_rate_delta: g.max_error_rate_delta,
                     max_block_rate_delta: g.max_block_rate_delta,
                     max_latency_p95_ratio: g.max_latency_p95_ratio,
+                    min_latency_p95_delta_ms: g.min_latency_p95_delta_ms,
                     max_cost_ratio: g.max_cost_ratio,
                     min_feedback_delta: g.min_feedback_delta,
                     z_crit: stats::normal_quantile(g.confidence),

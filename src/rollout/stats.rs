@@ -6,6 +6,8 @@
 //!   significance is a one-sample proportion z-test of the share of treatment requests in
 //!   buckets above the one holding control's p95, against the 5% a treatment as fast as
 //!   control would have there (conservative: the rest of control's p95 bucket is not counted).
+//!   The gate also needs the p95s at least `min_latency_p95_delta_ms` apart, so the jitter of
+//!   millisecond latencies is not read as a slower treatment.
 //! - Means (cost per request, feedback score): a Welch z-test from sums and sums of squares.
 
 /// Upper bounds (ms) of the latency buckets; one more bucket holds everything above.
@@ -279,6 +281,8 @@ pub struct Gates {
     pub max_error_rate_delta: Option<f64>,
     pub max_block_rate_delta: Option<f64>,
     pub max_latency_p95_ratio: Option<f64>,
+    /// The latency gate also needs treatment's p95 to exceed control's by this many ms.
+    pub min_latency_p95_delta_ms: f64,
     pub max_cost_ratio: Option<f64>,
     pub min_feedback_delta: Option<f64>,
     /// One-sided critical z for `confidence`.
@@ -300,6 +304,8 @@ pub struct GateReport {
     pub block_delta: f64,
     pub block_z: f64,
     pub p95_ratio: Option<f64>,
+    /// Treatment p95 minus control p95 (ms).
+    pub p95_delta_ms: Option<f64>,
     pub p95_z: f64,
     pub cost_ratio: Option<f64>,
     pub cost_z: f64,
@@ -347,9 +353,13 @@ pub fn judge(g: &Gates, c: &ArmStats, t: &ArmStats) -> GateReport {
         let n_t: u64 = t.latency.iter().sum();
         let above: u64 = t.latency.iter().skip(bucket + 1).sum();
         r.p95_ratio = Some(ratio);
+        r.p95_delta_ms = Some(pt - pc);
         r.p95_z = one_proportion_z(above, n_t, 0.05);
         if let Some(max) = g.max_latency_p95_ratio {
-            fail("latency_p95", ratio > max && r.p95_z > g.z_crit);
+            fail(
+                "latency_p95",
+                ratio > max && pt - pc > g.min_latency_p95_delta_ms && r.p95_z > g.z_crit,
+            );
         }
     }
     if c.cost_n >= 2 && t.cost_n >= 2 && c.cost_sum > 0.0 {
@@ -379,7 +389,7 @@ impl GateReport {
     pub fn figures(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         format!(
-            "n_control={} n_treatment={} error_delta={:.4} error_z={:.2} block_delta={:.4} block_z={:.2} p95_ratio={} p95_z={:.2} cost_ratio={} cost_z={:.2} feedback_delta={} feedback_z={:.2}",
+            "n_control={} n_treatment={} error_delta={:.4} error_z={:.2} block_delta={:.4} block_z={:.2} p95_ratio={} p95_delta_ms={} p95_z={:.2} cost_ratio={} cost_z={:.2} feedback_delta={} feedback_z={:.2}",
             self.n_control,
             self.n_treatment,
             self.error_delta,
@@ -387,6 +397,7 @@ impl GateReport {
             self.block_delta,
             self.block_z,
             opt(self.p95_ratio),
+            self.p95_delta_ms.map_or("-".to_string(), |v| format!("{v:.0}")),
             self.p95_z,
             opt(self.cost_ratio),
             self.cost_z,
@@ -408,6 +419,7 @@ mod tests {
             max_error_rate_delta: Some(0.02),
             max_block_rate_delta: Some(0.02),
             max_latency_p95_ratio: Some(1.5),
+            min_latency_p95_delta_ms: 50.0,
             max_cost_ratio: Some(1.5),
             min_feedback_delta: Some(-0.1),
             z_crit: normal_quantile(0.95),
@@ -525,6 +537,35 @@ mod tests {
         assert_eq!(r.failed, Some("latency_p95"), "{r:?}");
         assert!(r.p95_ratio.unwrap_or(0.0) > 5.0);
         assert_eq!(judge(&gates(), &c, &c).failed, None);
+    }
+
+    #[test]
+    fn latency_gate_ignores_differences_under_its_floor_in_ms() {
+        // Control at 3 ms; treatment at 3 ms with one request in ten at 20 ms: p95 3.4
+        // against 17, significant and over the ratio, but 14 ms apart.
+        let mut c = ArmStats::default();
+        let mut t = ArmStats::default();
+        for i in 0..200 {
+            c.add(&Outcome {
+                latency_ms: 3,
+                ..Outcome::default()
+            });
+            t.add(&Outcome {
+                latency_ms: if i % 10 == 0 { 20 } else { 3 },
+                ..Outcome::default()
+            });
+        }
+        let r = judge(&gates(), &c, &t);
+        assert_eq!(r.failed, None, "{r:?}");
+        assert!(r.p95_ratio.unwrap_or(0.0) > 1.5 && r.p95_z > 1.645, "{r:?}");
+        let delta = r.p95_delta_ms.unwrap_or(f64::MAX);
+        assert!(delta > 5.0 && delta < 50.0, "{r:?}");
+        let strict = Gates {
+            min_latency_p95_delta_ms: 0.0,
+            ..gates()
+        };
+        assert_eq!(judge(&strict, &c, &t).failed, Some("latency_p95"));
+        assert!(r.figures().contains(&format!("p95_delta_ms={delta:.0} ")));
     }
 
     #[test]

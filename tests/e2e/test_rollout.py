@@ -118,6 +118,29 @@ def test_failing_treatment_is_rolled_back_and_gets_no_more_requests(start_envoy,
 
 
 @pytest.mark.statistical
+def test_slow_treatment_is_rolled_back_on_its_p95(start_envoy):
+    eid = "slow"
+    treatment = "model-b-%s" % eid
+    envoy = start_envoy(config(experiment(eid)), concurrency=WORKERS)
+    # Every treatment request waits 300 ms upstream; control answers at once.
+    slow = {"x-mock-chaos": "timeout=1.0", "x-mock-chaos-timeout-ms": "300",
+            "x-mock-chaos-model": treatment}
+    deadline = time.time() + 40
+    while time.time() < deadline and not transitions(envoy, eid):
+        rs = burst(envoy, 100, slow)
+        assert all(r.status == 200 for r in rs), [r for r in rs if r.status != 200][:1]
+    seen = transitions(envoy, eid)
+    assert [(a, b, why) for a, b, why, _ in seen] == [("10", "0", "gate_failed:latency_p95")], seen
+    figures = seen[0][3]
+    print("slow treatment: %s" % figures)
+    # Past both the ratio (1.5) and the floor (50 ms), and significant.
+    assert float(re.search(r"p95_ratio=([0-9.]+)", figures).group(1)) > 1.5, figures
+    assert float(re.search(r"p95_delta_ms=([0-9.]+)", figures).group(1)) > 50, figures
+    assert float(re.search(r"p95_z=([0-9.]+)", figures).group(1)) > 1.645, figures
+    assert all(cohort(r) == "%s=control" % eid for r in burst(envoy, 40, slow))
+
+
+@pytest.mark.statistical
 def test_user_assignment_is_sticky_and_shares_match_the_stage(start_envoy, mock):
     eid = "sticky"
     # One stage at 25%: the final stage, so the share never moves during the test.
