@@ -456,7 +456,8 @@ impl Scanner {
             }
             // Someone else's instructions (possessive in the span, or an owner after it), and
             // the writer's own given ones.
-            if (kind.is_override() && (someone_elses(span) || given_by_me(n, ne)))
+            if (kind.is_override()
+                && (someone_elses(span) || given_by_me(n, ne) || told_about_a_topic(span, n, ne)))
                 || ((kind.is_override() || kind == RuleKind::Extraction) && owned_after(n, ne))
             {
                 return leet;
@@ -1834,6 +1835,44 @@ fn given_by_me(n: &[u8], ne: usize) -> bool {
         .skip_while(|w| SENT_AS.has(w))
         .skip_while(|w| *w == b"that" || *w == b"which");
     words.next() == Some(b"i".as_slice()) && words.next().is_some_and(|w| GIVING.has(w))
+}
+
+/// The participles of what one is told, for [`told_about_a_topic`].
+static TOLD: WordSet<32> = WordSet::new(
+    "told taught instructed said programmed trained directed ordered",
+    b' ',
+);
+
+/// Words that introduce a topic, for [`told_about_a_topic`].
+static ABOUT: WordSet<8> = WordSet::new("about regarding concerning", b' ');
+
+/// Topics that are the model's own rules: "forget what you were told about your rules" stays
+/// an override.
+static RULE_TOPICS: WordSet<64> = WordSet::new(
+    "instruction*|rule*|guideline*|prompt*|restriction*|limit*|polic*|safety|ethic*|filter*|guardrail*|censorship|content|boundaries|programming|yourself",
+    b'|',
+);
+
+/// Whether an override's span ends with what someone was told and the clause goes on to a
+/// topic: "forget everything you were told about carbs" is an idiom of advice, not an order to
+/// the model. Not when the topic is the model's rules ("... about your restrictions").
+fn told_about_a_topic(span: &[u8], n: &[u8], ne: usize) -> bool {
+    if !span
+        .rsplit(|&c| c == b' ')
+        .next()
+        .is_some_and(|w| TOLD.has(w))
+    {
+        return false;
+    }
+    let mut words = clause_words(n, ne);
+    if !words.next().is_some_and(|w| ABOUT.has(w)) {
+        return false;
+    }
+    match words.next() {
+        Some(w) if DETERMINERS.has(w) => words.next().is_some_and(|w| !RULE_TOPICS.has(w)),
+        Some(w) => !RULE_TOPICS.has(w),
+        None => false,
+    }
 }
 
 /// Whether a crime's words say it is done to one's own things ("hack into my own router").
