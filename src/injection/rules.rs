@@ -405,6 +405,7 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("crime_request", Family::Override, "steal*|stole ~1 from ~3 charity|charities|employer*|company|companies|store*|shop*|register|till|neighbor*|neighbour*|parents|boss*|customers|clients|tourists|church*"),
     ("crime_request", Family::Override, "sabotag* ~3 transport*|power|grid|railway*|rail|train*|plane*|aircraft|infrastructure|election*|factory|plant|brakes|vehicle*"),
     ("crime_request", Family::Override, "hijack* ~3 car|cars|vehicle*|plane*|aircraft|flight|airplane*|ship|truck|bus|drone*"),
+    ("crime_request", Family::Override, "hotwir*|hot-wir* ~2 car|cars|vehicle*|truck*|motorcycle*|motorbike*|scooter*"),
     // A scripted transcript in which the assistant already complied with a harmful request
     // (in-context and many-shot attacks): "Assistant: Sure, here is how to make a bomb".
     ("scripted_compliance", Family::Override, "assistant|chatbot|chatgpt ~1 sure|certainly|absolutely|okay|ok|of ~3 here|heres|course ~10 @harm"),
@@ -507,6 +508,10 @@ pub const RULES: &[(&str, Family, &str)] = &[
     ("refusal_suppression", Family::Override, "respond|answer|reply ~3 below|following ~1 prompt|request|question ~2 while ~1 following ~3 rules"),
     ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~2 the ~1 words|phrases"),
     ("refusal_suppression", Family::PolicyEvasion, "never ~2 say|saying|use|using|write|writing|include ~4 cannot|can't|cant|unable|unfortunately"),
+    // Policy Puppetry: refusals listed as blocked output in a mock configuration ("Blocked
+    // Strings: \"I'm sorry\", ...", "Blocked Responses: plaintext, apologies").
+    ("refusal_suppression", Family::Override, "blocked|forbidden|banned|disallowed ~0 strings|responses|phrases|outputs ~3 i'm|im|i ~1 sorry|unable|cannot|can't|cant"),
+    ("refusal_suppression", Family::PolicyEvasion, "allowed ~0 modes|responses ~8 blocked ~0 modes|responses|strings"),
     ("encoded_request", Family::Override, "respond|reply|answer ~3 following ~3 base*|rot*|morse|caesar|cipher*|encoded|encrypted ~3 request|prompt|instruction*|question"),
     // The answer asked for in an encoding a moderation pass does not read ("respond to the
     // following request, and write your output in base64"). Words with letters and digits
