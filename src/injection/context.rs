@@ -517,7 +517,7 @@ pub fn override_not_for_model(n: &[u8], ns: usize, ne: usize) -> bool {
         && joined_to_the_word_before(n, ns)
         && (is_one_of(
             w.first(),
-            &["don't", "dont", "never", "dung", "khong", "chang"],
+            &["don't", "dont", "never", "dung", "khong", "chang", "jangan"],
         ) || is_one_of(w.first(), &["not"]) && !is_one_of(w.get(1), &["why"]))
     {
         return true;
@@ -565,6 +565,9 @@ const OVERRIDE_VERBS: &[&str] = &[
     "bo",
     "phot",
     "quen",
+    // Indonesian: "jangan abaikan", "jangan lupakan".
+    "abaikan",
+    "lupakan",
 ];
 /// Words between the user and a verb of [`DONE_BY_USER`]: "I *have just* forgotten".
 const BETWEEN_SUBJECT_AND_VERB: &[&str] = &[
