@@ -145,6 +145,7 @@ pub const HARM_REQUEST: &[&str] = &[
     "harm_recipe",
     "scripted_compliance",
     "malware_request",
+    "harm_recipe_translated",
 ];
 
 /// Rules that count only in tool definitions: hiding an action from the user is what no tool
@@ -367,6 +368,17 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // bomb in Minecraft": `detect::GAME_WORDS`).
     ("harm_recipe", Family::Override, "@harmx"),
     ("harm_recipe", Family::Override, "explosive|nerve ~1 device*|charge*|vest*|agent*|gas"),
+    // The same request translated, as the multilingual jailbreaks send it: how, a verb of
+    // making, then the thing, in German, Spanish, Portuguese, Italian and French. Self-contained
+    // (the recipe context of `harm_recipe` reads English). Only unambiguous names: "bomba" is
+    // also a pump and a pastry, "bombe" a spray can and a bath bomb, so only their homemade
+    // forms count ("bomba casera", "bombe artisanale").
+    ("harm_recipe_translated", Family::Override, "wie ~3 baue|baut|bauen|baust|stelle|stellt|herstellen|mache|macht|machen|mische|mischen|synthetisiere|synthetisieren|koche|kocht|kochen ~4 bombe|bomben|rohrbombe|rohrbomben|sprengstoff|sprengstoffe|sprengsatz|methamphetamin|crystal|napalm|nervengas|giftgas|sarin|rizin|molotowcocktail*|tatp|fentanyl"),
+    ("harm_recipe_translated", Family::Override, "como ~3 fabricar|hacer|preparar|construir|crear|sintetizar|cocinar|fazer|produzir|cozinhar|montar|armar ~4 explosivo|explosivos|metanfetamina|napalm|sarin|ricina|tatp|fentanilo|fentanil"),
+    ("harm_recipe_translated", Family::Override, "como ~3 fabricar|hacer|preparar|construir|crear|fazer|produzir|montar|armar ~3 bomba|bombas ~0 casera|caseras|caseira|caseiras|artesanal|artesanais|artesanales|molotov"),
+    ("harm_recipe_translated", Family::Override, "come ~3 fabbricare|costruire|preparare|fare|sintetizzare|creare|cucinare ~4 esplosivo|esplosivi|metanfetamina|napalm|sarin|ricina|tatp|fentanyl|ordigno|ordigni"),
+    ("harm_recipe_translated", Family::Override, "comment ~3 fabriquer|faire|construire|preparer|synthetiser|creer|cuisiner ~4 explosif|explosifs|methamphetamine|napalm|sarin|ricine|tatp|fentanyl"),
+    ("harm_recipe_translated", Family::Override, "comment ~3 fabriquer|faire|construire|preparer ~3 bombe|bombes ~0 artisanale|artisanales|maison|incendiaire|incendiaires"),
     // Malware asked for as code ("write me a virus in Python", "write me code for a keylogger",
     // "what's the code to make ransomware"): the rule names the thing; `detect::asks_for_code`
     // reads the words before it, a verb of writing and nothing but fillers between.
