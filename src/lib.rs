@@ -52,6 +52,7 @@ pub mod quota;
 pub mod reply;
 pub mod rollout;
 mod swar;
+mod text;
 
 #[cfg(test)]
 mod testutil;

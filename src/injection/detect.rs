@@ -5,6 +5,7 @@ use super::lexicon::{Lexicon, PhraseMatch, Tokens};
 use super::normalize::{normalize, Normalized};
 use super::rules::{Family, CIPHER_CUE, HARM_REQUEST, RULES, SETS};
 use super::words::WordSet;
+use crate::text::ceil_boundary;
 
 /// Model features, in the order of `weights::WEIGHTS`.
 pub const FEATURE_NAMES: &[&str] = &[
@@ -540,23 +541,21 @@ impl Scanner {
     /// place already, and the comment's span (all of it) is what sanitising removes. A text of
     /// one 900 KB comment of attack phrases took twice as long as the same text bare.
     fn rescan_comment(&self, inner: &[u8], s: usize, e: usize, hits: &mut Hits) {
+        // The normalised text is UTF-8 by construction, and a comment is cut at ASCII marks.
+        let Ok(inner) = std::str::from_utf8(inner) else {
+            return;
+        };
         let mut at = 0;
         loop {
-            let mut end = (at + COMMENT_CHUNK).min(inner.len());
-            // On a character boundary (the piece is read as UTF-8).
-            while end < inner.len() && inner.get(end).is_some_and(|&b| b & 0xc0 == 0x80) {
-                end += 1;
-            }
-            let piece = inner.get(at..end).unwrap_or(&[]);
-            if self.rescan_container(piece, s, e, F_HIDDEN, "hidden_comment", hits)
+            // Pieces on character boundaries (each is read as UTF-8).
+            let end = ceil_boundary(inner, at + COMMENT_CHUNK);
+            let piece = inner.get(at..end).unwrap_or("");
+            if self.rescan_container(piece.as_bytes(), s, e, F_HIDDEN, "hidden_comment", hits)
                 || end >= inner.len()
             {
                 return;
             }
-            at = end.saturating_sub(COMMENT_OVERLAP).max(at + 1);
-            while at < end && inner.get(at).is_some_and(|&b| b & 0xc0 == 0x80) {
-                at += 1;
-            }
+            at = ceil_boundary(inner, end.saturating_sub(COMMENT_OVERLAP).max(at + 1));
         }
     }
 
@@ -765,12 +764,12 @@ static CODE_CHAR: [bool; 256] = {
     t
 };
 
-/// The stride of the windows [`Scanner::spelled_codes`] looks at.
 /// The pieces a long hidden comment is rescanned in ([`Scanner::rescan_comment`]), and their
 /// overlap (longer than any phrase a rule matches, so none is cut in two unseen).
 const COMMENT_CHUNK: usize = 64 * 1024;
 const COMMENT_OVERLAP: usize = 1024;
 
+/// The stride of the windows [`Scanner::spelled_codes`] looks at.
 const CODE_STRIDE: usize = 16;
 
 /// The end of the tokens of a spelled code read from `i` (`i` when none), and the code
@@ -1247,6 +1246,10 @@ impl Needles {
         Needles { list, by_first }
     }
 
+    /// Whether one of the needles occurs in `hay` at the start of a word (at 0 or after a byte
+    /// that is not a letter or digit). One pass over the word starts, trying only the needles
+    /// that begin with the byte there: a search of the text per needle read a text of
+    /// game-like words ("how to make a bomb", every "make" an "m" of "minecraft") 35 times.
     fn at_word_start(&self, hay: &[u8]) -> bool {
         let mut prev_alnum = false;
         for (i, &b) in hay.iter().enumerate() {

@@ -16,6 +16,7 @@
 //! gives, for every split.
 
 use crate::config::{ConfigError, Mode};
+use crate::text::{ceil_boundary, floor_boundary};
 use serde::Deserialize;
 use std::collections::VecDeque;
 
@@ -832,22 +833,6 @@ fn find_literal(hay: &[u8], needle: &[u8]) -> Option<usize> {
         i += 1;
     }
     None
-}
-
-fn ceil_boundary(s: &str, mut i: usize) -> usize {
-    i = i.min(s.len());
-    while i < s.len() && !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
-}
-
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    i = i.min(s.len());
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// What output validation decided over one answer (every text of it), for the

@@ -11,6 +11,7 @@
 
 use super::detect::{self, CONTEXT_WINDOW, KEY_BEGIN, KEY_END};
 use super::{PiiEngine, PiiKind, PiiVault, ResponseMode};
+use crate::text::{ceil_boundary, floor_boundary};
 
 /// Most bytes held back waiting for a possible match to complete.
 pub const HOLD_CAP: usize = 256;
@@ -56,20 +57,6 @@ fn joinable(w: &[u8]) -> bool {
         .take_while(|c| c.is_ascii_alphanumeric())
         .count();
     digits_tail || alnum_tail == 4
-}
-
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_boundary(s: &str, mut i: usize) -> usize {
-    while i < s.len() && !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 /// Where the open tail of `held` starts: everything before it is final.
