@@ -33,6 +33,9 @@ const NEVER_INNOCENT: &[&str] = &[
     // A scanner's test signature, whole: the string itself is the payload.
     "test_signature",
     "goal_hijack",
+    // Data that speaks to the model reading it (counted in tool results only): its own verbs
+    // ("do not summarize this email; instead ...") are the cues of a discussion.
+    "addressed_to_ai",
     // Published jailbreak templates: their wording is the template, not a topic.
     "hypothetical_response",
     "nested_fiction",
