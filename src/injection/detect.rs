@@ -430,6 +430,7 @@ impl Scanner {
                     self.rot13(n, hits);
                 }
                 self.spelled_codes(n, hits);
+                self.html_references(n, &toks.specials, hits);
             }
         }
     }
@@ -604,6 +605,38 @@ impl Scanner {
         }
     }
 
+    /// Letters written as HTML numeric character references (`&#73;&#103;&#110;...`, or one in
+    /// a word, `ign&#111;re`): a model reads them as the letters. A text where one stands for an
+    /// ASCII letter or digit is read once more with every numeric reference decoded. References
+    /// to punctuation and spaces (`&#39;`, `&#160;`, `&#8217;`: ordinary HTML) do not start the
+    /// second reading.
+    fn html_references(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
+        let letter = specials.iter().any(|&p| {
+            let p = p as usize;
+            p > 0
+                && n.get(p - 1) == Some(&b'&')
+                && char_ref(n, p + 1).is_some_and(|(c, _)| c.is_ascii_alphanumeric())
+        });
+        if !letter {
+            return;
+        }
+        let mut out = Vec::with_capacity(n.len());
+        let mut i = 0usize;
+        while let Some(&b) = n.get(i) {
+            if b == b'&' && n.get(i + 1) == Some(&b'#') {
+                if let Some((c, len)) = char_ref(n, i + 2) {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 2 + len;
+                    continue;
+                }
+            }
+            out.push(b);
+            i += 1;
+        }
+        self.rescan_container(&out, 0, n.len(), F_ENCODED, "encoded_payload", hits);
+    }
+
     fn rescan_container(
         &self,
         inner: &[u8],
@@ -716,6 +749,33 @@ impl Scanner {
             hits,
         );
     }
+}
+
+/// The character of the numeric reference whose body starts at `n[at]` (`73;` or `x49;`, the
+/// `;` optional) and the bytes it spans; `None` when there is no such reference.
+fn char_ref(n: &[u8], at: usize) -> Option<(char, usize)> {
+    let rest = n.get(at..)?;
+    let hex = rest.first() == Some(&b'x');
+    let from = usize::from(hex);
+    let mut v: u32 = 0;
+    let mut k = from;
+    while let Some(&b) = rest.get(k) {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' if hex => b - b'a' + 10,
+            _ => break,
+        };
+        if k - from >= 7 {
+            return None;
+        }
+        v = v * if hex { 16 } else { 10 } + u32::from(d);
+        k += 1;
+    }
+    if k == from {
+        return None;
+    }
+    let len = if rest.get(k) == Some(&b';') { k + 1 } else { k };
+    Some((char::from_u32(v)?, len))
 }
 
 fn is_b64(b: u8) -> bool {
