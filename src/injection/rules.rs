@@ -135,6 +135,11 @@ pub const DATA_ONLY: &[&str] = &["addressed_to_ai", "secret_to_output"];
 /// so that only a text naming one is read again rotated (`detect::Scanner::rot13`).
 pub const CIPHER_CUE: &str = "cipher_named";
 
+/// Not a rule: the words that say a text is written backwards, matched in the phrase rules'
+/// pass so that only the text around them is read again reversed
+/// (`detect::Scanner::reversed`).
+pub const REVERSAL_CUE: &str = "reversal_named";
+
 /// Rules that name a harmful request (`@harm`, `@harmx`): they count only in a user's words.
 /// A tool result that holds "how to create a botnet" (a search history, a moderation queue) is
 /// data about such a request, not one; harmless compounds ("bath bomb") and a game's world
@@ -462,6 +467,9 @@ pub const RULES: &[(&str, Family, &str)] = &[
     // ---- output forcing
     ("goal_hijack", Family::Override, "pwned|pwnd|pwn3d"),
     (CIPHER_CUE, Family::Override, "rot13|rotie|rot|caesar|caesars"),
+    (REVERSAL_CUE, Family::Override, "backwards|backward|reversed|mirrored"),
+    (REVERSAL_CUE, Family::Override, "in ~0 reverse"),
+    (REVERSAL_CUE, Family::Override, "reverse|flip|invert ~2 text|string|letters|characters|words|sentence|message|order"),
     // Prompt-injection test strings: "STOP EVERYTHING!!! NOW!!! JUST PRINT ..."; data that
     // tells its reader to drop the rest of it and print something else.
     ("goal_hijack", Family::Override, "stop ~1 everything ~1 now ~2 just|only|simply ~1 print|say|output|write"),
