@@ -450,6 +450,7 @@ impl Scanner {
                 }
                 self.spelled_codes(n, hits);
                 self.html_references(n, &toks.specials, hits);
+                self.percent_encoded(n, &toks.specials, hits);
             }
         }
     }
@@ -693,6 +694,46 @@ impl Scanner {
         self.rescan_container(&out, 0, n.len(), F_ENCODED, "encoded_payload", hits);
     }
 
+    /// Letters written percent-encoded (`%49%67%6E%6F%72%65`, or one in a word, `ign%6Fre`):
+    /// a model reads them as the letters. A text where a `%XX` stands for an ASCII letter or
+    /// digit is read once more with every `%XX` decoded (a UTF-8 sequence decoded whole).
+    /// Escapes of spaces and punctuation (`%20`, `%2F`, `%3D`: ordinary URLs) and of non-ASCII
+    /// bytes do not start the second reading.
+    fn percent_encoded(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
+        let letter = specials.iter().any(|&p| {
+            let p = p as usize;
+            n.get(p) == Some(&b'%')
+                && percent_byte(n, p + 1).is_some_and(|c| c.is_ascii_alphanumeric())
+        });
+        if !letter {
+            return;
+        }
+        let mut out = Vec::with_capacity(n.len());
+        let mut i = 0usize;
+        while let Some(&b) = n.get(i) {
+            if b == b'%' {
+                if let Some(c) = percent_byte(n, i + 1) {
+                    out.push(c);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b);
+            i += 1;
+        }
+        // Decoded bytes that are not UTF-8 (a stray `%ff`) keep the text from being read:
+        // replaced, not dropped.
+        let out = String::from_utf8_lossy(&out);
+        self.rescan_container(
+            out.as_bytes(),
+            0,
+            n.len(),
+            F_ENCODED,
+            "encoded_payload",
+            hits,
+        );
+    }
+
     fn rescan_container(
         &self,
         inner: &[u8],
@@ -805,6 +846,17 @@ impl Scanner {
             hits,
         );
     }
+}
+
+/// The byte of the percent escape whose two hex digits start at `n[at]` (lowercase: the text
+/// is normalised).
+fn percent_byte(n: &[u8], at: usize) -> Option<u8> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    Some(hex(*n.get(at)?)? << 4 | hex(*n.get(at + 1)?)?)
 }
 
 /// The places a text says it is written backwards that are read again reversed.
