@@ -825,27 +825,67 @@ impl Scanner {
 
 impl Scanner {
     /// A text that names ROT13 (or a Caesar cipher: the lexicon's `rules::CIPHER_CUE`, found in
-    /// the same pass as the phrase rules) is read once more with its letters rotated by 13: an instruction that appears is an encoded payload, over the whole text (which of
-    /// its words are the cipher is not known).
+    /// the same pass as the phrase rules) is read once more with its letters rotated by 13,
+    /// and, when another shift makes its letters read most like English (a Caesar cipher of
+    /// 3, say), with that one too: an instruction that appears is an encoded payload, over the
+    /// whole text (which of its words are the cipher is not known).
     fn rot13(&self, n: &[u8], hits: &mut Hits) {
-        let rotated: String = n
+        if self.rotated(n, 13, hits) {
+            return;
+        }
+        let best = english_shift(n);
+        if best != 13 && best != 0 {
+            self.rotated(n, best, hits);
+        }
+    }
+
+    /// Reads `n` with its ASCII letters rotated by `shift`; whether an instruction appeared.
+    fn rotated(&self, n: &[u8], shift: u8, hits: &mut Hits) -> bool {
+        // `n` is UTF-8: its non-ASCII bytes are left out.
+        let rotated: Vec<u8> = n
             .iter()
+            .filter(|b| b.is_ascii())
             .map(|&b| match b {
-                b'a'..=b'z' => char::from(b'a' + (b - b'a' + 13) % 26),
-                _ => char::from(b),
+                b'a'..=b'z' => b'a' + (b - b'a' + shift % 26) % 26,
+                _ => b,
             })
             .collect();
-        // `n` is UTF-8 whose non-ASCII bytes became Latin-1 chars above: keep ASCII only.
-        let rotated: String = rotated.chars().filter(char::is_ascii).collect();
-        self.rescan_container(
-            rotated.as_bytes(),
-            0,
-            n.len(),
-            F_ENCODED,
-            "encoded_payload",
-            hits,
-        );
+        self.rescan_container(&rotated, 0, n.len(), F_ENCODED, "encoded_payload", hits)
     }
+}
+
+/// Relative frequency of the letters `a` to `z` in English text, in tenths of a percent.
+const ENGLISH_LETTERS: [u32; 26] = [
+    82, 15, 28, 43, 127, 22, 20, 61, 70, 2, 8, 40, 24, 67, 75, 19, 1, 60, 63, 91, 28, 10, 24, 2,
+    20, 1,
+];
+
+/// The rotation (1 to 25) that makes the ASCII letters of `n` read most like English: the one
+/// whose rotated letter counts agree best with [`ENGLISH_LETTERS`]; 0 without letters.
+pub(crate) fn english_shift(n: &[u8]) -> u8 {
+    let mut counts = [0u32; 26];
+    for &b in n {
+        if b.is_ascii_lowercase() {
+            if let Some(c) = counts.get_mut(usize::from(b - b'a')) {
+                *c += 1;
+            }
+        }
+    }
+    if counts.iter().all(|&c| c == 0) {
+        return 0;
+    }
+    let fit = |shift: usize| -> u64 {
+        (0..26)
+            .map(|c| {
+                let f = ENGLISH_LETTERS.get((c + shift) % 26).copied().unwrap_or(0);
+                u64::from(counts.get(c).copied().unwrap_or(0)) * u64::from(f)
+            })
+            .sum()
+    };
+    (1..26usize)
+        .max_by_key(|&k| fit(k))
+        .and_then(|k| u8::try_from(k).ok())
+        .unwrap_or(0)
 }
 
 /// The byte of the percent escape whose two hex digits start at `n[at]` (lowercase: the text
