@@ -451,6 +451,7 @@ impl Scanner {
                 self.spelled_codes(n, hits);
                 self.html_references(n, &toks.specials, hits);
                 self.percent_encoded(n, &toks.specials, hits);
+                self.written_escapes(n, &toks.specials, hits);
             }
         }
     }
@@ -734,6 +735,36 @@ impl Scanner {
         );
     }
 
+    /// Letters written as escapes of a programming language (`\u0049\u0067...`, `\x49\x67`,
+    /// or one in a word, `ign\u006fre`), spelled out in the text: a model reads them as the
+    /// letters. A text where one stands for an ASCII letter or digit is read once more with
+    /// every `\uXXXX` and `\xHH` decoded.
+    fn written_escapes(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
+        let letter = specials.iter().any(|&p| {
+            let p = p as usize;
+            n.get(p) == Some(&b'\\')
+                && written_escape(n, p + 1).is_some_and(|(c, _)| c.is_ascii_alphanumeric())
+        });
+        if !letter {
+            return;
+        }
+        let mut out = Vec::with_capacity(n.len());
+        let mut i = 0usize;
+        while let Some(&b) = n.get(i) {
+            if b == b'\\' {
+                if let Some((c, len)) = written_escape(n, i + 1) {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 1 + len;
+                    continue;
+                }
+            }
+            out.push(b);
+            i += 1;
+        }
+        self.rescan_container(&out, 0, n.len(), F_ENCODED, "encoded_payload", hits);
+    }
+
     fn rescan_container(
         &self,
         inner: &[u8],
@@ -785,7 +816,8 @@ impl Scanner {
                 i += 1;
             }
             let mut e = i;
-            while bytes.get(e) == Some(&b'=') && e - i < 2 {
+            // Base64 pads with up to two `=`, base32 with up to six.
+            while bytes.get(e) == Some(&b'=') && e - i < 6 {
                 e += 1;
             }
             done = e;
@@ -797,20 +829,19 @@ impl Scanner {
                 if run.len() >= 32 && run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
                     decode_hex(run)
                 } else {
-                    decode_b64(run)
+                    // Base32 (capitals and 2 to 7) first: its runs are base64's alphabet too,
+                    // and read as base64 they decode to noise.
+                    decode_b32(run)
+                        .filter(|d| reads_as_text(d))
+                        .or_else(|| decode_b64(run))
                 };
             let Some(decoded) = decoded else { continue };
+            if !reads_as_text(&decoded) {
+                continue;
+            }
             let Ok(inner) = std::str::from_utf8(&decoded) else {
                 continue;
             };
-            let printable = inner
-                .chars()
-                .filter(|c| !c.is_control() || c.is_whitespace())
-                .count();
-            let total = inner.chars().count();
-            if total < 8 || printable * 100 < total * 95 || !inner.contains(' ') {
-                continue;
-            }
             self.rescan_container(
                 inner.as_bytes(),
                 tns as usize,
@@ -888,6 +919,29 @@ pub(crate) fn english_shift(n: &[u8]) -> u8 {
         .unwrap_or(0)
 }
 
+/// The character of the escape after a backslash at `n[at]` (`u0049`: four hex digits, or
+/// `x49`: two, naming an ASCII character) and the bytes it spans.
+fn written_escape(n: &[u8], at: usize) -> Option<(char, usize)> {
+    let digits = match n.get(at)? {
+        b'u' => 4,
+        b'x' => 2,
+        _ => return None,
+    };
+    let mut v = 0u32;
+    for k in 1..=digits {
+        let d = match *n.get(at + k)? {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        v = v * 16 + u32::from(d);
+    }
+    if digits == 2 && v >= 0x80 {
+        return None;
+    }
+    Some((char::from_u32(v)?, 1 + digits))
+}
+
 /// The byte of the percent escape whose two hex digits start at `n[at]` (lowercase: the text
 /// is normalised).
 fn percent_byte(n: &[u8], at: usize) -> Option<u8> {
@@ -930,6 +984,45 @@ fn char_ref(n: &[u8], at: usize) -> Option<(char, usize)> {
     }
     let len = if rest.get(k) == Some(&b';') { k + 1 } else { k };
     Some((char::from_u32(v)?, len))
+}
+
+/// Whether decoded bytes read as text: UTF-8 of at least 8 characters, 95% of them printable,
+/// with a space.
+fn reads_as_text(decoded: &[u8]) -> bool {
+    let Ok(inner) = std::str::from_utf8(decoded) else {
+        return false;
+    };
+    let printable = inner
+        .chars()
+        .filter(|c| !c.is_control() || c.is_whitespace())
+        .count();
+    let total = inner.chars().count();
+    total >= 8 && printable * 100 >= total * 95 && inner.contains(' ')
+}
+
+/// Base32 (RFC 4648: `A` to `Z`, `2` to `7`, `=` padding); `None` for any other byte.
+fn decode_b32(run: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * 5 / 8);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for &b in run {
+        if b == b'=' {
+            break;
+        }
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'2'..=b'7' => b - b'2' + 26,
+            _ => return None,
+        };
+        acc = (acc << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    Some(out)
 }
 
 fn is_b64(b: u8) -> bool {

@@ -91,7 +91,7 @@ pub struct Tokens {
     pub leet: Vec<u32>,
     /// Normalised ranges of words spelled out letter by letter or split by punctuation.
     pub spaced_runs: Vec<(usize, usize)>,
-    /// Positions of bytes other scanners start from: `<`, `[`, `]`, `#`, `%`, `\n`.
+    /// Positions of bytes other scanners start from: `<`, `[`, `]`, `#`, `%`, `\\`, `\n`.
     pub specials: Vec<u32>,
     /// Normalised ranges of the tokens of three bytes whose word is "dan".
     pub dan: Vec<(u32, u32)>,
@@ -193,7 +193,7 @@ static CLASS: [u8; 256] = {
         if c.is_ascii_alphanumeric() || c == b'@' || c == b'$' {
             v |= C_WORD;
         }
-        if matches!(c, b'<' | b'[' | b']' | b'#' | b'%' | b'\n') {
+        if matches!(c, b'<' | b'[' | b']' | b'#' | b'%' | b'\\' | b'\n') {
             v |= C_SPECIAL;
         }
         if matches!(
