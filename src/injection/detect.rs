@@ -449,9 +449,7 @@ impl Scanner {
                     self.reversed(n, s, e, hits);
                 }
                 self.spelled_codes(n, hits);
-                self.html_references(n, &toks.specials, hits);
-                self.percent_encoded(n, &toks.specials, hits);
-                self.written_escapes(n, &toks.specials, hits);
+                self.escaped_letters(n, &toks.specials, hits);
             }
         }
     }
@@ -663,17 +661,22 @@ impl Scanner {
         );
     }
 
-    /// Letters written as HTML numeric character references (`&#73;&#103;&#110;...`, or one in
-    /// a word, `ign&#111;re`): a model reads them as the letters. A text where one stands for an
-    /// ASCII letter or digit is read once more with every numeric reference decoded. References
-    /// to punctuation and spaces (`&#39;`, `&#160;`, `&#8217;`: ordinary HTML) do not start the
-    /// second reading.
-    fn html_references(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
+    /// Letters written as escapes, which a model reads as the letters: HTML numeric character
+    /// references (`&#73;&#103;`, `&#x49;`, the `;` optional), percent escapes (`%49%67`) and
+    /// a programming language's escapes spelled out in the text (`\u0049`, `\x49`), for a
+    /// whole attack or one letter in a word (`ign&#111;re`, `ign%6Fre`, `ign\u006fre`). A text
+    /// where one of them stands for an ASCII letter or digit is read once more with every one
+    /// of them decoded, all kinds in the same reading (so a text mixing them costs one more
+    /// reading, not three). Escapes of spaces, punctuation and non-ASCII bytes (`&#39;`,
+    /// `&#160;`, `%20`, `%2F`, `%C3%A9`, `\u00e9`: ordinary HTML, URLs and code) do not start
+    /// it.
+    fn escaped_letters(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
         let letter = specials.iter().any(|&p| {
             let p = p as usize;
-            p > 0
-                && n.get(p - 1) == Some(&b'&')
-                && char_ref(n, p + 1).is_some_and(|(c, _)| c.is_ascii_alphanumeric())
+            escape_at(n, p).is_some_and(|(c, _)| c.is_ascii_alphanumeric())
+                || (n.get(p) == Some(&b'#')
+                    && p > 0
+                    && escape_at(n, p - 1).is_some_and(|(c, _)| c.is_ascii_alphanumeric()))
         });
         if !letter {
             return;
@@ -681,43 +684,16 @@ impl Scanner {
         let mut out = Vec::with_capacity(n.len());
         let mut i = 0usize;
         while let Some(&b) = n.get(i) {
-            if b == b'&' && n.get(i + 1) == Some(&b'#') {
-                if let Some((c, len)) = char_ref(n, i + 2) {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    i += 2 + len;
-                    continue;
+            if let Some((c, len)) = escape_at(n, i) {
+                match c {
+                    Decoded::Char(c) => {
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    Decoded::Byte(x) => out.push(x),
                 }
-            }
-            out.push(b);
-            i += 1;
-        }
-        self.rescan_container(&out, 0, n.len(), F_ENCODED, "encoded_payload", hits);
-    }
-
-    /// Letters written percent-encoded (`%49%67%6E%6F%72%65`, or one in a word, `ign%6Fre`):
-    /// a model reads them as the letters. A text where a `%XX` stands for an ASCII letter or
-    /// digit is read once more with every `%XX` decoded (a UTF-8 sequence decoded whole).
-    /// Escapes of spaces and punctuation (`%20`, `%2F`, `%3D`: ordinary URLs) and of non-ASCII
-    /// bytes do not start the second reading.
-    fn percent_encoded(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
-        let letter = specials.iter().any(|&p| {
-            let p = p as usize;
-            n.get(p) == Some(&b'%')
-                && percent_byte(n, p + 1).is_some_and(|c| c.is_ascii_alphanumeric())
-        });
-        if !letter {
-            return;
-        }
-        let mut out = Vec::with_capacity(n.len());
-        let mut i = 0usize;
-        while let Some(&b) = n.get(i) {
-            if b == b'%' {
-                if let Some(c) = percent_byte(n, i + 1) {
-                    out.push(c);
-                    i += 3;
-                    continue;
-                }
+                i += len;
+                continue;
             }
             out.push(b);
             i += 1;
@@ -733,36 +709,6 @@ impl Scanner {
             "encoded_payload",
             hits,
         );
-    }
-
-    /// Letters written as escapes of a programming language (`\u0049\u0067...`, `\x49\x67`,
-    /// or one in a word, `ign\u006fre`), spelled out in the text: a model reads them as the
-    /// letters. A text where one stands for an ASCII letter or digit is read once more with
-    /// every `\uXXXX` and `\xHH` decoded.
-    fn written_escapes(&self, n: &[u8], specials: &[u32], hits: &mut Hits) {
-        let letter = specials.iter().any(|&p| {
-            let p = p as usize;
-            n.get(p) == Some(&b'\\')
-                && written_escape(n, p + 1).is_some_and(|(c, _)| c.is_ascii_alphanumeric())
-        });
-        if !letter {
-            return;
-        }
-        let mut out = Vec::with_capacity(n.len());
-        let mut i = 0usize;
-        while let Some(&b) = n.get(i) {
-            if b == b'\\' {
-                if let Some((c, len)) = written_escape(n, i + 1) {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    i += 1 + len;
-                    continue;
-                }
-            }
-            out.push(b);
-            i += 1;
-        }
-        self.rescan_container(&out, 0, n.len(), F_ENCODED, "encoded_payload", hits);
     }
 
     fn rescan_container(
@@ -940,6 +886,35 @@ fn written_escape(n: &[u8], at: usize) -> Option<(char, usize)> {
         return None;
     }
     Some((char::from_u32(v)?, 1 + digits))
+}
+
+/// What an escape decodes to: a character, or one byte of a percent-encoded UTF-8 sequence.
+#[derive(Clone, Copy)]
+enum Decoded {
+    Char(char),
+    Byte(u8),
+}
+
+impl Decoded {
+    fn is_ascii_alphanumeric(self) -> bool {
+        match self {
+            Decoded::Char(c) => c.is_ascii_alphanumeric(),
+            Decoded::Byte(b) => b.is_ascii_alphanumeric(),
+        }
+    }
+}
+
+/// The escape that starts at `n[at]` (`&#73;`, `&#x49`, `%49`, `\u0049`, `\x49`), what it
+/// decodes to and the bytes it spans.
+fn escape_at(n: &[u8], at: usize) -> Option<(Decoded, usize)> {
+    match *n.get(at)? {
+        b'&' if n.get(at + 1) == Some(&b'#') => {
+            char_ref(n, at + 2).map(|(c, len)| (Decoded::Char(c), 2 + len))
+        }
+        b'%' => percent_byte(n, at + 1).map(|x| (Decoded::Byte(x), 3)),
+        b'\\' => written_escape(n, at + 1).map(|(c, len)| (Decoded::Char(c), 1 + len)),
+        _ => None,
+    }
 }
 
 /// The byte of the percent escape whose two hex digits start at `n[at]` (lowercase: the text
