@@ -977,20 +977,25 @@ fn reads_as_text(decoded: &[u8]) -> bool {
 
 /// Base32 (RFC 4648: `A` to `Z`, `2` to `7`, `=` padding); `None` for any other byte.
 fn decode_b32(run: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(run.len() * 5 / 8);
+    decode_radix(run, 5, |b| match b {
+        b'A'..=b'Z' => Some(u32::from(b - b'A')),
+        b'2'..=b'7' => Some(u32::from(b - b'2') + 26),
+        _ => None,
+    })
+}
+
+/// The bytes of a run of `width`-bit digits (base64: 6, base32: 5), up to the first `=`;
+/// `None` when `digit` refuses a byte.
+fn decode_radix(run: &[u8], width: u32, digit: impl Fn(u8) -> Option<u32>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * width as usize / 8);
     let mut acc = 0u32;
     let mut bits = 0u32;
     for &b in run {
         if b == b'=' {
             break;
         }
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'2'..=b'7' => b - b'2' + 26,
-            _ => return None,
-        };
-        acc = (acc << 5) | u32::from(v);
-        bits += 5;
+        acc = (acc << width) | digit(b)?;
+        bits += width;
         if bits >= 8 {
             bits -= 8;
             out.push(((acc >> bits) & 0xff) as u8);
@@ -1016,22 +1021,7 @@ fn b64_val(b: u8) -> Option<u32> {
 }
 
 fn decode_b64(run: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(run.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for &b in run {
-        if b == b'=' {
-            break;
-        }
-        acc = (acc << 6) | b64_val(b)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-        acc &= (1 << bits) - 1;
-    }
-    Some(out)
+    decode_radix(run, 6, b64_val)
 }
 
 /// Bytes of hex, binary and Morse codes and their separators.
