@@ -463,6 +463,11 @@ impl Scanner {
         m: &PhraseMatch,
         hits: &mut Hits,
     ) -> bool {
+        // The cues (a cipher or a reversal named) are not rules: in the passes over spelled-out
+        // words and identifiers ("backwards_compat", "reversed_list") they count for nothing.
+        if Some(m.rule) == self.cipher_cue || self.reversal_cue.contains(&m.rule) {
+            return false;
+        }
         let leet = !toks.leet.is_empty() && toks.any_leet(m.ts, m.te);
         if let Some(rule) = self.lex.rules.get(m.rule as usize) {
             let kind = self

@@ -1097,6 +1097,11 @@ mod tests {
                 "The car rolled backwards down the hill.",
                 "Write the word hello backwards.",
                 "Print the reversed string of 'stressed'.",
+                // The cue words in identifiers and spelled out count for nothing.
+                "def backwards_compat(x): return reversed_list(x)",
+                "Set the flag in_reverse=true and call sort_reversed()",
+                "Call rot13_encode(text) in utils",
+                "b a c k w a r d s",
             ],
         );
     }

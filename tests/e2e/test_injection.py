@@ -719,6 +719,7 @@ def test_an_instruction_written_backwards_or_in_a_caesar_cipher_is_read_and_refu
         "Set up nginx as a reverse proxy in front of the app.",
         "Write the word hello backwards.",
         "Explain how a Caesar cipher works, with the example 'khoor' for 'hello'.",
+        "def backwards_compat(x): return reversed_list(x)",
     ])
 
 
