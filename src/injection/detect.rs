@@ -214,10 +214,6 @@ impl Hits {
 pub struct Scanner {
     lex: Lexicon,
     pub decode_payloads: bool,
-    /// The lexicon index of `CIPHER_CUE` (never a hit).
-    cipher_cue: Option<u16>,
-    /// The lexicon indices of `REVERSAL_CUE` (never a hit).
-    reversal_cue: Vec<u16>,
     /// Per lexicon rule, what [`Scanner::phrase_hit`] checks of it ([`RuleKind`]): worked out
     /// once, where comparing rule ids as strings cost several comparisons per match.
     kinds: Vec<RuleKind>,
@@ -238,6 +234,10 @@ enum RuleKind {
     Malware,
     Crime,
     HarmOther,
+    /// Not a rule: a cipher named (`CIPHER_CUE`), or text said to be backwards
+    /// (`REVERSAL_CUE`). Never a hit.
+    CipherCue,
+    ReversalCue,
     Other,
 }
 
@@ -250,6 +250,8 @@ impl RuleKind {
             "harm_recipe" => RuleKind::HarmRecipe,
             "malware_request" => RuleKind::Malware,
             "crime_request" => RuleKind::Crime,
+            CIPHER_CUE => RuleKind::CipherCue,
+            REVERSAL_CUE => RuleKind::ReversalCue,
             _ if super::rules::listed(HARM_REQUEST, id) => RuleKind::HarmOther,
             _ => RuleKind::Other,
         }
@@ -321,24 +323,10 @@ const ROLE_WORDS: &[&str] = &[
 impl Scanner {
     pub fn new(decode_payloads: bool) -> Result<Scanner, String> {
         let lex = Lexicon::build(RULES, SETS)?;
-        let cipher_cue = lex
-            .rules
-            .iter()
-            .position(|r| r.id == CIPHER_CUE)
-            .and_then(|i| u16::try_from(i).ok());
-        let reversal_cue = lex
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.id == REVERSAL_CUE)
-            .filter_map(|(i, _)| u16::try_from(i).ok())
-            .collect();
         let kinds = lex.rules.iter().map(|r| RuleKind::of(r.id)).collect();
         Ok(Scanner {
             lex,
             decode_payloads,
-            cipher_cue,
-            reversal_cue,
             kinds,
         })
     }
@@ -359,17 +347,16 @@ impl Scanner {
         let mut cipher_named = false;
         // Where the text says it is written backwards (the first few places).
         let mut reversal_at: Vec<(usize, usize)> = Vec::new();
-        self.lex.phrase_matches(&toks, n, &mut |m| {
-            if Some(m.rule) == self.cipher_cue {
-                cipher_named = true;
-            } else if self.reversal_cue.contains(&m.rule) {
-                if reversal_at.len() < MAX_REVERSAL_CUES {
-                    reversal_at.push((m.ns as usize, m.ne as usize));
+        self.lex
+            .phrase_matches(&toks, n, &mut |m| match self.kind(m.rule) {
+                RuleKind::CipherCue => cipher_named = true,
+                RuleKind::ReversalCue => {
+                    if reversal_at.len() < MAX_REVERSAL_CUES {
+                        reversal_at.push((m.ns as usize, m.ne as usize));
+                    }
                 }
-            } else {
-                leet_hit |= self.phrase_hit(&toks, n, &facts, m, hits);
-            }
-        });
+                _ => leet_hit |= self.phrase_hit(&toks, n, &facts, m, hits),
+            });
         if !toks.spaced_runs.is_empty() {
             let extra = self.lex.expand_spaced(&toks, n);
             let before = hits.count_where(is_instruction_feature);
@@ -454,6 +441,14 @@ impl Scanner {
         }
     }
 
+    /// What [`Scanner::phrase_hit`] checks of lexicon rule `rule`.
+    fn kind(&self, rule: u16) -> RuleKind {
+        self.kinds
+            .get(usize::from(rule))
+            .copied()
+            .unwrap_or(RuleKind::Other)
+    }
+
     /// Adds a phrase-rule hit; returns whether the match used a leetspeak token.
     fn phrase_hit(
         &self,
@@ -465,16 +460,15 @@ impl Scanner {
     ) -> bool {
         // The cues (a cipher or a reversal named) are not rules: in the passes over spelled-out
         // words and identifiers ("backwards_compat", "reversed_list") they count for nothing.
-        if Some(m.rule) == self.cipher_cue || self.reversal_cue.contains(&m.rule) {
+        if matches!(
+            self.kind(m.rule),
+            RuleKind::CipherCue | RuleKind::ReversalCue
+        ) {
             return false;
         }
         let leet = !toks.leet.is_empty() && toks.any_leet(m.ts, m.te);
         if let Some(rule) = self.lex.rules.get(m.rule as usize) {
-            let kind = self
-                .kinds
-                .get(m.rule as usize)
-                .copied()
-                .unwrap_or(RuleKind::Other);
+            let kind = self.kind(m.rule);
             let (ns, ne) = (m.ns as usize, m.ne as usize);
             let span = n.get(ns..ne).unwrap_or(&[]);
             if rule.family == Family::OverrideWeak && crosses_a_question(span) {
@@ -783,14 +777,10 @@ impl Scanner {
                     // Base32 (capitals and 2 to 7) first: its runs are base64's alphabet too,
                     // and read as base64 they decode to noise.
                     decode_b32(run)
-                        .filter(|d| reads_as_text(d))
+                        .filter(|d| as_text(d).is_some())
                         .or_else(|| decode_b64(run))
                 };
-            let Some(decoded) = decoded else { continue };
-            if !reads_as_text(&decoded) {
-                continue;
-            }
-            let Ok(inner) = std::str::from_utf8(&decoded) else {
+            let Some(inner) = decoded.as_deref().and_then(as_text) else {
                 continue;
             };
             self.rescan_container(
@@ -878,15 +868,10 @@ fn written_escape(n: &[u8], at: usize) -> Option<(char, usize)> {
         b'x' => 2,
         _ => return None,
     };
-    let mut v = 0u32;
-    for k in 1..=digits {
-        let d = match *n.get(at + k)? {
-            b @ b'0'..=b'9' => b - b'0',
-            b @ b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        v = v * 16 + u32::from(d);
-    }
+    let v = n
+        .get(at + 1..at + 1 + digits)?
+        .iter()
+        .try_fold(0u32, |v, &c| Some(v * 16 + char::from(c).to_digit(16)?))?;
     if digits == 2 && v >= 0x80 {
         return None;
     }
@@ -925,12 +910,8 @@ fn escape_at(n: &[u8], at: usize) -> Option<(Decoded, usize)> {
 /// The byte of the percent escape whose two hex digits start at `n[at]` (lowercase: the text
 /// is normalised).
 fn percent_byte(n: &[u8], at: usize) -> Option<u8> {
-    let hex = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
-    Some(hex(*n.get(at)?)? << 4 | hex(*n.get(at + 1)?)?)
+    let hex = |k: usize| char::from(*n.get(k)?).to_digit(16);
+    Some((hex(at)? << 4 | hex(at + 1)?) as u8)
 }
 
 /// The places a text says it is written backwards that are read again reversed.
@@ -944,19 +925,14 @@ const REVERSAL_REACH: usize = 2048;
 fn char_ref(n: &[u8], at: usize) -> Option<(char, usize)> {
     let rest = n.get(at..)?;
     let hex = rest.first() == Some(&b'x');
-    let from = usize::from(hex);
+    let (from, radix) = if hex { (1, 16) } else { (0, 10) };
     let mut v: u32 = 0;
     let mut k = from;
-    while let Some(&b) = rest.get(k) {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' if hex => b - b'a' + 10,
-            _ => break,
-        };
+    while let Some(d) = rest.get(k).and_then(|&b| char::from(b).to_digit(radix)) {
         if k - from >= 7 {
             return None;
         }
-        v = v * if hex { 16 } else { 10 } + u32::from(d);
+        v = v * radix + d;
         k += 1;
     }
     if k == from {
@@ -966,18 +942,16 @@ fn char_ref(n: &[u8], at: usize) -> Option<(char, usize)> {
     Some((char::from_u32(v)?, len))
 }
 
-/// Whether decoded bytes read as text: UTF-8 of at least 8 characters, 95% of them printable,
-/// with a space.
-fn reads_as_text(decoded: &[u8]) -> bool {
-    let Ok(inner) = std::str::from_utf8(decoded) else {
-        return false;
-    };
+/// Decoded bytes as text, when they read as text: UTF-8 of at least 8 characters, 95% of
+/// them printable, with a space.
+fn as_text(decoded: &[u8]) -> Option<&str> {
+    let inner = std::str::from_utf8(decoded).ok()?;
     let printable = inner
         .chars()
         .filter(|c| !c.is_control() || c.is_whitespace())
         .count();
     let total = inner.chars().count();
-    total >= 8 && printable * 100 >= total * 95 && inner.contains(' ')
+    (total >= 8 && printable * 100 >= total * 95 && inner.contains(' ')).then_some(inner)
 }
 
 /// Base32 (RFC 4648: `A` to `Z`, `2` to `7`, `=` padding); `None` for any other byte.

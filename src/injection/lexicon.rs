@@ -896,7 +896,7 @@ impl Lexicon {
                     &wbuf
                 };
                 let (mut es, mut ee) = self.word_range(word);
-                if ee == es && word.len() >= 4 {
+                if ee == es {
                     (es, ee) = self.typo_range(word);
                 }
                 // Only words chopped into fragments of one or two letters ("i-g-n-o-r-e",
